@@ -1,0 +1,53 @@
+# Two commands matter: `make run` (the demo) and `make test` (the suite). See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run install install-dev test lint bench migrate clean
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Web server + one django-q2 worker; Ctrl-C stops both.
+run: migrate
+	$(PY) manage.py seed_demo --if-empty
+	@echo ""
+	@echo "  Portal:         http://$(HOST):$(PORT)/demo/"
+	@echo "  Administración: http://$(HOST):$(PORT)/admin/"
+	@echo "  API (docs):     http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Salud:          http://$(HOST):$(PORT)/healthz"
+	@echo ""
+	@trap 'kill 0' INT TERM; \
+	$(PY) manage.py qcluster & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	wait
+
+test: install-dev
+	$(VENV)/bin/pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: install-dev
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf var/db.sqlite3* var/media

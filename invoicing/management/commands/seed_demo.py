@@ -1,0 +1,165 @@
+"""Create the demo merchant, its branches, a CSD, ~50 tickets and an admin user. Safe to run twice."""
+
+import datetime as dt
+import random
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+from cryptography import x509
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from invoicing.cfdi.testcsd import generate_test_csd
+from invoicing.models import Certificate
+from tickets.models import Branch, Merchant, Ticket
+from tickets.services import LineInput, ticket_create
+
+DEMO_RFC = "EKU9003173C9"
+DEMO_NAME = "ESCUELA KEMPER URGATE"
+IVA16 = [{"tax": "002", "factor": "Tasa", "rate": "0.160000"}]
+IVA0 = [{"tax": "002", "factor": "Tasa", "rate": "0.000000"}]
+IEPS8_IVA16 = [{"tax": "003", "factor": "Tasa", "rate": "0.080000"}, {"tax": "002", "factor": "Tasa", "rate": "0.160000"}]
+# (ClaveProdServ, ClaveUnidad, description, tax-inclusive unit price, taxes)
+CATALOG = [
+    ("50202306", "H87", "REFRESCO DE COLA 600 ML", Decimal("22.00"), IVA16),
+    ("50181900", "H87", "PAN BLANCO CAJA", Decimal("48.50"), IVA0),
+    ("50131700", "H87", "LECHE ENTERA 1 L", Decimal("29.90"), IVA0),
+    ("53131608", "H87", "JABÓN DE TOCADOR", Decimal("18.75"), IVA16),
+    ("50192100", "H87", "BOTANA DE PAPAS 170 G", Decimal("45.00"), IEPS8_IVA16),
+    ("50221101", "KGM", "FRIJOL NEGRO A GRANEL", Decimal("38.00"), IVA0),
+    ("44121618", "H87", "TIJERAS ESCOLARES", Decimal("35.00"), IVA16),
+    ("14111514", "H87", "CUADERNO PROFESIONAL", Decimal("64.90"), IVA16),
+]
+PAYMENT_FORMS = ["01", "01", "04", "28", "03"]
+
+
+def _x509_rfc_and_name(cer_der: bytes) -> tuple[str, str]:
+    cert = x509.load_der_x509_certificate(cer_der)
+    rfc_attrs = cert.subject.get_attributes_for_oid(x509.ObjectIdentifier("2.5.4.45"))
+    name_attrs = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    if not rfc_attrs:
+        raise CommandError("El certificado no trae RFC (x500UniqueIdentifier): ¿es un CSD del SAT?")
+    rfc = str(rfc_attrs[0].value).split("/")[0].strip()
+    return rfc, str(name_attrs[0].value) if name_attrs else rfc
+
+
+class Command(BaseCommand):
+    help = "Crea el comercio de demostración (sucursales, CSD, tickets y usuario administrador)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--cer", help="Archivo .cer de un CSD real (p. ej. el de pruebas del SAT)")
+        parser.add_argument("--key", help="Archivo .key del CSD")
+        parser.add_argument("--password", help="Contraseña de la llave del CSD")
+        parser.add_argument("--tickets", type=int, default=50, help="Número de tickets a crear")
+        parser.add_argument("--if-empty", action="store_true", help="Solo si no existe ningún comercio todavía")
+
+    def handle(self, *args, **opts):
+        if opts["if_empty"] and Merchant.objects.exists():
+            self.stdout.write("La base de datos ya tiene datos; no se siembra la demostración.")
+            self._print_credentials(self._admin_credentials())
+            return
+        csd = self._csd(opts)
+        with transaction.atomic():
+            merchant, branches = self._merchant(csd)
+            self._certificate(merchant, csd)
+            created = self._tickets(merchant, branches, opts["tickets"])
+        credentials = self._admin_credentials()
+        self.stdout.write(self.style.SUCCESS(
+            f"Comercio de demostración «{merchant.legal_name}» ({merchant.rfc}), {created} tickets nuevos."
+        ))
+        self._print_credentials(credentials)
+
+    def _csd(self, opts) -> tuple[bytes, bytes, str]:
+        given = [opts["cer"], opts["key"], opts["password"]]
+        if any(given) and not all(given):
+            raise CommandError("Para usar un CSD propio da --cer, --key y --password juntos.")
+        if all(given):
+            try:
+                return Path(opts["cer"]).read_bytes(), Path(opts["key"]).read_bytes(), opts["password"]
+            except OSError as exc:
+                raise CommandError(f"No se pudo leer el CSD: {exc}") from exc
+        return generate_test_csd(DEMO_RFC, DEMO_NAME)
+
+    def _merchant(self, csd):
+        rfc, name = _x509_rfc_and_name(csd[0])
+        merchant, _ = Merchant.objects.get_or_create(
+            slug="demo",
+            defaults={
+                "legal_name": name,
+                "rfc": rfc,
+                "tax_regime": "601" if len(rfc) == 12 else "612",
+                "contact_email": "facturacion@demo.example",
+                "brand_color": "#0B5FFF",
+            },
+        )
+        branches = []
+        for code, branch_name, postal_code in (("CENTRO", "Sucursal Centro", "06600"),
+                                               ("NORTE", "Sucursal Monterrey", "64000")):
+            branch, _ = Branch.objects.get_or_create(
+                merchant=merchant, code=code, defaults={"name": branch_name, "postal_code": postal_code}
+            )
+            branches.append(branch)
+        return merchant, branches
+
+    def _certificate(self, merchant, csd):
+        if merchant.certificates.filter(is_active=True).exists():
+            return
+        cer_der, key_der, password = csd
+        cert = x509.load_der_x509_certificate(cer_der)
+        rfc, name = _x509_rfc_and_name(cer_der)
+        number = bytes.fromhex(f"{cert.serial_number:x}").decode("ascii", errors="replace")
+        Certificate.objects.create(
+            merchant=merchant, cer_der=cer_der, key_der=key_der, password=password, number=number, rfc=rfc,
+            legal_name=name, valid_from=cert.not_valid_before_utc, valid_to=cert.not_valid_after_utc,
+        )
+
+    def _tickets(self, merchant, branches, count) -> int:
+        rng = random.Random(20261122)  # same demo every time
+        now = timezone.now()
+        created = 0
+        for i in range(1, count + 1):
+            branch = branches[i % len(branches)]
+            number = f"{branch.code[0]}{i:06d}"
+            if Ticket.objects.filter(merchant=merchant, branch=branch, number=number).exists():
+                continue
+            # Spread over the last six weeks, during opening hours in the merchant's time zone.
+            day = (now - dt.timedelta(days=rng.randint(0, 42))).astimezone(merchant.tzinfo)
+            sold_at = day.replace(hour=rng.randint(9, 20), minute=rng.randint(0, 59), second=rng.randint(0, 59),
+                                  microsecond=0)
+            if sold_at > now:
+                sold_at -= dt.timedelta(days=1)
+            lines = []
+            for product in rng.sample(CATALOG, rng.randint(1, 4)):
+                code, unit, description, price, taxes = product
+                quantity = Decimal(rng.choice(["1", "1", "2", "3"])) if unit != "KGM" else Decimal("1.250")
+                lines.append(LineInput(product_code=code, unit_code=unit, description=description,
+                                       quantity=quantity, unit_price=price, taxes=taxes))
+            ticket_create(merchant=merchant, branch=branch, number=number, sold_at=sold_at, lines=lines,
+                          payment_form=rng.choice(PAYMENT_FORMS), source=Ticket.Source.DEMO, actor="seed_demo")
+            created += 1
+        return created
+
+    def _admin_credentials(self) -> tuple[str, str]:
+        """The demo admin's password is random, kept under var/ so every run can print it again."""
+        user_model = get_user_model()
+        secret_file = Path(settings.VAR_DIR) / "demo-admin-password"
+        user = user_model.objects.filter(username="admin").first()
+        if user and secret_file.exists():
+            return "admin", secret_file.read_text(encoding="utf-8").strip()
+        password = secrets.token_urlsafe(9)
+        if user is None:
+            user = user_model.objects.create_superuser("admin", "admin@demo.example", password)
+        else:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        secret_file.write_text(password, encoding="utf-8")
+        secret_file.chmod(0o600)
+        return "admin", password
+
+    def _print_credentials(self, credentials):
+        username, password = credentials
+        self.stdout.write(f"Administración: usuario «{username}», contraseña «{password}»")

@@ -1,0 +1,170 @@
+"""CSD certificates, invoices (immutable CFDI snapshots), their tickets, relations and folio counters."""
+
+from django.db import models
+from django.db.models import Q
+
+from tickets.encryption import EncryptedBinaryField, EncryptedTextField
+from tickets.models import MONEY, Branch, Merchant, Ticket, public_code
+
+
+class Certificate(models.Model):
+    """A merchant's CSD (Certificado de Sello Digital). The key and its password are encrypted at rest."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="certificates")
+    cer_der = models.BinaryField("certificado (.cer)")
+    key_der = EncryptedBinaryField("llave privada (.key)")
+    password = EncryptedTextField("contraseña de la llave")
+    number = models.CharField("número de certificado", max_length=20)
+    rfc = models.CharField("RFC", max_length=13)
+    legal_name = models.CharField("nombre en el certificado", max_length=300, blank=True)
+    valid_from = models.DateTimeField("válido desde")
+    valid_to = models.DateTimeField("válido hasta")
+    is_active = models.BooleanField("activo", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "certificado de sello digital (CSD)"
+        verbose_name_plural = "certificados de sello digital (CSD)"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant"], condition=Q(is_active=True), name="one_active_certificate_per_merchant"
+            ),
+            models.UniqueConstraint(fields=["merchant", "number"], name="certificate_number_unique_per_merchant"),
+        ]
+
+    def __str__(self):
+        return f"{self.number} ({self.rfc})"
+
+
+class FolioCounter(models.Model):
+    """Next folio per (merchant, serie): locked with SELECT … FOR UPDATE so folios are gap-free."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="folio_counters")
+    serie = models.CharField(max_length=25)
+    next_folio = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "serie"], name="folio_counter_unique")]
+
+    def __str__(self):
+        return f"{self.serie}: {self.next_folio}"
+
+
+class Invoice(models.Model):
+    """One CFDI. A legal snapshot: never edited after sealing, corrected only by new documents."""
+
+    class Kind(models.TextChoices):
+        INGRESO = "ingreso", "Factura (ingreso)"
+        EGRESO = "egreso", "Nota de crédito (egreso)"
+        GLOBAL = "global", "Factura global"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "En cola"
+        SEALED = "sealed", "Sellada"
+        STAMPED = "stamped", "Timbrada"
+        FAILED = "failed", "Rechazada"
+        CANCELLING = "cancelling", "Cancelación en proceso"
+        CANCELLED = "cancelled", "Cancelada"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoices")
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField("tipo", max_length=8, choices=Kind, default=Kind.INGRESO)
+    status = models.CharField("estado", max_length=12, choices=Status, default=Status.PENDING)
+    public_code = models.CharField(max_length=24, unique=True, default=public_code, editable=False)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = no key
+    serie = models.CharField(max_length=25)
+    folio = models.PositiveBigIntegerField(null=True, blank=True)
+    # Receptor snapshot
+    receptor_rfc = models.CharField("RFC del receptor", max_length=13)
+    receptor_name = models.CharField("nombre del receptor", max_length=300)
+    receptor_tax_regime = models.CharField("régimen del receptor", max_length=3)
+    receptor_postal_code = models.CharField("código postal del receptor", max_length=5)
+    receptor_cfdi_use = models.CharField("uso del CFDI", max_length=4)
+    receptor_emails = models.JSONField("correos", default=list, blank=True)
+    # Amounts snapshot
+    currency = models.CharField(max_length=3, default="MXN")
+    payment_form = models.CharField("forma de pago", max_length=2, default="01")
+    payment_method = models.CharField("método de pago", max_length=3, default="PUE")
+    subtotal = models.DecimalField(default=0, **MONEY)
+    discount = models.DecimalField(default=0, **MONEY)
+    tax_total = models.DecimalField(default=0, **MONEY)
+    withheld_total = models.DecimalField(default=0, **MONEY)
+    total = models.DecimalField(default=0, **MONEY)
+    # Factura global
+    global_periodicity = models.CharField(max_length=2, blank=True)
+    global_months = models.CharField(max_length=2, blank=True)
+    global_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Documents
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, null=True, blank=True)
+    issued_at = models.DateTimeField("fecha de emisión", null=True, blank=True)
+    sealed_xml = models.BinaryField(null=True, blank=True)
+    stamped_xml = models.BinaryField(null=True, blank=True)
+    uuid = models.UUIDField("folio fiscal (UUID)", null=True, blank=True, unique=True)
+    stamped_at = models.DateTimeField("fecha de timbrado", null=True, blank=True)
+    pac = models.CharField(max_length=10, blank=True)
+    pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
+    # Processing
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=40, blank=True)
+    last_error_message = models.TextField(blank=True)
+    last_error_permanent = models.BooleanField(default=False)
+    tickets = models.ManyToManyField(Ticket, through="InvoiceTicket", related_name="invoices")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "factura"
+        verbose_name_plural = "facturas"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "serie", "folio"], condition=Q(folio__isnull=False), name="invoice_folio_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="invoice_idempotency_key_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "status", "created_at"], name="invoice_merchant_status"),
+            models.Index(fields=["merchant", "receptor_rfc"], name="invoice_merchant_rfc"),
+            models.Index(fields=["status", "updated_at"], name="invoice_status_updated"),
+        ]
+
+    def __str__(self):
+        folio = f"{self.serie}-{self.folio}" if self.folio else f"#{self.pk}"
+        return f"{self.get_kind_display()} {folio}"
+
+
+class InvoiceTicket(models.Model):
+    """A ticket taken into an invoice, with the amount taken from it."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="ticket_links")
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="invoice_links")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["invoice", "ticket"], name="invoice_ticket_unique")]
+
+    def __str__(self):
+        return f"{self.invoice_id} ← {self.ticket_id}"
+
+
+class InvoiceRelation(models.Model):
+    """CfdiRelacionados: this invoice relates to another CFDI (by UUID) with a c_TipoRelacion."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="relations")
+    relation_type = models.CharField("TipoRelacion", max_length=2)
+    related_uuid = models.UUIDField()
+    related_invoice = models.ForeignKey(
+        Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="related_from"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "relation_type", "related_uuid"], name="invoice_relation_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.relation_type} {self.related_uuid}"

@@ -1,0 +1,48 @@
+"""Shared fixtures: two merchants (to prove isolation), branches, tickets, API clients."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from tickets.models import Branch, Merchant
+from tickets.services import LineInput, ticket_create
+
+
+@pytest.fixture
+def merchant(db):
+    return Merchant.objects.create(slug="kemper", legal_name="ESCUELA KEMPER URGATE", rfc="EKU9003173C9",
+                                   tax_regime="601")
+
+
+@pytest.fixture
+def branch(merchant):
+    return Branch.objects.create(merchant=merchant, code="CENTRO", name="Centro", postal_code="06600")
+
+
+@pytest.fixture
+def other_merchant(db):
+    return Merchant.objects.create(slug="otro", legal_name="XOCHILT CASAS CHAVEZ", rfc="CACX7605101P8",
+                                   tax_regime="612")
+
+
+@pytest.fixture
+def other_branch(other_merchant):
+    return Branch.objects.create(merchant=other_merchant, code="CENTRO", name="Centro", postal_code="64000")
+
+
+@pytest.fixture
+def make_ticket():
+    def make(branch, number="T1", total=Decimal("116.00"), sold_at=None, **kwargs):
+        line = LineInput(product_code="50202306", unit_code="H87", description="REFRESCO", quantity=Decimal("1"),
+                         unit_price=total)
+        return ticket_create(merchant=branch.merchant, branch=branch, number=number,
+                             sold_at=sold_at or timezone.now() - dt.timedelta(hours=1), lines=[line], **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def ticket(branch, make_ticket):
+    return make_ticket(branch)

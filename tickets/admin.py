@@ -1,0 +1,92 @@
+from django.contrib import admin
+
+from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
+from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
+
+
+class BranchInline(admin.TabularInline):
+    model = Branch
+    extra = 0
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = ["legal_name", "rfc", "slug", "pac", "global_periodicity", "is_active"]
+    search_fields = ["legal_name", "rfc", "slug"]
+    inlines = [BranchInline]
+    exclude = ["pac_password"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(pk=user_merchant_id(request.user))
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(Branch)
+class BranchAdmin(MerchantScopedAdmin):
+    list_display = ["code", "name", "postal_code", "invoice_serie", "global_serie", "merchant"]
+    search_fields = ["code", "name"]
+
+
+class TicketLineInline(admin.TabularInline):
+    model = TicketLine
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in TicketLine._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Ticket)
+class TicketAdmin(MerchantScopedAdmin):
+    list_display = ["number", "branch", "sold_at", "total", "payment_form", "status", "expires_at"]
+    list_filter = ["status", "source", "payment_form"]
+    search_fields = ["number"]
+    date_hierarchy = "sold_at"
+    list_select_related = ["branch"]
+    inlines = [TicketLineInline]
+    readonly_fields = ["public_code", "status", "created_at", "updated_at", "batch", "fingerprint"]
+    exclude = ["document"]
+
+
+@admin.register(Batch)
+class BatchAdmin(MerchantScopedAdmin):
+    list_display = ["batch_id", "status", "total_count", "created_count", "duplicate_count", "rejected_count",
+                    "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in Batch._meta.fields]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(MerchantScopedAdmin):
+    list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+
+
+@admin.register(Event)
+class EventAdmin(MerchantScopedAdmin):
+    list_display = ["created_at", "entity", "object_id", "from_status", "to_status", "actor", "reason"]
+    list_filter = ["entity", "to_status"]
+    readonly_fields = [f.name for f in Event._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MerchantMembership)
+class MerchantMembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "merchant"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser

@@ -1,0 +1,299 @@
+"""Tenants (merchants, branches), their tickets, API keys, batches and the event log."""
+
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from tickets.encryption import EncryptedTextField
+
+RFC_VALIDATOR = RegexValidator(
+    r"^[A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3}$", "RFC inválido: 12 o 13 caracteres, p. ej. EKU9003173C9."
+)
+POSTAL_CODE_VALIDATOR = RegexValidator(r"^[0-9]{5}$", "El código postal tiene 5 dígitos.")
+MONEY = {"max_digits": 18, "decimal_places": 2}
+LINE_VALUE = {"max_digits": 24, "decimal_places": 6}
+
+
+def public_code() -> str:
+    """Random code for public URLs: never a sequential id (anti-enumeration)."""
+    return secrets.token_urlsafe(12)
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"Zona horaria desconocida: {value}") from exc
+
+
+class Merchant(models.Model):
+    class SelfInvoiceWindow(models.TextChoices):
+        DAYS = "days", "Días después de la compra"
+        MONTH_END = "month_end", "Hasta el fin del mes de la compra"
+
+    class Periodicity(models.TextChoices):
+        DAILY = "01", "Diario"
+        WEEKLY = "02", "Semanal"
+        FORTNIGHTLY = "03", "Quincenal"
+        MONTHLY = "04", "Mensual"
+        BIMONTHLY = "05", "Bimestral"
+
+    class GlobalGrouping(models.TextChoices):
+        BRANCH = "branch", "Una por sucursal"
+        MERCHANT = "merchant", "Una por comercio (si las sucursales comparten código postal)"
+
+    class LatePolicy(models.TextChoices):
+        CREDIT_NOTE = "credit_note", "Nota de crédito a la global y factura nominativa"
+        CANCEL_REISSUE = "cancel_reissue", "Cancelar y reexpedir la global sin el ticket"
+        REFUSE = "refuse", "No facturar tickets ya incluidos en la global"
+
+    class Pac(models.TextChoices):
+        SANDBOX = "sandbox", "Sandbox (sin validez fiscal)"
+        FINKOK = "finkok", "Finkok"
+        SW = "sw", "SW Sapien"
+
+    class PacEnvironment(models.TextChoices):
+        TEST = "test", "Pruebas"
+        PRODUCTION = "production", "Producción"
+
+    slug = models.SlugField("slug del portal", max_length=60, unique=True)
+    legal_name = models.CharField("razón social", max_length=300)
+    rfc = models.CharField("RFC", max_length=13, validators=[RFC_VALIDATOR])
+    tax_regime = models.CharField("régimen fiscal", max_length=3, default="601")
+    time_zone = models.CharField(
+        "zona horaria", max_length=64, default="America/Mexico_City", validators=[validate_time_zone]
+    )
+    logo = models.FileField("logotipo", upload_to="logos/", blank=True)
+    brand_color = models.CharField(
+        "color de marca",
+        max_length=7,
+        default="#0B5FFF",
+        validators=[RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Color en formato #RRGGBB.")],
+    )
+    contact_email = models.EmailField("correo de contacto", blank=True)
+    self_invoice_window = models.CharField(
+        "plazo de autofacturación", max_length=12, choices=SelfInvoiceWindow, default=SelfInvoiceWindow.MONTH_END
+    )
+    self_invoice_days = models.PositiveSmallIntegerField("días para autofacturar", default=30)
+    require_branch_on_lookup = models.BooleanField("pedir sucursal al buscar el ticket", default=False)
+    global_periodicity = models.CharField(
+        "periodicidad de la factura global", max_length=2, choices=Periodicity, default=Periodicity.MONTHLY
+    )
+    global_grouping = models.CharField(
+        "agrupación de la global", max_length=10, choices=GlobalGrouping, default=GlobalGrouping.BRANCH
+    )
+    late_request_policy = models.CharField(
+        "solicitudes tardías", max_length=16, choices=LatePolicy, default=LatePolicy.CREDIT_NOTE
+    )
+    pac = models.CharField("PAC", max_length=10, choices=Pac, default=Pac.SANDBOX)
+    pac_environment = models.CharField(
+        "ambiente del PAC", max_length=10, choices=PacEnvironment, default=PacEnvironment.TEST
+    )
+    pac_username = models.CharField("usuario del PAC", max_length=200, blank=True)
+    pac_password = EncryptedTextField("contraseña o token del PAC", null=True, blank=True)
+    is_active = models.BooleanField("activo", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "comercio"
+        verbose_name_plural = "comercios"
+
+    def __str__(self):
+        return f"{self.legal_name} ({self.rfc})"
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Branch(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="branches")
+    code = models.CharField("clave de sucursal", max_length=40)
+    name = models.CharField("nombre", max_length=200)
+    postal_code = models.CharField(
+        "código postal (LugarExpedicion)", max_length=5, validators=[POSTAL_CODE_VALIDATOR]
+    )
+    invoice_serie = models.CharField("serie de facturas", max_length=25, default="F")
+    credit_note_serie = models.CharField("serie de notas de crédito", max_length=25, default="NC")
+    global_serie = models.CharField("serie de facturas globales", max_length=25, default="G")
+    is_active = models.BooleanField("activa", default=True)
+
+    class Meta:
+        verbose_name = "sucursal"
+        verbose_name_plural = "sucursales"
+        constraints = [models.UniqueConstraint(fields=["merchant", "code"], name="branch_code_unique_per_merchant")]
+
+    def __str__(self):
+        return f"{self.code} · {self.name}"
+
+
+class MerchantMembership(models.Model):
+    """Which merchant a back-office user works for; the admin shows that merchant's data only."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        verbose_name = "usuario del comercio"
+        verbose_name_plural = "usuarios del comercio"
+
+    def __str__(self):
+        return f"{self.user} → {self.merchant.slug}"
+
+
+class Batch(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Recibido"
+        PROCESSING = "processing", "Procesando"
+        DONE = "done", "Terminado"
+        FAILED = "failed", "Falló"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="batches")
+    batch_id = models.CharField("id del lote (cliente)", max_length=100)
+    public_id = models.CharField(max_length=24, unique=True, default=public_code)
+    status = models.CharField(max_length=12, choices=Status, default=Status.RECEIVED)
+    source = models.CharField(max_length=10, default="json")
+    total_count = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "lote"
+        verbose_name_plural = "lotes"
+        constraints = [models.UniqueConstraint(fields=["merchant", "batch_id"], name="batch_id_unique_per_merchant")]
+
+    def __str__(self):
+        return self.batch_id
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Abierto"
+        INVOICED = "invoiced", "Facturado"
+        GLOBALIZED = "globalized", "En factura global"
+        VOID = "void", "Cancelado"
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        BATCH = "batch", "Lote"
+        ZIP = "zip", "ZIP"
+        ADMIN = "admin", "Administración"
+        DEMO = "demo", "Demo"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="tickets")
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="tickets")
+    number = models.CharField("número de ticket", max_length=64)
+    sold_at = models.DateTimeField("fecha de venta")
+    currency = models.CharField("moneda", max_length=3, default="MXN")
+    exchange_rate = models.DecimalField("tipo de cambio", max_digits=18, decimal_places=6, null=True, blank=True)
+    payment_form = models.CharField("forma de pago", max_length=2, default="01")
+    subtotal = models.DecimalField("subtotal", **MONEY)
+    discount = models.DecimalField("descuento", default=0, **MONEY)
+    tax_total = models.DecimalField("impuestos trasladados", default=0, **MONEY)
+    withheld_total = models.DecimalField("impuestos retenidos", default=0, **MONEY)
+    total = models.DecimalField("total", **MONEY)
+    public_code = models.CharField(max_length=24, unique=True, default=public_code, editable=False)
+    expires_at = models.DateTimeField("fin del plazo de autofacturación", db_index=True)
+    status = models.CharField("estado", max_length=12, choices=Status, default=Status.OPEN)
+    source = models.CharField("origen", max_length=8, choices=Source, default=Source.API)
+    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets")
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the payload, for idempotent replays.")
+    document = models.BinaryField("CFDI enviado por el punto de venta", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "ticket"
+        verbose_name_plural = "tickets"
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "branch", "number"], name="ticket_number_unique_per_branch"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="ticket_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "number"], name="ticket_merchant_number"),
+            models.Index(fields=["merchant", "status", "sold_at"], name="ticket_merchant_status_sold"),
+        ]
+
+    def __str__(self):
+        return f"{self.branch.code}-{self.number}"
+
+
+class TicketLine(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    product_code = models.CharField("ClaveProdServ", max_length=8)
+    unit_code = models.CharField("ClaveUnidad", max_length=3)
+    sku = models.CharField("NoIdentificacion/SKU", max_length=100, blank=True)
+    description = models.CharField("descripción", max_length=1000)
+    quantity = models.DecimalField("cantidad", **LINE_VALUE)
+    unit_price = models.DecimalField("precio unitario", **LINE_VALUE)
+    prices_include_tax = models.BooleanField("precio con impuestos", default=True)
+    discount = models.DecimalField("descuento", default=0, **LINE_VALUE)
+    tax_object = models.CharField("ObjetoImp", max_length=2, default="02")
+    # [{"tax": "002", "factor": "Tasa"|"Cuota"|"Exento", "rate": "0.160000", "withheld": false}]
+    taxes = models.JSONField("impuestos", default=list, blank=True)
+    amount = models.DecimalField("importe del renglón (como se cobró)", **LINE_VALUE)
+
+    class Meta:
+        verbose_name = "renglón"
+        verbose_name_plural = "renglones"
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["ticket", "position"], name="ticket_line_position_unique")]
+
+    def __str__(self):
+        return self.description
+
+
+class ApiKey(models.Model):
+    class Scope(models.TextChoices):
+        TICKETS = "tickets", "Tickets"
+        INVOICES = "invoices", "Facturas"
+        WEBHOOKS = "webhooks", "Webhooks"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField("nombre", max_length=100)
+    prefix = models.CharField("prefijo", max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField("permisos", default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField("revocada", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "llave de API"
+        verbose_name_plural = "llaves de API"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Event(models.Model):
+    """One row per status change of a ticket or an invoice: who, when, from, to, why."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events")
+    entity = models.CharField(max_length=20)  # "ticket", "invoice", "batch", …
+    object_id = models.BigIntegerField()
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    actor = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "evento"
+        verbose_name_plural = "eventos"
+        indexes = [models.Index(fields=["entity", "object_id"], name="event_entity_object")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.entity}#{self.object_id}: {self.from_status or '∅'} → {self.to_status}"
