@@ -1,0 +1,455 @@
+"""Builders for the three documents the product issues: nominative ingreso, factura global and egreso.
+
+They return a ``Comprobante`` (data, not XML) whose amounts already satisfy RULES.md §1.4/§1.6; render it
+with ``xml.render`` and seal it with ``seal.seal_document``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from . import document as d
+from .catalogs import MONEDA_DECIMALES
+from .errors import BuildError
+from .inputs import Emisor, GlobalInfo, LineTax, Receptor, Related, Ticket
+from .linecalc import LineResult, TaxAmount, solve, spread_ticket_discount
+from .money import ZERO, Amounts, round_money
+
+DEFAULT_TZ = "America/Mexico_City"
+_CENTS = Decimal("0.01")
+_ONE = Decimal("1")
+
+
+def fecha_local(moment: datetime, tz: str = DEFAULT_TZ) -> str:
+    """Fecha as SAT wants it: local time of LugarExpedicion, no zone, no fractions."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("issued_at must be time-zone aware")
+    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _clean(text: str) -> str:
+    # The cadena original applies normalize-space(); writing the normalised text keeps XML and cadena equal.
+    return " ".join(text.split())
+
+
+def _emisor(e: Emisor) -> d.Emisor:
+    return d.Emisor(e.rfc.strip().upper(), _clean(e.nombre), e.regimen_fiscal, e.fac_atr_adquirente)
+
+
+def _receptor(r: Receptor) -> d.Receptor:
+    return d.Receptor(
+        r.rfc.strip().upper(),
+        _clean(r.nombre),
+        r.domicilio_fiscal,
+        r.regimen_fiscal,
+        r.uso_cfdi,
+        r.residencia_fiscal,
+        r.num_reg_id_trib,
+    )
+
+
+def _quantity(q: Decimal, where: str) -> Decimal:
+    if q <= ZERO:
+        raise BuildError("CFDI40163", where, "La cantidad debe ser mayor que cero.")
+    exp = q.as_tuple().exponent
+    if isinstance(exp, int) and exp < -6:
+        if q != q.quantize(Decimal("0.000001")):
+            raise BuildError("CFDI40163", where, "La cantidad admite a lo más 6 decimales.")
+        q = q.quantize(Decimal("0.000001"))
+    if isinstance(exp, int) and exp > 0:
+        q = q.quantize(_ONE)
+    return q
+
+
+def _unit_value(importe: Decimal, quantity: Decimal, where: str) -> Decimal:
+    value = importe / quantity
+    two = value.quantize(_CENTS)
+    value = two if two == value else value.quantize(Decimal("0.000001"))
+    if value <= ZERO:
+        raise BuildError("CFDI40166", where, "El valor unitario resultante debe ser mayor que cero.")
+    return value
+
+
+def _traslados(taxes: list[TaxAmount]) -> list[d.Traslado]:
+    out = []
+    for t in taxes:
+        if t.tax.factor == "Exento":
+            out.append(d.Traslado(t.base, t.tax.impuesto, "Exento"))
+        else:
+            out.append(d.Traslado(t.base, t.tax.impuesto, t.tax.factor, t.tax.rate, t.importe))
+    return out
+
+
+def _summary(conceptos: list[d.Concepto], places: int) -> d.Impuestos | None:
+    groups: dict[tuple, list[Decimal]] = {}
+    retained: dict[str, Decimal] = {}
+    for c in conceptos:
+        for t in c.traslados:
+            acc = groups.setdefault((t.impuesto, t.tipo_factor, t.tasa_o_cuota), [ZERO, ZERO])
+            acc[0] += t.base
+            acc[1] += t.importe or ZERO
+        for r in c.retenciones:
+            retained[r.impuesto] = retained.get(r.impuesto, ZERO) + r.importe
+    if not groups and not retained:
+        return None
+    rows = []
+    total_t = ZERO
+    has_amounts = False
+    for (imp, factor, rate), (base, importe) in groups.items():
+        if factor == "Exento":
+            rows.append(d.TrasladoResumen(round_money(base, places), imp, factor))
+        else:
+            has_amounts = True
+            amount = round_money(importe, places)
+            total_t += amount
+            rows.append(d.TrasladoResumen(round_money(base, places), imp, factor, rate, amount))
+    ret_rows = [d.RetencionResumen(imp, round_money(v, places)) for imp, v in retained.items()]
+    total_r = sum((r.importe for r in ret_rows), ZERO) if ret_rows else None
+    return d.Impuestos(rows, ret_rows, total_t if has_amounts else None, total_r)
+
+
+def _assemble(
+    *,
+    tipo: str,
+    conceptos: list[d.Concepto],
+    emisor: Emisor,
+    receptor: Receptor,
+    issued_at: datetime,
+    tz: str,
+    lugar_expedicion: str,
+    forma_pago: str,
+    metodo_pago: str,
+    serie: str | None,
+    folio: str | None,
+    related: Sequence[Related],
+    moneda: str,
+    expected_total: Decimal,
+    informacion_global: GlobalInfo | None = None,
+) -> d.Comprobante:
+    places = MONEDA_DECIMALES.get(moneda, 2)
+    subtotal = round_money(sum((c.importe for c in conceptos), ZERO), places)
+    discounts = [c.descuento for c in conceptos if c.descuento is not None]
+    descuento = round_money(sum(discounts, ZERO), places) if discounts else None
+    impuestos = _summary(conceptos, places)
+    transferred = impuestos.total_traslados or ZERO if impuestos else ZERO
+    withheld = impuestos.total_retenidos or ZERO if impuestos else ZERO
+    total = subtotal - (descuento or ZERO) + transferred - withheld
+    Amounts(subtotal, descuento or ZERO, transferred, withheld, total)
+    if total != expected_total:
+        raise BuildError(
+            "CFDI40119",
+            "Total",
+            f"El total calculado ({total}) no coincide con el total de los tickets ({expected_total}).",
+        )
+    info = None
+    if informacion_global is not None:
+        info = d.InformacionGlobal(
+            informacion_global.periodicidad, informacion_global.meses, str(informacion_global.anio)
+        )
+    return d.Comprobante(
+        fecha=fecha_local(issued_at, tz),
+        subtotal=subtotal,
+        moneda=moneda,
+        total=total,
+        tipo_de_comprobante=tipo,
+        lugar_expedicion=lugar_expedicion,
+        emisor=_emisor(emisor),
+        receptor=_receptor(receptor),
+        conceptos=conceptos,
+        serie=serie,
+        folio=folio,
+        forma_pago=forma_pago,
+        metodo_pago=metodo_pago,
+        descuento=descuento,
+        informacion_global=info,
+        relacionados=[d.CfdiRelacionados(r.tipo_relacion, list(r.uuids)) for r in related],
+        impuestos=impuestos,
+    )
+
+
+def largest_ticket_payment_form(tickets: Sequence[Ticket], totals: Sequence[Decimal]) -> str:
+    """FormaPago of the ticket with the largest amount (RULES.md §2; ties: the first one)."""
+    best = max(range(len(tickets)), key=lambda i: totals[i])
+    return tickets[best].payment_form
+
+
+def build_ingreso(
+    tickets: Sequence[Ticket],
+    *,
+    emisor: Emisor,
+    receptor: Receptor,
+    issued_at: datetime,
+    lugar_expedicion: str,
+    tz: str = DEFAULT_TZ,
+    serie: str | None = None,
+    folio: str | None = None,
+    related: Sequence[Related] = (),
+    forma_pago: str | None = None,
+    moneda: str = "MXN",
+) -> d.Comprobante:
+    """Nominative CFDI de ingreso for one or more tickets: one Concepto per ticket line, paid (PUE)."""
+    if not tickets:
+        raise BuildError("CFDI40162", "tickets", "Selecciona al menos un ticket para facturar.")
+    conceptos: list[d.Concepto] = []
+    totals = []
+    for ti, ticket in enumerate(tickets):
+        path = f"tickets[{ti}]"
+        spread = spread_ticket_discount(ticket, path)
+        totals.append(sum((g for g, _ in spread), ZERO))
+        for li, (line, (gross, disc)) in enumerate(zip(ticket.lines, spread, strict=True)):
+            where = f"{path}.lines[{li}]"
+            qty = _quantity(line.quantity, f"{where}.quantity")
+            res = solve(gross, disc, qty, line.taxes, line.objeto_imp, where)
+            conceptos.append(_concepto_from_line(res, line, qty, ticket.number, where))
+    return _assemble(
+        tipo="I",
+        conceptos=conceptos,
+        emisor=emisor,
+        receptor=receptor,
+        issued_at=issued_at,
+        tz=tz,
+        lugar_expedicion=lugar_expedicion,
+        forma_pago=forma_pago or largest_ticket_payment_form(tickets, totals),
+        metodo_pago="PUE",
+        serie=serie,
+        folio=folio,
+        related=related,
+        moneda=moneda,
+        expected_total=sum(totals, ZERO),
+    )
+
+
+def _concepto_from_line(res: LineResult, line, qty: Decimal, ticket_number: str, where: str) -> d.Concepto:
+    importe = res.importe
+    return d.Concepto(
+        clave_prod_serv=line.clave_prod_serv,
+        no_identificacion=_clean(ticket_number) or None,
+        cantidad=qty,
+        clave_unidad=line.clave_unidad,
+        unidad=_clean(line.unidad) if line.unidad else None,
+        descripcion=_clean(line.description),
+        valor_unitario=_unit_value(importe, qty, where),
+        importe=importe,
+        descuento=res.discount if res.discount else None,
+        objeto_imp=res.objeto_imp,
+        traslados=_traslados(res.taxes),
+    )
+
+
+def ticket_concepto(
+    ticket: Ticket, path: str, *, clave_prod_serv: str, clave_unidad: str, descripcion: str
+) -> tuple[d.Concepto, Decimal]:
+    """One Concepto for a whole ticket (global and egreso): Cantidad 1, amounts per tax key.
+
+    Lines sharing the same taxes are solved together, so the concept's tax amounts are computed on the
+    concept's own bases and stay inside SAT's windows for the concept.
+    """
+    spread = spread_ticket_discount(ticket, path)
+    groups: dict[tuple, list] = {}
+    for li, (line, (gross, disc)) in enumerate(zip(ticket.lines, spread, strict=True)):
+        qty = _quantity(line.quantity, f"{path}.lines[{li}].quantity")
+        objeto = line.objeto_imp if gross else "01"
+        key = (objeto, line.taxes if objeto == "02" else ())
+        acc = groups.setdefault(key, [ZERO, ZERO, ZERO])
+        acc[0] += gross
+        acc[1] += disc
+        acc[2] += qty
+    results = [
+        solve(gross, disc, qty, taxes, objeto, path) for (objeto, taxes), (gross, disc, qty) in groups.items()
+    ]
+    _repair_windows(results, path)
+    importe = sum((r.importe for r in results), ZERO)
+    descuento = sum((r.discount for r in results), ZERO)
+    merged: dict[tuple, list] = {}
+    for r in results:
+        for t in r.taxes:
+            acc = merged.setdefault(t.tax.key, [t.tax, ZERO, ZERO, t.importe is not None])
+            acc[1] += t.base
+            acc[2] += t.importe or ZERO
+    taxes = [TaxAmount(tax, base, amount if has else None) for tax, base, amount, has in merged.values()]
+    objeto = "02" if taxes else results[0].objeto_imp
+    if importe <= ZERO:
+        raise BuildError("CFDI40166", path, f"El ticket {ticket.number} no tiene importe.")
+    concepto = d.Concepto(
+        clave_prod_serv=clave_prod_serv,
+        no_identificacion=_clean(ticket.number),
+        cantidad=_ONE,
+        clave_unidad=clave_unidad,
+        descripcion=descripcion,
+        valor_unitario=importe,
+        importe=importe,
+        descuento=descuento if descuento else None,
+        objeto_imp=objeto,
+        traslados=_traslados(taxes),
+    )
+    return concepto, sum((g for g, _ in spread), ZERO)
+
+
+def _repair_windows(results: list[LineResult], path: str) -> None:
+    """When several tax groups add into one tax row, keep the sum inside the window for the summed base.
+
+    Each group's amount is within its own window, but the sum of roundings may drift a cent from the
+    window of the summed base; moving a cent between a group's base and its residual tax fixes it without
+    changing the ticket's total.
+    """
+    from .money import CENT, tax_limits
+
+    for _ in range(50):
+        sums: dict[tuple, list] = {}
+        for r in results:
+            for t in r.taxes:
+                if t.tax.factor == "Tasa" and t.importe is not None:
+                    acc = sums.setdefault(t.tax.key, [ZERO, ZERO, t.tax.rate])
+                    acc[0] += t.base
+                    acc[1] += t.importe
+        bad = None
+        for key, (base, amount, rate) in sums.items():
+            lo, hi = tax_limits(base, rate, 2)
+            if amount > hi:
+                bad = (key, -1)
+            elif amount < lo:
+                bad = (key, 1)
+            if bad:
+                break
+        if bad is None:
+            return
+        key, direction = bad
+        # Adjust the group whose residual (last Tasa tax with a positive rate) is this key.
+        for r in results:
+            residual = [t for t in r.taxes if t.tax.factor == "Tasa" and t.tax.rate and t.importe is not None]
+            if residual and residual[-1].tax.key == key and (direction > 0 or residual[-1].importe > ZERO):
+                _shift(r, residual[-1], CENT * direction)
+                break
+        else:
+            break
+    raise BuildError(
+        "CFDI40180", path, "No es posible cuadrar los impuestos del ticket dentro de las tolerancias del SAT."
+    )
+
+
+def _shift(r: LineResult, residual: TaxAmount, delta: Decimal) -> None:
+    residual.importe += delta
+    r.base -= delta
+    for t in r.taxes:
+        if t.tax.factor == "Cuota":
+            continue  # its base is the quantity
+        if t.tax.impuesto == "003" or residual.tax.impuesto == "002":
+            t.base -= delta  # IEPS base is B; IVA base is B + IEPS and IEPS did not move
+        # residual IEPS: IVA base B + IEPS is unchanged
+
+
+def build_global(
+    tickets: Iterable[Ticket],
+    *,
+    emisor: Emisor,
+    issued_at: datetime,
+    lugar_expedicion: str,
+    info: GlobalInfo,
+    tz: str = DEFAULT_TZ,
+    serie: str | None = None,
+    folio: str | None = None,
+    related: Sequence[Related] = (),
+    moneda: str = "MXN",
+) -> d.Comprobante:
+    """Factura global (RULES.md §2): one Concepto per ticket, FormaPago of the largest ticket, PUE."""
+    tickets = list(tickets)
+    if not tickets:
+        raise BuildError("CFDI40162", "tickets", "No hay tickets para la factura global.")
+    conceptos = []
+    totals = []
+    for ti, ticket in enumerate(tickets):
+        c, total = ticket_concepto(
+            ticket, f"tickets[{ti}]", clave_prod_serv="01010101", clave_unidad="ACT", descripcion="Venta"
+        )
+        conceptos.append(c)
+        totals.append(total)
+    return _assemble(
+        tipo="I",
+        conceptos=conceptos,
+        emisor=emisor,
+        receptor=Receptor.publico_en_general(lugar_expedicion),
+        issued_at=issued_at,
+        tz=tz,
+        lugar_expedicion=lugar_expedicion,
+        forma_pago=largest_ticket_payment_form(tickets, totals),
+        metodo_pago="PUE",
+        serie=serie,
+        folio=folio,
+        related=related,
+        moneda=moneda,
+        expected_total=sum(totals, ZERO),
+        informacion_global=info,
+    )
+
+
+EGRESO_CLAVE = "84111506"  # Servicios de facturación (GLOBAL guide Ap. 2, GUIA Ap. 5)
+EGRESO_DESCRIPCION = "Devolución, descuento o bonificación"
+
+
+def build_egreso(
+    tickets: Sequence[Ticket],
+    *,
+    emisor: Emisor,
+    receptor: Receptor,
+    related: Sequence[Related],
+    issued_at: datetime,
+    lugar_expedicion: str,
+    forma_pago: str,
+    tz: str = DEFAULT_TZ,
+    serie: str | None = None,
+    folio: str | None = None,
+    descripcion: str = EGRESO_DESCRIPCION,
+    moneda: str = "MXN",
+) -> d.Comprobante:
+    """CFDI de egreso (credit note) for the returned or discounted amount of each ticket.
+
+    ``tickets`` carry only what is credited (for a partial return, just the returned lines). One Concepto
+    per ticket with ClaveProdServ 84111506 and ClaveUnidad ACT, the ticket number in NoIdentificacion.
+    Relate the original ingreso or global with TipoRelacion 01 (03 for returned goods); FormaPago is that of
+    the original document (15 when it was not paid). For a ticket in a global use
+    ``Receptor.publico_en_general(lugar_expedicion, "G02")``.
+    """
+    if not tickets:
+        raise BuildError("CFDI40162", "tickets", "Indica qué tickets ampara la nota de crédito.")
+    if not related:
+        raise BuildError(
+            "CFDI40203", "related", "La nota de crédito debe relacionar la factura original (tipo 01 o 03)."
+        )
+    conceptos = []
+    totals = []
+    for ti, ticket in enumerate(tickets):
+        c, total = ticket_concepto(
+            ticket, f"tickets[{ti}]", clave_prod_serv=EGRESO_CLAVE, clave_unidad="ACT", descripcion=descripcion
+        )
+        conceptos.append(c)
+        totals.append(total)
+    return _assemble(
+        tipo="E",
+        conceptos=conceptos,
+        emisor=emisor,
+        receptor=receptor,
+        issued_at=issued_at,
+        tz=tz,
+        lugar_expedicion=lugar_expedicion,
+        forma_pago=forma_pago,
+        metodo_pago="PUE",
+        serie=serie,
+        folio=folio,
+        related=related,
+        moneda=moneda,
+        expected_total=sum(totals, ZERO),
+    )
+
+
+__all__ = [
+    "DEFAULT_TZ",
+    "LineTax",
+    "build_egreso",
+    "build_global",
+    "build_ingreso",
+    "fecha_local",
+    "ticket_concepto",
+]

@@ -1,0 +1,254 @@
+"""Small SAT catalogs (CFDI 4.0) kept in code: forms, validation and the builder import them from here.
+
+Source: SAT catalogs as published in phpcfdi/resources-sat-catalogs (RULES.md, CAT). The big catalogs
+(postal codes, product and unit keys) live in the database, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RegimenFiscal:
+    code: str
+    description: str
+    fisica: bool
+    moral: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsoCfdi:
+    code: str
+    description: str
+    fisica: bool
+    moral: bool
+    regimenes: frozenset[str]
+
+
+def _regimen(code: str, description: str, fisica: bool, moral: bool) -> RegimenFiscal:
+    return RegimenFiscal(code, description, fisica, moral)
+
+
+REGIMENES_FISCALES: dict[str, RegimenFiscal] = {
+    r.code: r
+    for r in (
+        _regimen("601", "General de Ley Personas Morales", False, True),
+        _regimen("603", "Personas Morales con Fines no Lucrativos", False, True),
+        _regimen("605", "Sueldos y Salarios e Ingresos Asimilados a Salarios", True, False),
+        _regimen("606", "Arrendamiento", True, False),
+        _regimen("607", "Régimen de Enajenación o Adquisición de Bienes", True, False),
+        _regimen("608", "Demás ingresos", True, False),
+        _regimen("610", "Residentes en el Extranjero sin Establecimiento Permanente en México", True, True),
+        _regimen("611", "Ingresos por Dividendos (socios y accionistas)", True, False),
+        _regimen("612", "Personas Físicas con Actividades Empresariales y Profesionales", True, False),
+        _regimen("614", "Ingresos por intereses", True, False),
+        _regimen("615", "Régimen de los ingresos por obtención de premios", True, False),
+        _regimen("616", "Sin obligaciones fiscales", True, False),
+        _regimen("620", "Sociedades Cooperativas de Producción que optan por diferir sus ingresos", False, True),
+        _regimen("621", "Incorporación Fiscal", True, False),
+        _regimen("622", "Actividades Agrícolas, Ganaderas, Silvícolas y Pesqueras", False, True),
+        _regimen("623", "Opcional para Grupos de Sociedades", False, True),
+        _regimen("624", "Coordinados", False, True),
+        _regimen(
+            "625",
+            "Régimen de las Actividades Empresariales con ingresos a través de Plataformas Tecnológicas",
+            True,
+            False,
+        ),
+        _regimen("626", "Régimen Simplificado de Confianza", True, True),
+    )
+}
+
+_BUSINESS = frozenset("601 603 606 612 620 621 622 623 624 625 626".split())
+_PERSONAL = frozenset("605 606 607 608 611 612 614 615 625".split())
+_ANY = frozenset("601 603 605 606 607 608 610 611 612 614 615 616 620 621 622 623 624 625 626".split())
+
+USOS_CFDI: dict[str, UsoCfdi] = {
+    u.code: u
+    for u in (
+        UsoCfdi("G01", "Adquisición de mercancías", True, True, _BUSINESS),
+        UsoCfdi("G02", "Devoluciones, descuentos o bonificaciones", True, True, _BUSINESS | {"616"}),
+        UsoCfdi("G03", "Gastos en general", True, True, _BUSINESS),
+        UsoCfdi("I01", "Construcciones", True, True, _BUSINESS),
+        UsoCfdi("I02", "Mobiliario y equipo de oficina por inversiones", True, True, _BUSINESS),
+        UsoCfdi("I03", "Equipo de transporte", True, True, _BUSINESS),
+        UsoCfdi("I04", "Equipo de cómputo y accesorios", True, True, _BUSINESS),
+        UsoCfdi("I05", "Dados, troqueles, moldes, matrices y herramental", True, True, _BUSINESS),
+        UsoCfdi("I06", "Comunicaciones telefónicas", True, True, _BUSINESS),
+        UsoCfdi("I07", "Comunicaciones satelitales", True, True, _BUSINESS),
+        UsoCfdi("I08", "Otra maquinaria y equipo", True, True, _BUSINESS),
+        UsoCfdi("D01", "Honorarios médicos, dentales y gastos hospitalarios", True, False, _PERSONAL),
+        UsoCfdi("D02", "Gastos médicos por incapacidad o discapacidad", True, False, _PERSONAL),
+        UsoCfdi("D03", "Gastos funerales", True, False, _PERSONAL),
+        UsoCfdi("D04", "Donativos", True, False, _PERSONAL),
+        UsoCfdi(
+            "D05",
+            "Intereses reales efectivamente pagados por créditos hipotecarios (casa habitación)",
+            True,
+            False,
+            _PERSONAL,
+        ),
+        UsoCfdi("D06", "Aportaciones voluntarias al SAR", True, False, _PERSONAL),
+        UsoCfdi("D07", "Primas por seguros de gastos médicos", True, False, _PERSONAL),
+        UsoCfdi("D08", "Gastos de transportación escolar obligatoria", True, False, _PERSONAL),
+        UsoCfdi(
+            "D09",
+            "Depósitos en cuentas para el ahorro, primas que tengan como base planes de pensiones",
+            True,
+            False,
+            _PERSONAL,
+        ),
+        UsoCfdi("D10", "Pagos por servicios educativos (colegiaturas)", True, False, _PERSONAL),
+        UsoCfdi("S01", "Sin efectos fiscales", True, True, _ANY),
+        UsoCfdi("CP01", "Pagos", True, True, _ANY),
+        UsoCfdi("CN01", "Nómina", True, False, frozenset({"605"})),
+    )
+}
+
+FORMAS_PAGO: dict[str, str] = {
+    "01": "Efectivo",
+    "02": "Cheque nominativo",
+    "03": "Transferencia electrónica de fondos",
+    "04": "Tarjeta de crédito",
+    "05": "Monedero electrónico",
+    "06": "Dinero electrónico",
+    "08": "Vales de despensa",
+    "12": "Dación en pago",
+    "13": "Pago por subrogación",
+    "14": "Pago por consignación",
+    "15": "Condonación",
+    "17": "Compensación",
+    "23": "Novación",
+    "24": "Confusión",
+    "25": "Remisión de deuda",
+    "26": "Prescripción o caducidad",
+    "27": "A satisfacción del acreedor",
+    "28": "Tarjeta de débito",
+    "29": "Tarjeta de servicios",
+    "30": "Aplicación de anticipos",
+    "31": "Intermediario pagos",
+    "99": "Por definir",
+}
+
+METODOS_PAGO: dict[str, str] = {
+    "PUE": "Pago en una sola exhibición",
+    "PPD": "Pago en parcialidades o diferido",
+}
+
+OBJETOS_IMPUESTO: dict[str, str] = {
+    "01": "No objeto de impuesto",
+    "02": "Sí objeto de impuesto",
+    "03": "Sí objeto del impuesto y no obligado al desglose",
+    "04": "Sí objeto del impuesto y no causa impuesto",
+    "05": "Sí objeto del impuesto, IVA crédito PODEBI",
+    "06": "Sí objeto del IVA, no traslado IVA",
+    "07": "No traslado del IVA, sí desglose IEPS",
+    "08": "No traslado del IVA, no desglose IEPS",
+}
+
+PERIODICIDADES: dict[str, str] = {
+    "01": "Diario",
+    "02": "Semanal",
+    "03": "Quincenal",
+    "04": "Mensual",
+    "05": "Bimestral",
+}
+
+MESES: dict[str, str] = {
+    "01": "Enero",
+    "02": "Febrero",
+    "03": "Marzo",
+    "04": "Abril",
+    "05": "Mayo",
+    "06": "Junio",
+    "07": "Julio",
+    "08": "Agosto",
+    "09": "Septiembre",
+    "10": "Octubre",
+    "11": "Noviembre",
+    "12": "Diciembre",
+    "13": "Enero-Febrero",
+    "14": "Marzo-Abril",
+    "15": "Mayo-Junio",
+    "16": "Julio-Agosto",
+    "17": "Septiembre-Octubre",
+    "18": "Noviembre-Diciembre",
+}
+
+TIPOS_RELACION: dict[str, str] = {
+    "01": "Nota de crédito de los documentos relacionados",
+    "02": "Nota de débito de los documentos relacionados",
+    "03": "Devolución de mercancía sobre facturas o traslados previos",
+    "04": "Sustitución de los CFDI previos",
+    "05": "Traslados de mercancías facturados previamente",
+    "06": "Factura generada por los traslados previos",
+    "07": "CFDI por aplicación de anticipo",
+}
+
+# Which TipoDeComprobante may carry each TipoRelacion (RULES.md §1.5).
+TIPOS_RELACION_POR_COMPROBANTE: dict[str, frozenset[str]] = {
+    "01": frozenset("IE"),
+    "02": frozenset("IE"),
+    "03": frozenset("IT"),
+    "04": frozenset("IETNP"),
+    "05": frozenset("T"),
+    "06": frozenset("IE"),
+    "07": frozenset("IE"),
+}
+
+TIPOS_COMPROBANTE: dict[str, str] = {
+    "I": "Ingreso",
+    "E": "Egreso",
+    "T": "Traslado",
+    "N": "Nómina",
+    "P": "Pago",
+}
+
+EXPORTACIONES: dict[str, str] = {
+    "01": "No aplica",
+    "02": "Definitiva con clave A1",
+    "03": "Temporal",
+    "04": "Definitiva con clave distinta a A1 o cuando no existe enajenación en términos del CFF",
+}
+
+IMPUESTOS: dict[str, str] = {"001": "ISR", "002": "IVA", "003": "IEPS"}
+TIPOS_FACTOR: frozenset[str] = frozenset({"Tasa", "Cuota", "Exento"})
+
+# Decimals per currency (c_Moneda); anything else falls back to 2.
+MONEDA_DECIMALES: dict[str, int] = {"MXN": 2, "USD": 2, "EUR": 2, "JPY": 0, "BHD": 3, "CLF": 4, "XXX": 0}
+
+# c_TasaOCuota fixed values for traslados, per (Impuesto, TipoFactor). IEPS by cuota is a range.
+TASAS_TRASLADO: dict[tuple[str, str], frozenset[Decimal]] = {
+    ("002", "Tasa"): frozenset(Decimal(v) for v in ("0.000000", "0.160000", "0.080000")),
+    ("003", "Tasa"): frozenset(
+        Decimal(v)
+        for v in (
+            "0.000000", "0.030000", "0.060000", "0.070000", "0.080000", "0.090000", "0.250000",
+            "0.265000", "0.300000", "0.304000", "0.500000", "0.530000", "1.600000",
+        )
+    ),
+}
+IEPS_CUOTA_MAX = Decimal("59.144900")
+
+RFC_PUBLICO_GENERAL = "XAXX010101000"
+RFC_EXTRANJERO = "XEXX010101000"
+RFCS_GENERICOS = frozenset({RFC_PUBLICO_GENERAL, RFC_EXTRANJERO})
+NOMBRE_PUBLICO_GENERAL = "PUBLICO EN GENERAL"
+
+
+def regimenes_for(rfc: str) -> list[RegimenFiscal]:
+    """Régimen choices for an RFC: 12 characters = persona moral, 13 = persona física."""
+    moral = len(rfc) == 12
+    return [r for r in REGIMENES_FISCALES.values() if (r.moral if moral else r.fisica)]
+
+
+def usos_for(rfc: str, regimen: str) -> list[UsoCfdi]:
+    """UsoCFDI choices allowed for a receptor's persona type and régimen (RULES.md §7.2)."""
+    moral = len(rfc) == 12
+    return [
+        u
+        for u in USOS_CFDI.values()
+        if regimen in u.regimenes and (u.moral if moral else u.fisica) and u.code not in ("CP01", "CN01")
+    ]

@@ -1,0 +1,205 @@
+"""From tax-inclusive POS amounts to CFDI amounts that add up to the printed total to the cent.
+
+Everything at concept level is kept in cents (2 decimals), so every sum in the document is exact and the
+summary "round(Σ)" rules of RULES.md §1.4 hold without any rounding at the end. Each line is solved by
+choosing its net Base and letting one tax (IVA, else IEPS by rate) absorb the cent left over, among the
+values that stay inside SAT's tolerance window for that tax (RULES.md §1.6, CFDI40180).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .errors import BuildError
+from .inputs import IEPS, IVA, LineTax, Ticket, TicketLine
+from .money import CENT, ZERO, round_money, tax_limits
+
+_ONE = Decimal(1)
+ZERO_CENTS = Decimal("0.00")
+_SEARCH = (0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8, 8)
+
+
+@dataclass(slots=True)
+class TaxAmount:
+    tax: LineTax
+    base: Decimal
+    importe: Decimal | None
+
+
+@dataclass(slots=True)
+class LineResult:
+    """A solved line (or group of lines): net base B, discount net of tax, and its taxes."""
+
+    gross: Decimal  # tax-inclusive amount after discounts
+    base: Decimal  # net amount after discounts (tax base)
+    discount: Decimal  # discount net of taxes
+    objeto_imp: str
+    taxes: list[TaxAmount] = field(default_factory=list)
+
+    @property
+    def importe(self) -> Decimal:
+        return self.base + self.discount
+
+
+def line_gross(line: TicketLine) -> Decimal:
+    amount = line.amount if line.amount is not None else round_money(line.quantity * line.unit_price)
+    return round_money(amount)
+
+
+def spread_ticket_discount(ticket: Ticket, path: str) -> list[tuple[Decimal, Decimal]]:
+    """Per line: (amount after all discounts, total discount incl. its share of the ticket discount).
+
+    The ticket discount is shared in proportion to each line's amount, largest remainders first, so the
+    shares add up to the printed discount exactly.
+    """
+    if not ticket.lines:
+        raise BuildError("CFDI40162", f"{path}.lines", f"El ticket {ticket.number} no tiene partidas.")
+    nets = []
+    for i, line in enumerate(ticket.lines):
+        gross = line_gross(line)
+        discount = round_money(line.discount)
+        if gross <= ZERO:
+            raise BuildError(
+                "CFDI40166",
+                f"{path}.lines[{i}]",
+                f"La partida «{line.description}» del ticket {ticket.number} tiene importe cero o negativo.",
+            )
+        if discount < ZERO or discount > gross:
+            raise BuildError(
+                "CFDI40169",
+                f"{path}.lines[{i}].discount",
+                f"El descuento de la partida «{line.description}» del ticket {ticket.number} "
+                "no puede ser negativo ni mayor que su importe.",
+            )
+        nets.append((gross - discount, discount))
+    ticket_discount = round_money(ticket.discount)
+    total_net = sum((n for n, _ in nets), ZERO)
+    if ticket_discount < ZERO or ticket_discount > total_net:
+        raise BuildError(
+            "CFDI40110",
+            f"{path}.discount",
+            f"El descuento del ticket {ticket.number} no puede ser negativo ni mayor que el importe del ticket.",
+        )
+    shares = [ZERO] * len(nets)
+    if ticket_discount:
+        exact = [ticket_discount * n / total_net for n, _ in nets]
+        shares = [e.quantize(CENT, rounding="ROUND_DOWN") for e in exact]
+        left = int((ticket_discount - sum(shares, ZERO)) / CENT)
+        order = sorted(range(len(nets)), key=lambda i: exact[i] - shares[i], reverse=True)
+        for i in order:
+            if not left:
+                break
+            if shares[i] + CENT <= nets[i][0]:
+                shares[i] += CENT
+                left -= 1
+    result = [(n - s, d + s) for (n, d), s in zip(nets, shares, strict=True)]
+    if ticket.total is not None:
+        total = sum((g for g, _ in result), ZERO)
+        if round_money(ticket.total) != total:
+            raise BuildError(
+                "CFDI40119",
+                f"{path}.total",
+                f"El total del ticket {ticket.number} ({ticket.total}) no coincide con la suma de sus partidas "
+                f"menos descuentos ({total}).",
+            )
+    return result
+
+
+def _split_taxes(taxes: tuple[LineTax, ...], where: str) -> tuple[LineTax | None, LineTax | None]:
+    iva = [t for t in taxes if t.impuesto == IVA]
+    ieps = [t for t in taxes if t.impuesto == IEPS]
+    if len(iva) > 1 or len(ieps) > 1 or len(iva) + len(ieps) != len(taxes):
+        raise BuildError(
+            "CFDI40218", where, "Cada partida admite a lo más un IVA y un IEPS trasladados (sin retenciones)."
+        )
+    for t in taxes:
+        if t.factor != "Exento" and (t.rate is None or t.rate < ZERO):
+            raise BuildError("CFDI40179", where, "Falta la tasa o cuota de un impuesto de la partida.")
+        if t.impuesto == IVA and t.factor == "Cuota":
+            raise BuildError("CFDI40179", where, "El IVA no se traslada por cuota.")
+    return (iva[0] if iva else None), (ieps[0] if ieps else None)
+
+
+def solve(
+    gross: Decimal,
+    discount_gross: Decimal,
+    quantity: Decimal,
+    taxes: tuple[LineTax, ...],
+    objeto_imp: str,
+    where: str,
+) -> LineResult:
+    """Split a tax-inclusive amount into Base + taxes, exact to the cent and inside SAT's windows."""
+    if objeto_imp != "02" or gross == ZERO:
+        # Not broken out (01/03) or fully discounted: the whole amount is the value, no tax rows.
+        factor = _ONE
+        if objeto_imp == "02":
+            iva, ieps = _split_taxes(taxes, where)
+            factor = (_ONE + _rate(ieps)) * (_ONE + _rate(iva))
+        discount = round_money(discount_gross / factor) if discount_gross else ZERO
+        if gross == ZERO:
+            discount = max(discount, CENT)
+        return LineResult(gross, gross, discount, objeto_imp if gross else "01")
+    if not taxes:
+        raise BuildError("CFDI40171", where, "Una partida con ObjetoImp 02 debe declarar sus impuestos.")
+    iva, ieps = _split_taxes(taxes, where)
+    rv, re = _rate(iva), _rate(ieps)
+    cuota = ieps is not None and ieps.factor == "Cuota"
+    fixed_ieps = round_money(quantity * ieps.rate) if cuota and ieps and ieps.rate else ZERO
+    if cuota:
+        exact = gross / (_ONE + rv) - fixed_ieps
+    else:
+        exact = gross / ((_ONE + re) * (_ONE + rv))
+    start = round_money(exact)
+    for step in _SEARCH:
+        base = start + CENT * step
+        if base <= ZERO:
+            continue
+        result = _try_base(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps)
+        if result is not None:
+            result.sort(key=lambda ta: taxes.index(ta.tax))  # keep the POS's order of taxes
+            discount = round_money(discount_gross * base / gross) if discount_gross else ZERO
+            return LineResult(gross, base, discount, "02", result)
+    raise BuildError(
+        "CFDI40180",
+        where,
+        f"No es posible desglosar los impuestos del importe {gross} dentro de las tolerancias del SAT.",
+    )
+
+
+def _rate(tax: LineTax | None) -> Decimal:
+    if tax is None or tax.factor != "Tasa" or tax.rate is None:
+        return ZERO
+    return tax.rate
+
+
+def _try_base(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps) -> list[TaxAmount] | None:
+    ieps_amount = ZERO
+    out: list[TaxAmount] = []
+    residual_is_iva = rv > ZERO
+    if ieps is not None:
+        if ieps.factor == "Exento":
+            out.append(TaxAmount(ieps, base, None))
+        elif cuota:
+            ieps_amount = fixed_ieps
+            out.append(TaxAmount(ieps, quantity, ieps_amount))
+        else:
+            ieps_amount = round_money(base * re) if residual_is_iva or re == ZERO else gross - base
+            lo, hi = tax_limits(base, re, 2)
+            if not lo <= ieps_amount <= hi:
+                return None
+            out.append(TaxAmount(ieps, base, ieps_amount))
+    iva_amount = ZERO_CENTS
+    if iva is not None:
+        iva_base = base + ieps_amount
+        if iva.factor == "Exento":
+            out.append(TaxAmount(iva, iva_base, None))
+        else:
+            iva_amount = gross - base - ieps_amount if residual_is_iva else ZERO_CENTS
+            lo, hi = tax_limits(iva_base, rv, 2)
+            if not lo <= iva_amount <= hi:
+                return None
+            out.append(TaxAmount(iva, iva_base, iva_amount))
+    if base + ieps_amount + iva_amount != gross:
+        return None
+    return out

@@ -1,0 +1,88 @@
+"""Where SAT's XSD, XSLT and catalogs live at run time.
+
+They come from the pinned ``satcfdi`` package (it ships SAT's files in SAT's own folder layout). This is the
+only module that knows that: swapping the source means changing ``sat_root()`` and nothing else.
+Compiled schema and transforms are cached per process because compiling the 5 MB catalog schema costs
+~130 ms and every document would otherwise pay it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lxml import etree
+
+CFDI_NS = "http://www.sat.gob.mx/cfd/4"
+CFDI33_NS = "http://www.sat.gob.mx/cfd/3"
+TFD_NS = "http://www.sat.gob.mx/TimbreFiscalDigital"
+
+CFDI40_XSD = "cfd/4/cfdv40.xsd"
+TFD11_XSD = "cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd"
+CADENA40_XSLT = "cfd/4/cadenaoriginal_4_0/cadenaoriginal_4_0.xslt"
+TFD11_XSLT = "cfd/TimbreFiscalDigital/cadenaoriginal_TFD_1_1.xslt"
+
+
+@functools.cache
+def sat_root() -> Path:
+    """``.../www.sat.gob.mx/sitio_internet`` inside the installed satcfdi package."""
+    import satcfdi.transform
+
+    root = Path(satcfdi.transform.__file__).resolve().parent / "schemas" / "www.sat.gob.mx" / "sitio_internet"
+    if not (root / CFDI40_XSD).is_file():
+        raise RuntimeError(f"No se encontraron los esquemas del SAT en {root}: reinstala el paquete satcfdi.")
+    return root
+
+
+def catalogs_db_path() -> Path:
+    """SQLite file with SAT's full catalogs (postal codes, product keys...) shipped by satcfdi."""
+    import satcfdi.catalogs
+
+    return Path(satcfdi.catalogs.__file__).resolve().parent / "catalogs.db"
+
+
+def _offline_parser() -> etree.XMLParser:
+    # SAT's files reference each other by relative path; nothing may ever be fetched from the network.
+    return etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+
+
+def load_xslt(path: Path) -> etree.XSLT:
+    """Compile an XSLT file; its xsl:include paths resolve against the file's own folder, offline."""
+    doc = etree.parse(str(path), _offline_parser())
+    access = etree.XSLTAccessControl(
+        read_file=True, write_file=False, create_dir=False, read_network=False, write_network=False
+    )
+    return etree.XSLT(doc, access_control=access)
+
+
+def load_schema(root: Path, *, with_tfd: bool = True) -> etree.XMLSchema:
+    """CFDI 4.0 schema; with ``with_tfd`` it also knows TimbreFiscalDigital 1.1 so a stamped file validates.
+
+    Complemento is a strict xs:any, so a stamped CFDI only validates against a schema set that declares the
+    TFD element: we compile a tiny wrapper that imports both official files by absolute path.
+    """
+    if not with_tfd:
+        return etree.XMLSchema(etree.parse(str(root / CFDI40_XSD), _offline_parser()))
+    wrapper = (
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+        f'<xs:import namespace="{CFDI_NS}" schemaLocation="{(root / CFDI40_XSD).as_uri()}"/>'
+        f'<xs:import namespace="{TFD_NS}" schemaLocation="{(root / TFD11_XSD).as_uri()}"/>'
+        "</xs:schema>"
+    )
+    doc = etree.fromstring(wrapper.encode(), _offline_parser(), base_url=(root / "cfd").as_uri() + "/")
+    return etree.XMLSchema(etree.ElementTree(doc))
+
+
+@functools.cache
+def cadena_xslt() -> etree.XSLT:
+    return load_xslt(sat_root() / CADENA40_XSLT)
+
+
+@functools.cache
+def tfd_cadena_xslt() -> etree.XSLT:
+    return load_xslt(sat_root() / TFD11_XSLT)
+
+
+@functools.cache
+def cfdi_schema() -> etree.XMLSchema:
+    return load_schema(sat_root())
