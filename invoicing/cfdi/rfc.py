@@ -1,0 +1,76 @@
+"""RFC rules (RULES.md §7.1): pattern, date, persona física/moral, check digit (a warning only)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from .catalogs import RFCS_GENERICOS
+from .errors import WARNING, ValidationIssue
+
+RFC_PATTERN = re.compile(r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$")
+_VALUES = "0123456789ABCDEFGHIJKLMN&OPQRSTUVWXYZ Ñ"
+
+
+def normalize_rfc(rfc: str) -> str:
+    return rfc.strip().upper()
+
+
+def is_persona_moral(rfc: str) -> bool:
+    return len(rfc) == 12
+
+
+def is_generic(rfc: str) -> bool:
+    return rfc in RFCS_GENERICOS
+
+
+def check_digit(rfc: str) -> str:
+    """Expected last character (phpcfdi CheckSum): 12-char RFCs are padded with a leading space."""
+    padded = rfc.rjust(13)
+    total = sum(_VALUES.index(ch) * (13 - i) for i, ch in enumerate(padded[:12]) if ch in _VALUES)
+    digit = 11 - total % 11
+    return "0" if digit == 11 else "A" if digit == 10 else str(digit)
+
+
+def _valid_date(rfc: str) -> bool:
+    digits = rfc[-9:-3]
+    yy, mm, dd = int(digits[:2]), int(digits[2:4]), int(digits[4:])
+    for century in (1900, 2000):
+        try:
+            date(century + yy, mm, dd)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def rfc_issues(rfc: str, path: str, *, who: str = "el RFC") -> list[ValidationIssue]:
+    """Problems with an RFC's shape; empty when it looks right. Generic RFCs are accepted as they are."""
+    if is_generic(rfc):
+        return []
+    if not RFC_PATTERN.match(rfc):
+        return [
+            ValidationIssue(
+                "RFC_FORMATO",
+                path,
+                f"{who.capitalize()} «{rfc}» no tiene un formato válido: son 4 letras (persona física) o 3 "
+                "(persona moral), 6 dígitos de la fecha (AAMMDD) y 3 caracteres de homoclave.",
+            )
+        ]
+    if not _valid_date(rfc):
+        return [
+            ValidationIssue(
+                "RFC_FECHA", path, f"La fecha contenida en {who} «{rfc}» ({rfc[-9:-3]}) no es una fecha válida."
+            )
+        ]
+    if check_digit(rfc) != rfc[-1]:
+        return [
+            ValidationIssue(
+                "RFC_DIGITO",
+                path,
+                f"El dígito verificador de {who} «{rfc}» no coincide; revisa que esté bien escrito "
+                "(algunos RFC asignados por el SAT no cumplen esta regla).",
+                WARNING,
+            )
+        ]
+    return []

@@ -1,0 +1,432 @@
+"""Business rules SAT (or the PAC) applies that can be checked offline (RULES.md §7), before sealing.
+
+``validate(comprobante)`` returns a list of ValidationIssue (code, path, Spanish message, severity); the
+document may be sealed only when no issue has severity "error". Codes are SAT's CFDI40xxx where one
+exists, otherwise a short descriptive code.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from . import catalogs as cat
+from . import document as d
+from .errors import WARNING, ValidationIssue
+from .money import ZERO, decimals_of, fmt, importe_limits, round_money, tax_limits
+from .rfc import is_generic, is_persona_moral, rfc_issues
+
+FECHA_PATTERN = re.compile(r"^20[1-9][0-9]-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")
+CP_PATTERN = re.compile(r"^[0-9]{5}$")
+UUID_PATTERN = re.compile(r"^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$")
+GLOBAL_CLAVE = "01010101"
+
+
+class _Report(list):
+    def add(self, code: str, path: str, message: str, severity: str = "error") -> None:
+        self.append(ValidationIssue(code, path, message, severity))
+
+
+def validate(
+    c: d.Comprobante, *, now: datetime | None = None, tz: str = "America/Mexico_City", csd=None
+) -> list[ValidationIssue]:
+    """All offline rules for a CFDI 4.0 ingreso/egreso. ``csd`` (a loaded Csd or CertificateInfo) adds the
+    certificate checks; ``now`` (aware, the stamping time) with ``tz`` (zone of LugarExpedicion) adds the
+    PAC's "within 72 hours, not in the future" check."""
+    r = _Report()
+    places = cat.MONEDA_DECIMALES.get(c.moneda, 2)
+    _header(c, r, places)
+    _global(c, r)
+    _emisor(c, r)
+    _receptor(c, r)
+    _relacionados(c, r)
+    for i, k in enumerate(c.conceptos):
+        _concepto(c, k, f"Conceptos[{i}]", r)
+    _totals(c, r, places)
+    if csd is not None:
+        _certificate(c, csd, r)
+    if now is not None:
+        _timing(c, now, tz, r)
+    return list(r)
+
+
+def _header(c: d.Comprobante, r: _Report, places: int) -> None:
+    if not FECHA_PATTERN.match(c.fecha):
+        r.add("CFDI40101", "Fecha", "La fecha de emisión debe tener la forma AAAA-MM-DDThh:mm:ss (hora local).")
+    if c.tipo_de_comprobante not in ("I", "E"):
+        r.add("CFDI40124", "TipoDeComprobante", "Solo se emiten comprobantes de ingreso (I) o egreso (E).")
+    if c.forma_pago is None:
+        r.add("CFDI40104", "FormaPago", "Falta la forma de pago.")
+    elif c.forma_pago not in cat.FORMAS_PAGO:
+        r.add("CFDI40104", "FormaPago", f"La forma de pago «{c.forma_pago}» no existe en el catálogo del SAT.")
+    if c.metodo_pago not in cat.METODOS_PAGO:
+        r.add("CFDI40125", "MetodoPago", "El método de pago debe ser PUE (una exhibición) o PPD (diferido).")
+    if c.metodo_pago == "PPD" and c.forma_pago != "99":
+        r.add("CFDI40105", "FormaPago", "Si el pago es diferido (PPD), la forma de pago debe ser 99 «Por definir».")
+    if c.metodo_pago == "PUE" and c.forma_pago == "99":
+        r.add(
+            "FORMAPAGO_99_PUE",
+            "FormaPago",
+            "Una venta pagada (PUE) debe indicar la forma en que se pagó, no 99 «Por definir».",
+        )
+    if c.moneda == "MXN" and c.tipo_cambio is not None and c.tipo_cambio != Decimal(1):
+        r.add("CFDI40114", "TipoCambio", "Con moneda MXN el tipo de cambio se omite o es 1.")
+    if c.moneda not in ("MXN", "XXX") and c.tipo_cambio is None:
+        r.add("CFDI40115", "TipoCambio", f"Con moneda {c.moneda} se requiere el tipo de cambio.")
+    if c.exportacion != "01":
+        r.add("CFDI40122", "Exportacion", "Las ventas al público se emiten con Exportación 01 «No aplica».")
+    if not CP_PATTERN.match(c.lugar_expedicion or ""):
+        r.add("CFDI40126", "LugarExpedicion", "El lugar de expedición debe ser el código postal de 5 dígitos de la sucursal.")
+    if c.confirmacion:
+        r.add("CFDI40127", "Confirmacion", "La clave de confirmación solo se usa con importes o tipos de cambio fuera de rango.")
+    if not c.conceptos:
+        r.add("CFDI40162", "Conceptos", "El comprobante debe tener al menos un concepto.")
+
+
+def _global(c: d.Comprobante, r: _Report) -> None:
+    rec = c.receptor
+    publico = rec.rfc == cat.RFC_PUBLICO_GENERAL and rec.nombre == cat.NOMBRE_PUBLICO_GENERAL
+    g = c.informacion_global
+    if g is None:
+        if publico and c.tipo_de_comprobante == "I":
+            r.add(
+                "CFDI40130",
+                "InformacionGlobal",
+                "Una factura a «PUBLICO EN GENERAL» es una factura global y requiere la información global "
+                "(periodicidad, meses y año).",
+            )
+        return
+    if not publico:
+        r.add(
+            "CFDI40130",
+            "Receptor.Rfc",
+            "La factura global debe emitirse al RFC XAXX010101000 con nombre «PUBLICO EN GENERAL».",
+        )
+    if g.periodicidad not in cat.PERIODICIDADES:
+        r.add("CFDI40131", "InformacionGlobal.Periodicidad", "La periodicidad no existe en el catálogo del SAT.")
+    elif g.periodicidad == "05" and c.emisor.regimen_fiscal != "621":
+        r.add(
+            "CFDI40132",
+            "InformacionGlobal.Periodicidad",
+            "La periodicidad bimestral (05) solo la pueden usar emisores del Régimen de Incorporación Fiscal (621).",
+        )
+    if g.meses not in cat.MESES:
+        r.add("CFDI40133", "InformacionGlobal.Meses", "El mes no existe en el catálogo del SAT.")
+    elif g.periodicidad == "05" and not "13" <= g.meses <= "18":
+        r.add("CFDI40135", "InformacionGlobal.Meses", "Con periodicidad bimestral, el periodo debe ser un bimestre (13 a 18).")
+    elif g.periodicidad != "05" and not "01" <= g.meses <= "12":
+        r.add("CFDI40134", "InformacionGlobal.Meses", "Con periodicidad distinta de bimestral, el periodo debe ser un mes (01 a 12).")
+    year = c.fecha[:4]
+    if not g.anio.isdigit() or (year.isdigit() and int(g.anio) not in (int(year), int(year) - 1)):
+        r.add(
+            "CFDI40136",
+            "InformacionGlobal.Año",
+            "El año de la factura global debe ser el año de emisión o el inmediato anterior.",
+        )
+    if c.metodo_pago != "PUE":
+        r.add("GLOBAL_METODO_PAGO", "MetodoPago", "La factura global siempre es de pago en una sola exhibición (PUE).")
+    if c.condiciones_de_pago:
+        r.add("GLOBAL_CONDICIONES", "CondicionesDePago", "La factura global no lleva condiciones de pago.")
+    for i, k in enumerate(c.conceptos):
+        p = f"Conceptos[{i}]"
+        if (
+            k.clave_prod_serv != GLOBAL_CLAVE
+            or k.clave_unidad != "ACT"
+            or k.unidad
+            or k.descripcion != "Venta"
+            or k.cantidad != 1
+        ):
+            r.add(
+                "GLOBAL_CONCEPTO",
+                p,
+                "En la factura global cada ticket va como un concepto 01010101, cantidad 1, unidad ACT y "
+                "descripción «Venta».",
+            )
+        if not k.no_identificacion:
+            r.add("GLOBAL_TICKET", f"{p}.NoIdentificacion", "Cada concepto de la factura global lleva el número de ticket.")
+        if k.retenciones:
+            r.add("GLOBAL_RETENCIONES", f"{p}.Impuestos", "La factura global no admite retenciones.")
+
+
+def _emisor(c: d.Comprobante, r: _Report) -> None:
+    e = c.emisor
+    if is_generic(e.rfc):
+        r.add("CFDI40137", "Emisor.Rfc", "El emisor no puede usar un RFC genérico.")
+    for issue in rfc_issues(e.rfc, "Emisor.Rfc", who="el RFC del emisor"):
+        r.append(issue)
+    reg = cat.REGIMENES_FISCALES.get(e.regimen_fiscal)
+    if reg is None:
+        r.add("CFDI40140", "Emisor.RegimenFiscal", f"El régimen fiscal «{e.regimen_fiscal}» no existe en el catálogo del SAT.")
+    elif not (reg.moral if is_persona_moral(e.rfc) else reg.fisica):
+        persona = "moral" if is_persona_moral(e.rfc) else "física"
+        r.add(
+            "CFDI40141",
+            "Emisor.RegimenFiscal",
+            f"El régimen {reg.code} «{reg.description}» no corresponde a una persona {persona}.",
+        )
+    if not e.nombre:
+        r.add("CFDI40138", "Emisor.Nombre", "Falta el nombre o razón social del emisor.")
+    elif _has_regimen_capital(e.nombre):
+        r.add(
+            "CFDI40139",
+            "Emisor.Nombre",
+            "El nombre del emisor se escribe como en la Constancia de Situación Fiscal, sin el régimen "
+            "de capital (por ejemplo, sin «S.A. DE C.V.»).",
+            WARNING,
+        )
+
+
+_CAPITAL = re.compile(r"\b(S\.?\s?A\.?\s?(P\.?\s?I\.?\s?)?(DE\s+C\.?\s?V\.?)|S\.?\s?DE\s+R\.?\s?L\.?(\s+DE\s+C\.?\s?V\.?)?|S\.?\s?C\.?)\s*$", re.IGNORECASE)
+
+
+def _has_regimen_capital(name: str) -> bool:
+    return bool(_CAPITAL.search(name))
+
+
+def _receptor(c: d.Comprobante, r: _Report) -> None:
+    rec = c.receptor
+    for issue in rfc_issues(rec.rfc, "Receptor.Rfc", who="tu RFC"):
+        r.append(issue)
+    generic = is_generic(rec.rfc)
+    if rec.nombre == cat.NOMBRE_PUBLICO_GENERAL and rec.rfc != cat.RFC_PUBLICO_GENERAL:
+        r.add("CFDI40146", "Receptor.Nombre", "El nombre «PUBLICO EN GENERAL» solo se usa con el RFC XAXX010101000.")
+    if not rec.nombre:
+        r.add("CFDI40145", "Receptor.Nombre", "Escribe tu nombre o razón social como aparece en tu Constancia de Situación Fiscal.")
+    if not CP_PATTERN.match(rec.domicilio_fiscal or ""):
+        r.add("CFDI40147", "Receptor.DomicilioFiscalReceptor", "El código postal de tu domicilio fiscal debe tener 5 dígitos.")
+    elif generic and rec.domicilio_fiscal != c.lugar_expedicion:
+        r.add(
+            "CFDI40149",
+            "Receptor.DomicilioFiscalReceptor",
+            "Con RFC genérico, el código postal del receptor debe ser el del lugar de expedición.",
+        )
+    if rec.rfc != cat.RFC_EXTRANJERO and (rec.residencia_fiscal or rec.num_reg_id_trib):
+        r.add(
+            "CFDI40151",
+            "Receptor.ResidenciaFiscal",
+            "La residencia fiscal y el número de registro tributario solo aplican a receptores extranjeros.",
+        )
+    reg = cat.REGIMENES_FISCALES.get(rec.regimen_fiscal)
+    if reg is None:
+        r.add("CFDI40157", "Receptor.RegimenFiscalReceptor", "Elige un régimen fiscal del catálogo del SAT.")
+    elif generic and rec.regimen_fiscal != "616":
+        r.add("CFDI40159", "Receptor.RegimenFiscalReceptor", "Con RFC genérico, el régimen fiscal debe ser 616 «Sin obligaciones fiscales».")
+    elif not generic and not (reg.moral if is_persona_moral(rec.rfc) else reg.fisica):
+        persona = "moral (RFC de 12 caracteres)" if is_persona_moral(rec.rfc) else "física (RFC de 13 caracteres)"
+        r.add(
+            "CFDI40158",
+            "Receptor.RegimenFiscalReceptor",
+            f"El régimen {reg.code} «{reg.description}» no corresponde a una persona {persona}.",
+        )
+    uso = cat.USOS_CFDI.get(rec.uso_cfdi)
+    if uso is None:
+        r.add("CFDI40160", "Receptor.UsoCFDI", "Elige un uso del CFDI del catálogo del SAT.")
+        return
+    if rec.rfc == cat.RFC_EXTRANJERO and uso.code != "S01":
+        r.add("CFDI40161", "Receptor.UsoCFDI", "Con RFC de extranjero el uso del CFDI debe ser S01 «Sin efectos fiscales».")
+    elif not (uso.moral if is_persona_moral(rec.rfc) else uso.fisica):
+        r.add(
+            "CFDI40161",
+            "Receptor.UsoCFDI",
+            f"El uso «{uso.code} {uso.description}» es solo para personas físicas.",
+        )
+    elif reg is not None and rec.regimen_fiscal not in uso.regimenes:
+        r.add(
+            "CFDI40161",
+            "Receptor.UsoCFDI",
+            f"El uso «{uso.code} {uso.description}» no se permite con el régimen {reg.code} «{reg.description}». "
+            "Elige otro uso del CFDI (por ejemplo S01 «Sin efectos fiscales») o revisa tu régimen.",
+        )
+    if uso.code in ("CP01", "CN01"):
+        r.add("CFDI40161", "Receptor.UsoCFDI", f"El uso {uso.code} es solo para recibos de pago o de nómina.")
+
+
+def _relacionados(c: d.Comprobante, r: _Report) -> None:
+    for i, rel in enumerate(c.relacionados):
+        p = f"CfdiRelacionados[{i}]"
+        allowed = cat.TIPOS_RELACION_POR_COMPROBANTE.get(rel.tipo_relacion)
+        if allowed is None:
+            r.add("CFDI40128", f"{p}.TipoRelacion", "El tipo de relación no existe en el catálogo del SAT.")
+        elif c.tipo_de_comprobante not in allowed:
+            r.add(
+                "CFDI40128",
+                f"{p}.TipoRelacion",
+                f"El tipo de relación {rel.tipo_relacion} «{cat.TIPOS_RELACION[rel.tipo_relacion]}» no se "
+                f"permite en un comprobante de {cat.TIPOS_COMPROBANTE.get(c.tipo_de_comprobante, '?').lower()}.",
+            )
+        if not rel.uuids:
+            r.add("CFDI40129", p, "Indica el folio fiscal (UUID) del CFDI relacionado.")
+        for j, uuid in enumerate(rel.uuids):
+            if not UUID_PATTERN.match(uuid):
+                r.add("CFDI40129", f"{p}.CfdiRelacionado[{j}].UUID", f"«{uuid}» no es un folio fiscal (UUID) válido.")
+    if c.tipo_de_comprobante == "E" and not c.relacionados:
+        r.add(
+            "EGRESO_SIN_RELACION",
+            "CfdiRelacionados",
+            "La nota de crédito debe relacionar la factura que corrige (tipo de relación 01 o 03).",
+            WARNING,
+        )
+
+
+def _concepto(c: d.Comprobante, k: d.Concepto, p: str, r: _Report) -> None:
+    if k.cantidad <= ZERO:
+        r.add("CFDI40163", f"{p}.Cantidad", "La cantidad debe ser mayor que cero.")
+    if k.valor_unitario <= ZERO:
+        r.add("CFDI40166", f"{p}.ValorUnitario", f"El valor unitario de «{k.descripcion}» debe ser mayor que cero.")
+    elif k.cantidad > ZERO:
+        lo, hi = importe_limits(k.cantidad, k.valor_unitario, min(decimals_of(k.importe), 6))
+        if not lo <= k.importe <= hi:
+            r.add(
+                "CFDI40167",
+                f"{p}.Importe",
+                f"El importe de «{k.descripcion}» ({fmt(k.importe)}) no es cantidad × valor unitario "
+                f"(debe estar entre {fmt(lo)} y {fmt(hi)}).",
+            )
+    if k.descuento is not None:
+        if decimals_of(k.descuento) > decimals_of(k.importe):
+            r.add("CFDI40168", f"{p}.Descuento", "El descuento tiene más decimales que el importe del concepto.")
+        if k.descuento > k.importe:
+            r.add("CFDI40169", f"{p}.Descuento", f"El descuento de «{k.descripcion}» es mayor que su importe.")
+    if k.objeto_imp not in cat.OBJETOS_IMPUESTO:
+        r.add("CFDI40170", f"{p}.ObjetoImp", "La clave de objeto de impuesto no existe en el catálogo del SAT.")
+    has_taxes = bool(k.traslados or k.retenciones)
+    if k.objeto_imp == "02" and not has_taxes:
+        r.add("CFDI40171", f"{p}.Impuestos", "Un concepto objeto de impuesto (02) debe desglosar sus impuestos.")
+    if k.objeto_imp in ("01", "03", "04") and has_taxes:
+        r.add("CFDI40172", f"{p}.Impuestos", f"Un concepto con ObjetoImp {k.objeto_imp} no debe desglosar impuestos.")
+    seen = set()
+    for j, t in enumerate(k.traslados):
+        tp = f"{p}.Traslados[{j}]"
+        key = (t.impuesto, t.tipo_factor, t.tasa_o_cuota)
+        if key in seen:
+            r.add("CFDI40176", tp, "El mismo impuesto con la misma tasa aparece dos veces en el concepto.")
+        seen.add(key)
+        _tax(t.base, t.impuesto, t.tipo_factor, t.tasa_o_cuota, t.importe, tp, r, traslado=True)
+    for j, t in enumerate(k.retenciones):
+        _tax(t.base, t.impuesto, t.tipo_factor, t.tasa_o_cuota, t.importe, f"{p}.Retenciones[{j}]", r, traslado=False)
+
+
+def _tax(base, impuesto, factor, rate, importe, p, r: _Report, *, traslado: bool) -> None:
+    if base <= ZERO:
+        r.add("CFDI40174", f"{p}.Base", "La base del impuesto debe ser mayor que cero.")
+    if impuesto not in cat.IMPUESTOS or (traslado and impuesto == "001"):
+        r.add("CFDI40175", f"{p}.Impuesto", "El impuesto debe ser IVA (002) o IEPS (003).")
+    if factor not in cat.TIPOS_FACTOR or (not traslado and factor == "Exento"):
+        r.add("CFDI40177", f"{p}.TipoFactor", "El tipo de factor no es válido para este impuesto.")
+        return
+    if factor == "Exento":
+        if rate is not None or importe is not None:
+            r.add("CFDI40178", p, "Un impuesto exento no lleva tasa ni importe.")
+        return
+    if rate is None or importe is None:
+        r.add("CFDI40178", p, "Falta la tasa o cuota, o el importe del impuesto.")
+        return
+    if traslado:
+        allowed = cat.TASAS_TRASLADO.get((impuesto, factor))
+        if allowed is not None and rate not in allowed:
+            r.add("CFDI40179", f"{p}.TasaOCuota", f"La tasa {fmt(rate)} no existe en el catálogo del SAT para este impuesto.")
+        if factor == "Cuota" and (impuesto != "003" or rate > cat.IEPS_CUOTA_MAX):
+            r.add("CFDI40179", f"{p}.TasaOCuota", "La cuota no está en el rango del catálogo del SAT.")
+    lo, hi = tax_limits(base, rate, min(decimals_of(importe), 6))
+    if not lo <= importe <= hi:
+        r.add(
+            "CFDI40180" if traslado else "CFDI40190",
+            f"{p}.Importe",
+            f"El importe del impuesto ({fmt(importe)}) no es base × tasa (debe estar entre {fmt(lo)} y {fmt(hi)}).",
+        )
+
+
+def _totals(c: d.Comprobante, r: _Report, places: int) -> None:
+    if decimals_of(c.subtotal) > places:
+        r.add("CFDI40107", "SubTotal", f"El subtotal admite a lo más {places} decimales.")
+    subtotal = round_money(sum((k.importe for k in c.conceptos), ZERO), places)
+    if c.subtotal != subtotal:
+        r.add("CFDI40108", "SubTotal", f"El subtotal ({fmt(c.subtotal)}) no es la suma de los importes ({fmt(subtotal)}).")
+    discounts = [k.descuento for k in c.conceptos if k.descuento is not None]
+    if discounts:
+        expected = round_money(sum(discounts, ZERO), places)
+        if c.descuento is None or c.descuento != expected:
+            r.add("CFDI40112", "Descuento", f"El descuento debe ser la suma de los descuentos de los conceptos ({fmt(expected)}).")
+    elif c.descuento is not None and c.descuento != ZERO:
+        r.add("CFDI40112", "Descuento", "Hay descuento en el comprobante pero ningún concepto tiene descuento.")
+    if c.descuento is not None and c.descuento > c.subtotal:
+        r.add("CFDI40110", "Descuento", "El descuento no puede ser mayor que el subtotal.")
+
+    groups: dict[tuple, list[Decimal]] = {}
+    ret: dict[str, Decimal] = {}
+    for k in c.conceptos:
+        for t in k.traslados:
+            acc = groups.setdefault((t.impuesto, t.tipo_factor, t.tasa_o_cuota), [ZERO, ZERO])
+            acc[0] += t.base
+            acc[1] += t.importe or ZERO
+        for t in k.retenciones:
+            ret[t.impuesto] = ret.get(t.impuesto, ZERO) + t.importe
+    imp = c.impuestos
+    transferred = withheld = ZERO
+    if imp is None:
+        if groups or ret:
+            r.add("CFDI40201", "Impuestos", "Faltan los totales de impuestos del comprobante.")
+    else:
+        seen = set()
+        for j, t in enumerate(imp.traslados):
+            p = f"Impuestos.Traslados[{j}]"
+            key = (t.impuesto, t.tipo_factor, t.tasa_o_cuota)
+            if key in seen:
+                r.add("CFDI40218", p, "El mismo impuesto, tipo de factor y tasa aparece dos veces en el resumen.")
+            seen.add(key)
+            if key not in groups:
+                r.add("CFDI40215", p, "El resumen tiene un impuesto que ningún concepto traslada.")
+                continue
+            base, amount = groups[key]
+            if decimals_of(t.base) > places or t.base != round_money(base, places):
+                r.add("CFDI40215", f"{p}.Base", f"La base del resumen debe ser la suma de las bases ({fmt(round_money(base, places))}).")
+            if t.tipo_factor != "Exento":
+                if t.importe is None or t.importe != round_money(amount, places):
+                    r.add("CFDI40221", f"{p}.Importe", f"El importe del resumen debe ser la suma de los importes ({fmt(round_money(amount, places))}).")
+                else:
+                    transferred += t.importe
+        for key in groups.keys() - seen:
+            r.add("CFDI40215", "Impuestos.Traslados", f"Falta en el resumen el impuesto {key[0]} {key[1]} {key[2] or ''}.".replace("  ", " "))
+        has_amounts = any(t.tipo_factor != "Exento" for t in imp.traslados)
+        if has_amounts and imp.total_traslados != transferred:
+            r.add("CFDI40205", "Impuestos.TotalImpuestosTrasladados", f"El total de impuestos trasladados debe ser {fmt(transferred)}.")
+        if not has_amounts and imp.total_traslados is not None:
+            r.add("CFDI40205", "Impuestos.TotalImpuestosTrasladados", "Con conceptos solo exentos no se registra el total de impuestos trasladados.")
+        for j, x in enumerate(imp.retenciones):
+            expected = round_money(ret.get(x.impuesto, ZERO), places)
+            if x.importe != expected:
+                r.add("CFDI40211", f"Impuestos.Retenciones[{j}].Importe", f"La retención del resumen debe ser {fmt(expected)}.")
+            withheld += x.importe
+        if imp.retenciones and imp.total_retenidos != withheld:
+            r.add("CFDI40203", "Impuestos.TotalImpuestosRetenidos", f"El total de impuestos retenidos debe ser {fmt(withheld)}.")
+        transferred = imp.total_traslados or ZERO
+        withheld = imp.total_retenidos or ZERO
+    total = c.subtotal - (c.descuento or ZERO) + transferred - withheld
+    if c.total != total or decimals_of(c.total) > places:
+        r.add("CFDI40119", "Total", f"El total ({fmt(c.total)}) debe ser subtotal − descuento + impuestos ({fmt(total)}).")
+
+
+def _certificate(c: d.Comprobante, csd, r: _Report) -> None:
+    info = getattr(csd, "info", csd)
+    if c.emisor.rfc != info.rfc:
+        r.add("CFDI40139", "Emisor.Rfc", f"El RFC del emisor ({c.emisor.rfc}) no es el del certificado ({info.rfc}).")
+    if c.no_certificado and c.no_certificado != info.no_certificado:
+        r.add("CFDI40106", "NoCertificado", "El número de certificado no corresponde al certificado incluido.")
+    if FECHA_PATTERN.match(c.fecha):
+        # Fecha is local time; a day of margin either side covers every Mexican zone against UTC.
+        fecha = datetime.fromisoformat(c.fecha).replace(tzinfo=info.valid_to.tzinfo)
+        if fecha > info.valid_to + timedelta(hours=12) or fecha < info.valid_from - timedelta(hours=12):
+            r.add("305", "Fecha", "La fecha del comprobante está fuera de la vigencia del certificado (CSD).")
+
+
+def _timing(c: d.Comprobante, now: datetime, tz: str, r: _Report) -> None:
+    if not FECHA_PATTERN.match(c.fecha):
+        return
+    fecha = datetime.fromisoformat(c.fecha)
+    local_now = now.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    if fecha > local_now + timedelta(minutes=5):
+        r.add("401", "Fecha", "La fecha de emisión no puede estar en el futuro.")
+    elif fecha < local_now - timedelta(hours=72):
+        r.add("401", "Fecha", "Han pasado más de 72 horas desde la fecha de emisión: el PAC no lo timbraría.")
