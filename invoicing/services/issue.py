@@ -1,0 +1,143 @@
+"""Issue a nominative invoice (ingreso) from one or more tickets of one merchant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from invoicing.errors import InvoicingError
+from invoicing.folios import folio_next
+from invoicing.models import Invoice, InvoiceTicket
+from tickets.events import record_event
+from tickets.models import Merchant, Ticket
+
+MAX_TICKETS_PER_INVOICE = 50
+
+
+@dataclass(frozen=True)
+class ReceptorData:
+    rfc: str
+    name: str
+    tax_regime: str
+    postal_code: str
+    cfdi_use: str
+    emails: tuple[str, ...] = field(default_factory=tuple)
+
+
+_REFUSED = {
+    Ticket.Status.INVOICED: ("ticket_already_invoiced", "El ticket {number} ya fue facturado."),
+    Ticket.Status.GLOBALIZED: ("ticket_in_global_invoice", "El ticket {number} ya está incluido en la factura global."),
+    Ticket.Status.VOID: ("ticket_void", "El ticket {number} fue cancelado en la tienda y no se puede facturar."),
+}
+
+
+def _enqueue_stamping(invoice_id: int) -> None:
+    from invoicing.tasks import enqueue_stamp
+
+    transaction.on_commit(lambda: enqueue_stamp(invoice_id))
+
+
+def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
+                  idempotency_key: str | None = None, enforce_deadline: bool = True) -> Invoice:
+    """Lock the tickets to a new pending invoice (one transaction) and queue its stamping after commit.
+
+    A ticket belongs to at most one live ingreso: its status moves open → invoiced here, guarded, so two
+    concurrent requests for one ticket produce exactly one invoice. ``enforce_deadline`` is on for shoppers
+    (the self-invoicing window) and off for the merchant's own API calls.
+    """
+    if idempotency_key:
+        existing = _by_idempotency_key(merchant, idempotency_key, ticket_ids)
+        if existing:
+            return existing
+    try:
+        return _issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
+                      idempotency_key=idempotency_key, enforce_deadline=enforce_deadline)
+    except IntegrityError:
+        # Two requests with the same Idempotency-Key raced; the loser answers with the winner's invoice.
+        if idempotency_key:
+            existing = _by_idempotency_key(merchant, idempotency_key, ticket_ids)
+            if existing:
+                return existing
+        raise
+
+
+def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> Invoice | None:
+    invoice = Invoice.objects.filter(merchant=merchant, idempotency_key=key).first()
+    if invoice is None:
+        return None
+    if sorted(invoice.ticket_links.values_list("ticket_id", flat=True)) != sorted(set(ticket_ids)):
+        raise InvoicingError(
+            "idempotency_key_reused",
+            "La llave de idempotencia ya se usó para otra factura con otros tickets.",
+            {"invoice_id": invoice.pk},
+            status=422,
+        )
+    return invoice
+
+
+@transaction.atomic
+def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline) -> Invoice:
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        raise InvoicingError("no_tickets", "Indica al menos un ticket para facturar.", status=422)
+    if len(ids) > MAX_TICKETS_PER_INVOICE:
+        raise InvoicingError("too_many_tickets",
+                             f"Una factura puede incluir hasta {MAX_TICKETS_PER_INVOICE} tickets.", status=422)
+    # Lock in id order so two carts sharing tickets cannot deadlock.
+    tickets = list(
+        Ticket.objects.select_for_update().filter(merchant=merchant, pk__in=ids).order_by("pk")
+    )
+    if len(tickets) != len(ids):
+        raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
+    now = timezone.now()
+    for ticket in tickets:
+        if ticket.status in _REFUSED:
+            code, message = _REFUSED[ticket.status]
+            raise InvoicingError(code, message.format(number=ticket.number), {"ticket_id": ticket.pk})
+        if enforce_deadline and ticket.expires_at < now:
+            local = timezone.localtime(ticket.expires_at, merchant.tzinfo)
+            raise InvoicingError(
+                "ticket_expired",
+                f"El plazo para facturar el ticket {ticket.number} venció el {local:%d/%m/%Y}.",
+                {"ticket_id": ticket.pk, "expired_at": ticket.expires_at.isoformat()},
+            )
+    currencies = {t.currency for t in tickets}
+    if len(currencies) > 1:
+        raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
+                             status=422)
+    # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
+    main = max(tickets, key=lambda t: (t.total, -t.pk))
+    branch = main.branch
+    totals = {k: v or 0 for k, v in Ticket.objects.filter(pk__in=ids).aggregate(
+        subtotal=Sum("subtotal"), discount=Sum("discount"), tax_total=Sum("tax_total"),
+        withheld_total=Sum("withheld_total"), total=Sum("total")).items()}
+    invoice = Invoice.objects.create(
+        merchant=merchant,
+        branch=branch,
+        kind=Invoice.Kind.INGRESO,
+        serie=branch.invoice_serie,
+        folio=folio_next(merchant_id=merchant.pk, serie=branch.invoice_serie),
+        idempotency_key=idempotency_key,
+        receptor_rfc=receptor.rfc,
+        receptor_name=receptor.name,
+        receptor_tax_regime=receptor.tax_regime,
+        receptor_postal_code=receptor.postal_code,
+        receptor_cfdi_use=receptor.cfdi_use,
+        receptor_emails=list(receptor.emails),
+        currency=main.currency,
+        payment_form=main.payment_form,
+        payment_method="PUE",
+        **totals,
+    )
+    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket=t, amount=t.total) for t in tickets)
+    Ticket.objects.filter(pk__in=ids, status=Ticket.Status.OPEN).update(status=Ticket.Status.INVOICED, updated_at=now)
+    for ticket in tickets:
+        record_event(merchant_id=merchant.pk, entity="ticket", object_id=ticket.pk, from_status=ticket.status,
+                     to_status=Ticket.Status.INVOICED, actor=actor, reason=f"factura #{invoice.pk}")
+    record_event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
+                 to_status=invoice.status, actor=actor, reason=f"{len(tickets)} ticket(s)")
+    _enqueue_stamping(invoice.pk)
+    return invoice
