@@ -408,7 +408,8 @@ def build_egreso(
 
     ``tickets`` carry only what is credited (for a partial return, just the returned lines). One Concepto
     per ticket with ClaveProdServ 84111506 and ClaveUnidad ACT, the ticket number in NoIdentificacion.
-    Relate the original ingreso or global with TipoRelacion 01 (03 for returned goods); FormaPago is that of
+    Relate the original ingreso or global with TipoRelacion 01 (c_TipoRelacion forbids 03 on an egreso,
+    RULES.md §1.5); FormaPago is that of
     the original document (15 when it was not paid). For a ticket in a global use
     ``Receptor.publico_en_general(lugar_expedicion, "G02")``.
     """
@@ -416,7 +417,7 @@ def build_egreso(
         raise BuildError("CFDI40162", "tickets", "Indica qué tickets ampara la nota de crédito.")
     if not related:
         raise BuildError(
-            "CFDI40203", "related", "La nota de crédito debe relacionar la factura original (tipo 01 o 03)."
+            "CFDI40203", "related", "La nota de crédito debe relacionar la factura original (tipo de relación 01)."
         )
     conceptos = []
     totals = []

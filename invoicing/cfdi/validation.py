@@ -265,7 +265,7 @@ def _relacionados(c: d.Comprobante, r: _Report) -> None:
         r.add(
             "EGRESO_SIN_RELACION",
             "CfdiRelacionados",
-            "La nota de crédito debe relacionar la factura que corrige (tipo de relación 01 o 03).",
+            "La nota de crédito debe relacionar la factura que corrige (tipo de relación 01).",
             WARNING,
         )
 
