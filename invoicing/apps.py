@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class InvoicingConfig(AppConfig):
     name = "invoicing"
     verbose_name = "Facturación"
+
+    def ready(self):
+        from invoicing.schedules import ensure_schedules
+
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="invoicing_schedules")

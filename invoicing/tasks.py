@@ -1,6 +1,10 @@
 """django-q2 tasks: each takes ids, calls one service, and is enqueued after commit."""
 
+import logging
+
 from django_q.tasks import async_task
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_stamp(invoice_id: int) -> None:
@@ -12,3 +16,32 @@ def stamp_invoice(invoice_id: int) -> str:
     from invoicing.services.stamping import invoice_stamp
 
     return invoice_stamp(invoice_id=invoice_id)
+
+
+def enqueue_after_stamped(invoice_id: int) -> None:
+    async_task("invoicing.tasks.render_pdf", invoice_id, group="pdf")
+    async_task("invoicing.tasks.send_invoice_email", invoice_id, group="email")
+
+
+def render_pdf(invoice_id: int) -> None:
+    from invoicing.services.documents import invoice_pdf_render
+
+    invoice_pdf_render(invoice_id=invoice_id)
+
+
+def send_invoice_email(invoice_id: int, to: list[str] | None = None) -> int:
+    from invoicing.services.documents import invoice_email_send
+
+    return invoice_email_send(invoice_id=invoice_id, to=to)
+
+
+def sweep_stuck_invoices() -> int:
+    """Periodic: re-queue invoices left pending/sealed by a crashed worker, and retries that are due."""
+    from invoicing.services.stamping import stuck_invoice_ids
+
+    ids = stuck_invoice_ids()
+    for invoice_id in ids:
+        enqueue_stamp(invoice_id)
+    if ids:
+        log.info("sweeper re-queued %d invoice(s)", len(ids))
+    return len(ids)

@@ -177,6 +177,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "facturas@localhost")
 # --- PAC: the in-process sandbox unless a merchant chooses a real provider.
 DEFAULT_PAC = env_str("DEFAULT_PAC", "sandbox")
 PAC_TIMEOUT_SECONDS = env_int("PAC_TIMEOUT_SECONDS", 30)
+# An invoice pending/sealed this long with no worker on it is re-queued by the sweeper.
+INVOICE_STUCK_AFTER_SECONDS = env_int("INVOICE_STUCK_AFTER_SECONDS", 120)
 
 # --- REST API
 REST_FRAMEWORK = {

@@ -1,0 +1,16 @@
+"""Periodic django-q2 schedules, created (idempotently) after every migrate."""
+
+from django_q.models import Schedule
+
+SCHEDULES = [
+    # (name, func, minutes)
+    ("Reencolar facturas atoradas", "invoicing.tasks.sweep_stuck_invoices", 1),
+]
+
+
+def ensure_schedules(**kwargs) -> None:
+    for name, func, minutes in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+        )

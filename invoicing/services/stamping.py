@@ -1,0 +1,216 @@
+"""Seal and stamp one invoice: the body of the `stamp_invoice` task.
+
+pending → sealed: build, validate (business rules, then XSD), seal, persist the sealed XML — under a row
+lock, so two workers never seal one invoice twice with different Fecha.
+sealed → stamped: send the persisted sealed XML to the PAC. A retry resends the same bytes, so a PAC that
+already stamped them answers with the same UUID: never two UUIDs for one sale.
+Transient PAC errors retry with exponential backoff (the sweeper re-queues them when due); permanent ones
+fail the invoice with the code and a Spanish message, and release its tickets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from invoicing.cfdi.builder import build_ingreso
+from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
+from invoicing.cfdi.seal import seal_document
+from invoicing.cfdi.validation import validate
+from invoicing.cfdi.xml import to_bytes
+from invoicing.cfdi.xsd import xsd_issues
+from invoicing.engine_inputs import engine_csd, engine_emisor, engine_receptor, engine_ticket
+from invoicing.models import Invoice
+from tickets.events import record_event, transition
+from tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 5
+BACKOFF_MAX_SECONDS = 3600
+
+
+def backoff_seconds(attempts: int) -> int:
+    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+def invoice_stamp(*, invoice_id: int) -> str:
+    invoice = Invoice.objects.select_related("merchant", "branch").get(pk=invoice_id)
+    if invoice.status == Invoice.Status.PENDING:
+        _seal(invoice_id)
+        invoice.refresh_from_db()
+    if invoice.status != Invoice.Status.SEALED:
+        return invoice.status
+    if invoice.next_attempt_at and invoice.next_attempt_at > timezone.now():
+        return invoice.status  # backing off; the sweeper re-queues it when due
+    return _stamp(invoice)
+
+
+def _build(invoice: Invoice):
+    tickets = [
+        engine_ticket(t)
+        for t in Ticket.objects.filter(invoice_links__invoice=invoice).prefetch_related("lines").order_by("pk")
+    ]
+    return build_ingreso(
+        tickets,
+        emisor=engine_emisor(invoice.merchant),
+        receptor=engine_receptor(invoice),
+        issued_at=timezone.now(),
+        lugar_expedicion=invoice.branch.postal_code,
+        tz=invoice.merchant.time_zone,
+        serie=invoice.serie or None,
+        folio=str(invoice.folio) if invoice.folio else None,
+        moneda=invoice.currency,
+    )
+
+
+@transaction.atomic
+def _seal(invoice_id: int) -> None:
+    invoice = Invoice.objects.select_for_update().select_related("merchant", "branch").get(pk=invoice_id)
+    if invoice.status != Invoice.Status.PENDING:
+        return  # another worker sealed it meanwhile
+    certificate = invoice.merchant.certificates.filter(is_active=True).first()
+    if certificate is None:
+        _fail(invoice, [ValidationIssue("sin_csd", "emisor",
+                                        "El comercio no tiene un certificado de sello digital (CSD) activo.")])
+        return
+    try:
+        csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
+        comprobante = _build(invoice)
+    except CfdiError as exc:
+        _fail(invoice, exc.issues)
+        return
+    problems = errors_only(validate(comprobante, csd=csd, tz=invoice.merchant.time_zone))
+    if problems:
+        _fail(invoice, problems)
+        return
+    root = seal_document(comprobante, csd)
+    problems = xsd_issues(root)
+    if problems:
+        _fail(invoice, problems)
+        return
+    impuestos = comprobante.impuestos
+    transition(
+        invoice,
+        entity="invoice",
+        expected=Invoice.Status.PENDING,
+        to=Invoice.Status.SEALED,
+        reason=f"sellado con el CSD {csd.no_certificado}",
+        sealed_xml=to_bytes(root),
+        certificate=certificate,
+        issued_at=dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=invoice.merchant.tzinfo),
+        subtotal=comprobante.subtotal,
+        discount=comprobante.descuento or 0,
+        tax_total=(impuestos.total_traslados or 0) if impuestos else 0,
+        withheld_total=(impuestos.total_retenidos or 0) if impuestos else 0,
+        total=comprobante.total,
+        payment_form=comprobante.forma_pago or invoice.payment_form,
+        updated_at=timezone.now(),
+    )
+
+
+def _stamp(invoice: Invoice) -> str:
+    from invoicing.pac import get_pac
+    from invoicing.pac.base import PacError
+
+    pac = get_pac(invoice.merchant)
+    Invoice.objects.filter(pk=invoice.pk).update(attempts=invoice.attempts + 1, updated_at=timezone.now())
+    invoice.attempts += 1
+    try:
+        result = pac.stamp(bytes(invoice.sealed_xml))
+    except PacError as exc:
+        with transaction.atomic():
+            if exc.permanent or invoice.attempts >= MAX_ATTEMPTS:
+                _fail(invoice, [ValidationIssue(str(exc.code), "pac", exc.message)], pac_name=pac.name)
+            else:
+                _retry_later(invoice, exc)
+        return Invoice.objects.values_list("status", flat=True).get(pk=invoice.pk)
+    with transaction.atomic():
+        stamped = transition(
+            invoice,
+            entity="invoice",
+            expected=Invoice.Status.SEALED,
+            to=Invoice.Status.STAMPED,
+            reason=f"timbrado por {pac.name}: {result.uuid}",
+            stamped_xml=result.stamped_xml,
+            uuid=result.uuid,
+            stamped_at=result.stamped_at,
+            pac=pac.name,
+            next_attempt_at=None,
+            last_error_code="",
+            last_error_message="",
+            last_error_permanent=False,
+            updated_at=timezone.now(),
+        )
+        if stamped:
+            transaction.on_commit(lambda: _after_stamped(invoice.pk))
+    return Invoice.Status.STAMPED
+
+
+def _retry_later(invoice: Invoice, exc) -> None:
+    delay = backoff_seconds(invoice.attempts)
+    Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.SEALED).update(
+        next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+        last_error_code=str(exc.code)[:40],
+        last_error_message=exc.message,
+        last_error_permanent=False,
+        updated_at=timezone.now(),
+    )
+    record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
+                 from_status=invoice.status, to_status=invoice.status,
+                 reason=f"PAC no disponible ({exc.code}); reintento {invoice.attempts} en {delay} s")
+    log.warning("invoice %s: transient PAC error %s, retry in %ss", invoice.pk, exc.code, delay)
+
+
+def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -> None:
+    """Permanent failure: record why, and give the tickets back so they can be invoiced again."""
+    first = issues[0]
+    message = " ".join(dict.fromkeys(i.message for i in issues))
+    changed = transition(
+        invoice,
+        entity="invoice",
+        expected=(Invoice.Status.PENDING, Invoice.Status.SEALED),
+        to=Invoice.Status.FAILED,
+        reason=message[:500],
+        data={"issues": [i.as_dict() for i in issues]},
+        last_error_code=first.code[:40],
+        last_error_message=message,
+        last_error_permanent=True,
+        next_attempt_at=None,
+        pac=pac_name or invoice.pac,
+        updated_at=timezone.now(),
+    )
+    if changed:
+        _release_tickets(invoice)
+
+
+def _release_tickets(invoice: Invoice) -> None:
+    tickets = list(Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice,
+                                                             status=Ticket.Status.INVOICED))
+    for ticket in tickets:
+        transition(ticket, entity="ticket", expected=Ticket.Status.INVOICED, to=Ticket.Status.OPEN,
+                   reason=f"factura #{invoice.pk} rechazada", updated_at=timezone.now())
+
+
+def _after_stamped(invoice_id: int) -> None:
+    from invoicing.tasks import enqueue_after_stamped
+
+    enqueue_after_stamped(invoice_id)
+
+
+def stuck_invoice_ids(*, older_than_seconds: int | None = None) -> list[int]:
+    """Invoices a crashed worker left behind, and sealed ones whose retry is due."""
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=older_than_seconds or settings.INVOICE_STUCK_AFTER_SECONDS)
+    from django.db.models import Q
+
+    return list(
+        Invoice.objects.filter(status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED))
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, updated_at__lt=cutoff))
+        .values_list("pk", flat=True)[:5000]
+    )
