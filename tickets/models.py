@@ -297,3 +297,4 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.entity}#{self.object_id}: {self.from_status or '∅'} → {self.to_status}"
+from tickets.catalogs import PostalCode, ProductKey, UnitKey  # noqa: E402,F401  (SAT catalogs, see tickets/catalogs.py)
