@@ -1,6 +1,7 @@
 """Shared fixtures: two merchants (to prove isolation), branches, tickets, API clients."""
 
 import datetime as dt
+import os
 from decimal import Decimal
 
 import pytest
@@ -8,6 +9,16 @@ from django.utils import timezone
 
 from tickets.models import Branch, Merchant
 from tickets.services import LineInput, ticket_create
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """One PostgreSQL test database per pytest process, so parallel runs on one server don't collide."""
+    from django.conf import settings
+
+    for db in settings.DATABASES.values():
+        if db["ENGINE"].endswith("postgresql"):
+            db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture
@@ -46,3 +57,20 @@ def make_ticket():
 @pytest.fixture
 def ticket(branch, make_ticket):
     return make_ticket(branch)
+
+
+@pytest.fixture
+def certificate(merchant):
+    from invoicing.cfdi.testcsd import generate_test_csd
+    from invoicing.services.certificates import certificate_install
+
+    cer, key, password = generate_test_csd(merchant.rfc, merchant.legal_name)
+    return certificate_install(merchant=merchant, cer=cer, key=key, password=password)
+
+
+@pytest.fixture
+def receptor():
+    from invoicing.services import ReceptorData
+
+    return ReceptorData(rfc="CACX7605101P8", name="XOCHILT CASAS CHAVEZ", tax_regime="612", postal_code="36257",
+                        cfdi_use="G03", emails=("xochilt@example.com",))

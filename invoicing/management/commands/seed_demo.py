@@ -6,15 +6,15 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 
-from cryptography import x509
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from invoicing.cfdi.csd import CsdError, read_certificate
 from invoicing.cfdi.testcsd import generate_test_csd
-from invoicing.models import Certificate
+from invoicing.services.certificates import certificate_install
 from tickets.models import Branch, Merchant, Ticket
 from tickets.services import LineInput, ticket_create
 
@@ -35,16 +35,6 @@ CATALOG = [
     ("14111514", "H87", "CUADERNO PROFESIONAL", Decimal("64.90"), IVA16),
 ]
 PAYMENT_FORMS = ["01", "01", "04", "28", "03"]
-
-
-def _x509_rfc_and_name(cer_der: bytes) -> tuple[str, str]:
-    cert = x509.load_der_x509_certificate(cer_der)
-    rfc_attrs = cert.subject.get_attributes_for_oid(x509.ObjectIdentifier("2.5.4.45"))
-    name_attrs = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    if not rfc_attrs:
-        raise CommandError("El certificado no trae RFC (x500UniqueIdentifier): ¿es un CSD del SAT?")
-    rfc = str(rfc_attrs[0].value).split("/")[0].strip()
-    return rfc, str(name_attrs[0].value) if name_attrs else rfc
 
 
 class Command(BaseCommand):
@@ -85,7 +75,11 @@ class Command(BaseCommand):
         return generate_test_csd(DEMO_RFC, DEMO_NAME)
 
     def _merchant(self, csd):
-        rfc, name = _x509_rfc_and_name(csd[0])
+        try:
+            info = read_certificate(csd[0])
+        except CsdError as exc:
+            raise CommandError(str(exc)) from exc
+        rfc, name = info.rfc, info.legal_name
         merchant, _ = Merchant.objects.get_or_create(
             slug="demo",
             defaults={
@@ -109,13 +103,10 @@ class Command(BaseCommand):
         if merchant.certificates.filter(is_active=True).exists():
             return
         cer_der, key_der, password = csd
-        cert = x509.load_der_x509_certificate(cer_der)
-        rfc, name = _x509_rfc_and_name(cer_der)
-        number = bytes.fromhex(f"{cert.serial_number:x}").decode("ascii", errors="replace")
-        Certificate.objects.create(
-            merchant=merchant, cer_der=cer_der, key_der=key_der, password=password, number=number, rfc=rfc,
-            legal_name=name, valid_from=cert.not_valid_before_utc, valid_to=cert.not_valid_after_utc,
-        )
+        try:
+            certificate_install(merchant=merchant, cer=cer_der, key=key_der, password=password, actor="seed_demo")
+        except CsdError as exc:
+            raise CommandError(f"CSD no válido: {exc}") from exc
 
     def _tickets(self, merchant, branches, count) -> int:
         rng = random.Random(20261122)  # same demo every time
