@@ -17,14 +17,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from invoicing.cfdi.builder import build_ingreso
 from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
 from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
-from invoicing.engine_inputs import engine_csd, engine_emisor, engine_receptor, engine_ticket
+from invoicing.engine_inputs import engine_csd
 from invoicing.models import Invoice
+from invoicing.services.compose import invoice_comprobante
 from tickets.events import record_event, transition
 from tickets.models import Ticket
 
@@ -51,24 +51,6 @@ def invoice_stamp(*, invoice_id: int) -> str:
     return _stamp(invoice)
 
 
-def _build(invoice: Invoice):
-    tickets = [
-        engine_ticket(t)
-        for t in Ticket.objects.filter(invoice_links__invoice=invoice).prefetch_related("lines").order_by("pk")
-    ]
-    return build_ingreso(
-        tickets,
-        emisor=engine_emisor(invoice.merchant),
-        receptor=engine_receptor(invoice),
-        issued_at=timezone.now(),
-        lugar_expedicion=invoice.branch.postal_code,
-        tz=invoice.merchant.time_zone,
-        serie=invoice.serie or None,
-        folio=str(invoice.folio) if invoice.folio else None,
-        moneda=invoice.currency,
-    )
-
-
 @transaction.atomic
 def _seal(invoice_id: int) -> None:
     invoice = Invoice.objects.select_for_update().select_related("merchant", "branch").get(pk=invoice_id)
@@ -81,7 +63,7 @@ def _seal(invoice_id: int) -> None:
         return
     try:
         csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
-        comprobante = _build(invoice)
+        comprobante = invoice_comprobante(invoice)
     except CfdiError as exc:
         _fail(invoice, exc.issues)
         return
