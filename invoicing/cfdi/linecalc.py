@@ -150,6 +150,12 @@ def solve(
         exact = gross / (_ONE + rv) - fixed_ieps
     else:
         exact = gross / ((_ONE + re) * (_ONE + rv))
+    if exact <= ZERO:
+        raise BuildError(
+            "CFDI40174",
+            where,
+            f"El importe {gross} no alcanza a cubrir la cuota de IEPS de la partida: revisa precio y descuentos.",
+        )
     start = round_money(exact)
     for step in _SEARCH:
         base = start + CENT * step
@@ -174,6 +180,22 @@ def _rate(tax: LineTax | None) -> Decimal:
 
 
 def _try_base(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps) -> list[TaxAmount] | None:
+    residual_is_iva = rv > ZERO
+    if ieps is None or ieps.factor == "Exento" or cuota or not residual_is_iva or re == ZERO:
+        return _try_amounts(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps, None)
+    # IEPS by rate under IVA: any IEPS inside its own window may be chosen, which gives IVA (the residual)
+    # more room when high IEPS rates make one cent of base move IVA by more than its window.
+    lo, hi = tax_limits(base, re, 2)
+    first = round_money(base * re)
+    candidates = [first] + [lo + CENT * i for i in range(int((hi - lo) / CENT) + 1) if lo + CENT * i != first]
+    for ieps_amount in candidates:
+        out = _try_amounts(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps, ieps_amount)
+        if out is not None:
+            return out
+    return None
+
+
+def _try_amounts(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps, chosen_ieps) -> list[TaxAmount] | None:
     ieps_amount = ZERO
     out: list[TaxAmount] = []
     residual_is_iva = rv > ZERO
@@ -184,7 +206,10 @@ def _try_base(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps) -> li
             ieps_amount = fixed_ieps
             out.append(TaxAmount(ieps, quantity, ieps_amount))
         else:
-            ieps_amount = round_money(base * re) if residual_is_iva or re == ZERO else gross - base
+            if chosen_ieps is not None:
+                ieps_amount = chosen_ieps
+            else:
+                ieps_amount = round_money(base * re) if residual_is_iva or re == ZERO else gross - base
             lo, hi = tax_limits(base, re, 2)
             if not lo <= ieps_amount <= hi:
                 return None
