@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path, re_path
 
-urlpatterns = []
+from invoicing.api import views
+
+urlpatterns = [
+    path("invoices", views.InvoiceCollection.as_view(), name="api-invoices"),
+    path("invoices/<int:pk>", views.InvoiceDetail.as_view(), name="api-invoice"),
+    path("invoices/<int:pk>/resend", views.InvoiceResend.as_view(), name="api-invoice-resend"),
+    re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<fmt>xml|pdf|zip)$", views.InvoiceDocument.as_view(),
+            name="api-invoice-document"),
+]

@@ -8,9 +8,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceTicket
+from invoicing.services.receptor import receptor_check
 from tickets.events import record_event
 from tickets.models import Merchant, Ticket
 
@@ -52,6 +54,8 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
         existing = _by_idempotency_key(merchant, idempotency_key, ticket_ids)
         if existing:
             return existing
+    receptor = _normalized(receptor)
+    receptor_check(receptor)
     try:
         return _issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
                       idempotency_key=idempotency_key, enforce_deadline=enforce_deadline)
@@ -62,6 +66,17 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
             if existing:
                 return existing
         raise
+
+
+def _normalized(receptor: ReceptorData) -> ReceptorData:
+    return ReceptorData(
+        rfc=normalize_rfc(receptor.rfc or ""),
+        name=" ".join((receptor.name or "").upper().split()),
+        tax_regime=(receptor.tax_regime or "").strip(),
+        postal_code=(receptor.postal_code or "").strip(),
+        cfdi_use=(receptor.cfdi_use or "").strip().upper(),
+        emails=tuple(e.strip().lower() for e in receptor.emails if e and e.strip()),
+    )
 
 
 def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> Invoice | None:

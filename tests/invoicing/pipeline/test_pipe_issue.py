@@ -109,3 +109,23 @@ def test_two_concurrent_requests_for_one_ticket_make_exactly_one_invoice(merchan
     assert len(results) == 1 and len(errors) == 1
     assert isinstance(errors[0], InvoicingError) and errors[0].code == "ticket_already_invoiced"
     assert Invoice.objects.count() == 1 and FolioCounter.objects.get().next_folio == 2
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("rfc", "ABC", "no tiene un formato válido"),
+    ("rfc", "XAXX010101000", "RFC genérico"),
+    ("tax_regime", "601", "no corresponde a una persona física"),
+    ("cfdi_use", "G01", "no se permite"),
+    ("postal_code", "123", "5 dígitos"),
+])
+def test_bad_receptor_data_is_refused_before_any_ticket_is_locked(merchant, ticket, receptor, field, value, message):
+    import dataclasses
+
+    bad = dataclasses.replace(receptor, **{field: value})
+    if field == "cfdi_use":
+        bad = dataclasses.replace(bad, tax_regime="605")  # sueldos y salarios cannot deduct purchases (G01)
+    with pytest.raises(InvoicingError) as err:
+        invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=bad)
+    assert err.value.status == 400 and err.value.code == "invalid_receptor"
+    assert message in " ".join(err.value.details[field])
+    assert Ticket.objects.get(pk=ticket.pk).status == "open" and not Invoice.objects.exists()

@@ -1,0 +1,179 @@
+"""Invoices API for points of sale and ERPs (scope "invoices"). Views only translate HTTP ↔ services."""
+
+import datetime as dt
+
+from django.http import HttpResponse
+from django.utils.dateparse import parse_date
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invoicing.api.serializers import ErrorOut, InvoiceCreateIn, InvoiceOut, ResendIn
+from invoicing.errors import InvoicingError
+from invoicing.models import Invoice
+from invoicing.services import ReceptorData, invoice_issue
+from tickets.api.auth import HasScope
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+LIVE_DOCUMENT = (Invoice.Status.STAMPED, Invoice.Status.CANCELLING, Invoice.Status.CANCELLED)
+
+
+class _InvoicesView(APIView):
+    permission_classes = [HasScope("invoices")]
+
+    def merchant_invoices(self, request):
+        return Invoice.objects.filter(merchant=request.auth.merchant)
+
+    def get_invoice(self, request, pk: int) -> Invoice:
+        invoice = self.merchant_invoices(request).prefetch_related("ticket_links").filter(pk=pk).first()
+        if invoice is None:
+            raise InvoicingError("not_found", "No existe esa factura.", status=404)
+        return invoice
+
+
+def _int_param(request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvoicingError("validation_error", f"«{name}» debe ser un número entero.",
+                             {name: ["Debe ser un número entero."]}, status=400) from None
+    if value < 0:
+        raise InvoicingError("validation_error", f"«{name}» no puede ser negativo.", {name: ["Mínimo 0."]},
+                             status=400)
+    return min(value, maximum) if maximum else value
+
+
+def _date_param(request, name: str) -> dt.date | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        value = parse_date(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise InvoicingError("validation_error", f"«{name}» debe ser una fecha AAAA-MM-DD.",
+                             {name: ["Formato AAAA-MM-DD."]}, status=400)
+    return value
+
+
+class InvoiceCollection(_InvoicesView):
+    @extend_schema(
+        summary="Listar facturas",
+        parameters=[
+            OpenApiParameter("status", str, enum=[s for s, _ in Invoice.Status.choices]),
+            OpenApiParameter("kind", str, enum=[k for k, _ in Invoice.Kind.choices]),
+            OpenApiParameter("uuid", str), OpenApiParameter("rfc", str, description="RFC del receptor"),
+            OpenApiParameter("date_from", dt.date), OpenApiParameter("date_to", dt.date),
+            OpenApiParameter("limit", int), OpenApiParameter("offset", int),
+        ],
+        responses={200: InvoiceOut(many=True), 400: ErrorOut},
+    )
+    def get(self, request):
+        qs = self.merchant_invoices(request)
+        params = request.query_params
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
+        if params.get("kind"):
+            qs = qs.filter(kind=params["kind"])
+        if params.get("uuid"):
+            qs = qs.filter(uuid__iexact=params["uuid"].strip()) if _looks_like_uuid(params["uuid"]) else qs.none()
+        if params.get("rfc"):
+            qs = qs.filter(receptor_rfc=params["rfc"].strip().upper())
+        tz = request.auth.merchant.tzinfo
+        if date_from := _date_param(request, "date_from"):
+            qs = qs.filter(created_at__gte=dt.datetime.combine(date_from, dt.time.min, tzinfo=tz))
+        if date_to := _date_param(request, "date_to"):
+            qs = qs.filter(created_at__lt=dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
+        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        offset = _int_param(request, "offset", 0)
+        page = qs.order_by("-created_at", "-pk").prefetch_related("ticket_links")[offset:offset + limit]
+        return Response({
+            "count": qs.count(),
+            "limit": limit,
+            "offset": offset,
+            "results": InvoiceOut(page, many=True, context={"request": request}).data,
+        })
+
+    @extend_schema(
+        summary="Facturar tickets",
+        description="Crea la factura (estado «pending») y la timbra en segundo plano. Acepta el encabezado "
+                    "Idempotency-Key: repetir la solicitud con la misma llave devuelve la misma factura.",
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        request=InvoiceCreateIn,
+        responses={202: InvoiceOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    )
+    def post(self, request):
+        data = InvoiceCreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = (request.headers.get("Idempotency-Key") or "").strip() or None
+        if key and len(key) > 100:
+            raise InvoicingError("validation_error", "Idempotency-Key admite hasta 100 caracteres.",
+                                 {"Idempotency-Key": ["Máximo 100 caracteres."]}, status=400)
+        receptor = data.validated_data["receptor"]
+        invoice = invoice_issue(
+            merchant=request.auth.merchant,
+            ticket_ids=data.validated_data["ticket_ids"],
+            receptor=ReceptorData(rfc=receptor["rfc"], name=receptor["name"], tax_regime=receptor["tax_regime"],
+                                  postal_code=receptor["postal_code"], cfdi_use=receptor["cfdi_use"],
+                                  emails=tuple(receptor["emails"])),
+            actor=str(request.user),
+            idempotency_key=key,
+            enforce_deadline=False,  # the merchant itself may invoice an expired ticket
+        )
+        invoice = Invoice.objects.prefetch_related("ticket_links").get(pk=invoice.pk)
+        return Response(InvoiceOut(invoice, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _looks_like_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+class InvoiceDetail(_InvoicesView):
+    @extend_schema(summary="Consultar una factura", responses={200: InvoiceOut, 404: ErrorOut})
+    def get(self, request, pk: int):
+        return Response(InvoiceOut(self.get_invoice(request, pk), context={"request": request}).data)
+
+
+class InvoiceDocument(_InvoicesView):
+    @extend_schema(summary="Descargar XML, PDF o ZIP", responses={(200, "application/octet-stream"): bytes,
+                                                                 404: ErrorOut, 409: ErrorOut})
+    def get(self, request, pk: int, fmt: str):
+        from invoicing.services.documents import invoice_download
+
+        invoice = self.get_invoice(request, pk)
+        if invoice.status not in LIVE_DOCUMENT:
+            raise InvoicingError("not_stamped", "La factura aún no está timbrada.", {"status": invoice.status})
+        filename, content_type, content = invoice_download(invoice, fmt)
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class InvoiceResend(_InvoicesView):
+    @extend_schema(summary="Reenviar por correo", request=ResendIn,
+                   responses={202: InvoiceOut, 404: ErrorOut, 409: ErrorOut})
+    def post(self, request, pk: int):
+        from django_q.tasks import async_task
+
+        invoice = self.get_invoice(request, pk)
+        data = ResendIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        if invoice.status != Invoice.Status.STAMPED:
+            raise InvoicingError("not_stamped", "Solo se reenvían facturas timbradas.", {"status": invoice.status})
+        emails = data.validated_data.get("emails") or invoice.receptor_emails
+        if not emails:
+            raise InvoicingError("no_email", "La factura no tiene correo registrado: indica «emails».", status=422)
+        async_task("invoicing.tasks.send_invoice_email", invoice.pk, emails, group="email")
+        return Response(InvoiceOut(invoice, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
