@@ -185,10 +185,27 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": ["tickets.api.auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "tickets.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "6000/min")  # per API key; "" disables
+API_BATCH_MAX_TICKETS = env_int("API_BATCH_MAX_TICKETS", 10_000)
+API_BATCH_SYNC_MAX = env_int("API_BATCH_SYNC_MAX", 1_000)  # larger batches go to the background worker
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024 * 1024)
+API_ZIP_MAX_BYTES = env_int("API_ZIP_MAX_BYTES", 64 * 1024 * 1024)
+API_ZIP_MAX_MEMBERS = env_int("API_ZIP_MAX_MEMBERS", 10_000)
+API_ZIP_MAX_UNCOMPRESSED = env_int("API_ZIP_MAX_UNCOMPRESSED", 256 * 1024 * 1024)
+API_ZIP_MAX_RATIO = env_int("API_ZIP_MAX_RATIO", 100)
+API_LIST_MAX_LIMIT = env_int("API_LIST_MAX_LIMIT", 500)
+
+# --- Cache (API throttling, small lookups): per process by default, shared Redis when REDIS_URL is set.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Autofactura API",
     "DESCRIPTION": "API para puntos de venta: tickets, facturas CFDI 4.0, facturas globales y webhooks.",

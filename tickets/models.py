@@ -163,6 +163,10 @@ class Batch(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
     report = models.JSONField(default=list, blank=True)
+    processed_count = models.PositiveIntegerField(default=0)
+    # Raw body kept for the background worker (JSON or ZIP); cleared once the batch is processed.
+    payload = models.BinaryField(null=True, blank=True, editable=False)
+    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,30 +1,42 @@
-"""Ticket business logic: registration and the self-invoicing window."""
+"""Ticket business logic: registration (one, or batches), the self-invoicing window, expire, void, API keys.
 
-import calendar
+Views, admin actions, commands and tasks call these; the heavy lifting of ingestion lives in tickets/ingest/.
+"""
+
+from __future__ import annotations
+
 import datetime as dt
+import json
+import re
+import secrets
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from tickets.events import record_event
-from tickets.models import Branch, Merchant, Ticket, TicketLine
+from tickets.api.auth import KEY_PREFIX_TAG, hash_key
+from tickets.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from tickets.events import record_event, transition
+from tickets.ingest import archive
+from tickets.ingest.batch import CHUNK, Item, Outcome, context_for, ingest, self_invoice_url
+from tickets.ingest.normalize import Context, TicketRejected, normalize
+from tickets.ingest.store import CREATED, expires_at_for_day, store_drafts
+from tickets.models import ApiKey, Batch, Branch, Merchant, Ticket
 
-CENT = Decimal("0.01")
+__all__ = ["LineInput", "api_key_create", "api_key_revoke", "batch_process", "batch_submit", "self_invoice_url",
+           "ticket_create", "ticket_expire", "ticket_expires_at", "ticket_register", "ticket_validate",
+           "ticket_void"]
 
 
 def ticket_expires_at(*, merchant: Merchant, sold_at: dt.datetime) -> dt.datetime:
     """End of the self-invoicing window, computed in the merchant's time zone."""
-    local = sold_at.astimezone(merchant.tzinfo)
-    if merchant.self_invoice_window == Merchant.SelfInvoiceWindow.MONTH_END:
-        last_day = calendar.monthrange(local.year, local.month)[1]
-        end = local.replace(day=last_day, hour=23, minute=59, second=59, microsecond=0)
-    else:
-        end = (local + dt.timedelta(days=merchant.self_invoice_days)).replace(
-            hour=23, minute=59, second=59, microsecond=0
-        )
-    # Re-attach the zone so a DST change between sale and deadline gets the right offset.
-    return end.replace(tzinfo=None).replace(tzinfo=merchant.tzinfo)
+    return expires_at_for_day(merchant, sold_at.astimezone(merchant.tzinfo).date())
+
+
+# --- registration ----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -40,66 +52,307 @@ class LineInput:
     prices_include_tax: bool = True
     sku: str = ""
 
+    def as_payload(self) -> dict:
+        return {"product_code": self.product_code, "unit_code": self.unit_code, "description": self.description,
+                "quantity": self.quantity, "unit_price": self.unit_price, "taxes": self.taxes,
+                "discount": self.discount, "tax_object": self.tax_object,
+                "prices_include_tax": self.prices_include_tax, "sku": self.sku}
 
-def _split_inclusive(amount: Decimal, taxes: list[dict]) -> tuple[Decimal, Decimal]:
-    """Base and transferred tax of a tax-inclusive amount (rates only; enough for ticket headers)."""
-    rate = sum(
-        (Decimal(t["rate"]) for t in taxes if t.get("factor") == "Tasa" and not t.get("withheld")), Decimal("0")
-    )
-    base = amount / (1 + rate)
-    return base, amount - base
+
+def _line_total(line: LineInput) -> Decimal:
+    from tickets.ingest.normalize import _Errors, _line
+
+    pair = _line(line.as_payload(), 0, errs := _Errors())
+    if pair is None:
+        raise InvalidInput(details=dict(errs))
+    return pair[0].amount - pair[0].discount
 
 
 @transaction.atomic
 def ticket_create(*, merchant: Merchant, branch: Branch, number: str, sold_at: dt.datetime,
                   lines: list[LineInput], payment_form: str = "01", currency: str = "MXN",
                   source: str = Ticket.Source.ADMIN, actor: str = "") -> Ticket:
-    """Create a ticket from tax-inclusive lines, as a POS prints it."""
-    total = Decimal("0")
-    base_sum = Decimal("0")
-    discount_sum = Decimal("0")
-    for line in lines:
-        gross = line.quantity * line.unit_price
-        charged = gross - line.discount
-        base, _ = _split_inclusive(charged, line.taxes if line.tax_object == "02" else [])
-        total += charged
-        base_sum += base + line.discount
-        discount_sum += line.discount
-    total = total.quantize(CENT, ROUND_HALF_UP)
-    subtotal = base_sum.quantize(CENT, ROUND_HALF_UP)
-    discount = discount_sum.quantize(CENT, ROUND_HALF_UP)
-    ticket = Ticket.objects.create(
-        merchant=merchant,
-        branch=branch,
-        number=number,
-        sold_at=sold_at,
-        currency=currency,
-        payment_form=payment_form,
-        subtotal=subtotal,
-        discount=discount,
-        tax_total=total - subtotal + discount,
-        total=total,
-        expires_at=ticket_expires_at(merchant=merchant, sold_at=sold_at),
-        source=source,
-    )
-    TicketLine.objects.bulk_create(
-        TicketLine(
-            ticket=ticket,
-            position=i,
-            product_code=line.product_code,
-            unit_code=line.unit_code,
-            sku=line.sku,
-            description=line.description,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            prices_include_tax=line.prices_include_tax,
-            discount=line.discount,
-            tax_object=line.tax_object,
-            taxes=line.taxes,
-            amount=(line.quantity * line.unit_price - line.discount).quantize(Decimal("0.000001")),
-        )
-        for i, line in enumerate(lines, start=1)
-    )
-    record_event(merchant_id=merchant.pk, entity="ticket", object_id=ticket.pk, from_status="",
-                 to_status=ticket.status, actor=actor, reason=f"registrado ({source})")
+    """Create a ticket from lines as a POS prints them (the total is their sum). IntegrityError if the key exists."""
+    payload = {"branch": branch.code, "number": number, "sold_at": sold_at.isoformat(), "currency": currency,
+               "payment_form": payment_form, "lines": [line.as_payload() for line in lines],
+               "total": sum((_line_total(line) for line in lines), Decimal(0))}
+    ctx = Context(merchant, [branch])
+    ctx.now = timezone.now() + dt.timedelta(days=3660)  # admin/demo data may be dated ahead
+    try:
+        draft = normalize(payload, ctx)
+    except TicketRejected as exc:
+        raise InvalidInput(details=exc.errors) from exc
+    result = store_drafts(merchant=merchant, drafts=[draft], branches=ctx.branches, source=source, actor=actor)[0]
+    if result.status != CREATED:
+        raise IntegrityError("ticket_number_unique_per_branch")
+    return Ticket.objects.get(pk=result.ticket_id)
+
+
+@dataclass
+class Registration:
+    ticket: Ticket
+    created: bool
+    entry: dict
+
+
+def ticket_register(*, merchant: Merchant, payload, actor: str = "", source: str = Ticket.Source.API
+                    ) -> Registration:
+    """One ticket from the POS. Replay of the same data → the stored ticket; different data → Conflict (409)."""
+    outcome = ingest(merchant=merchant, items=[Item({}, payload)], source=source, actor=actor)
+    entry = outcome.entries[0]
+    if entry["status"] == "rejected":
+        if entry["code"] == "conflict":
+            raise Conflict(entry["errors"]["ticket"][0], code="ticket_conflict",
+                           details={"fields": entry["differences"], "ticket_id": entry["ticket_id"]})
+        raise InvalidInput("El ticket tiene datos inválidos.", code="invalid_ticket", details=entry["errors"])
+    ticket = Ticket.objects.select_related("branch").get(pk=entry["ticket_id"])
+    return Registration(ticket, entry["status"] == CREATED, entry)
+
+
+# --- batches -----------------------------------------------------------------------------------------------
+
+_BATCH_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
+
+
+def _check_batch_id(batch_id) -> str:
+    if not isinstance(batch_id, str) or not _BATCH_ID.match(batch_id):
+        raise InvalidInput(details={"batch_id": [
+            "Obligatorio: hasta 100 caracteres entre letras, dígitos, «.», «_», «:» y «-»."]})
+    return batch_id
+
+
+@transaction.atomic
+def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, zip_data: bytes | None = None,
+                 actor: str = "") -> Batch:
+    """Receive a batch (JSON list or ZIP). Small ones are processed now; large ones by the worker (after commit).
+
+    A batch id seen before for this merchant is refused (422) whatever its content: re-send single tickets to
+    retry them, natural keys make that safe.
+    """
+    batch_id = _check_batch_id(batch_id)
+    if tickets is not None:
+        if not isinstance(tickets, list) or not tickets:
+            raise InvalidInput(details={"tickets": ["Envía una lista con al menos un ticket."]})
+        count, source = len(tickets), "json"
+    else:
+        count, source = archive.member_count(zip_data), "zip"
+        if not count:
+            raise InvalidInput("El ZIP no contiene archivos.", code="empty_zip")
+    limit = settings.API_BATCH_MAX_TICKETS
+    if count > limit:
+        raise InvalidInput(f"Un lote admite a lo más {limit:,} tickets; este trae {count:,}.", code="batch_too_large",
+                           details={"tickets": [f"Máximo {limit:,} tickets por lote."]})
+    _refuse_seen(merchant, batch_id)
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(merchant=merchant, batch_id=batch_id, source=source, total_count=count)
+    except IntegrityError:
+        _refuse_seen(merchant, batch_id)
+        raise
+    record_event(merchant_id=merchant.pk, entity="batch", object_id=batch.pk, from_status="",
+                 to_status=batch.status, actor=actor, reason=f"lote recibido ({count} tickets, {source})")
+    if count <= settings.API_BATCH_SYNC_MAX:
+        items = _items(tickets, zip_data)
+        _process(batch, items, actor=actor)
+    else:
+        body = json.dumps(tickets, default=str).encode() if tickets is not None else zip_data
+        Batch.objects.filter(pk=batch.pk).update(payload=body)
+        transaction.on_commit(lambda: _enqueue(batch.pk))
+    batch.refresh_from_db()
+    return batch
+
+
+def _refuse_seen(merchant, batch_id):
+    seen = Batch.objects.filter(merchant=merchant, batch_id=batch_id).only("created_at").first()
+    if seen is not None:
+        when = seen.created_at.astimezone(merchant.tzinfo).strftime("%Y-%m-%d %H:%M")
+        raise Unprocessable(f"El lote «{batch_id}» ya se recibió el {when}; usa otro batch_id. Consulta su "
+                            f"resultado en /api/v1/batches/{batch_id}.", code="batch_already_received",
+                            details={"batch_id": [batch_id]})
+
+
+def _enqueue(batch_pk: int) -> None:
+    from tickets.ingest.tasks import enqueue_batch
+
+    enqueue_batch(batch_pk)
+
+
+def _items(tickets: list | None, zip_data: bytes | None) -> list[Item]:
+    if tickets is not None:
+        return [Item({"index": i}, t) for i, t in enumerate(tickets)]
+    return [Item({"index": i, "file": m.name}, m.payload, m.error)
+            for i, m in enumerate(archive.read_members(zip_data))]
+
+
+def _process(batch: Batch, items: list[Item], *, actor: str, start: int = 0) -> None:
+    """Ingest ``items[start:]`` chunk by chunk; each chunk and the batch's progress commit together."""
+    if not transition(batch, entity="batch", to=Batch.Status.PROCESSING, expected=[Batch.Status.RECEIVED],
+                      actor=actor):
+        return  # another worker has it
+    merchant = batch.merchant
+    ctx = context_for(merchant)
+    source = Ticket.Source.ZIP if batch.source == "zip" else Ticket.Source.BATCH
+    for begin in range(start, len(items), CHUNK):
+        with transaction.atomic():
+            outcome: Outcome = ingest(merchant=merchant, items=items[begin:begin + CHUNK], source=source,
+                                      batch_pk=batch.pk, actor=actor, ctx=ctx)
+            report = list(Batch.objects.filter(pk=batch.pk).values_list("report", flat=True))[0] if begin else []
+            Batch.objects.filter(pk=batch.pk).update(
+                processed_count=begin + len(outcome.entries),
+                created_count=F("created_count") + outcome.created,
+                duplicate_count=F("duplicate_count") + outcome.duplicate,
+                rejected_count=F("rejected_count") + outcome.rejected,
+                report=report + outcome.entries,
+            )
+    batch.refresh_from_db()
+    transition(batch, entity="batch", to=Batch.Status.DONE, expected=[Batch.Status.PROCESSING], actor=actor,
+               reason=f"{batch.created_count} creados, {batch.duplicate_count} duplicados, "
+                      f"{batch.rejected_count} rechazados", finished_at=timezone.now(), payload=None)
+
+
+def batch_process(*, batch_pk: int) -> str:
+    """Worker side of a large batch: resumes after the last committed chunk if a worker died mid-way."""
+    batch = Batch.objects.select_related("merchant").filter(pk=batch_pk).first()
+    if batch is None or batch.status in (Batch.Status.DONE, Batch.Status.FAILED):
+        return "nothing to do"
+    if batch.status == Batch.Status.PROCESSING:  # crashed worker: continue where it stopped
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.RECEIVED)
+        batch.status = Batch.Status.RECEIVED
+    data = bytes(batch.payload or b"")
+    try:
+        if batch.source == "zip":
+            items = _items(None, data)
+        else:
+            items = _items(archive.loads(data), None)
+    except (InvalidInput, ValueError) as exc:
+        transition(batch, entity="batch", to=Batch.Status.FAILED, expected=[Batch.Status.RECEIVED],
+                   reason=str(exc), error=str(exc), finished_at=timezone.now())
+        return "failed"
+    _process(batch, items, actor="worker", start=batch.processed_count)
+    return "done"
+
+
+# --- queries and lifecycle ------------------------------------------------------------------------------------
+
+
+def merchant_ticket(*, merchant: Merchant, ticket_id) -> Ticket:
+    ticket = Ticket.objects.select_related("branch").filter(merchant=merchant, pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound("No existe ese ticket en tu comercio.", code="ticket_not_found")
     return ticket
+
+
+@transaction.atomic
+def ticket_expire(*, merchant: Merchant, ticket_id: int, actor: str = "") -> Ticket:
+    """End the self-invoicing window now; an open ticket still goes into the global invoice."""
+    ticket = merchant_ticket(merchant=merchant, ticket_id=ticket_id)
+    if ticket.status in (Ticket.Status.INVOICED, Ticket.Status.VOID):
+        raise Conflict(f"El ticket ya está {ticket.get_status_display().lower()}: no hay plazo que terminar.",
+                       code="ticket_not_expirable", details={"status": ticket.status})
+    now = timezone.now()
+    if Ticket.objects.filter(pk=ticket.pk, expires_at__gt=now).update(expires_at=now, updated_at=now):
+        ticket.expires_at = now
+        record_event(merchant_id=merchant.pk, entity="ticket", object_id=ticket.pk, from_status=ticket.status,
+                     to_status=ticket.status, actor=actor, reason="plazo de autofacturación terminado por el comercio")
+    else:
+        ticket.refresh_from_db(fields=["expires_at"])
+    return ticket
+
+
+_NOT_VOIDABLE = {
+    Ticket.Status.INVOICED: "El ticket ya fue facturado: cancela la factura en lugar del ticket.",
+    Ticket.Status.GLOBALIZED: "El ticket ya está en una factura global timbrada; emite una nota de crédito.",
+}
+
+
+@transaction.atomic
+def ticket_void(*, merchant: Merchant, ticket_id: int, actor: str = "", reason: str = "") -> Ticket:
+    """Returned or cancelled at the POS: never invoiced, never in a global. Refused once invoiced or globalized."""
+    ticket = merchant_ticket(merchant=merchant, ticket_id=ticket_id)
+    if ticket.status == Ticket.Status.VOID:
+        return ticket
+    if ticket.invoice_links.exists():  # locked to a pending invoice being stamped
+        raise Conflict(_NOT_VOIDABLE[Ticket.Status.INVOICED], code="ticket_not_voidable",
+                       details={"status": ticket.status})
+    if not transition(ticket, entity="ticket", to=Ticket.Status.VOID, expected=[Ticket.Status.OPEN], actor=actor,
+                      reason=reason or "cancelado en el punto de venta", updated_at=timezone.now()):
+        ticket.refresh_from_db()
+        if ticket.status == Ticket.Status.VOID:
+            return ticket
+        raise Conflict(_NOT_VOIDABLE.get(ticket.status, "El ticket no se puede cancelar."),
+                       code="ticket_not_voidable", details={"status": ticket.status})
+    return ticket
+
+
+@dataclass
+class Validation:
+    can_self_invoice: bool
+    code: str
+    message: str
+    ticket: Ticket | None = None
+
+
+def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = None, date: dt.date | None = None,
+                    branch_code: str | None = None) -> Validation:
+    """Would the portal let a shopper self-invoice this ticket? If not, why (in Spanish)."""
+    qs = Ticket.objects.select_related("branch").filter(merchant=merchant, number=number.strip())
+    if branch_code:
+        qs = qs.filter(branch__code=branch_code)
+    found = list(qs[:2])
+    if not found:
+        return Validation(False, "not_found", "No existe un ticket con ese número.")
+    if len(found) > 1:
+        return Validation(False, "ambiguous", "Ese número existe en varias sucursales: indica la sucursal (branch).")
+    ticket = found[0]
+    if total is not None and ticket.total != total:
+        return Validation(False, "total_mismatch", "El total no coincide con el ticket.", ticket)
+    if date is not None and ticket.sold_at.astimezone(merchant.tzinfo).date() != date:
+        return Validation(False, "date_mismatch", "La fecha no coincide con la del ticket.", ticket)
+    if ticket.status == Ticket.Status.VOID:
+        return Validation(False, "void", "El ticket fue cancelado en la tienda y no se puede facturar.", ticket)
+    if ticket.status == Ticket.Status.INVOICED:
+        return Validation(False, "invoiced", "Este ticket ya fue facturado.", ticket)
+    if ticket.expires_at <= timezone.now():
+        return Validation(False, "expired", "Terminó el plazo para facturar este ticket; se incluye en la factura "
+                                            "global.", ticket)
+    if ticket.status == Ticket.Status.GLOBALIZED:
+        if merchant.late_request_policy == Merchant.LatePolicy.REFUSE:
+            return Validation(False, "globalized", "El ticket ya está incluido en la factura global.", ticket)
+        return Validation(True, "globalized_late", "El ticket ya está en la factura global: se puede facturar y la "
+                                                   "global se corrige automáticamente.", ticket)
+    return Validation(True, "ok", "El ticket se puede facturar.", ticket)
+
+
+# --- API keys ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: str = "") -> tuple[ApiKey, str]:
+    """A new key; the plain key is returned once and never stored (only its SHA-256)."""
+    valid = set(ApiKey.Scope.values)
+    scopes = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
+    unknown = [s for s in scopes if s not in valid]
+    if unknown or not scopes:
+        raise InvalidInput(details={"scopes": [f"Permisos válidos: {', '.join(sorted(valid))}."]})
+    if not name or not name.strip():
+        raise InvalidInput(details={"name": ["Ponle un nombre a la llave (p. ej. «POS tienda centro»)."]})
+    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    prefix = KEY_PREFIX_TAG + "".join(secrets.choice(alphabet) for _ in range(8))
+    plain = prefix + secrets.token_urlsafe(30)
+    key = ApiKey.objects.create(merchant=merchant, name=name.strip()[:100], prefix=prefix, key_hash=hash_key(plain),
+                                scopes=scopes)
+    record_event(merchant_id=merchant.pk, entity="api_key", object_id=key.pk, from_status="", to_status="active",
+                 actor=actor, reason=f"llave «{key.name}» creada ({', '.join(scopes)})")
+    return key, plain
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: str = "") -> bool:
+    now = timezone.now()
+    if not ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        return False
+    api_key.revoked_at = now
+    record_event(merchant_id=api_key.merchant_id, entity="api_key", object_id=api_key.pk, from_status="active",
+                 to_status="revoked", actor=actor, reason=f"llave «{api_key.name}» revocada")
+    return True
+

@@ -1,0 +1,158 @@
+"""Merchant API keys: authentication, scope permissions and per-key throttling, for every API of the project.
+
+A key is ``prefix + secret`` (``afk_`` + 8 characters, then 40): the prefix is stored in clear to find the
+row, only the SHA-256 of the whole key is stored, and it is compared in constant time. Use it in another app::
+
+    from tickets.api.auth import HasScope
+    class InvoiceList(APIView):
+        permission_classes = [HasScope("invoices")]
+
+Authentication and throttling are the REST_FRAMEWORK defaults (settings), so ``request.auth`` is the
+``ApiKey`` (with ``merchant`` loaded) and ``request.user`` an ``ApiClient``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.throttling import BaseThrottle
+
+from tickets.models import ApiKey
+
+KEY_PREFIX_TAG = "afk_"
+PREFIX_LENGTH = len(KEY_PREFIX_TAG) + 8
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
+def hash_key(plain_key: str) -> str:
+    return hashlib.sha256(plain_key.encode()).hexdigest()
+
+
+class ApiClient:
+    """``request.user`` for API calls: the key's merchant, never a Django user."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+        self.merchant = api_key.merchant
+        self.pk = None
+
+    def __str__(self):
+        return f"api:{self.api_key.prefix}"
+
+
+def _key_from_request(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        kind, _, value = header.partition(" ")
+        if kind.lower() != "bearer" or not value.strip():
+            raise exceptions.AuthenticationFailed(
+                "Usa el encabezado «Authorization: Bearer <llave>» o «X-Access-Token: <llave>»."
+            )
+        return value.strip()
+    token = request.META.get("HTTP_X_ACCESS_TOKEN", "").strip()
+    return token or None
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        plain = _key_from_request(request)
+        if plain is None:
+            return None
+        invalid = exceptions.AuthenticationFailed("La llave de API no es válida.", code="invalid_api_key")
+        if len(plain) <= PREFIX_LENGTH or len(plain) > 200 or not plain.startswith(KEY_PREFIX_TAG):
+            raise invalid
+        key = ApiKey.objects.select_related("merchant").filter(prefix=plain[:PREFIX_LENGTH]).first()
+        if key is None or not hmac.compare_digest(key.key_hash, hash_key(plain)):
+            raise invalid
+        if key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("La llave de API fue revocada.", code="revoked_api_key")
+        if not key.merchant.is_active:
+            raise exceptions.AuthenticationFailed("El comercio está inactivo.", code="inactive_merchant")
+        _touch(key)
+        return ApiClient(key), key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+def _touch(key: ApiKey) -> None:
+    """Record use at most once a minute per key: one cheap UPDATE, never on every request."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads like a class in permission_classes
+    """Permission class: an API key of an active merchant, holding ``scope`` (tickets, invoices, webhooks)."""
+
+    class _HasScope(BasePermission):
+        message = f"La llave de API no tiene el permiso «{scope}»."
+        code = "missing_scope"
+
+        def has_permission(self, request, view):
+            key = request.auth
+            if not isinstance(key, ApiKey):
+                raise exceptions.NotAuthenticated(
+                    "Falta la llave de API: envía «Authorization: Bearer <llave>»."
+                )
+            return scope in (key.scopes or [])
+
+    _HasScope.__name__ = f"HasScope_{scope}"
+    _HasScope.scope = scope
+    return _HasScope
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    """Fixed-window counter per key prefix in Django's cache (LocMem, or Redis when REDIS_URL is set).
+
+    One ``incr`` per request instead of DRF's timestamp list, which would be thousands of entries per key.
+    The rate comes from settings.API_RATE_LIMIT, e.g. "6000/min".
+    """
+
+    def __init__(self):
+        self._wait = 0.0
+
+    @staticmethod
+    def parse_rate(rate: str) -> tuple[int, int]:
+        num, _, period = rate.partition("/")
+        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[0]]
+        return int(num), seconds
+
+    def allow_request(self, request, view):
+        key = getattr(request, "auth", None)
+        rate = getattr(settings, "API_RATE_LIMIT", "")
+        if not isinstance(key, ApiKey) or not rate:
+            return True
+        limit, period = self.parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        cache_key = f"api-throttle:{key.prefix}:{period}:{window}"
+        cache.add(cache_key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # evicted between add and incr
+            cache.set(cache_key, 1, timeout=period + 1)
+            count = 1
+        if count > limit:
+            self._wait = (window + 1) * period - now
+            return False
+        return True
+
+    def wait(self):
+        return max(1, math.ceil(self._wait))

@@ -1,0 +1,466 @@
+"""One ticket payload (our JSON, or a CFDI XML the POS built) → a checked ``TicketDraft``, or the reasons why not.
+
+Pure Python, no database: a batch of 10,000 tickets is validated here in a fraction of a second, then stored
+in bulk by ``tickets.ingest.store``. Amounts go through the CFDI engine's line arithmetic (the same
+``spread_ticket_discount`` and ``solve`` the invoice builder uses), so the invoice later built from the ticket
+has Total equal to the ticket's total to the cent, and a ticket that could never be invoiced is refused now.
+
+Stored line semantics (what ``invoicing.engine_inputs`` must hand back to the engine):
+``amount`` = tax-inclusive line amount before discounts (the engine's ``TicketLine.amount``) and
+``discount`` = tax-inclusive discount of the line including its share of a ticket-level discount; the ticket
+carries no separate discount for the engine. ``quantity``, ``unit_price`` and ``prices_include_tax`` are as
+the POS sent them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from invoicing.cfdi import catalogs
+from invoicing.cfdi.errors import CfdiError
+from invoicing.cfdi.inputs import IEPS, IVA, LineTax
+from invoicing.cfdi.inputs import Ticket as EngineTicket
+from invoicing.cfdi.inputs import TicketLine as EngineLine
+from invoicing.cfdi.linecalc import solve, spread_ticket_discount
+from invoicing.cfdi.money import ZERO, round_money
+
+ONE = Decimal(1)
+CENT = Decimal("0.01")
+MICRO = Decimal("0.000001")
+MAX_MONEY = Decimal("1e15")
+MAX_LINES = 1000
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+FUTURE_SKEW = dt.timedelta(minutes=10)
+CURRENCIES = frozenset(c for c, places in catalogs.MONEDA_DECIMALES.items() if places == 2)
+TAX_OBJECTS = frozenset({"01", "02", "03"})
+_PRODUCT = re.compile(r"^[0-9]{8}$")
+_UNIT = re.compile(r"^[A-Z0-9]{1,3}$")
+_BAD_TEXT = re.compile(r"[\x00-\x1f|]")
+
+
+class TicketRejected(Exception):
+    """The payload cannot become a ticket; ``errors`` maps each field path to Spanish messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+@dataclass(slots=True)
+class LineDraft:
+    product_code: str
+    unit_code: str
+    sku: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    prices_include_tax: bool
+    tax_object: str
+    taxes: list[dict]
+    amount: Decimal  # tax-inclusive, before discounts
+    discount: Decimal  # tax-inclusive, line discount + share of the ticket discount
+
+
+@dataclass(slots=True)
+class TicketDraft:
+    branch_code: str
+    number: str
+    sold_at: dt.datetime
+    currency: str
+    exchange_rate: Decimal | None
+    payment_form: str
+    subtotal: Decimal
+    discount: Decimal
+    tax_total: Decimal
+    total: Decimal
+    lines: list[LineDraft]
+    document: bytes | None = None
+    fingerprint: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class _Errors(dict):
+    def add(self, path: str, message: str) -> None:
+        self.setdefault(path, []).append(message)
+
+
+# --- scalar readers: each returns None and records an error when the value is unusable ----------------
+
+
+def _text(raw, path, errs, *, max_len, required=True, default=""):
+    if raw is None or raw == "":
+        if required:
+            errs.add(path, "Este campo es obligatorio.")
+            return None
+        return default
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str):
+        errs.add(path, "Debe ser texto.")
+        return None
+    value = raw.strip()
+    if not value:
+        if required:
+            errs.add(path, "Este campo es obligatorio.")
+            return None
+        return default
+    if len(value) > max_len:
+        errs.add(path, f"Admite a lo más {max_len} caracteres.")
+        return None
+    if _BAD_TEXT.search(value):
+        errs.add(path, "Contiene caracteres de control o «|», que el SAT no admite.")
+        return None
+    return value
+
+
+def _decimal(raw, path, errs, *, places: int, required=True, positive=False, default=None):
+    if raw is None or raw == "":
+        if required:
+            errs.add(path, "Este campo es obligatorio.")
+        return default
+    if isinstance(raw, Decimal):
+        value = raw
+    elif isinstance(raw, bool):
+        errs.add(path, "Debe ser un número.")
+        return None
+    elif isinstance(raw, (int, str)):
+        try:
+            value = Decimal(raw.strip() if isinstance(raw, str) else raw)
+        except InvalidOperation:
+            errs.add(path, f"«{raw}» no es un número.")
+            return None
+    elif isinstance(raw, float):
+        value = Decimal(repr(raw))
+    else:
+        errs.add(path, "Debe ser un número.")
+        return None
+    if not value.is_finite():
+        errs.add(path, "Debe ser un número finito.")
+        return None
+    exp = value.as_tuple().exponent
+    if isinstance(exp, int) and exp < -places and value != value.quantize(Decimal(1).scaleb(-places)):
+        errs.add(path, f"Admite a lo más {places} decimales.")
+        return None
+    if value < 0 or (positive and value == 0):
+        errs.add(path, "Debe ser mayor que cero." if positive else "No puede ser negativo.")
+        return None
+    if value >= MAX_MONEY:
+        errs.add(path, "El valor es demasiado grande.")
+        return None
+    return value
+
+
+def parse_datetime(raw, path, errs, tz) -> dt.datetime | None:
+    if not isinstance(raw, str) or not raw.strip():
+        errs.add(path, "Fecha y hora obligatorias en formato ISO 8601, p. ej. 2026-05-31T13:45:00-06:00.")
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        errs.add(path, f"«{raw[:40]}» no es una fecha ISO 8601 (p. ej. 2026-05-31T13:45:00-06:00).")
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)  # local time of the merchant
+    if value.year < 2000:
+        errs.add(path, "La fecha es demasiado antigua.")
+        return None
+    return value
+
+
+def _bool(raw, path, errs, default: bool) -> bool:
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    errs.add(path, "Debe ser true o false.")
+    return default
+
+
+# --- taxes ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _tax_from_key(tax: str, factor: str, rate: Decimal | None) -> tuple[LineTax, dict]:
+    canonical = {"tax": tax, "factor": factor, "rate": None if rate is None else format(rate, "f")}
+    return LineTax(tax, factor, rate), canonical
+
+
+def _taxes(raw, path, errs) -> tuple[tuple[LineTax, ...], list[dict]] | None:
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        errs.add(path, "Debe ser una lista de impuestos.")
+        return None
+    engine, stored, seen = [], [], set()
+    for i, t in enumerate(raw):
+        p = f"{path}[{i}]"
+        if not isinstance(t, dict):
+            errs.add(p, "Cada impuesto es un objeto {tax, factor, rate}.")
+            return None
+        if t.get("withheld"):
+            errs.add(p, "Los tickets no admiten retenciones; factúralas directamente.")
+            return None
+        tax = t.get("tax")
+        factor = t.get("factor", "Tasa")
+        if tax not in (IVA, IEPS):
+            errs.add(f"{p}.tax", "Impuesto trasladado: «002» (IVA) o «003» (IEPS).")
+            return None
+        if factor not in catalogs.TIPOS_FACTOR:
+            errs.add(f"{p}.factor", "Tipo de factor: Tasa, Cuota o Exento.")
+            return None
+        if (tax, factor) in seen or tax in {k for k, _ in seen}:
+            errs.add(p, "Cada impuesto aparece una sola vez por renglón.")
+            return None
+        seen.add((tax, factor))
+        rate = None
+        if factor != "Exento":
+            rate = _decimal(t.get("rate"), f"{p}.rate", errs, places=6)
+            if rate is None:
+                return None
+            rate = rate.quantize(MICRO)
+            if factor == "Tasa" and rate not in catalogs.TASAS_TRASLADO[(tax, "Tasa")]:
+                errs.add(f"{p}.rate", f"La tasa {rate} no está en el catálogo c_TasaOCuota para {tax}.")
+                return None
+            if factor == "Cuota" and (tax != IEPS or rate > catalogs.IEPS_CUOTA_MAX):
+                errs.add(f"{p}.rate", "Solo el IEPS se traslada por cuota, hasta 59.1449 por unidad.")
+                return None
+        line_tax, canonical = _tax_from_key(tax, factor, rate)
+        engine.append(line_tax)
+        stored.append(canonical)
+    return tuple(engine), stored
+
+
+def _gross_factor(taxes: tuple[LineTax, ...]) -> tuple[Decimal, Decimal]:
+    """(multiplier, IEPS cuota per unit) that turn a net amount into a tax-inclusive one."""
+    factor, cuota = ONE, ZERO
+    for t in taxes:
+        if t.factor == "Tasa":
+            factor *= ONE + t.rate
+        elif t.factor == "Cuota":
+            cuota = t.rate
+    return factor, cuota
+
+
+# --- lines ---------------------------------------------------------------------------------------------
+
+
+def _line(raw, i, errs) -> tuple[LineDraft, EngineLine] | None:
+    p = f"lines[{i}]"
+    if not isinstance(raw, dict):
+        errs.add(p, "Cada renglón es un objeto.")
+        return None
+    before = len(errs)
+    product_code = _text(raw.get("product_code"), f"{p}.product_code", errs, max_len=8)
+    if product_code and not _PRODUCT.match(product_code):
+        errs.add(f"{p}.product_code", "ClaveProdServ: 8 dígitos del catálogo c_ClaveProdServ.")
+    unit_code = _text(raw.get("unit_code"), f"{p}.unit_code", errs, max_len=3)
+    if unit_code and not _UNIT.match(unit_code):
+        errs.add(f"{p}.unit_code", "ClaveUnidad del catálogo c_ClaveUnidad, p. ej. H87.")
+    description = _text(raw.get("description"), f"{p}.description", errs, max_len=1000)
+    sku = _text(raw.get("sku"), f"{p}.sku", errs, max_len=100, required=False)
+    quantity = _decimal(raw.get("quantity"), f"{p}.quantity", errs, places=6, positive=True)
+    unit_price = _decimal(raw.get("unit_price"), f"{p}.unit_price", errs, places=6)
+    include = _bool(raw.get("prices_include_tax"), f"{p}.prices_include_tax", errs, True)
+    discount = _decimal(raw.get("discount"), f"{p}.discount", errs, places=6, required=False, default=ZERO)
+    tax_object = raw.get("tax_object", "02")
+    if tax_object not in TAX_OBJECTS:
+        errs.add(f"{p}.tax_object", "ObjetoImp: «01», «02» o «03».")
+    taxes = _taxes(raw.get("taxes"), f"{p}.taxes", errs)
+    if taxes is not None:
+        if tax_object == "02" and not taxes[0]:
+            errs.add(f"{p}.taxes", "Con ObjetoImp 02 indica los impuestos del renglón (p. ej. IVA 0.160000).")
+        elif tax_object in ("01", "03") and taxes[0]:
+            errs.add(f"{p}.taxes", f"Con ObjetoImp {tax_object} no se desglosan impuestos: deja la lista vacía.")
+    if len(errs) != before:
+        return None
+    engine_taxes, stored_taxes = taxes
+    gross_taxes = engine_taxes if tax_object == "02" else ()
+    if include:
+        amount = round_money(quantity * unit_price)
+        discount_gross = round_money(discount)
+    else:
+        factor, cuota = _gross_factor(gross_taxes)
+        iva = next((t.rate for t in gross_taxes if t.impuesto == IVA and t.factor == "Tasa"), ZERO)
+        amount = round_money((quantity * unit_price * factor) + quantity * cuota * (ONE + iva))
+        discount_gross = round_money(discount * factor)
+    return _draft_line(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
+                       engine_taxes, stored_taxes, amount, discount_gross)
+
+
+def _draft_line(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
+                engine_taxes, stored_taxes, amount, discount) -> tuple[LineDraft, EngineLine]:
+    draft = LineDraft(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
+                      stored_taxes, amount, discount)
+    engine = EngineLine(description=description, quantity=quantity, unit_price=unit_price,
+                        clave_prod_serv=product_code, clave_unidad=unit_code, discount=discount,
+                        objeto_imp=tax_object, taxes=engine_taxes, amount=amount)
+    return draft, engine
+
+
+@lru_cache(maxsize=65536)
+def _solve(gross, discount, quantity, taxes, objeto):
+    """Retail repeats the same lines all day: the engine's split is pure, so cache it."""
+    res = solve(gross, discount, quantity, taxes, objeto, "")
+    return res.importe, res.discount, sum((t.importe for t in res.taxes if t.importe is not None), ZERO)
+
+
+def _engine_path(path: str) -> str:
+    path = path.removeprefix("ticket")
+    return path.lstrip(".") or "lines"
+
+
+# --- ticket ----------------------------------------------------------------------------------------------
+
+
+class Context:
+    """What validation needs from the database, loaded once per batch: the merchant's branches."""
+
+    def __init__(self, merchant, branches):
+        self.merchant = merchant
+        self.tz = merchant.tzinfo
+        self.branches = {b.code: b for b in branches}
+        self.now = None
+
+
+def normalize(raw, ctx: Context) -> TicketDraft:
+    """Check one ticket payload; raise ``TicketRejected`` with every problem found."""
+    import django.utils.timezone as tz_utils
+
+    errs = _Errors()
+    if not isinstance(raw, dict):
+        raise TicketRejected({"ticket": ["Cada ticket es un objeto JSON."]})
+    if raw.get("document") is not None:
+        from tickets.ingest.document import lines_from_document
+
+        header, line_pairs = lines_from_document(raw, ctx, errs)
+    else:
+        header, line_pairs = _header(raw, ctx, errs), _lines(raw.get("lines"), errs)
+    if errs:
+        raise TicketRejected(dict(errs))
+    number, branch_code, sold_at, currency, rate, payment_form, ticket_discount, total, document = header
+    now = ctx.now or tz_utils.now()
+    if sold_at > now + FUTURE_SKEW:
+        errs.add("sold_at", "La fecha de venta está en el futuro.")
+        raise TicketRejected(dict(errs))
+    engine_ticket = EngineTicket(number=number, lines=tuple(e for _, e in line_pairs), payment_form=payment_form,
+                                 discount=ticket_discount, total=total)
+    try:
+        spread = spread_ticket_discount(engine_ticket, "ticket")
+        subtotal = discount_sum = tax_sum = ZERO
+        lines = []
+        for i, ((draft, engine), (charged, line_discount)) in enumerate(zip(line_pairs, spread, strict=True)):
+            try:
+                importe, net_discount, taxes = _solve(charged, line_discount, engine.quantity, engine.taxes,
+                                                      engine.objeto_imp)
+            except CfdiError as exc:
+                errs.add(f"lines[{i}]", str(exc))
+                continue
+            subtotal += importe
+            discount_sum += net_discount
+            tax_sum += taxes
+            draft.discount = line_discount
+            lines.append(draft)
+    except CfdiError as exc:
+        for issue in exc.issues:
+            errs.add(_engine_path(issue.path), issue.message)
+    if errs:
+        raise TicketRejected(dict(errs))
+    for name, computed in (("subtotal", subtotal), ("tax_total", tax_sum)):
+        given = raw.get(name)
+        if given is not None and document is None:
+            value = _decimal(given, name, errs, places=2)
+            if value is not None and abs(value - computed) > CENT * len(lines):
+                errs.add(name, f"No coincide con lo calculado de los renglones ({computed}).")
+    if errs:
+        raise TicketRejected(dict(errs))
+    draft = TicketDraft(branch_code, number, sold_at, currency, rate, payment_form, subtotal, discount_sum,
+                        tax_sum, total, lines, document)
+    draft.fingerprint = fingerprint(draft)
+    return draft
+
+
+def _header(raw, ctx, errs):
+    number = _text(raw.get("number"), "number", errs, max_len=64)
+    branch_code = _text(raw.get("branch"), "branch", errs, max_len=40)
+    if branch_code and branch_code not in ctx.branches:
+        errs.add("branch", f"La sucursal «{branch_code}» no existe en este comercio.")
+    sold_at = parse_datetime(raw.get("sold_at"), "sold_at", errs, ctx.tz)
+    currency, rate = _currency(raw.get("currency"), raw.get("exchange_rate"), errs)
+    payment_form = raw.get("payment_form", "01")
+    if payment_form not in catalogs.FORMAS_PAGO or payment_form == "99":
+        errs.add("payment_form", "Forma de pago del catálogo c_FormaPago (p. ej. 01 efectivo, 04 tarjeta de "
+                                 "crédito, 28 tarjeta de débito); un ticket pagado no usa 99.")
+    discount = _decimal(raw.get("discount"), "discount", errs, places=2, required=False, default=ZERO)
+    total = _decimal(raw.get("total"), "total", errs, places=2)
+    return number, branch_code, sold_at, currency, rate, payment_form, discount, total, None
+
+
+def _currency(currency, rate_raw, errs):
+    currency = currency or "MXN"
+    if currency not in CURRENCIES:
+        errs.add("currency", f"Moneda admitida: {', '.join(sorted(CURRENCIES))}.")
+        return currency, None
+    rate = _decimal(rate_raw, "exchange_rate", errs, places=6, required=False, positive=True)
+    if currency == "MXN":
+        if rate is not None and rate != ONE:
+            errs.add("exchange_rate", "Con moneda MXN el tipo de cambio se omite (o es 1).")
+        return currency, None
+    if rate is None and "exchange_rate" not in errs:
+        errs.add("exchange_rate", f"Con moneda {currency} el tipo de cambio es obligatorio.")
+    return currency, rate
+
+
+def _lines(raw, errs) -> list:
+    if not isinstance(raw, list) or not raw:
+        errs.add("lines", "El ticket necesita al menos un renglón (o «document» con el CFDI).")
+        return []
+    if len(raw) > MAX_LINES:
+        errs.add("lines", f"Un ticket admite a lo más {MAX_LINES} renglones.")
+        return []
+    out = []
+    for i, line in enumerate(raw):
+        pair = _line(line, i, errs)
+        if pair is not None:
+            out.append(pair)
+    return out
+
+
+def decode_document(raw, errs) -> bytes | None:
+    if not isinstance(raw, str):
+        errs.add("document", "Debe ser el XML del CFDI en base64.")
+        return None
+    if len(raw) > MAX_DOCUMENT_BYTES * 4 // 3 + 4:
+        errs.add("document", f"El CFDI pesa más de {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB.")
+        return None
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        errs.add("document", "No es base64 válido.")
+        return None
+
+
+def _fmt(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return format(value.normalize(), "f") if value else "0"
+
+
+def fingerprint(draft: TicketDraft) -> str:
+    """Hash of what the POS said (normalised): equal payloads → equal hash, whatever the number formatting."""
+    parts = [draft.branch_code, draft.number, draft.sold_at.astimezone(dt.UTC).isoformat(), draft.currency,
+             _fmt(draft.exchange_rate), draft.payment_form, _fmt(draft.total)]
+    for line in draft.lines:
+        parts += [line.product_code, line.unit_code, line.sku, line.description, _fmt(line.quantity),
+                  _fmt(line.unit_price), "1" if line.prices_include_tax else "0", line.tax_object,
+                  ",".join(f"{t['tax']}:{t['factor']}:{t['rate']}" for t in line.taxes), _fmt(line.amount),
+                  _fmt(line.discount)]
+    if draft.document is not None:
+        parts.append(hashlib.sha256(draft.document).hexdigest())
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
