@@ -24,5 +24,8 @@ urlpatterns = [
 if settings.DEBUG:
     urlpatterns.append(path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}))
 
+# Shoppers' pages (/t/<code> from the receipt's QR, /<slug>/carrito/, …): portal/shopper/urls.py.
+urlpatterns.append(path("", include("portal.shopper.urls")))
+
 # Merchant slugs are the last, catch-all pattern: every fixed prefix above wins.
 urlpatterns.append(path("<slug:slug>/", views.merchant_landing, name="merchant"))

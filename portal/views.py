@@ -1,8 +1,84 @@
-"""Shoppers' pages."""
+"""Shoppers' pages: landing + lookup, cart, fiscal data, confirmation, progress and downloads.
 
-from django.shortcuts import get_object_or_404, render
+Views only parse input, call services (invoicing.services.invoice_issue, portal.shopper.*) and render.
+Every page is scoped to the merchant of the URL's slug: another merchant's codes answer 404.
+"""
 
-from tickets.models import Merchant
+from __future__ import annotations
+
+import json
+import secrets
+
+from django.conf import settings
+from django.core import signing
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from invoicing.cfdi.catalogs import REGIMENES_FISCALES, USOS_CFDI
+from invoicing.errors import InvoicingError
+from invoicing.models import Invoice
+from invoicing.services.issue import ReceptorData, invoice_issue
+from portal import ratelimit
+from portal.forms import ConstanciaForm, FiscalDataForm, LookupForm, RfcCheckForm, catalog_matrix
+from portal.shopper import cart
+from portal.shopper.csf import ConstanciaError, read_constancia
+from portal.shopper.late import late_request_service
+from portal.shopper.lookup import INVOICED, OK, Outcome, mask_email, ticket_lookup, ticket_outcome
+from tickets.models import Merchant, Ticket
+
+REMEMBER_COOKIE = "af_datos"
+REMEMBER_SALT = "portal.fiscal-data"
+REMEMBER_MAX_AGE = 365 * 24 * 3600
+PREFILL_KEY = "portal_prefill"
+PENDING_KEY = "portal_pending"
+FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails")
+RATE_LIMITED = (
+    "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
+    "si tu ticket tiene código QR, escanéalo para entrar directo."
+)
+# What to change when the PAC or the rules refused the invoice, by the field the error points at.
+_ERROR_FIELDS = {
+    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc",
+    "CFDI40145": "name", "CFDI40146": "name",
+    "CFDI40147": "postal_code", "CFDI40148": "postal_code", "CFDI40149": "postal_code",
+    "CFDI40157": "tax_regime", "CFDI40158": "tax_regime", "CFDI40159": "tax_regime",
+    "CFDI40160": "cfdi_use", "CFDI40161": "cfdi_use",
+}
+_FIX_HINTS = {
+    "rfc": "Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal.",
+    "name": "Escribe tu nombre o razón social exactamente como en tu Constancia de Situación Fiscal, sin el "
+            "régimen de capital (sin «S.A. DE C.V.»).",
+    "postal_code": "Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia.",
+    "tax_regime": "Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal.",
+    "cfdi_use": "Elige otro uso de la factura que corresponda a tu régimen.",
+}
+
+
+def _merchant(slug: str) -> Merchant:
+    return get_object_or_404(Merchant, slug=slug, is_active=True)
+
+
+def _invoice(merchant: Merchant, code: str) -> Invoice:
+    return get_object_or_404(Invoice, merchant=merchant, public_code=code, kind=Invoice.Kind.INGRESO)
+
+
+def brand_ink(color: str) -> str:
+    """Black or white text on the merchant's colour, whichever contrasts more (WCAG relative luminance)."""
+    try:
+        channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    except (ValueError, IndexError):
+        return "#fff"
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#fff"
+
+
+def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
+    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color)}
+    return render(request, template, {**base, **(context or {})}, status=status)
 
 
 def home(request):
@@ -10,6 +86,321 @@ def home(request):
     return render(request, "portal/home.html", {"merchants": merchants})
 
 
+# --- Landing and lookup ------------------------------------------------------------------------------
+
+
 def merchant_landing(request, slug: str):
-    merchant = get_object_or_404(Merchant.objects.prefetch_related("branches"), slug=slug, is_active=True)
-    return render(request, "portal/merchant.html", {"merchant": merchant})
+    merchant = _merchant(slug)
+    if request.method == "POST":
+        return _lookup(request, merchant)
+    form = LookupForm(merchant=merchant)
+    return _render(request, "portal/merchant.html", merchant,
+                   {"form": form, "cart_count": len(cart.cart_ids(request, merchant))})
+
+
+def _lookup(request, merchant: Merchant):
+    form = LookupForm(request.POST, merchant=merchant)
+    context = {"form": form, "cart_count": len(cart.cart_ids(request, merchant))}
+    if not ratelimit.allow_lookup(request, merchant.pk):
+        return _render(request, "portal/merchant.html", merchant, {**context, "blocked": RATE_LIMITED}, status=429)
+    if not form.is_valid():
+        return _render(request, "portal/merchant.html", merchant, context, status=400)
+    d = form.cleaned_data
+    outcome = ticket_lookup(merchant=merchant, number=d["number"], total=d["total"], sold_on=d["sold_on"],
+                            branch_code=d.get("branch"))
+    return _after_outcome(request, merchant, outcome, context)
+
+
+def _after_outcome(request, merchant: Merchant, outcome: Outcome, context: dict):
+    if outcome.can_invoice:
+        if not cart.cart_add(request, merchant, outcome.ticket):
+            context["outcome"] = Outcome("cart_full", "Tu factura ya tiene el máximo de tickets; factúralos y "
+                                                      "después agrega los demás.")
+            return _render(request, "portal/merchant.html", merchant, context)
+        return redirect("shop-cart", slug=merchant.slug)
+    if outcome.kind == INVOICED:
+        return redirect("shop-invoiced", slug=merchant.slug, code=outcome.ticket.public_code)
+    context["outcome"] = outcome
+    return _render(request, "portal/merchant.html", merchant, context)
+
+
+@require_GET
+def ticket_by_code(request, code: str):
+    """The receipt's QR link (PUBLIC_BASE_URL/t/<public_code>): opens the ticket directly."""
+    ticket = (Ticket.objects.select_related("merchant").filter(public_code=code, merchant__is_active=True).first()
+              if len(code) <= 24 else None)
+    allowed = ratelimit.hit("lookup_ip", ratelimit.client_ip(request))
+    if ticket is None or not allowed:
+        # Identical answer for a wrong code and for a blocked client: nothing to learn by probing.
+        return render(request, "portal/code_not_found.html", {"blocked": not allowed},
+                      status=429 if not allowed else 404)
+    merchant = ticket.merchant
+    outcome = ticket_outcome(merchant=merchant, ticket=ticket)
+    context = {"form": LookupForm(merchant=merchant), "cart_count": len(cart.cart_ids(request, merchant))}
+    return _after_outcome(request, merchant, outcome, context)
+
+
+# --- Cart --------------------------------------------------------------------------------------------
+
+
+def cart_page(request, slug: str):
+    merchant = _merchant(slug)
+    if request.method == "POST":
+        cart.cart_remove(request, merchant, request.POST.get("ticket", ""))
+        return redirect("shop-cart", slug=merchant.slug)
+    tickets, dropped = cart.cart_tickets(request, merchant)
+    return _render(request, "portal/cart.html", merchant, {
+        "tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
+        "form": LookupForm(merchant=merchant),
+    })
+
+
+# --- Fiscal data ------------------------------------------------------------------------------------
+
+
+def _remembered(request) -> dict:
+    try:
+        raw = request.get_signed_cookie(REMEMBER_COOKIE, salt=REMEMBER_SALT, max_age=REMEMBER_MAX_AGE)
+        data = json.loads(raw)
+    except (KeyError, signing.BadSignature, ValueError):
+        return {}
+    return {k: str(data[k]) for k in FIELDS if k in data} | {"remember": True}
+
+
+def _initial(request) -> dict:
+    prefill = request.session.get(PREFILL_KEY)
+    if prefill:
+        return prefill
+    return _remembered(request)
+
+
+def fiscal_data(request, slug: str):
+    merchant = _merchant(slug)
+    tickets, dropped = cart.cart_tickets(request, merchant)
+    if not tickets:
+        return redirect("merchant", slug=merchant.slug)
+    context = {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
+               "upload": ConstanciaForm(), "matrix": catalog_matrix()}
+    if request.method == "POST":
+        form = FiscalDataForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            data["emails"] = list(data["emails"])
+            request.session[PENDING_KEY] = {
+                "merchant": merchant.pk, "data": data, "name_removed": form.name_removed,
+                "rfc_warning": form.rfc_warning, "key": secrets.token_urlsafe(16),
+            }
+            return redirect("shop-confirm", slug=merchant.slug)
+        return _render(request, "portal/fiscal.html", merchant, {**context, "form": form}, status=400)
+    form = FiscalDataForm(initial=_initial(request))
+    return _render(request, "portal/fiscal.html", merchant, {**context, "form": form})
+
+
+@require_POST
+def constancia_upload(request, slug: str):
+    """Read an uploaded Constancia de Situación Fiscal and prefill the form with what was found."""
+    merchant = _merchant(slug)
+    tickets, dropped = cart.cart_tickets(request, merchant)
+    if not tickets:
+        return redirect("merchant", slug=merchant.slug)
+    upload = ConstanciaForm(request.POST, request.FILES)
+    context = {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
+               "matrix": catalog_matrix()}
+    initial = dict(_initial(request))
+    if not ratelimit.hit("upload_ip", ratelimit.client_ip(request)):
+        upload.is_valid()
+        upload.add_error(None, RATE_LIMITED)
+    elif upload.is_valid():
+        try:
+            found = read_constancia(upload.cleaned_data["constancia"].read(2 * 1024 * 1024 + 1))
+        except ConstanciaError as exc:
+            upload.add_error("constancia", str(exc))
+        else:
+            initial.update(found)
+            request.session[PREFILL_KEY] = {**initial, "remember": initial.get("remember", False)}
+            context["prefilled"] = True
+    form = FiscalDataForm(initial=initial)
+    return _render(request, "portal/fiscal.html", merchant, {**context, "form": form, "upload": upload},
+                   status=200 if not upload.errors else 400)
+
+
+def confirm(request, slug: str):
+    merchant = _merchant(slug)
+    pending = request.session.get(PENDING_KEY)
+    tickets, dropped = cart.cart_tickets(request, merchant)
+    if not pending or pending.get("merchant") != merchant.pk:
+        return redirect("shop-data", slug=merchant.slug)
+    if not tickets:
+        return redirect("merchant", slug=merchant.slug)
+    data = pending["data"]
+    context = {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
+               "data": data, "pending": pending,
+               "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"])}
+    if request.method != "POST":
+        return _render(request, "portal/confirm.html", merchant, context)
+    receptor = ReceptorData(rfc=data["rfc"], name=data["name"], tax_regime=data["tax_regime"],
+                            postal_code=data["postal_code"], cfdi_use=data["cfdi_use"], emails=tuple(data["emails"]))
+    late = any(t.status == Ticket.Status.GLOBALIZED for t in tickets)
+    issue = late_request_service(merchant) if late else invoice_issue
+    try:
+        # The key makes a double click (or a reload of the POST) answer with the same invoice.
+        invoice = issue(merchant=merchant, ticket_ids=[t.pk for t in tickets], receptor=receptor,
+                        actor="portal", idempotency_key=f"portal:{pending['key']}")
+    except InvoicingError as exc:
+        return _render(request, "portal/confirm.html", merchant, {**context, "error": exc.message}, status=409)
+    cart.cart_clear(request, merchant)
+    request.session.pop(PENDING_KEY, None)
+    request.session.pop(PREFILL_KEY, None)
+    response = redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
+    if data.get("remember"):
+        remembered = {k: data[k] for k in FIELDS}
+        remembered["emails"] = ", ".join(data["emails"])
+        response.set_signed_cookie(REMEMBER_COOKIE, json.dumps(remembered), salt=REMEMBER_SALT,
+                                   max_age=REMEMBER_MAX_AGE, httponly=True, samesite="Lax",
+                                   secure=not settings.DEBUG and request.is_secure())
+    else:
+        response.delete_cookie(REMEMBER_COOKIE)
+    return response
+
+
+# --- Invoice: progress, downloads, resend, fix ---------------------------------------------------------
+
+
+def _downloads(invoice: Invoice) -> list[tuple[str, str]]:
+    links = []
+    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", "ZIP (XML y PDF)")):
+        try:
+            links.append((label, reverse("invoice-public-download", args=(invoice.public_code, fmt))))
+        except NoReverseMatch:
+            return []
+    return links
+
+
+def _fix_field(invoice: Invoice) -> str:
+    code = invoice.last_error_code or ""
+    return next((field for prefix, field in _ERROR_FIELDS.items() if code.startswith(prefix)), "")
+
+
+@never_cache
+def invoice_page(request, slug: str, code: str):
+    merchant = _merchant(slug)
+    invoice = _invoice(merchant, code)
+    fix_field = _fix_field(invoice) if invoice.status == Invoice.Status.FAILED else ""
+    return _render(request, "portal/invoice.html", merchant, {
+        "invoice": invoice,
+        "done": invoice.status not in (Invoice.Status.PENDING, Invoice.Status.SEALED),
+        "emails": [mask_email(e) for e in invoice.receptor_emails],
+        "downloads": _downloads(invoice) if invoice.status == Invoice.Status.STAMPED else [],
+        "fix_hint": _FIX_HINTS.get(fix_field, ""),
+        "resent": request.GET.get("reenviado") == "1",
+    })
+
+
+@never_cache
+@require_GET
+def invoice_status(request, slug: str, code: str):
+    invoice = get_object_or_404(Invoice.objects.only("status"), merchant__slug=slug, merchant__is_active=True,
+                                public_code=code, kind=Invoice.Kind.INGRESO)
+    done = invoice.status not in (Invoice.Status.PENDING, Invoice.Status.SEALED)
+    return JsonResponse({"status": invoice.status, "done": done})
+
+
+@require_POST
+def invoice_resend(request, slug: str, code: str):
+    merchant = _merchant(slug)
+    invoice = _invoice(merchant, code)
+    return _resend(request, merchant, invoice, reverse("shop-invoice", args=(merchant.slug, invoice.public_code)))
+
+
+def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
+    """Send the stamped invoice again to the email(s) on file (never to an address typed here)."""
+    if invoice is None or invoice.status != Invoice.Status.STAMPED:
+        raise Http404
+    if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
+        return _render(request, "portal/message.html", merchant, {"title": "Espera un momento",
+                                                                  "message": RATE_LIMITED}, status=429)
+    try:
+        from invoicing.services.documents import invoice_email_send
+    except ImportError:
+        return _render(request, "portal/message.html", merchant, {
+            "title": "No disponible", "message": "El reenvío por correo no está disponible por ahora; intenta "
+                                                 "más tarde."}, status=503)
+    invoice_email_send(invoice_id=invoice.pk, to=None)
+    return redirect(back + "?reenviado=1")
+
+
+@require_POST
+def invoice_fix(request, slug: str, code: str):
+    """After a failed stamp: put the released tickets back in the cart and the typed data back in the form."""
+    merchant = _merchant(slug)
+    invoice = _invoice(merchant, code)
+    if invoice.status != Invoice.Status.FAILED:
+        return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
+    ids = list(invoice.ticket_links.filter(ticket__status=Ticket.Status.OPEN).values_list("ticket_id", flat=True))
+    cart.cart_set(request, merchant, ids + cart.cart_ids(request, merchant))
+    request.session[PREFILL_KEY] = {
+        "rfc": invoice.receptor_rfc, "name": invoice.receptor_name, "tax_regime": invoice.receptor_tax_regime,
+        "postal_code": invoice.receptor_postal_code, "cfdi_use": invoice.receptor_cfdi_use,
+        "emails": ", ".join(invoice.receptor_emails), "remember": bool(_remembered(request)),
+    }
+    return redirect("shop-data", slug=merchant.slug)
+
+
+# --- A ticket that was already invoiced --------------------------------------------------------------
+
+
+def invoiced_ticket(request, slug: str, code: str):
+    """Already invoiced: the files after re-entering the invoice's RFC, or a resend to the email on file."""
+    merchant = _merchant(slug)
+    ticket = get_object_or_404(Ticket, merchant=merchant, public_code=code)
+    outcome = ticket_outcome(merchant=merchant, ticket=ticket)
+    if outcome.kind != INVOICED:
+        if outcome.kind == OK:
+            return redirect("merchant", slug=merchant.slug)
+        return _render(request, "portal/message.html", merchant, {"title": "Tu ticket", "message": outcome.message})
+    invoice = outcome.invoice
+    form = RfcCheckForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not ratelimit.hit("rfc_ip", ratelimit.client_ip(request)):
+            form.is_valid()
+            form.add_error(None, RATE_LIMITED)
+            status = 429
+        elif form.is_valid():
+            if invoice is not None and secrets.compare_digest(form.cleaned_data["rfc"], invoice.receptor_rfc):
+                return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
+            form.add_error("rfc", "Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
+                                  "facturaste, o pide que te la reenviemos al correo registrado.")
+            status = 400
+        else:
+            status = 400
+    return _render(request, "portal/invoiced.html", merchant, {
+        "ticket": ticket, "invoice": invoice, "form": form,
+        "emails": [mask_email(e) for e in (invoice.receptor_emails if invoice else [])],
+        "can_resend": invoice is not None and invoice.status == Invoice.Status.STAMPED and invoice.receptor_emails,
+        "resent": request.GET.get("reenviado") == "1",
+    }, status=status)
+
+
+@require_POST
+def invoiced_resend(request, slug: str, code: str):
+    """Resend from the already-invoiced page: addressed by the ticket's code, so the invoice's code (which
+    opens the downloads) is never shown to someone who has not re-entered the RFC."""
+    merchant = _merchant(slug)
+    ticket = get_object_or_404(Ticket, merchant=merchant, public_code=code, status=Ticket.Status.INVOICED)
+    outcome = ticket_outcome(merchant=merchant, ticket=ticket)
+    return _resend(request, merchant, outcome.invoice, reverse("shop-invoiced", args=(merchant.slug, code)))
+
+
+def bench_lookup(request, slug: str):
+    """Benchmark baseline (bench/portal.py): the same database look-up, no templates, no session.
+    Routed only when settings.PORTAL_BENCH_VIEW is on."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from portal.shopper.lookup import ticket_lookup as lookup
+
+    merchant = _merchant(slug)
+    outcome = lookup(merchant=merchant, number=request.POST.get("number", ""), total=Decimal(request.POST["total"]),
+                     sold_on=dt.date.fromisoformat(request.POST["sold_on"]))
+    return JsonResponse({"outcome": outcome.kind})

@@ -1,0 +1,1 @@
+"""The shoppers' self-invoicing flow: lookup outcomes, the cart, receptor data, the Constancia reader."""

@@ -1,0 +1,77 @@
+"""The shopper's cart: tickets of one merchant to put in one invoice, kept in the session by id.
+
+Ids never leave the server; pages and forms name a ticket by its random public code.
+"""
+
+from __future__ import annotations
+
+from invoicing.services.issue import MAX_TICKETS_PER_INVOICE
+from portal.shopper.lookup import ticket_outcome
+from tickets.models import Merchant, Ticket
+
+SESSION_KEY = "portal_cart"
+
+
+def _carts(request) -> dict:
+    return request.session.get(SESSION_KEY, {})
+
+
+def cart_ids(request, merchant: Merchant) -> list[int]:
+    return list(_carts(request).get(str(merchant.pk), []))
+
+
+def _save(request, merchant: Merchant, ids: list[int]) -> None:
+    carts = dict(_carts(request))
+    if ids:
+        carts[str(merchant.pk)] = ids
+    else:
+        carts.pop(str(merchant.pk), None)
+    request.session[SESSION_KEY] = carts
+
+
+def cart_add(request, merchant: Merchant, ticket: Ticket) -> bool:
+    """Add ``ticket``; False when the cart is full. Adding a ticket twice is a no-op."""
+    assert ticket.merchant_id == merchant.pk
+    ids = cart_ids(request, merchant)
+    if ticket.pk in ids:
+        return True
+    if len(ids) >= MAX_TICKETS_PER_INVOICE:
+        return False
+    _save(request, merchant, [*ids, ticket.pk])
+    return True
+
+
+def cart_set(request, merchant: Merchant, ids: list[int]) -> None:
+    _save(request, merchant, list(dict.fromkeys(ids))[:MAX_TICKETS_PER_INVOICE])
+
+
+def cart_remove(request, merchant: Merchant, public_code: str) -> None:
+    ids = cart_ids(request, merchant)
+    drop = set(Ticket.objects.filter(merchant=merchant, pk__in=ids, public_code=public_code).values_list("pk", flat=True))
+    _save(request, merchant, [i for i in ids if i not in drop])
+
+
+def cart_clear(request, merchant: Merchant) -> None:
+    _save(request, merchant, [])
+
+
+def cart_tickets(request, merchant: Merchant) -> tuple[list[Ticket], list[str]]:
+    """The cart's tickets that can still be invoiced, and messages for the ones dropped since they were added
+    (invoiced meanwhile, expired, put in a global…)."""
+    ids = cart_ids(request, merchant)
+    if not ids:
+        return [], []
+    by_id = {t.pk: t for t in Ticket.objects.filter(merchant=merchant, pk__in=ids).select_related("branch")}
+    kept, dropped = [], []
+    for pk in ids:
+        ticket = by_id.get(pk)
+        if ticket is None:
+            continue
+        outcome = ticket_outcome(merchant=merchant, ticket=ticket)
+        if outcome.can_invoice:
+            kept.append(ticket)
+        else:
+            dropped.append(f"Ticket {ticket.number}: {outcome.message}")
+    if len(kept) != len(ids):
+        _save(request, merchant, [t.pk for t in kept])
+    return kept, dropped

@@ -1,0 +1,100 @@
+"""Prefill the fiscal data form from a Constancia de Situación Fiscal (PDF). Optional, never required.
+
+The PDF is read in memory with pypdf (pure Python), text only, with size and page caps. Whatever cannot
+be read is simply left for the shopper to type: this only saves typing, it decides nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+
+from invoicing.cfdi.catalogs import REGIMENES_FISCALES
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_PAGES = 5
+
+log = logging.getLogger(__name__)
+
+_RFC = re.compile(r"RFC:\s*([A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3})\b")
+_CP = re.compile(r"C[oó]digo\s+Postal:\s*([0-9]{5})", re.IGNORECASE)
+_RAZON = re.compile(r"(?:Denominaci[oó]n\s*/\s*Raz[oó]n\s+Social|Raz[oó]n\s+Social):\s*(.+)", re.IGNORECASE)
+_PARTS = {
+    "nombres": re.compile(r"Nombre\s*\(s\):\s*(.+)", re.IGNORECASE),
+    "primer": re.compile(r"Primer\s+Apellido:\s*(.+)", re.IGNORECASE),
+    "segundo": re.compile(r"Segundo\s+Apellido:\s*(.+)", re.IGNORECASE),
+}
+# The next label on the same line ends a value ("Primer Apellido: PEREZ Segundo Apellido: LOPEZ").
+_NEXT_LABEL = re.compile(r"\s+(?:[A-ZÁÉÍÓÚ][a-záéíóúñ]+(?:\s+[a-záéíóúñ()]+)*\s*(?:\(s\))?:).*$")
+
+
+class ConstanciaError(Exception):
+    """The file is not a readable PDF; the message is for the shopper."""
+
+
+def _plain(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn").upper()
+
+
+def _value(pattern: re.Pattern, text: str) -> str:
+    match = pattern.search(text)
+    if not match:
+        return ""
+    return _NEXT_LABEL.sub("", match.group(1)).strip()
+
+
+def pdf_text(data: bytes) -> str:
+    if len(data) > MAX_BYTES:
+        raise ConstanciaError("El archivo es demasiado grande (máximo 2 MB).")
+    if not data.startswith(b"%PDF"):
+        raise ConstanciaError("El archivo no es un PDF. Sube la constancia tal como la descargaste del SAT.")
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise ConstanciaError("El PDF está protegido con contraseña; escribe tus datos a mano.")
+        return "\n".join((page.extract_text() or "") for page in reader.pages[:MAX_PAGES])
+    except ConstanciaError:
+        raise
+    except Exception as exc:  # any parser failure on untrusted input is the shopper's "could not read"
+        log.info("constancia ilegible: %s", exc)
+        raise ConstanciaError("No pudimos leer el PDF; escribe tus datos a mano.") from exc
+
+
+def parse_constancia(text: str) -> dict[str, str]:
+    """Fields found in a Constancia's text: rfc, name, postal_code, tax_regime (any may be missing)."""
+    found: dict[str, str] = {}
+    if m := _RFC.search(text):
+        found["rfc"] = m.group(1)
+    razon = _value(_RAZON, text)
+    if razon:
+        found["name"] = razon
+    else:
+        parts = [_value(p, text) for p in _PARTS.values()]
+        if parts[0]:
+            found["name"] = " ".join(p for p in parts if p)
+    if m := _CP.search(text):
+        found["postal_code"] = m.group(1)
+    plain = _plain(text)
+    start = plain.find("REGIMENES")
+    section = plain[start:] if start >= 0 else plain
+    # The first régimen listed wins; longest descriptions first so "...Personas Morales con Fines no
+    # Lucrativos" is not taken for a shorter one it contains.
+    best = None
+    for r in sorted(REGIMENES_FISCALES.values(), key=lambda r: -len(r.description)):
+        pos = section.find(_plain(r.description))
+        if pos >= 0 and (best is None or pos < best[0]):
+            best = (pos, r.code)
+    if best:
+        found["tax_regime"] = best[1]
+    return found
+
+
+def read_constancia(data: bytes) -> dict[str, str]:
+    fields = parse_constancia(pdf_text(data))
+    if not fields:
+        raise ConstanciaError("No encontramos tus datos en ese PDF; ¿es la Constancia de Situación Fiscal?")
+    return fields

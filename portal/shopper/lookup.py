@@ -1,0 +1,112 @@
+"""Find a shopper's ticket and say precisely what can be done with it.
+
+Misses answer one message whatever was wrong (anti-enumeration); "the total does not match" is said only
+when the number and the date matched a ticket of this merchant, as the issue asks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from invoicing.models import Invoice
+from portal.shopper.late import late_request_service
+from tickets.models import Merchant, Ticket
+
+NOT_FOUND = "not_found"
+TOTAL_MISMATCH = "total_mismatch"
+OK = "ok"
+EXPIRED = "expired"
+INVOICED = "invoiced"
+VOID = "void"
+IN_GLOBAL = "in_global"
+LATE_REQUEST = "late_request"  # in a global, and the merchant's late-request policy applies
+
+NOT_FOUND_MESSAGE = (
+    "No encontramos un ticket con esos datos. Revisa el número de ticket, el total y la fecha de compra "
+    "tal como aparecen impresos en tu ticket."
+)
+TOTAL_MISMATCH_MESSAGE = (
+    "El total no coincide con el ticket. Escríbelo exactamente como aparece en el ticket, con centavos "
+    "(por ejemplo 1234.50)."
+)
+
+
+@dataclass
+class Outcome:
+    kind: str
+    message: str
+    ticket: Ticket | None = None
+    invoice: Invoice | None = None
+
+    @property
+    def can_invoice(self) -> bool:
+        return self.kind in (OK, LATE_REQUEST)
+
+
+def _local_day(merchant: Merchant, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = merchant.tzinfo
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+
+
+def ticket_lookup(*, merchant: Merchant, number: str, total: Decimal, sold_on: dt.date,
+                  branch_code: str | None = None) -> Outcome:
+    start, end = _local_day(merchant, sold_on)
+    candidates = Ticket.objects.filter(merchant=merchant, number=number, sold_at__gte=start, sold_at__lt=end)
+    if branch_code is not None:
+        candidates = candidates.filter(branch__code=branch_code)
+    candidates = list(candidates.select_related("branch")[:10])
+    if not candidates:
+        return Outcome(NOT_FOUND, NOT_FOUND_MESSAGE)
+    matching = [t for t in candidates if t.total == total]
+    if not matching:
+        return Outcome(TOTAL_MISMATCH, TOTAL_MISMATCH_MESSAGE)
+    return ticket_outcome(merchant=merchant, ticket=matching[0])
+
+
+def live_invoice(ticket: Ticket) -> Invoice | None:
+    """The nominative invoice that holds ``ticket`` (not failed, not cancelled), if any."""
+    return (
+        Invoice.objects.filter(merchant_id=ticket.merchant_id, kind=Invoice.Kind.INGRESO, ticket_links__ticket=ticket)
+        .exclude(status__in=[Invoice.Status.FAILED, Invoice.Status.CANCELLED])
+        .order_by("-pk")
+        .first()
+    )
+
+
+def expired_on(ticket: Ticket, merchant: Merchant) -> dt.date:
+    return timezone.localtime(ticket.expires_at, merchant.tzinfo).date()
+
+
+def ticket_outcome(*, merchant: Merchant, ticket: Ticket, now: dt.datetime | None = None) -> Outcome:
+    """What the shopper may do with a ticket that is theirs (matched by its data or its receipt code)."""
+    now = now or timezone.now()
+    if ticket.status == Ticket.Status.VOID:
+        return Outcome(VOID, "Este ticket fue cancelado en la tienda (por ejemplo, por una devolución) y no se "
+                             "puede facturar.", ticket)
+    if ticket.status == Ticket.Status.INVOICED:
+        return Outcome(INVOICED, "Este ticket ya fue facturado.", ticket, live_invoice(ticket))
+    if ticket.expires_at < now:
+        return Outcome(EXPIRED, f"El plazo para facturar este ticket venció el "
+                                f"{expired_on(ticket, merchant):%d/%m/%Y}. Ya no es posible facturarlo en línea; "
+                                "si tienes dudas, comunícate con el comercio.", ticket)
+    if ticket.status == Ticket.Status.GLOBALIZED:
+        if late_request_service(merchant) is not None:
+            return Outcome(LATE_REQUEST, "Este ticket ya estaba en la factura global del comercio; al facturarlo, "
+                                         "el comercio lo retira de esa factura global. Puedes continuar.", ticket)
+        return Outcome(IN_GLOBAL, "Este ticket ya se incluyó en la factura global del comercio (la factura que "
+                                  "emite por las ventas al público en general), por lo que ya no se puede "
+                                  "facturar en línea. Comunícate con el comercio si necesitas tu factura.", ticket)
+    return Outcome(OK, "", ticket)
+
+
+def mask_email(email: str) -> str:
+    """j***@gmail.com: enough to recognise one's own address, not enough to harvest it."""
+    local, _, domain = email.partition("@")
+    if not domain:
+        return "***"
+    return f"{local[:1]}***@{domain}"

@@ -1,0 +1,23 @@
+"""Shoppers' routes, included by portal/urls.py before the merchant-slug catch-all."""
+
+from django.conf import settings
+from django.urls import path
+
+from portal import views
+
+urlpatterns = [
+    path("t/<str:code>", views.ticket_by_code, name="ticket-public"),
+    path("<slug:slug>/carrito/", views.cart_page, name="shop-cart"),
+    path("<slug:slug>/datos/", views.fiscal_data, name="shop-data"),
+    path("<slug:slug>/datos/constancia/", views.constancia_upload, name="shop-constancia"),
+    path("<slug:slug>/confirmar/", views.confirm, name="shop-confirm"),
+    path("<slug:slug>/factura/<str:code>/", views.invoice_page, name="shop-invoice"),
+    path("<slug:slug>/factura/<str:code>/estado", views.invoice_status, name="shop-invoice-status"),
+    path("<slug:slug>/factura/<str:code>/reenviar", views.invoice_resend, name="shop-invoice-resend"),
+    path("<slug:slug>/factura/<str:code>/corregir", views.invoice_fix, name="shop-invoice-fix"),
+    path("<slug:slug>/facturado/<str:code>/", views.invoiced_ticket, name="shop-invoiced"),
+    path("<slug:slug>/facturado/<str:code>/reenviar", views.invoiced_resend, name="shop-invoiced-resend"),
+]
+
+if getattr(settings, "PORTAL_BENCH_VIEW", False):
+    urlpatterns.append(path("<slug:slug>/bench-lookup", views.bench_lookup, name="shop-bench-lookup"))
