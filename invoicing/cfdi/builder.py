@@ -324,7 +324,17 @@ def _repair_windows(results: list[LineResult], path: str) -> None:
                 _shift(r, residual[-1], CENT * direction)
                 break
         else:
-            break
+            # An IEPS by rate under IVA is not a residual: trade the cent with that group's IVA instead.
+            for r in results:
+                ieps = next((t for t in r.taxes if t.tax.key == key), None)
+                iva = next((t for t in r.taxes if t.tax.impuesto == "002" and t.tax.factor == "Tasa"), None)
+                if ieps is not None and iva is not None and iva.importe and (direction > 0 or ieps.importe > ZERO):
+                    ieps.importe += CENT * direction
+                    iva.importe -= CENT * direction
+                    iva.base += CENT * direction
+                    break
+            else:
+                break
     raise BuildError(
         "CFDI40180", path, "No es posible cuadrar los impuestos del ticket dentro de las tolerancias del SAT."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 
@@ -46,6 +47,15 @@ def _valid_date(rfc: str) -> bool:
 
 def rfc_issues(rfc: str, path: str, *, who: str = "el RFC") -> list[ValidationIssue]:
     """Problems with an RFC's shape; empty when it looks right. Generic RFCs are accepted as they are."""
+    return list(_rfc_issues(rfc, path, who))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc_issues(rfc: str, path: str, who: str) -> tuple[ValidationIssue, ...]:
+    return tuple(_check(rfc, path, who))
+
+
+def _check(rfc: str, path: str, who: str) -> list[ValidationIssue]:
     if is_generic(rfc):
         return []
     if not RFC_PATTERN.match(rfc):
