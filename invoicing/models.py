@@ -168,3 +168,4 @@ class InvoiceRelation(models.Model):
 
     def __str__(self):
         return f"{self.relation_type} {self.related_uuid}"
+from invoicing.pac.models import SandboxCertificate, SandboxStamp  # noqa: E402,F401  (sandbox PAC memory)

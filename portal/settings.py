@@ -177,6 +177,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "facturas@localhost")
 # --- PAC: the in-process sandbox unless a merchant chooses a real provider.
 DEFAULT_PAC = env_str("DEFAULT_PAC", "sandbox")
 PAC_TIMEOUT_SECONDS = env_int("PAC_TIMEOUT_SECONDS", 30)
+# Sandbox PAC: injected latency and transient-failure rate (0-1) for demos and tests; seconds before a
+# cancellation that needs the receptor's acceptance is accepted.
+SANDBOX_PAC_LATENCY_MS = env_int("SANDBOX_PAC_LATENCY_MS", 0)
+SANDBOX_PAC_FAILURE_RATE = float(env_str("SANDBOX_PAC_FAILURE_RATE", "0") or 0)
+SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)
 # An invoice pending/sealed this long with no worker on it is re-queued by the sweeper.
 INVOICE_STUCK_AFTER_SECONDS = env_int("INVOICE_STUCK_AFTER_SECONDS", 120)
 

@@ -79,7 +79,8 @@ def sw(sw_server, sat_server):
 
 @pytest.fixture(scope="session")
 def emisor_csd():
-    cer, key, password = generate_test_csd("EKU9003173C9", "ESCUELA KEMPER URGATE")
+    cer, key, password = generate_test_csd("EKU9003173C9", "ESCUELA KEMPER URGATE",
+                                           valid_from=datetime.now(UTC) - timedelta(days=30))
     return load_csd(cer, key, password)
 
 

@@ -1,0 +1,365 @@
+"""The built-in sandbox PAC: checks what a PAC checks, stamps with a sandbox certificate, no fiscal validity.
+
+Checks, with the engine's own code and codes: well-formed XML (301), no previous TFD (707), Certificado
+readable (308) and a CSD not an e.firma (306), Sello against the cadena original (CFDI40102), then the
+engine's offline rules with the certificate and the stamping time (CFDI40xxx, 305 outside the CSD's
+validity, CFDI40139 emisor ≠ certificate RFC, 401 Fecha in the future or older than 72 h), then the XSD
+(XSD) — business rules before the schema, in the pipeline's order, so both report the same code.
+
+Stamps carry a TimbreFiscalDigital 1.1 signed by a certificate created once per installation (stored in
+SandboxCertificate; ``manage.py sandbox_pac_certificate --out FILE`` writes its .cer so ``cfdi_verify
+--sat-cert FILE`` checks the SelloSAT) and a Leyenda saying it has no fiscal validity. Every stamp is
+remembered in SandboxStamp, keyed by the SHA-256 of the sealed XML under a unique constraint, so the same
+XML stamped twice (even concurrently, or after a worker crash) gets the same UUID back.
+
+Settings: SANDBOX_PAC_LATENCY_MS, SANDBOX_PAC_FAILURE_RATE (0–1, transient failures, half of them after the
+stamp was stored, like a lost response), SANDBOX_PAC_CANCEL_ACCEPT_SECONDS (delay before a cancellation that
+needs the receptor's acceptance is accepted).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import random
+import time
+import uuid as uuidlib
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from lxml import etree
+
+from invoicing.cfdi.cadena import cadena_original, tfd_cadena_original
+from invoicing.cfdi.csd import CsdError, load_csd, read_certificate
+from invoicing.cfdi.errors import CfdiError, errors_only
+from invoicing.cfdi.parser import parse_cfdi
+from invoicing.cfdi.seal import verify_seal
+from invoicing.cfdi.testcsd import generate_test_csd
+from invoicing.cfdi.validation import validate
+from invoicing.cfdi.xml import to_bytes
+from invoicing.cfdi.xsd import xsd_issues
+
+from .base import (
+    CANCELLED,
+    CFDI_NS,
+    IN_PROCESS,
+    REJECTED,
+    TFD_NS,
+    ZONA_CENTRO,
+    CancelResult,
+    Pac,
+    PacError,
+    StampResult,
+    StatusResult,
+    check_cancel_request,
+)
+from .models import SandboxCertificate, SandboxStamp
+
+RFC_PROV_CERTIF = "AAA010101AAA"  # SAT's generic test RFC: this PAC is not an authorised provider
+LEYENDA = "Timbre del PAC sandbox de pruebas: sin validez fiscal ante el SAT"
+CERT_HOLDER = "PAC SANDBOX SIN VALIDEZ FISCAL"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+TFD_SCHEMA_LOCATION = (
+    "http://www.sat.gob.mx/TimbreFiscalDigital "
+    "http://www.sat.gob.mx/sitio_internet/cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd"
+)
+ACCEPTANCE_LIMIT = Decimal("1000.00")  # RMF 2.7.1.35 I: up to $1,000 no acceptance is needed
+GENERIC_RFCS = {"XAXX010101000", "XEXX010101000"}
+
+
+def _permanent(code: str, message: str, raw: str = "") -> PacError:
+    return PacError(code, message, permanent=True, raw=raw)
+
+
+# --- the installation's certificate ---------------------------------------------------------------------
+
+
+def sandbox_certificate_row() -> SandboxCertificate:
+    """The sandbox certificate, created on first use; race-safe across processes (unique name)."""
+    row = SandboxCertificate.objects.filter(name="default").first()
+    if row is not None:
+        return row
+    now = datetime.now(ZONA_CENTRO)
+    serial = "00001" + "".join(random.choice("0123456789") for _ in range(15))  # noqa: S311 - not a secret
+    cer, key, password = generate_test_csd(
+        RFC_PROV_CERTIF, CERT_HOLDER, valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=365 * 30),
+        serial_digits=serial, password=base64.urlsafe_b64encode(uuidlib.uuid4().bytes).decode(), new_key=True,
+    )
+    try:
+        with transaction.atomic():
+            return SandboxCertificate.objects.create(name="default", cer_der=cer, key_der=key, password=password,
+                                                     number=serial)
+    except IntegrityError:
+        return SandboxCertificate.objects.get(name="default")
+
+
+def sandbox_csd():
+    row = sandbox_certificate_row()
+    # load_csd caches the loaded key per process (by digest), so this costs one query after the first call.
+    return load_csd(bytes(row.cer_der), bytes(row.key_der), row.password, check_validity=False)
+
+
+# --- acceptance rules (RULES.md §6) -----------------------------------------------------------------------
+
+
+def _next_business_day_end(moment: datetime) -> datetime:
+    local = moment.astimezone(ZONA_CENTRO)
+    day = local.date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=ZONA_CENTRO)
+
+
+def needs_acceptance(stamp: SandboxStamp, at: datetime) -> bool:
+    """False when RMF 2.7.1.35 lets the emisor cancel without the receptor's acceptance."""
+    if stamp.kind == "E" or stamp.total <= ACCEPTANCE_LIMIT or stamp.receptor_rfc in GENERIC_RFCS:
+        return False
+    return at >= _next_business_day_end(stamp.stamped_at)
+
+
+def _blocking_relations(stamp: SandboxStamp) -> list[str]:
+    """Vigente documents that relate to this one (other than a substitution, 04): SAT says "No cancelable"."""
+    candidates = SandboxStamp.objects.filter(related__icontains=stamp.uuid).exclude(cancel_status=CANCELLED)
+    return [
+        other.uuid for other in candidates
+        if any(r.get("uuid", "").upper() == stamp.uuid and r.get("tipo") != "04" for r in other.related)
+    ]
+
+
+def _accept_if_due(stamp: SandboxStamp) -> SandboxStamp:
+    if stamp.cancel_status != IN_PROCESS or stamp.cancel_requested_at is None:
+        return stamp
+    delay = timedelta(seconds=float(getattr(settings, "SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)))
+    now = timezone.now()
+    if now >= stamp.cancel_requested_at + delay:
+        SandboxStamp.objects.filter(pk=stamp.pk, cancel_status=IN_PROCESS).update(
+            cancel_status=CANCELLED, cancelled_at=now
+        )
+        stamp.refresh_from_db()
+    return stamp
+
+
+# --- the provider -----------------------------------------------------------------------------------------
+
+
+class SandboxPac(Pac):
+    name = "sandbox"
+
+    def _simulate(self, when: str) -> None:
+        latency = float(getattr(settings, "SANDBOX_PAC_LATENCY_MS", 0) or 0)
+        if latency and when == "before":
+            time.sleep(latency / 1000)
+        rate = float(getattr(settings, "SANDBOX_PAC_FAILURE_RATE", 0) or 0)
+        # Half the simulated failures happen after the stamp was stored: the response was "lost".
+        if rate and random.random() < rate / 2:  # noqa: S311
+            raise PacError("sandbox_failure", "Falla simulada del PAC sandbox (SANDBOX_PAC_FAILURE_RATE). "
+                           "Reintentaremos en unos minutos.", permanent=False)
+
+    def stamp(self, sealed_xml: bytes) -> StampResult:
+        sealed_xml = bytes(sealed_xml)
+        digest = hashlib.sha256(sealed_xml).hexdigest()
+        self._simulate("before")
+        existing = SandboxStamp.objects.filter(xml_sha256=digest).first()
+        if existing is not None:
+            return self._result(existing, already_stamped=True)  # Finkok's 307 with the earlier stamp
+        parsed = self.check(sealed_xml)
+        row, created = self._store(digest, parsed, sealed_xml)
+        self._simulate("after")
+        return self._result(row, already_stamped=not created)
+
+    # --- checks --------------------------------------------------------------------------------------
+
+    def check(self, sealed_xml: bytes):
+        """Raise a permanent PacError with the engine's code when a PAC would refuse the document."""
+        try:
+            parsed = parse_cfdi(sealed_xml)
+        except CfdiError as exc:
+            raise _permanent("301", f"XML mal formado: {exc}") from exc
+        if parsed.namespace != CFDI_NS:
+            raise _permanent("301", "Solo se timbran comprobantes CFDI 4.0.")
+        if parsed.timbre is not None:
+            raise _permanent("707", "El XML ya contiene un timbre fiscal digital.")
+        c = parsed.comprobante
+        try:
+            cert = read_certificate(base64.b64decode(c.certificado or "", validate=True))
+        except (CsdError, binascii.Error, ValueError) as exc:
+            raise _permanent("308", "El atributo Certificado no contiene un certificado válido.") from exc
+        if not cert.is_csd:
+            raise _permanent("306", "El certificado no es de tipo CSD: parece una e.firma (FIEL).")
+        if not verify_seal(cadena_original(parsed.root), c.sello or "", cert):
+            raise _permanent("CFDI40102", "El resultado de la digestión debe ser igual al resultado de la "
+                             "desencripción del sello: el sello no corresponde al contenido o al certificado.")
+        errors = errors_only(validate(c, now=timezone.now(), tz=self._time_zone(c.lugar_expedicion), csd=cert))
+        if errors:
+            raise self._issues_error(errors)
+        # Business rules before the schema, as the pipeline does: a catalog error keeps its CFDI40xxx code.
+        issues = xsd_issues(parsed.root)
+        if issues:
+            raise self._issues_error(issues)
+        return parsed
+
+    @staticmethod
+    def _issues_error(issues) -> PacError:
+        first = issues[0]
+        messages = list(dict.fromkeys(i.message for i in issues))
+        more = f" (y {len(messages) - 3} problemas más)" if len(messages) > 3 else ""
+        return _permanent(first.code, " ".join(messages[:3]) + more,
+                          raw="\n".join(f"{i.code} {i.path}: {i.message}" for i in issues))
+
+    @staticmethod
+    def _time_zone(postal_code: str) -> str:
+        try:
+            from tickets.catalogs import PostalCode
+
+            zone = PostalCode.objects.filter(code=postal_code).values_list("time_zone", flat=True).first()
+        except Exception:  # noqa: BLE001 - the catalog is optional (not loaded in a fresh demo)
+            zone = None
+        return zone or "America/Mexico_City"
+
+    # --- stamping ------------------------------------------------------------------------------------
+
+    def _store(self, digest: str, parsed, sealed_xml: bytes) -> tuple[SandboxStamp, bool]:
+        c = parsed.comprobante
+        uuid = str(uuidlib.uuid4()).upper()
+        now = timezone.now().replace(microsecond=0)
+        stamped_xml = self._add_tfd(sealed_xml, uuid, now, c.sello)
+        related = [
+            {"tipo": group.tipo_relacion, "uuid": u.upper()}
+            for group in (c.relacionados or []) for u in group.uuids
+        ]
+        try:
+            with transaction.atomic():
+                row = SandboxStamp.objects.create(
+                    xml_sha256=digest, uuid=uuid, emisor_rfc=c.emisor.rfc, receptor_rfc=c.receptor.rfc,
+                    total=c.total, kind=c.tipo_de_comprobante, related=related, stamped_at=now,
+                    stamped_xml=stamped_xml,
+                )
+            return row, True
+        except IntegrityError:
+            # Another worker stamped the same XML first: its UUID is the only one.
+            return SandboxStamp.objects.get(xml_sha256=digest), False
+
+    def _add_tfd(self, sealed_xml: bytes, uuid: str, at: datetime, sello: str) -> bytes:
+        csd = sandbox_csd()
+        root = parse_cfdi(sealed_xml).root
+        tfd = etree.Element(f"{{{TFD_NS}}}TimbreFiscalDigital", nsmap={"tfd": TFD_NS, "xsi": XSI})
+        tfd.set(f"{{{XSI}}}schemaLocation", TFD_SCHEMA_LOCATION)
+        for name, value in (
+            ("Version", "1.1"),
+            ("UUID", uuid),
+            ("FechaTimbrado", at.astimezone(ZONA_CENTRO).strftime("%Y-%m-%dT%H:%M:%S")),
+            ("RfcProvCertif", RFC_PROV_CERTIF),
+            ("Leyenda", LEYENDA),
+            ("SelloCFD", sello),
+            ("NoCertificadoSAT", csd.no_certificado),
+        ):
+            tfd.set(name, value)
+        tfd.set("SelloSAT", csd.sign(tfd_cadena_original(tfd).encode("utf-8")))
+        complemento = root.find(f"{{{CFDI_NS}}}Complemento")
+        if complemento is None:
+            complemento = etree.Element(f"{{{CFDI_NS}}}Complemento")
+            addenda = root.find(f"{{{CFDI_NS}}}Addenda")
+            if addenda is not None:
+                addenda.addprevious(complemento)
+            else:
+                root.append(complemento)
+        complemento.append(tfd)
+        return to_bytes(root)
+
+    @staticmethod
+    def _result(row: SandboxStamp, *, already_stamped: bool) -> StampResult:
+        xml = bytes(row.stamped_xml)
+        tfd = parse_cfdi(xml).timbre
+        return StampResult(
+            uuid=row.uuid,
+            stamped_xml=xml,
+            stamped_at=row.stamped_at,
+            sat_certificate_number=tfd.no_certificado_sat,
+            sello_sat=tfd.sello_sat,
+            rfc_prov_certif=RFC_PROV_CERTIF,
+            already_stamped=already_stamped,
+        )
+
+    # --- cancellation and status ---------------------------------------------------------------------
+
+    def cancel(self, *, uuid: str, motivo: str, replacement_uuid: str | None = None, certificate) -> CancelResult:
+        check_cancel_request(uuid, motivo, replacement_uuid)
+        self._simulate("before")
+        uuid = uuid.upper()
+        stamp = SandboxStamp.objects.filter(uuid=uuid).first()
+        if stamp is None:
+            raise _permanent("205", f"El folio fiscal {uuid} no existe en el PAC sandbox.")
+        stamp = _accept_if_due(stamp)
+        if certificate.rfc != stamp.emisor_rfc:
+            return CancelResult(uuid, REJECTED, "203", "El folio fiscal no corresponde al emisor del certificado.")
+        if stamp.cancel_status == CANCELLED:
+            return CancelResult(uuid, CANCELLED, "202", "El CFDI ya estaba cancelado.", self._acuse(stamp, "202"))
+        if stamp.cancel_status == IN_PROCESS:
+            return CancelResult(uuid, IN_PROCESS, "202", "Ya hay una solicitud de cancelación en proceso.",
+                                self._acuse(stamp, "202"))
+        if motivo == "01":
+            replacement = SandboxStamp.objects.filter(uuid=replacement_uuid.upper()).first()
+            if replacement is None:
+                return CancelResult(uuid, REJECTED, "208", "El folio de sustitución no existe.")
+            if not any(r["uuid"] == uuid and r["tipo"] == "04" for r in replacement.related):
+                return CancelResult(uuid, REJECTED, "212", "El CFDI sustituto no está relacionado con TipoRelacion "
+                                    "04 al que se cancela.")
+        blockers = _blocking_relations(stamp)
+        if blockers:
+            return CancelResult(uuid, REJECTED, "no_cancelable", "El CFDI no es cancelable: tiene documentos "
+                                f"relacionados vigentes ({', '.join(blockers[:3])}).")
+        now = timezone.now()
+        acceptance = needs_acceptance(stamp, now)
+        new_status = IN_PROCESS if acceptance else CANCELLED
+        changed = SandboxStamp.objects.filter(pk=stamp.pk, cancel_status="").update(
+            cancel_status=new_status, cancel_motivo=motivo, cancel_replacement_uuid=(replacement_uuid or "").upper(),
+            cancel_requires_acceptance=acceptance, cancel_requested_at=now,
+            cancelled_at=None if acceptance else now,
+        )
+        if not changed:  # a concurrent request won: answer as SAT would to the second one
+            return CancelResult(uuid, IN_PROCESS, "202", "Ya hay una solicitud de cancelación en proceso.")
+        if acceptance:
+            return CancelResult(uuid, IN_PROCESS, "201", "Solicitud de cancelación enviada: el receptor debe "
+                                "aceptarla (en el sandbox se acepta sola tras unos minutos).", self._acuse(stamp, "201"))
+        return CancelResult(uuid, CANCELLED, "201", "Cancelado sin aceptación.", self._acuse(stamp, "201"))
+
+    @staticmethod
+    def _acuse(stamp: SandboxStamp, code: str) -> bytes:
+        fecha = timezone.now().astimezone(ZONA_CENTRO).strftime("%Y-%m-%dT%H:%M:%S")
+        return (
+            f'<?xml version="1.0" encoding="utf-8"?><Acuse Fecha="{fecha}" RfcEmisor="{stamp.emisor_rfc}">'
+            f'<Folios xmlns="http://cancelacfd.sat.gob.mx"><UUID>{stamp.uuid}</UUID><EstatusUUID>{code}</EstatusUUID>'
+            f"</Folios><!-- PAC sandbox: sin validez fiscal --></Acuse>"
+        ).encode()
+
+    def status(self, *, uuid: str, emisor_rfc: str, receptor_rfc: str, total) -> StatusResult:
+        stamp = SandboxStamp.objects.filter(uuid=uuid.upper()).first()
+        if stamp is None or stamp.emisor_rfc != emisor_rfc.upper() or stamp.receptor_rfc != receptor_rfc.upper():
+            return StatusResult(estado="No Encontrado", codigo_estatus="N - 602: Comprobante no encontrado.")
+        if Decimal(str(total)) != stamp.total:
+            return StatusResult(estado="No Encontrado",
+                                codigo_estatus="N - 601: La expresión impresa proporcionada no es válida.")
+        stamp = _accept_if_due(stamp)
+        ok = "S - Comprobante obtenido satisfactoriamente."
+        if stamp.cancel_status == CANCELLED:
+            how = "Cancelado con aceptación" if stamp.cancel_requires_acceptance else "Cancelado sin aceptación"
+            return StatusResult("Cancelado", self._cancelable(stamp), how, ok, "200")
+        estatus = "En proceso" if stamp.cancel_status == IN_PROCESS else ""
+        return StatusResult("Vigente", self._cancelable(stamp), estatus, ok, "200")
+
+    @staticmethod
+    def _cancelable(stamp: SandboxStamp) -> str:
+        if _blocking_relations(stamp):
+            return "No cancelable"
+        if needs_acceptance(stamp, timezone.now()):
+            return "Cancelable con aceptación"
+        return "Cancelable sin aceptación"
+
+    def ping(self) -> str:
+        csd = sandbox_csd()
+        return (f"PAC sandbox listo: timbra sin validez fiscal con el certificado {csd.no_certificado}. "
+                "Para timbrar ante el SAT elige Finkok o SW Sapien.")
