@@ -27,7 +27,7 @@ _PARTS = {
     "segundo": re.compile(r"Segundo\s+Apellido:\s*(.+)", re.IGNORECASE),
 }
 # The next label on the same line ends a value ("Primer Apellido: PEREZ Segundo Apellido: LOPEZ").
-_NEXT_LABEL = re.compile(r"\s+(?:[A-ZÁÉÍÓÚ][a-záéíóúñ]+(?:\s+[a-záéíóúñ()]+)*\s*(?:\(s\))?:).*$")
+_NEXT_LABEL = re.compile(r"\s+[A-ZÁÉÍÓÚ][a-záéíóúñ]+(?:\s+[A-Za-záéíóúñ()/]+){0,4}\s*:.*$")
 
 
 class ConstanciaError(Exception):
