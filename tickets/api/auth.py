@@ -22,6 +22,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -156,3 +157,16 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self):
         return max(1, math.ceil(self._wait))
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the two accepted headers in the OpenAPI schema."""
+
+    target_class = ApiKeyAuthentication
+    name = ["BearerApiKey", "AccessToken"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "Llave de API del comercio: «Bearer afk_…»."},
+            {"type": "apiKey", "in": "header", "name": "X-Access-Token", "description": "La misma llave."},
+        ]

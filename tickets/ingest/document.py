@@ -9,10 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 
+from lxml import etree
+
 from invoicing.cfdi.errors import CfdiError
-from invoicing.cfdi.parser import parse_cfdi
-from invoicing.cfdi.resources import CFDI33_NS, CFDI_NS
+from invoicing.cfdi.parser import ParseError, comprobante_from_element, parse_xml
+from invoicing.cfdi.resources import CFDI33_NS, CFDI_NS, TFD_NS
 from tickets.ingest import normalize as n
+
+
+def _read(data: bytes):
+    """The engine's safe parser; a POS's CFDI may come without Receptor, which the engine requires."""
+    root = parse_xml(data, max_bytes=n.MAX_DOCUMENT_BYTES)
+    qname = etree.QName(root)
+    if qname.namespace not in (CFDI_NS, CFDI33_NS) or qname.localname != "Comprobante":
+        raise ParseError("El XML no es un CFDI (se esperaba cfdi:Comprobante versión 4.0 o 3.3).")
+    q = f"{{{qname.namespace}}}"
+    if root.find(q + "Receptor") is None:
+        emisor = root.find(q + "Emisor")
+        if emisor is None:
+            raise ParseError("El CFDI no tiene Emisor.")
+        emisor.addnext(etree.Element(q + "Receptor"))
+    stamped = root.find(f"{q}Complemento/{{{TFD_NS}}}TimbreFiscalDigital") is not None
+    return comprobante_from_element(root), qname.namespace, stamped
 
 
 def lines_from_document(raw: dict, ctx, errs):
@@ -20,17 +38,16 @@ def lines_from_document(raw: dict, ctx, errs):
     if data is None:
         return None, []
     try:
-        parsed = parse_cfdi(data, max_bytes=n.MAX_DOCUMENT_BYTES)
+        c, namespace, stamped = _read(data)
     except CfdiError as exc:
         errs.add("document", str(exc))
         return None, []
-    c = parsed.comprobante
-    expected = {CFDI_NS: "4.0", CFDI33_NS: "3.3"}[parsed.namespace]
+    expected = {CFDI_NS: "4.0", CFDI33_NS: "3.3"}[namespace]
     if c.version != expected:
         errs.add("document", f"Versión de CFDI no admitida: «{c.version}» (se aceptan 3.3 y 4.0).")
     if c.tipo_de_comprobante != "I":
         errs.add("document", "El CFDI del ticket debe ser de ingreso (TipoDeComprobante «I»).")
-    if parsed.timbre is not None:
+    if stamped:
         errs.add("document", "El CFDI ya está timbrado: envía el ticket, no una factura emitida.")
 
     number = raw.get("number") or "".join(x for x in (c.serie, c.folio) if x)
@@ -75,6 +92,8 @@ def lines_from_document(raw: dict, ctx, errs):
         if objeto is None:
             line_errs.add(f"{p}.objeto_imp", f"ObjetoImp «{k.objeto_imp}» no admitido en tickets.")
         description = n._text(k.descripcion, f"{p}.descripcion", line_errs, max_len=1000)
+        if not n._PRODUCT.match(k.clave_prod_serv or "") or not n._UNIT.match(k.clave_unidad or ""):
+            line_errs.add(p, "ClaveProdServ (8 dígitos) o ClaveUnidad inválidas.")
         if line_errs or taxes is None:
             for key, msgs in line_errs.items():
                 errs.setdefault(key, []).extend(msgs)
