@@ -168,4 +168,5 @@ class InvoiceRelation(models.Model):
 
     def __str__(self):
         return f"{self.relation_type} {self.related_uuid}"
+from invoicing.models_global import GlobalPeriod, LateRequest  # noqa: E402,F401  (factura global bookkeeping)
 from invoicing.pac.models import SandboxCertificate, SandboxStamp  # noqa: E402,F401  (sandbox PAC memory)

@@ -5,6 +5,8 @@ from django_q.models import Schedule
 SCHEDULES = [
     # (name, func, minutes)
     ("Reencolar facturas atoradas", "invoicing.tasks.sweep_stuck_invoices", 1),
+    ("Facturas globales: periodos cerrados, rezagos y alertas", "invoicing.tasks_global.global_invoices_tick", 5),
+    ("Solicitudes tardías: avanzar", "invoicing.tasks_global.advance_late_requests", 1),
 ]
 
 

@@ -172,10 +172,11 @@ def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -
 
 
 def _release_tickets(invoice: Invoice) -> None:
-    tickets = list(Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice,
-                                                             status=Ticket.Status.INVOICED))
+    # A global holds its tickets as ``globalized`` (reserved when it was issued); others as ``invoiced``.
+    held = Ticket.Status.GLOBALIZED if invoice.kind == Invoice.Kind.GLOBAL else Ticket.Status.INVOICED
+    tickets = list(Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice, status=held))
     for ticket in tickets:
-        transition(ticket, entity="ticket", expected=Ticket.Status.INVOICED, to=Ticket.Status.OPEN,
+        transition(ticket, entity="ticket", expected=held, to=Ticket.Status.OPEN,
                    reason=f"factura #{invoice.pk} rechazada", updated_at=timezone.now())
 
 

@@ -1,0 +1,348 @@
+"""Late requests (RULES.md §2.1): a shopper asks for an invoice of tickets already in a factura global.
+
+``late_request_issue`` is what the shopper portal calls when ``invoice_issue`` answered
+``ticket_in_global_invoice``. It creates the shopper's nominative invoice at once (so the portal can follow
+it) but *parks* it (pending, ``next_attempt_at`` far away, so neither the stamping task nor the sweeper
+touches it) until the global is corrected, according to ``merchant.late_request_policy``:
+
+* ``credit_note``: per global, a CFDI de egreso for those tickets related with TipoRelacion 01, receptor
+  público en general with UsoCFDI G02, ClaveProdServ 84111506 / ClaveUnidad ACT, ticket in NoIdentificacion
+  (SAT route 1/3). When it is stamped, the nominative invoice is released.
+* ``cancel_reissue``: per global, cancel it with motivo 04 ("Operación nominativa relacionada en una
+  factura global", no FolioSustitucion — motivo 01 is the one that needs a replacement UUID, RULES.md §6),
+  and, in the transaction that records the cancellation, re-issue it without the requested tickets, relating
+  the cancelled UUID with TipoRelacion 04 (SAT route 2, "Escenario 4"). Then the nominative invoice is
+  released. Past the global's cancellation deadline (31 March / 30 April of the next year, CFF 29-A) the
+  request falls back to a credit note.
+* ``refuse``: answered at once with a Spanish explanation.
+
+``late_request_advance`` moves a request on. It is idempotent and re-reads everything from the database, so
+the periodic task that calls it for every request in progress resumes the chain after any crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
+from invoicing.errors import InvoicingError
+from invoicing.folios import folio_next
+from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
+from invoicing.services.global_invoice import _attach_tickets, enqueue_stamping
+from invoicing.services.issue import ReceptorData, _normalized
+from invoicing.services.receptor import receptor_check
+from tickets.events import record_event, transition
+from tickets.models import Merchant, Ticket
+
+log = logging.getLogger(__name__)
+
+PARKED_FOR = dt.timedelta(days=3650)
+MAX_TICKETS = 50
+CANCEL_MOTIVO = "04"
+ACTOR = "solicitud tardía"
+Policy = Merchant.LatePolicy
+
+REFUSED_MESSAGE = (
+    "El ticket {number} ya se incluyó en la factura global del comercio y el comercio no emite facturas "
+    "individuales después de eso. Si necesitas la factura, comunícate con la tienda."
+)
+
+
+def _enqueue_advance(late_request_id: int) -> None:
+    from invoicing.tasks_global import enqueue_advance_late_request
+
+    transaction.on_commit(lambda: enqueue_advance_late_request(late_request_id))
+
+
+def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
+                       enforce_deadline: bool = True) -> Invoice:
+    """Accept a shopper's request for tickets already in a global; returns their (parked) nominative invoice.
+
+    The portal shows "tu factura está lista" when this invoice is ``stamped``, like any other.
+    """
+    receptor = _normalized(receptor)
+    receptor_check(receptor)
+    ids = sorted({int(i) for i in ticket_ids})
+    if not ids:
+        raise InvoicingError("no_tickets", "Indica al menos un ticket para facturar.", status=422)
+    if len(ids) > MAX_TICKETS:
+        raise InvoicingError("too_many_tickets", f"Una factura puede incluir hasta {MAX_TICKETS} tickets.",
+                             status=422)
+    with transaction.atomic():
+        return _accept(merchant=merchant, ids=ids, receptor=receptor, actor=actor or ACTOR,
+                       enforce_deadline=enforce_deadline)
+
+
+def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
+    tickets = list(Ticket.objects.select_for_update().filter(merchant=merchant, pk__in=ids).order_by("pk"))
+    if len(tickets) != len(ids):
+        raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
+    now = timezone.now()
+    for t in tickets:
+        if t.status == Ticket.Status.INVOICED:
+            raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
+                                 {"ticket_id": t.pk})
+        if t.status == Ticket.Status.VOID:
+            raise InvoicingError("ticket_void", f"El ticket {t.number} fue cancelado en la tienda.",
+                                 {"ticket_id": t.pk})
+        if enforce_deadline and t.expires_at < now:
+            local = timezone.localtime(t.expires_at, merchant.tzinfo)
+            raise InvoicingError("ticket_expired",
+                                 f"El plazo para facturar el ticket {t.number} venció el {local:%d/%m/%Y}.",
+                                 {"ticket_id": t.pk})
+    held = [t for t in tickets if t.status == Ticket.Status.GLOBALIZED]
+    if held and merchant.late_request_policy == Policy.REFUSE:
+        raise InvoicingError("late_request_refused", REFUSED_MESSAGE.format(number=held[0].number),
+                             {"ticket_id": held[0].pk})
+    if len({t.currency for t in tickets}) > 1:
+        raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
+                             status=422)
+    main = max(tickets, key=lambda t: (t.total, -t.pk))
+    branch = main.branch
+    invoice = Invoice.objects.create(
+        merchant=merchant, branch=branch, kind=Invoice.Kind.INGRESO, serie=branch.invoice_serie,
+        folio=folio_next(merchant_id=merchant.pk, serie=branch.invoice_serie),
+        receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
+        receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
+        receptor_emails=list(receptor.emails), currency=main.currency, payment_form=main.payment_form,
+        payment_method="PUE", next_attempt_at=now + PARKED_FOR,
+        subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
+        tax_total=sum(t.tax_total for t in tickets), withheld_total=sum(t.withheld_total for t in tickets),
+        total=sum(t.total for t in tickets),
+    )
+    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket=t, amount=t.total) for t in tickets)
+    # Open tickets (their global failed meanwhile) are reserved now; globalized ones when the global is fixed.
+    for t in tickets:
+        if t.status == Ticket.Status.OPEN:
+            transition(t, entity="ticket", expected=Ticket.Status.OPEN, to=Ticket.Status.INVOICED, actor=actor,
+                       reason=f"factura #{invoice.pk} (solicitud tardía)", updated_at=now)
+    lr = LateRequest.objects.create(merchant=merchant, policy=merchant.late_request_policy, invoice=invoice)
+    lr.tickets.set(tickets)
+    record_event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
+                 to_status=invoice.status, actor=actor,
+                 reason=f"solicitud tardía #{lr.pk} ({lr.get_policy_display()}): en espera de corregir la global")
+    record_event(merchant_id=merchant.pk, entity="late_request", object_id=lr.pk, from_status="",
+                 to_status=lr.status, actor=actor, data={"tickets": ids, "policy": lr.policy})
+    _enqueue_advance(lr.pk)
+    return invoice
+
+
+# --- the chain --------------------------------------------------------------------------------------------
+
+
+def holding_global(ticket: Ticket) -> Invoice | None:
+    """The latest global that took this ticket and did not fail (it may be cancelled)."""
+    return (Invoice.objects.filter(kind=Invoice.Kind.GLOBAL, ticket_links__ticket=ticket)
+            .exclude(status=Invoice.Status.FAILED).order_by("-pk").first())
+
+
+def late_request_advance(*, late_request_id: int) -> str:
+    """Do the next due step of a late request; returns its status. Safe to call any time, any number of times."""
+    lr = LateRequest.objects.select_related("merchant", "invoice").get(pk=late_request_id)
+    if lr.status != LateRequest.Status.IN_PROGRESS:
+        return lr.status
+    by_global: dict[int, tuple[Invoice, list[Ticket]]] = {}
+    for t in lr.tickets.order_by("pk"):
+        if t.status != Ticket.Status.GLOBALIZED:
+            continue
+        g = holding_global(t)
+        if g is None or g.status == Invoice.Status.CANCELLED:
+            continue  # freed: no vigente global holds it any more
+        by_global.setdefault(g.pk, (g, []))[1].append(t)
+    pending = False
+    for g, tickets in by_global.values():
+        if g.status in (Invoice.Status.PENDING, Invoice.Status.SEALED):
+            pending = True  # wait until the global is stamped (or fails and frees the tickets)
+            continue
+        policy = lr.policy
+        if policy == Policy.CANCEL_REISSUE and g.status == Invoice.Status.STAMPED and _past_cancel_deadline(g):
+            policy = Policy.CREDIT_NOTE
+            LateRequest.objects.filter(pk=lr.pk).update(policy=policy)
+            record_event(merchant_id=lr.merchant_id, entity="late_request", object_id=lr.pk,
+                         from_status=lr.status, to_status=lr.status, actor=ACTOR,
+                         reason="la global ya no se puede cancelar (plazo del CFF 29-A): se emite nota de crédito")
+        step = _credit_note_step if policy == Policy.CREDIT_NOTE else _cancel_step
+        outcome = step(lr, g, tickets)
+        if outcome is not True:
+            if isinstance(outcome, str):
+                return _fail(lr, outcome)
+            pending = True
+    if pending:
+        return lr.status
+    return _release(lr)
+
+
+def _credit_note_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | str:
+    """True when this global's tickets are credited by a stamped egreso; a str is a permanent failure."""
+    notes = lr.documents.filter(kind=Invoice.Kind.EGRESO, relations__related_invoice=g)
+    failed = notes.filter(status=Invoice.Status.FAILED).first()
+    if failed is not None:
+        return f"La nota de crédito a la factura global no se pudo timbrar: {failed.last_error_message}"
+    note = notes.first()
+    if note is None:
+        _issue_credit_note(lr, g, tickets)
+        return False
+    return note.status == Invoice.Status.STAMPED
+
+
+@transaction.atomic
+def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> Invoice | None:
+    LateRequest.objects.select_for_update().get(pk=lr.pk)  # one egreso per global even with two workers
+    if lr.documents.filter(kind=Invoice.Kind.EGRESO, relations__related_invoice=g).exists():
+        return None
+    branch = g.branch
+    note = Invoice.objects.create(
+        merchant_id=lr.merchant_id, branch=branch, kind=Invoice.Kind.EGRESO, serie=branch.credit_note_serie,
+        folio=folio_next(merchant_id=lr.merchant_id, serie=branch.credit_note_serie),
+        receptor_rfc=RFC_PUBLICO_GENERAL, receptor_name=NOMBRE_PUBLICO_GENERAL, receptor_tax_regime="616",
+        receptor_postal_code=branch.postal_code, receptor_cfdi_use="G02", currency=g.currency,
+        payment_form=g.payment_form, payment_method="PUE",
+        subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
+        tax_total=sum(t.tax_total for t in tickets), total=sum(t.total for t in tickets),
+    )
+    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=note, ticket=t, amount=t.total) for t in tickets)
+    InvoiceRelation.objects.create(invoice=note, relation_type="01", related_uuid=g.uuid, related_invoice=g)
+    lr.documents.add(note)
+    record_event(merchant_id=lr.merchant_id, entity="invoice", object_id=note.pk, from_status="",
+                 to_status=note.status, actor=ACTOR,
+                 reason=f"nota de crédito a la global #{g.pk} por {len(tickets)} ticket(s), solicitud tardía #{lr.pk}")
+    enqueue_stamping(note.pk)
+    return note
+
+
+def _past_cancel_deadline(g: Invoice) -> bool:
+    """CFF 29-A (2026): cancel until the annual return of the year of issuance, 31 March (moral) / 30 April."""
+    issued = timezone.localtime(g.issued_at or g.created_at, g.merchant.tzinfo)
+    month = 3 if len(g.merchant.rfc) == 12 else 4
+    last_day = 31 if month == 3 else 30
+    deadline = dt.datetime(issued.year + 1, month, last_day, tzinfo=g.merchant.tzinfo) + dt.timedelta(days=1)
+    return timezone.now() >= deadline
+
+
+def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | str:
+    """Cancel the global (motivo 04); once cancelled it is re-issued without the requested tickets."""
+    from invoicing.pac import CancelResult, PacError, get_pac
+    from invoicing.pac.base import CANCELLED, IN_PROCESS
+
+    if g.status == Invoice.Status.STAMPED:
+        transition(g, entity="invoice", expected=Invoice.Status.STAMPED, to=Invoice.Status.CANCELLING, actor=ACTOR,
+                   reason=f"cancelación motivo {CANCEL_MOTIVO} por la solicitud tardía #{lr.pk}",
+                   updated_at=timezone.now())
+        g.refresh_from_db()
+    if g.status != Invoice.Status.CANCELLING:
+        return False
+    certificate = g.certificate or g.merchant.certificates.filter(is_active=True).first()
+    try:
+        from invoicing.engine_inputs import engine_csd
+
+        csd = engine_csd(certificate, expected_rfc=g.merchant.rfc)
+        result: CancelResult = get_pac(g.merchant).cancel(uuid=str(g.uuid).upper(), motivo=CANCEL_MOTIVO,
+                                                          certificate=csd)
+    except PacError as exc:
+        if not exc.permanent:
+            log.warning("late request %s: cancelling global %s: %s", lr.pk, g.pk, exc)
+            return False
+        _undo_cancelling(g, exc.message)
+        return f"No se pudo cancelar la factura global: {exc.message}"
+    except Exception as exc:  # e.g. the CSD cannot be loaded: nothing was sent to the PAC
+        _undo_cancelling(g, str(exc))
+        return f"No se pudo cancelar la factura global: {exc}"
+    if result.status == IN_PROCESS:
+        return False
+    if result.status != CANCELLED:
+        _undo_cancelling(g, result.message)
+        return f"El SAT rechazó la cancelación de la factura global: {result.message}"
+    _cancelled_and_reissued(lr, g, result)
+    return True
+
+
+def _undo_cancelling(g: Invoice, why: str) -> None:
+    transition(g, entity="invoice", expected=Invoice.Status.CANCELLING, to=Invoice.Status.STAMPED, actor=ACTOR,
+               reason=f"cancelación no realizada: {why}"[:500], updated_at=timezone.now())
+
+
+@transaction.atomic
+def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | None:
+    """Record the cancellation and, in the same transaction, the re-issued global: never one without the other."""
+    g = Invoice.objects.select_for_update().get(pk=g.pk)
+    if not transition(g, entity="invoice", expected=Invoice.Status.CANCELLING, to=Invoice.Status.CANCELLED,
+                      actor=ACTOR, reason=f"cancelada (motivo {CANCEL_MOTIVO}): {result.message}"[:500],
+                      data={"code": result.code}, updated_at=timezone.now()):
+        return None  # another worker recorded it (and re-issued)
+    # Leave out the tickets of every late request waiting on this global, not only this one's.
+    requested = set(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS, merchant_id=g.merchant_id,
+                                               tickets__invoice_links__invoice=g)
+                    .values_list("tickets", flat=True))
+    keep = list(Ticket.objects.filter(invoice_links__invoice=g, status=Ticket.Status.GLOBALIZED)
+                .exclude(pk__in=requested).order_by("sold_at", "pk"))
+    if not keep:
+        return None
+    branch = g.branch
+    new = Invoice.objects.create(
+        merchant_id=g.merchant_id, branch=branch, kind=Invoice.Kind.GLOBAL, serie=branch.global_serie,
+        folio=folio_next(merchant_id=g.merchant_id, serie=branch.global_serie),
+        receptor_rfc=g.receptor_rfc, receptor_name=g.receptor_name, receptor_tax_regime=g.receptor_tax_regime,
+        receptor_postal_code=g.receptor_postal_code, receptor_cfdi_use=g.receptor_cfdi_use, currency=g.currency,
+        payment_form=max(keep, key=lambda t: (t.total, -t.pk)).payment_form, payment_method="PUE",
+        global_periodicity=g.global_periodicity, global_months=g.global_months, global_year=g.global_year,
+        subtotal=sum(t.subtotal for t in keep), discount=sum(t.discount for t in keep),
+        tax_total=sum(t.tax_total for t in keep), total=sum(t.total for t in keep),
+    )
+    InvoiceRelation.objects.create(invoice=new, relation_type="04", related_uuid=g.uuid, related_invoice=g)
+    _attach_tickets(new, keep, actor=ACTOR, reason=f"reexpedida en la global #{new.pk} (sustituye a #{g.pk})",
+                    from_status=Ticket.Status.GLOBALIZED)
+    for gp in g.global_periods.all():
+        gp.invoices.add(new)
+    lr.documents.add(new)
+    record_event(merchant_id=g.merchant_id, entity="invoice", object_id=new.pk, from_status="",
+                 to_status=new.status, actor=ACTOR,
+                 reason=f"reexpedición de la global #{g.pk} sin {len(requested)} ticket(s) (TipoRelacion 04)")
+    enqueue_stamping(new.pk)
+    return new
+
+
+@transaction.atomic
+def _release(lr: LateRequest) -> str:
+    """Everything is in place: the tickets become ``invoiced`` and the nominative invoice goes to stamping."""
+    lr = LateRequest.objects.select_for_update().select_related("invoice").get(pk=lr.pk)
+    if lr.status != LateRequest.Status.IN_PROGRESS:
+        return lr.status
+    now = timezone.now()
+    for t in Ticket.objects.select_for_update().filter(late_requests=lr).order_by("pk"):
+        if t.status in (Ticket.Status.GLOBALIZED, Ticket.Status.OPEN):
+            transition(t, entity="ticket", expected=t.status, to=Ticket.Status.INVOICED, actor=ACTOR,
+                       reason=f"factura #{lr.invoice_id} (solicitud tardía #{lr.pk})", updated_at=now)
+    Invoice.objects.filter(pk=lr.invoice_id, status=Invoice.Status.PENDING).update(next_attempt_at=None,
+                                                                                    updated_at=now)
+    transition(lr, entity="late_request", expected=LateRequest.Status.IN_PROGRESS, to=LateRequest.Status.RELEASED,
+               actor=ACTOR, reason="global corregida; factura nominativa en timbrado", updated_at=now)
+    enqueue_stamping(lr.invoice_id)
+    return lr.status
+
+
+@transaction.atomic
+def _fail(lr: LateRequest, message: str) -> str:
+    lr = LateRequest.objects.select_for_update().select_related("invoice").get(pk=lr.pk)
+    if not transition(lr, entity="late_request", expected=LateRequest.Status.IN_PROGRESS,
+                      to=LateRequest.Status.FAILED, actor=ACTOR, reason=message[:500], last_error=message,
+                      updated_at=timezone.now()):
+        return lr.status
+    transition(lr.invoice, entity="invoice", expected=Invoice.Status.PENDING, to=Invoice.Status.FAILED, actor=ACTOR,
+               reason=message[:500], last_error_code="late_request_failed", last_error_message=message,
+               last_error_permanent=True, next_attempt_at=None, updated_at=timezone.now())
+    # Tickets reserved from ``open`` go back; globalized ones stay in their (still vigente) global.
+    for t in Ticket.objects.select_for_update().filter(late_requests=lr, status=Ticket.Status.INVOICED):
+        if not Invoice.objects.filter(ticket_links__ticket=t, kind=Invoice.Kind.INGRESO).exclude(
+                pk=lr.invoice_id).exclude(status=Invoice.Status.FAILED).exists():
+            transition(t, entity="ticket", expected=Ticket.Status.INVOICED, to=Ticket.Status.OPEN, actor=ACTOR,
+                       reason=f"solicitud tardía #{lr.pk} fallida", updated_at=timezone.now())
+    return LateRequest.Status.FAILED
+
+
+def late_request_ids_in_progress() -> list[int]:
+    return list(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS).order_by("pk")
+                .values_list("pk", flat=True)[:1000])
