@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
+from tickets.services import api_key_create, api_key_revoke
 
 
 class BranchInline(admin.TabularInline):
@@ -65,10 +68,47 @@ class BatchAdmin(MerchantScopedAdmin):
     readonly_fields = [f.name for f in Batch._meta.fields]
 
 
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(label="permisos", choices=ApiKey.Scope.choices,
+                                       widget=forms.CheckboxSelectMultiple, initial=[ApiKey.Scope.TICKETS])
+
+    class Meta:
+        model = ApiKey
+        fields = ["merchant", "name", "scopes"]
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(MerchantScopedAdmin):
+    """Keys are created through the service; the plain key is shown once, in the message after saving."""
+
+    form = ApiKeyForm
     list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["merchant", "name", "scopes"] if request.user.is_superuser else ["name", "scopes"]
+        return fields + (self.readonly_fields if obj else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's name and scopes are fixed once issued: revoke it and create another.
+        return ["merchant", "name", "scopes", *self.readonly_fields] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        merchant_id = obj.merchant_id if request.user.is_superuser else user_merchant_id(request.user)
+        key, plain = api_key_create(merchant=Merchant.objects.get(pk=merchant_id), name=form.cleaned_data["name"],
+                                    scopes=form.cleaned_data["scopes"], actor=request.user.get_username())
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
+        messages.warning(request, format_html(
+            "Llave de API creada. Cópiala ahora: no se volverá a mostrar.<br><code>{}</code>", plain))
+
+    @admin.action(description="Revocar las llaves seleccionadas")
+    def revoke(self, request, queryset):
+        revoked = sum(api_key_revoke(api_key=key, actor=request.user.get_username()) for key in queryset)
+        self.message_user(request, f"{revoked} llave(s) revocada(s).", messages.SUCCESS)
 
 
 @admin.register(Event)
