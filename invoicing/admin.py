@@ -109,3 +109,4 @@ class InvoiceAdmin(MerchantScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+import invoicing.admin_pac  # noqa: E402,F401  (Merchant admin with the PAC section and "Probar conexión")
