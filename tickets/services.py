@@ -158,7 +158,7 @@ def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, z
         body = json.dumps(tickets, default=str).encode() if tickets is not None else zip_data
         Batch.objects.filter(pk=batch.pk).update(payload=body)
         transaction.on_commit(lambda: _enqueue(batch.pk))
-    batch.refresh_from_db()
+    batch.refresh_from_db(fields=_COUNTS)
     return batch
 
 
@@ -184,27 +184,35 @@ def _items(tickets: list | None, zip_data: bytes | None) -> list[Item]:
             for i, m in enumerate(archive.read_members(zip_data))]
 
 
+_COUNTS = ["status", "processed_count", "created_count", "duplicate_count", "rejected_count", "finished_at", "error"]
+
+
 def _process(batch: Batch, items: list[Item], *, actor: str, start: int = 0) -> None:
-    """Ingest ``items[start:]`` chunk by chunk; each chunk and the batch's progress commit together."""
+    """Ingest ``items[start:]`` chunk by chunk; each chunk and the batch's progress commit together.
+
+    The report is kept in memory and written with each chunk (never read back: it can be megabytes).
+    """
     if not transition(batch, entity="batch", to=Batch.Status.PROCESSING, expected=[Batch.Status.RECEIVED],
                       actor=actor):
         return  # another worker has it
     merchant = batch.merchant
     ctx = context_for(merchant)
     source = Ticket.Source.ZIP if batch.source == "zip" else Ticket.Source.BATCH
+    report = list(batch.report) if start else []
     for begin in range(start, len(items), CHUNK):
         with transaction.atomic():
             outcome: Outcome = ingest(merchant=merchant, items=items[begin:begin + CHUNK], source=source,
                                       batch_pk=batch.pk, actor=actor, ctx=ctx)
-            report = list(Batch.objects.filter(pk=batch.pk).values_list("report", flat=True))[0] if begin else []
+            report.extend(outcome.entries)
             Batch.objects.filter(pk=batch.pk).update(
                 processed_count=begin + len(outcome.entries),
                 created_count=F("created_count") + outcome.created,
                 duplicate_count=F("duplicate_count") + outcome.duplicate,
                 rejected_count=F("rejected_count") + outcome.rejected,
-                report=report + outcome.entries,
+                report=report,
             )
-    batch.refresh_from_db()
+    batch.refresh_from_db(fields=_COUNTS)
+    batch.report = report
     transition(batch, entity="batch", to=Batch.Status.DONE, expected=[Batch.Status.PROCESSING], actor=actor,
                reason=f"{batch.created_count} creados, {batch.duplicate_count} duplicados, "
                       f"{batch.rejected_count} rechazados", finished_at=timezone.now(), payload=None)

@@ -426,10 +426,32 @@ def _lines(raw, errs) -> list:
         return []
     out = []
     for i, line in enumerate(raw):
+        key = _line_key(line)
+        hit = _LINE_CACHE.get(key) if key is not None else None
+        if hit is not None:
+            draft, engine = hit
+            out.append((LineDraft(draft.product_code, draft.unit_code, draft.sku, draft.description, draft.quantity,
+                                  draft.unit_price, draft.prices_include_tax, draft.tax_object, draft.taxes,
+                                  draft.amount, draft.discount), engine))
+            continue
         pair = _line(line, i, errs)
         if pair is not None:
             out.append(pair)
+            if key is not None:
+                if len(_LINE_CACHE) >= _LINE_CACHE_MAX:
+                    _LINE_CACHE.clear()
+                _LINE_CACHE[key] = pair
     return out
+
+
+# A store sells the same lines all day: a line already checked is not checked again. The key is the line's
+# repr, which tells 1, 1.0, True, Decimal("1") and "1" apart.
+_LINE_CACHE: dict = {}
+_LINE_CACHE_MAX = 50_000
+
+
+def _line_key(raw):
+    return repr(raw) if isinstance(raw, dict) else None
 
 
 def decode_document(raw, errs) -> bytes | None:

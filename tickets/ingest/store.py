@@ -125,31 +125,32 @@ def _store(merchant, drafts, branches, source, batch_id, actor) -> list[Stored]:
 def _insert(merchant, fresh, branches, source, batch_id, actor) -> list[Stored]:
     now = timezone.now()
     expiry = ExpiryCalculator(merchant)
-    tickets = []
-    for _, d in fresh:
-        tickets.append(Ticket(
-            merchant_id=merchant.pk, branch_id=branches[d.branch_code].pk, number=d.number, sold_at=d.sold_at,
-            currency=d.currency, exchange_rate=d.exchange_rate, payment_form=d.payment_form,
-            subtotal=d.subtotal, discount=d.discount, tax_total=d.tax_total, withheld_total=Decimal(0),
-            total=d.total, public_code=secrets.token_urlsafe(12), expires_at=expiry(d.sold_at),
-            status=Ticket.Status.OPEN, source=source, batch_id=batch_id, fingerprint=d.fingerprint,
-            document=d.document, created_at=now, updated_at=now,
-        ))
+    token = secrets.token_urlsafe
+    rows = [(d, branches[d.branch_code].pk, token(12), expiry(d.sold_at)) for _, d in fresh]
     if connection.vendor == "postgresql":
-        _copy_insert(merchant, tickets, fresh, source, actor, now)
+        ids = _copy_insert(merchant, rows, source, batch_id, actor, now)
     else:
+        tickets = [
+            Ticket(merchant_id=merchant.pk, branch_id=branch_id, number=d.number, sold_at=d.sold_at,
+                   currency=d.currency, exchange_rate=d.exchange_rate, payment_form=d.payment_form,
+                   subtotal=d.subtotal, discount=d.discount, tax_total=d.tax_total, withheld_total=Decimal(0),
+                   total=d.total, public_code=code, expires_at=expires_at, status=Ticket.Status.OPEN, source=source,
+                   batch_id=batch_id, fingerprint=d.fingerprint, document=d.document, created_at=now, updated_at=now)
+            for d, branch_id, code, expires_at in rows
+        ]
         Ticket.objects.bulk_create(tickets, batch_size=500)
+        ids = [t.pk for t in tickets]
         TicketLine.objects.bulk_create(
-            [TicketLine(ticket_id=t.pk, position=p, **_line_fields(line))
-             for t, (_, d) in zip(tickets, fresh, strict=True) for p, line in enumerate(d.lines, start=1)],
+            [TicketLine(ticket_id=pk, position=p, **_line_fields(line))
+             for pk, (_, d) in zip(ids, fresh, strict=True) for p, line in enumerate(d.lines, start=1)],
             batch_size=500,
         )
         Event.objects.bulk_create(
-            [Event(merchant_id=merchant.pk, entity="ticket", object_id=t.pk, from_status="", to_status="open",
-                   actor=actor, reason=f"registrado ({source})") for t in tickets],
+            [Event(merchant_id=merchant.pk, entity="ticket", object_id=pk, from_status="", to_status="open",
+                   actor=actor, reason=f"registrado ({source})") for pk in ids],
             batch_size=500,
         )
-    return [Stored(CREATED, t.pk, t.public_code, t.expires_at) for t in tickets]
+    return [Stored(CREATED, pk, code, expires_at) for pk, (_, _, code, expires_at) in zip(ids, rows, strict=True)]
 
 
 def _line_fields(line) -> dict:
@@ -176,35 +177,57 @@ def _columns(model, names):
     return ", ".join(connection.ops.quote_name(columns[n]) for n in names)
 
 
-def _copy_insert(merchant, tickets, fresh, source, actor, now) -> None:
-    """COPY the rows in (psycopg 3): ~10× faster than INSERT … VALUES for thousands of rows."""
-    table = connection.ops.quote_name
+def _esc(value: str) -> str:
+    """COPY text format: backslash, tab, newline and carriage return must be escaped."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _opt(value) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def _copy_insert(merchant, rows, source, batch_id, actor, now) -> list[int]:
+    """COPY the rows in (psycopg 3), built as COPY text in one string: no per-row Python adapters, no models."""
+    q = connection.ops.quote_name
+    stamp = now.isoformat()
+    batch = _opt(batch_id)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Ticket._meta.db_table, len(tickets)],
+            [Ticket._meta.db_table, len(rows)],
         )
-        for t, (row,) in zip(tickets, cursor.fetchall(), strict=True):
-            t.pk = row
+        ids = [r[0] for r in cursor.fetchall()]
+        tickets, lines, events = [], [], []
+        head = f"\t{merchant.pk}\t"
+        event_head = f"{merchant.pk}\tticket\t"
+        event_tail = f"\t\topen\t{_esc(actor)}\t{_esc(f'registrado ({source})')}\t{{}}\t{stamp}\n"
+        taxes_text: dict[int, str] = {}
+        for pk, (d, branch_id, code, expires_at) in zip(ids, rows, strict=True):
+            document = "\\N" if d.document is None else "\\\\x" + d.document.hex()
+            tickets.append(
+                f"{pk}{head}{branch_id}\t{_esc(d.number)}\t{d.sold_at.isoformat()}\t{d.currency}\t"
+                f"{_opt(d.exchange_rate)}\t{d.payment_form}\t{d.subtotal}\t{d.discount}\t{d.tax_total}\t0\t"
+                f"{d.total}\t{code}\t{expires_at.isoformat()}\topen\t{source}\t{batch}\t{d.fingerprint}\t"
+                f"{document}\t{stamp}\t{stamp}\n"
+            )
+            for p, ln in enumerate(d.lines, start=1):
+                taxes = taxes_text.get(id(ln.taxes))
+                if taxes is None:
+                    taxes = taxes_text[id(ln.taxes)] = _esc(json.dumps(ln.taxes))
+                lines.append(
+                    f"{pk}\t{p}\t{ln.product_code}\t{ln.unit_code}\t{_esc(ln.sku)}\t{_esc(ln.description)}\t"
+                    f"{ln.quantity}\t{ln.unit_price}\t{'t' if ln.prices_include_tax else 'f'}\t{ln.discount}\t"
+                    f"{ln.tax_object}\t{taxes}\t{ln.amount}\n"
+                )
+            events.append(f"{event_head}{pk}{event_tail}")
         raw = cursor.cursor
-        with raw.copy(f"COPY {table(Ticket._meta.db_table)} ({_columns(Ticket, TICKET_COLUMNS)}) FROM STDIN") as cp:
-            for t in tickets:
-                cp.write_row((t.pk, t.merchant_id, t.branch_id, t.number, t.sold_at, t.currency, t.exchange_rate,
-                              t.payment_form, t.subtotal, t.discount, t.tax_total, t.withheld_total, t.total,
-                              t.public_code, t.expires_at, t.status, t.source, t.batch_id, t.fingerprint,
-                              t.document, now, now))
-        with raw.copy(f"COPY {table(TicketLine._meta.db_table)} ({_columns(TicketLine, LINE_COLUMNS)}) "
-                      "FROM STDIN") as cp:
-            dumps = json.dumps
-            for t, (_, d) in zip(tickets, fresh, strict=True):
-                for p, ln in enumerate(d.lines, start=1):
-                    cp.write_row((t.pk, p, ln.product_code, ln.unit_code, ln.sku, ln.description, ln.quantity,
-                                  ln.unit_price, ln.prices_include_tax, ln.discount, ln.tax_object,
-                                  dumps(ln.taxes), ln.amount))
-        reason = f"registrado ({source})"
-        with raw.copy(f"COPY {table(Event._meta.db_table)} ({_columns(Event, EVENT_COLUMNS)}) FROM STDIN") as cp:
-            for t in tickets:
-                cp.write_row((merchant.pk, "ticket", t.pk, "", "open", actor, reason, "{}", now))
+        for model, columns, data in ((Ticket, TICKET_COLUMNS, tickets), (TicketLine, LINE_COLUMNS, lines),
+                                     (Event, EVENT_COLUMNS, events)):
+            with raw.copy(f"COPY {q(model._meta.db_table)} ({_columns(model, columns)}) FROM STDIN") as cp:
+                cp.write("".join(data))
+    return ids
 
 
 # --- which fields differ ---------------------------------------------------------------------------------
