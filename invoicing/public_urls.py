@@ -1,5 +1,9 @@
-"""Public download URLs (random codes) and id-based downloads for the admin."""
+"""Public download URLs (random codes), mounted at /f/ by portal/urls.py."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from invoicing import downloads
+
+urlpatterns = [
+    path("<str:code>/<str:fmt>", downloads.public_download, name="invoice-public-download"),
+]
