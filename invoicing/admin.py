@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from invoicing.cfdi.csd import CsdError, load_csd
+from invoicing.downloads import InvoiceDocumentsAdminMixin
 from invoicing.models import Certificate, Invoice, InvoiceRelation, InvoiceTicket
 from invoicing.services.certificates import certificate_install
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
@@ -95,17 +96,20 @@ class InvoiceRelationInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(MerchantScopedAdmin):
+class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     list_display = ["__str__", "kind", "status", "receptor_rfc", "total", "uuid", "created_at"]
     list_filter = ["kind", "status", "pac"]
     search_fields = ["receptor_rfc", "receptor_name", "uuid", "folio"]
     date_hierarchy = "created_at"
     inlines = [InvoiceTicketInline, InvoiceRelationInline]
     exclude = ["sealed_xml", "stamped_xml"]
+    actions = ["resend_email"]
 
     def get_readonly_fields(self, request, obj=None):
         # An invoice is a legal snapshot: nothing is edited after it exists.
-        return [f.name for f in Invoice._meta.fields if f.name not in ("sealed_xml", "stamped_xml")]
+        return [f.name for f in Invoice._meta.fields if f.name not in ("sealed_xml", "stamped_xml")] + [
+            "document_links"
+        ]
 
     def has_add_permission(self, request):
         return False
