@@ -114,3 +114,4 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     def has_add_permission(self, request):
         return False
 import invoicing.admin_pac  # noqa: E402,F401  (Merchant admin with the PAC section and "Probar conexión")
+import invoicing.admin_global  # noqa: E402,F401  (factura global periods, preview, late requests)
