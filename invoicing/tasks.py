@@ -19,6 +19,10 @@ def stamp_invoice(invoice_id: int) -> str:
 
 
 def enqueue_after_stamped(invoice_id: int) -> None:
+    from django.conf import settings
+
+    if not settings.INVOICE_POST_STAMP_TASKS:
+        return
     async_task("invoicing.tasks.render_pdf", invoice_id, group="pdf")
     async_task("invoicing.tasks.send_invoice_email", invoice_id, group="email")
 

@@ -184,6 +184,8 @@ SANDBOX_PAC_FAILURE_RATE = float(env_str("SANDBOX_PAC_FAILURE_RATE", "0") or 0)
 SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)
 # An invoice pending/sealed this long with no worker on it is re-queued by the sweeper.
 INVOICE_STUCK_AFTER_SECONDS = env_int("INVOICE_STUCK_AFTER_SECONDS", 120)
+# PDF + email after stamping; off only for benchmarks that measure stamping alone.
+INVOICE_POST_STAMP_TASKS = env_bool("INVOICE_POST_STAMP_TASKS", True)
 # Factura global: tickets per CFDI (bigger periods are split), alert this long before the 24-h deadline,
 # automatic attempts per period before a person must press "generar ahora".
 GLOBAL_INVOICE_MAX_TICKETS = env_int("GLOBAL_INVOICE_MAX_TICKETS", 5000)

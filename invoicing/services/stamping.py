@@ -42,8 +42,7 @@ def backoff_seconds(attempts: int) -> int:
 def invoice_stamp(*, invoice_id: int) -> str:
     invoice = Invoice.objects.select_related("merchant", "branch").get(pk=invoice_id)
     if invoice.status == Invoice.Status.PENDING:
-        _seal(invoice_id)
-        invoice.refresh_from_db()
+        invoice = _seal(invoice_id)
     if invoice.status != Invoice.Status.SEALED:
         return invoice.status
     if invoice.next_attempt_at and invoice.next_attempt_at > timezone.now():
@@ -52,30 +51,31 @@ def invoice_stamp(*, invoice_id: int) -> str:
 
 
 @transaction.atomic
-def _seal(invoice_id: int) -> None:
-    invoice = Invoice.objects.select_for_update().select_related("merchant", "branch").get(pk=invoice_id)
+def _seal(invoice_id: int) -> Invoice:
+    """Returns the invoice as this call left it (sealed, failed, or as another worker left it)."""
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("merchant", "branch").get(pk=invoice_id)
     if invoice.status != Invoice.Status.PENDING:
-        return  # another worker sealed it meanwhile
+        return invoice  # another worker sealed it meanwhile
     certificate = invoice.merchant.certificates.filter(is_active=True).first()
     if certificate is None:
         _fail(invoice, [ValidationIssue("sin_csd", "emisor",
                                         "El comercio no tiene un certificado de sello digital (CSD) activo.")])
-        return
+        return invoice
     try:
         csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
         comprobante = invoice_comprobante(invoice)
     except CfdiError as exc:
         _fail(invoice, exc.issues)
-        return
+        return invoice
     problems = errors_only(validate(comprobante, csd=csd, tz=invoice.merchant.time_zone))
     if problems:
         _fail(invoice, problems)
-        return
+        return invoice
     root = seal_document(comprobante, csd)
     problems = xsd_issues(root)
     if problems:
         _fail(invoice, problems)
-        return
+        return invoice
     impuestos = comprobante.impuestos
     transition(
         invoice,
@@ -94,6 +94,7 @@ def _seal(invoice_id: int) -> None:
         payment_form=comprobante.forma_pago or invoice.payment_form,
         updated_at=timezone.now(),
     )
+    return invoice
 
 
 def _stamp(invoice: Invoice) -> str:
@@ -101,7 +102,6 @@ def _stamp(invoice: Invoice) -> str:
     from invoicing.pac.base import PacError
 
     pac = get_pac(invoice.merchant)
-    Invoice.objects.filter(pk=invoice.pk).update(attempts=invoice.attempts + 1, updated_at=timezone.now())
     invoice.attempts += 1
     try:
         result = pac.stamp(bytes(invoice.sealed_xml))
@@ -123,6 +123,7 @@ def _stamp(invoice: Invoice) -> str:
             uuid=result.uuid,
             stamped_at=result.stamped_at,
             pac=pac.name,
+            attempts=invoice.attempts,
             next_attempt_at=None,
             last_error_code="",
             last_error_message="",
@@ -137,6 +138,7 @@ def _stamp(invoice: Invoice) -> str:
 def _retry_later(invoice: Invoice, exc) -> None:
     delay = backoff_seconds(invoice.attempts)
     Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.SEALED).update(
+        attempts=invoice.attempts,
         next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
         last_error_code=str(exc.code)[:40],
         last_error_message=exc.message,
@@ -163,6 +165,7 @@ def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -
         last_error_code=first.code[:40],
         last_error_message=message,
         last_error_permanent=True,
+        attempts=invoice.attempts,
         next_attempt_at=None,
         pac=pac_name or invoice.pac,
         updated_at=timezone.now(),

@@ -88,5 +88,6 @@ def test_sigkilled_worker_loses_nothing_and_stamps_nothing_twice(merchant, branc
     from invoicing.pac.models import SandboxStamp
 
     assert SandboxStamp.objects.count() == N  # the PAC issued exactly one UUID per invoice
-    stamped_events = Event.objects.filter(entity="invoice", to_status="stamped").values_list("object_id", flat=True)
+    stamped_events = Event.objects.filter(entity="invoice", from_status="sealed", to_status="stamped").values_list(
+        "object_id", flat=True)
     assert sorted(stamped_events) == sorted(i.pk for i in invoices)

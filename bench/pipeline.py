@@ -1,0 +1,137 @@
+"""Invoices per second through issue → stamped (sandbox PAC, PostgreSQL, two django-q2 workers, no PDF),
+and milliseconds per one-page PDF. Prints one JSON object.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/pipeline.py [--invoices 600]
+
+The broker is Redis when REDIS_URL is set (the scale-out configuration), else the ORM broker. The script
+makes its own merchant, tickets and CSD, and deletes them at the end.
+"""
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--invoices", type=int, default=600)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pdf-renders", type=int, default=20)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("bench/pipeline.py measures PostgreSQL: set DATABASE_URL=postgres://…")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.conf import settings
+
+    from invoicing.models import Invoice
+    from invoicing.services import ReceptorData, invoice_issue
+    from tickets.models import Branch, Merchant, Ticket, TicketLine
+    from tickets.services import ticket_expires_at
+
+    merchant = Merchant.objects.create(slug=f"bench-{secrets.token_hex(4)}", legal_name="ESCUELA KEMPER URGATE",
+                                       rfc="EKU9003173C9", tax_regime="601")
+    try:
+        from invoicing.cfdi.testcsd import generate_test_csd
+        from invoicing.services.certificates import certificate_install
+
+        cer, key, password = generate_test_csd(merchant.rfc, merchant.legal_name)
+        certificate_install(merchant=merchant, cer=cer, key=key, password=password)
+        branch = Branch.objects.create(merchant=merchant, code="B1", name="Bench", postal_code="06600")
+        from django.utils import timezone
+
+        now = timezone.now()
+        tickets = Ticket.objects.bulk_create(
+            Ticket(merchant=merchant, branch=branch, number=f"P{i}", sold_at=now, subtotal=Decimal("100.00"),
+                   tax_total=Decimal("16.00"), total=Decimal("116.00"),
+                   expires_at=ticket_expires_at(merchant=merchant, sold_at=now))
+            for i in range(args.invoices)
+        )
+        TicketLine.objects.bulk_create(
+            TicketLine(ticket=t, position=1, product_code="50202306", unit_code="H87", description="REFRESCO",
+                       quantity=1, unit_price=Decimal("116.00"), amount=Decimal("116.00"),
+                       taxes=[{"tax": "002", "factor": "Tasa", "rate": "0.160000"}])
+            for t in tickets
+        )
+        receptor = ReceptorData("CACX7605101P8", "XOCHILT CASAS CHAVEZ", "612", "36257", "G03")
+        env = dict(os.environ, Q_WORKERS=str(args.workers), INVOICE_POST_STAMP_TASKS="0",
+                   SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY)
+        worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            time.sleep(3)  # workers up and warm before the clock starts
+            started = time.perf_counter()
+            ids = [invoice_issue(merchant=merchant, ticket_ids=[t.pk], receptor=receptor).pk for t in tickets]
+            issued = time.perf_counter()
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = Invoice.objects.filter(pk__in=ids, status__in=("stamped", "failed")).count()
+                if done == len(ids):
+                    break
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        finally:
+            import signal
+
+            os.killpg(worker.pid, signal.SIGKILL)  # the measurement is over; no need for a graceful stop
+            worker.wait(30)
+        stamped = Invoice.objects.filter(pk__in=ids, status="stamped").count()
+        pdf_ms = _pdf_ms(Invoice.objects.filter(pk__in=ids, status="stamped").first(), args.pdf_renders)
+        sys.stderr.write(f"elapsed {elapsed:.2f}s\n")
+        print(json.dumps({
+            "invoices_per_s": round(stamped / elapsed, 1),
+            "invoices": len(ids),
+            "stamped": stamped,
+            "issue_only_per_s": round(len(ids) / (issued - started), 1),
+            "workers": args.workers,
+            "broker": "redis" if settings.REDIS_URL else "orm",
+            "pdf_ms_per_page": pdf_ms,
+        }))
+    finally:
+        _cleanup(merchant)
+
+
+def _pdf_ms(invoice, renders: int) -> float | None:
+    if invoice is None:
+        return None
+    from invoicing.pdf import render_invoice_pdf
+
+    render_invoice_pdf(invoice)  # warm-up: fonts, stylesheet
+    samples = []
+    for _ in range(renders):
+        started = time.perf_counter()
+        render_invoice_pdf(invoice)
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 1)
+
+
+def _cleanup(merchant) -> None:
+    from django.db import connection
+
+    from invoicing.models import Invoice
+    from tickets.models import Event
+
+    Event.objects.filter(merchant=merchant).delete()
+    Invoice.objects.filter(merchant=merchant).delete()
+    merchant.tickets.all().delete()
+    merchant.delete()
+    connection.close()
+
+
+if __name__ == "__main__":
+    main()
