@@ -130,7 +130,7 @@ def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, z
     retry them, natural keys make that safe.
     """
     batch_id = _check_batch_id(batch_id)
-    if tickets is not None:
+    if zip_data is None:
         if not isinstance(tickets, list) or not tickets:
             raise InvalidInput(details={"tickets": ["Envía una lista con al menos un ticket."]})
         count, source = len(tickets), "json"
@@ -244,14 +244,17 @@ def batch_process(*, batch_pk: int) -> str:
 
 
 def merchant_ticket(*, merchant: Merchant, ticket_id) -> Ticket:
-    ticket = Ticket.objects.select_related("branch").filter(merchant=merchant, pk=ticket_id).first()
+    ticket_id = str(ticket_id)
+    if not ticket_id.isdigit() or len(ticket_id) > 18:
+        raise NotFound("No existe ese ticket en tu comercio.", code="ticket_not_found")
+    ticket = Ticket.objects.select_related("branch").filter(merchant=merchant, pk=int(ticket_id)).first()
     if ticket is None:
         raise NotFound("No existe ese ticket en tu comercio.", code="ticket_not_found")
     return ticket
 
 
 @transaction.atomic
-def ticket_expire(*, merchant: Merchant, ticket_id: int, actor: str = "") -> Ticket:
+def ticket_expire(*, merchant: Merchant, ticket_id: int | str, actor: str = "") -> Ticket:
     """End the self-invoicing window now; an open ticket still goes into the global invoice."""
     ticket = merchant_ticket(merchant=merchant, ticket_id=ticket_id)
     if ticket.status in (Ticket.Status.INVOICED, Ticket.Status.VOID):
@@ -274,7 +277,7 @@ _NOT_VOIDABLE = {
 
 
 @transaction.atomic
-def ticket_void(*, merchant: Merchant, ticket_id: int, actor: str = "", reason: str = "") -> Ticket:
+def ticket_void(*, merchant: Merchant, ticket_id: int | str, actor: str = "", reason: str = "") -> Ticket:
     """Returned or cancelled at the POS: never invoiced, never in a global. Refused once invoiced or globalized."""
     ticket = merchant_ticket(merchant=merchant, ticket_id=ticket_id)
     if ticket.status == Ticket.Status.VOID:

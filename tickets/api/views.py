@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -56,6 +56,7 @@ def _errors(*codes: int) -> dict:
 
 
 COMMON = (400, 401, 403, 404, 429)
+TICKET_ID = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id del ticket.")
 TICKET_EXAMPLE = {
     "branch": "CENTRO",
     "number": "A-000123",
@@ -203,9 +204,9 @@ class TicketBatchView(TicketsView):
 
 
 class TicketDetail(TicketsView):
-    @extend_schema(operation_id="tickets_retrieve", summary="Un ticket, con sus renglones y facturas",
+    @extend_schema(operation_id="tickets_retrieve", parameters=[TICKET_ID], summary="Un ticket, con sus renglones y facturas",
                    tags=["tickets"], responses={200: s.TicketOut, **_errors(*COMMON)})
-    def get(self, request, pk: int):
+    def get(self, request, pk: str):
         ticket = services.merchant_ticket(merchant=self.merchant, ticket_id=pk)
         ticket.merchant = self.merchant
         return Response(s.ticket_detail(ticket))
@@ -232,20 +233,20 @@ class TicketValidate(TicketsView):
 
 
 class TicketExpire(TicketsView):
-    @extend_schema(operation_id="tickets_expire", summary="Terminar ya el plazo de autofacturación",
+    @extend_schema(operation_id="tickets_expire", parameters=[TICKET_ID], summary="Terminar ya el plazo de autofacturación",
                    description="El ticket ya no se puede autofacturar; sigue entrando en la factura global.",
                    tags=["tickets"], request=None, responses={200: s.TicketOut, **_errors(*COMMON, 409)})
-    def post(self, request, pk: int):
+    def post(self, request, pk: str):
         ticket = services.ticket_expire(merchant=self.merchant, ticket_id=pk, actor=self.actor)
         ticket.merchant = self.merchant
         return Response(s.ticket_detail(ticket))
 
 
 class TicketVoid(TicketsView):
-    @extend_schema(operation_id="tickets_void", summary="Cancelar el ticket (devolución o venta cancelada)",
+    @extend_schema(operation_id="tickets_void", parameters=[TICKET_ID], summary="Cancelar el ticket (devolución o venta cancelada)",
                    description="Queda fuera de toda factura. Se rechaza (409) si ya se facturó o está en una global.",
                    tags=["tickets"], request=s.VoidIn, responses={200: s.TicketOut, **_errors(*COMMON, 409, 415)})
-    def post(self, request, pk: int):
+    def post(self, request, pk: str):
         reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
         if not isinstance(reason, str) or len(reason) > 500:
             raise InvalidInput(details={"reason": ["Texto de hasta 500 caracteres."]})
