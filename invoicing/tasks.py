@@ -33,10 +33,12 @@ def render_pdf(invoice_id: int) -> None:
     invoice_pdf_render(invoice_id=invoice_id)
 
 
-def send_invoice_email(invoice_id: int, to: list[str] | None = None) -> int:
+def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str = "") -> int:
+    """First delivery after stamping (``to`` None: skipped if it already went out, so a retried task does
+    not email twice) or a resend to ``to``."""
     from invoicing.services.documents import invoice_email_send
 
-    return invoice_email_send(invoice_id=invoice_id, to=to)
+    return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor, skip_if_sent=to is None)
 
 
 def sweep_stuck_invoices() -> int:

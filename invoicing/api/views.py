@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-from django.http import HttpResponse
 from django.utils.dateparse import parse_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -10,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api.serializers import ErrorOut, InvoiceCreateIn, InvoiceOut, ResendIn
+from invoicing.downloads import document_response
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services import ReceptorData, invoice_issue
@@ -150,15 +150,10 @@ class InvoiceDocument(_InvoicesView):
     @extend_schema(summary="Descargar XML, PDF o ZIP", responses={(200, "application/octet-stream"): bytes,
                                                                  404: ErrorOut, 409: ErrorOut})
     def get(self, request, pk: int, fmt: str):
-        from invoicing.services.documents import invoice_download
-
         invoice = self.get_invoice(request, pk)
         if invoice.status not in LIVE_DOCUMENT:
             raise InvoicingError("not_stamped", "La factura aún no está timbrada.", {"status": invoice.status})
-        filename, content_type, content = invoice_download(invoice, fmt)
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return document_response(invoice, fmt)
 
 
 class InvoiceResend(_InvoicesView):
@@ -175,5 +170,5 @@ class InvoiceResend(_InvoicesView):
         emails = data.validated_data.get("emails") or invoice.receptor_emails
         if not emails:
             raise InvoicingError("no_email", "La factura no tiene correo registrado: indica «emails».", status=422)
-        async_task("invoicing.tasks.send_invoice_email", invoice.pk, emails, group="email")
+        async_task("invoicing.tasks.send_invoice_email", invoice.pk, emails, str(request.user), group="email")
         return Response(InvoiceOut(invoice, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
