@@ -367,3 +367,21 @@ def api_key_revoke(*, api_key: ApiKey, actor: str = "") -> bool:
                  to_status="revoked", actor=actor, reason=f"llave «{api_key.name}» revocada")
     return True
 
+
+
+def demo_api_key(*, slug: str = "demo") -> str | None:
+    """The demo merchant's API key, created once and kept under VAR_DIR (like the demo admin password)."""
+    from pathlib import Path
+
+    merchant = Merchant.objects.filter(slug=slug).first()
+    if merchant is None:
+        return None
+    path = Path(settings.VAR_DIR) / "demo-api-key"
+    if path.exists():
+        plain = path.read_text(encoding="utf-8").strip()
+        if ApiKey.objects.filter(merchant=merchant, key_hash=hash_key(plain), revoked_at__isnull=True).exists():
+            return plain
+    _, plain = api_key_create(merchant=merchant, name="Demo", scopes=list(ApiKey.Scope.values), actor="seed_demo")
+    path.write_text(plain, encoding="utf-8")
+    path.chmod(0o600)
+    return plain

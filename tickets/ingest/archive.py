@@ -90,7 +90,7 @@ def read_members(data: bytes) -> list[Member]:
             out.append(Member(name, error="El archivo está cifrado."))
             continue
         if not name.lower().endswith(".json"):
-            out.append(Member(name, error="No es un archivo .json; se ignoró."))
+            out.append(Member(name, error="No es un archivo .json."))
             continue
         if info.file_size > MAX_MEMBER_BYTES:
             out.append(Member(name, error=f"Pesa más de {MAX_MEMBER_BYTES // (1024 * 1024)} MB."))

@@ -16,7 +16,7 @@ from invoicing.cfdi.csd import CsdError, read_certificate
 from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.services.certificates import certificate_install
 from tickets.models import Branch, Merchant, Ticket
-from tickets.services import LineInput, ticket_create
+from tickets.services import LineInput, demo_api_key, ticket_create
 
 DEMO_RFC = "EKU9003173C9"
 DEMO_NAME = "ESCUELA KEMPER URGATE"
@@ -154,3 +154,6 @@ class Command(BaseCommand):
     def _print_credentials(self, credentials):
         username, password = credentials
         self.stdout.write(f"Administración: usuario «{username}», contraseña «{password}»")
+        api_key = demo_api_key()
+        if api_key:
+            self.stdout.write(f"API: encabezado «Authorization: Bearer {api_key}»")
