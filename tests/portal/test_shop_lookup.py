@@ -93,15 +93,16 @@ def test_void_ticket_is_explained(client, merchant, fresh):
     assert "fue cancelado en la tienda" in html
 
 
-def test_ticket_in_a_global_invoice_is_explained_when_late_requests_are_not_available(client, merchant, fresh):
+def test_ticket_in_a_global_invoice_is_explained_when_the_merchant_refuses_late_requests(client, merchant, fresh):
+    merchant.late_request_policy = merchant.LatePolicy.REFUSE
+    merchant.save()
     Ticket.objects.filter(pk=fresh.pk).update(status=Ticket.Status.GLOBALIZED)
     html = lookup(client, merchant, "A100", "250.50", local_day(fresh)).content.decode()
     assert "factura global" in html and "ya no se puede facturar en línea" in html
 
 
-def test_ticket_in_a_global_invoice_goes_to_the_cart_when_the_late_request_hook_answers(
-        client, merchant, fresh, monkeypatch):
-    monkeypatch.setattr("portal.shopper.lookup.late_request_service", lambda m: (lambda **kw: None))
+def test_ticket_in_a_global_invoice_goes_to_the_cart_under_a_late_request_policy(client, merchant, fresh):
+    assert merchant.late_request_policy == merchant.LatePolicy.CREDIT_NOTE
     Ticket.objects.filter(pk=fresh.pk).update(status=Ticket.Status.GLOBALIZED)
     response = lookup(client, merchant, "A100", "250.50", local_day(fresh))
     assert response.status_code == 302 and response.url.endswith("/carrito/")
