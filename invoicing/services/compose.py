@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from invoicing.cfdi import inputs as cfdi
 from invoicing.cfdi.builder import build_egreso, build_global, build_ingreso
-from invoicing.engine_inputs import engine_emisor, engine_receptor, engine_ticket
+from invoicing.engine_inputs import engine_emisor, engine_receptor, engine_tickets
 from invoicing.models import Invoice
 from tickets.models import Ticket
 
@@ -20,10 +20,7 @@ def _related(invoice: Invoice) -> tuple[cfdi.Related, ...]:
 
 def invoice_comprobante(invoice: Invoice):
     """Build the engine document from the invoice's snapshot and its tickets (issued now)."""
-    tickets = [
-        engine_ticket(t)
-        for t in Ticket.objects.filter(invoice_links__invoice=invoice).prefetch_related("lines").order_by("pk")
-    ]
+    tickets = engine_tickets(Ticket.objects.filter(invoice_links__invoice=invoice))
     common = {
         "emisor": engine_emisor(invoice.merchant),
         "issued_at": timezone.now(),

@@ -175,8 +175,11 @@ def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -
 
 
 def _release_tickets(invoice: Invoice) -> None:
-    # A global holds its tickets as ``globalized`` (reserved when it was issued); others as ``invoiced``.
-    held = Ticket.Status.GLOBALIZED if invoice.kind == Invoice.Kind.GLOBAL else Ticket.Status.INVOICED
+    # An ingreso holds its tickets as ``invoiced``, a global as ``globalized`` (both reserved at issue). A credit
+    # note (egreso) holds nothing: its tickets stay in the document they were sold in.
+    held = {Invoice.Kind.INGRESO: Ticket.Status.INVOICED, Invoice.Kind.GLOBAL: Ticket.Status.GLOBALIZED}.get(invoice.kind)
+    if held is None:
+        return
     tickets = list(Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice, status=held))
     for ticket in tickets:
         transition(ticket, entity="ticket", expected=held, to=Ticket.Status.OPEN,
