@@ -260,3 +260,13 @@ def test_second_merchant_key_sees_and_touches_nothing(api_client, other_api_clie
     assert response.status_code == 201
     assert Ticket.objects.get(pk=ticket.pk).status == "open"
     assert Ticket.objects.get(pk=response.json()["id"]).merchant_id != ticket.merchant_id
+
+
+def test_backslashes_and_accents_survive_the_bulk_insert(api_client, payload):
+    data = payload(number="Ñ\\1")
+    data["lines"][0]["description"] = "JABÓN C:\\TIENDA\\N 100%"
+    response = api_client.post("/api/v1/tickets", data, format="json")
+    assert response.status_code == 201, response.json()
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    assert ticket.number == "Ñ\\1"
+    assert ticket.lines.get(position=1).description == "JABÓN C:\\TIENDA\\N 100%"
