@@ -55,6 +55,58 @@ def load_xslt(path: Path) -> etree.XSLT:
     return etree.XSLT(doc, access_control=access)
 
 
+CATCFDI_XSD = "cfd/catalogos/catCFDI.xsd"
+XS = "http://www.w3.org/2001/XMLSchema"
+# The three huge enumerations of catCFDI.xsd (≈150,000 values). libxml2 scans an enumeration linearly for
+# every attribute it checks, which made one XSD validation of a 10,000-concept global cost seconds. The
+# compiled schema checks their shape only; membership is checked in O(1) by the business rules
+# (validation.py: CFDI40126, CFDI40162, CFDI40165) against the very same values, read from the same file.
+BIG_CATALOGS = {
+    "c_ClaveProdServ": "[0-9]{8}",
+    "c_CodigoPostal": "[0-9]{5}",
+    "c_ClaveUnidad": "[A-Z0-9]{1,3}",
+}
+
+
+@functools.cache
+def _catalog_tree() -> etree._ElementTree:
+    return etree.parse(str(sat_root() / CATCFDI_XSD), _offline_parser())
+
+
+@functools.cache
+def big_catalog(name: str) -> frozenset[str]:
+    """Every value SAT's catCFDI.xsd enumerates for ``name`` (one of BIG_CATALOGS)."""
+    nodes = _catalog_tree().xpath(
+        "/xs:schema/xs:simpleType[@name=$name]/xs:restriction/xs:enumeration/@value", name=name, namespaces={"xs": XS}
+    )
+    return frozenset(str(v) for v in nodes)
+
+
+@functools.cache
+def _lean_catalog_xsd() -> bytes:
+    tree = etree.parse(str(sat_root() / CATCFDI_XSD), _offline_parser())
+    for name, pattern in BIG_CATALOGS.items():
+        (restriction,) = tree.xpath("/xs:schema/xs:simpleType[@name=$name]/xs:restriction", name=name,
+                                    namespaces={"xs": XS})
+        for facet in restriction.findall(f"{{{XS}}}enumeration"):
+            restriction.remove(facet)
+        etree.SubElement(restriction, f"{{{XS}}}pattern", value=pattern)
+    return etree.tostring(tree)
+
+
+class _LeanCatalogResolver(etree.Resolver):
+    def resolve(self, system_url, public_id, context):
+        if system_url and system_url.replace("\\", "/").endswith("catalogos/catCFDI.xsd"):
+            return self.resolve_string(_lean_catalog_xsd(), context, base_url=system_url)
+        return None
+
+
+def _schema_parser() -> etree.XMLParser:
+    parser = _offline_parser()
+    parser.resolvers.add(_LeanCatalogResolver())
+    return parser
+
+
 def load_schema(root: Path, *, with_tfd: bool = True) -> etree.XMLSchema:
     """CFDI 4.0 schema; with ``with_tfd`` it also knows TimbreFiscalDigital 1.1 so a stamped file validates.
 
@@ -62,14 +114,14 @@ def load_schema(root: Path, *, with_tfd: bool = True) -> etree.XMLSchema:
     TFD element: we compile a tiny wrapper that imports both official files by absolute path.
     """
     if not with_tfd:
-        return etree.XMLSchema(etree.parse(str(root / CFDI40_XSD), _offline_parser()))
+        return etree.XMLSchema(etree.parse(str(root / CFDI40_XSD), _schema_parser()))
     wrapper = (
         '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
         f'<xs:import namespace="{CFDI_NS}" schemaLocation="{(root / CFDI40_XSD).as_uri()}"/>'
         f'<xs:import namespace="{TFD_NS}" schemaLocation="{(root / TFD11_XSD).as_uri()}"/>'
         "</xs:schema>"
     )
-    doc = etree.fromstring(wrapper.encode(), _offline_parser(), base_url=(root / "cfd").as_uri() + "/")
+    doc = etree.fromstring(wrapper.encode(), _schema_parser(), base_url=(root / "cfd").as_uri() + "/")
     return etree.XMLSchema(etree.ElementTree(doc))
 
 

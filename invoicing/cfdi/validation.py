@@ -16,6 +16,7 @@ from . import catalogs as cat
 from . import document as d
 from .errors import WARNING, ValidationIssue
 from .money import ZERO, decimals_of, fmt, importe_limits, round_money, tax_limits
+from .resources import big_catalog
 from .rfc import is_generic, is_persona_moral, rfc_issues
 
 FECHA_PATTERN = re.compile(r"^20[1-9][0-9]-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")
@@ -79,6 +80,9 @@ def _header(c: d.Comprobante, r: _Report, places: int) -> None:
         r.add("CFDI40122", "Exportacion", "Las ventas al público se emiten con Exportación 01 «No aplica».")
     if not CP_PATTERN.match(c.lugar_expedicion or ""):
         r.add("CFDI40126", "LugarExpedicion", "El lugar de expedición debe ser el código postal de 5 dígitos de la sucursal.")
+    elif c.lugar_expedicion not in big_catalog("c_CodigoPostal"):
+        r.add("CFDI40126", "LugarExpedicion",
+              f"El código postal de expedición {c.lugar_expedicion} no existe en el catálogo del SAT: revisa el de la sucursal.")
     if c.confirmacion:
         r.add("CFDI40127", "Confirmacion", "La clave de confirmación solo se usa con importes o tipos de cambio fuera de rango.")
     if not c.conceptos:
@@ -271,6 +275,12 @@ def _relacionados(c: d.Comprobante, r: _Report) -> None:
 
 
 def _concepto(c: d.Comprobante, k: d.Concepto, p: str, r: _Report) -> None:
+    if k.clave_prod_serv not in big_catalog("c_ClaveProdServ"):
+        r.add("CFDI40162", f"{p}.ClaveProdServ",
+              f"La clave de producto o servicio «{k.clave_prod_serv}» de «{k.descripcion}» no existe en el catálogo del SAT.")
+    if k.clave_unidad not in big_catalog("c_ClaveUnidad"):
+        r.add("CFDI40165", f"{p}.ClaveUnidad",
+              f"La clave de unidad «{k.clave_unidad}» de «{k.descripcion}» no existe en el catálogo del SAT.")
     if k.cantidad <= ZERO:
         r.add("CFDI40163", f"{p}.Cantidad", "La cantidad debe ser mayor que cero.")
     if k.valor_unitario <= ZERO:

@@ -54,6 +54,7 @@ def test_issue_has_code_path_spanish_message_and_severity(doc):
         (dict(tipo_cambio=D("17.5")), "CFDI40114"),
         (dict(exportacion="02"), "CFDI40122"),
         (dict(lugar_expedicion="4250"), "CFDI40126"),
+        (dict(lugar_expedicion="00001"), "CFDI40126"),  # five digits, but not in c_CodigoPostal
         (dict(subtotal=D("78.46")), "CFDI40108"),
         (dict(subtotal=D("78.445")), "CFDI40107"),
         (dict(total=D("91.01")), "CFDI40119"),
@@ -150,6 +151,8 @@ def test_72_hours_and_future(doc, issued_at):
         (lambda k: setattr(k.traslados[0], "tasa_o_cuota", D("0.150000")), "CFDI40179"),
         (lambda k: setattr(k.traslados[0], "importe", D("12.60")), "CFDI40180"),
         (lambda k: setattr(k, "cantidad", D("0")), "CFDI40163"),
+        (lambda k: setattr(k, "clave_prod_serv", "99999999"), "CFDI40162"),
+        (lambda k: setattr(k, "clave_unidad", "ZZZ"), "CFDI40165"),
     ],
 )
 def test_concepto_rules(doc, mutate, code):
