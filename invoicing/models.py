@@ -170,3 +170,4 @@ class InvoiceRelation(models.Model):
         return f"{self.relation_type} {self.related_uuid}"
 from invoicing.models_global import GlobalPeriod, LateRequest  # noqa: E402,F401  (factura global bookkeeping)
 from invoicing.pac.models import SandboxCertificate, SandboxStamp  # noqa: E402,F401  (sandbox PAC memory)
+from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401  (merchant webhooks)

@@ -7,6 +7,7 @@ SCHEDULES = [
     ("Reencolar facturas atoradas", "invoicing.tasks.sweep_stuck_invoices", 1),
     ("Facturas globales: periodos cerrados, rezagos y alertas", "invoicing.tasks_global.global_invoices_tick", 5),
     ("Solicitudes tardías: avanzar", "invoicing.tasks_global.advance_late_requests", 1),
+    ("Webhooks: reintentos pendientes", "invoicing.webhooks.tasks.sweep_webhook_deliveries", 1),
 ]
 
 

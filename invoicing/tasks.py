@@ -25,6 +25,9 @@ def enqueue_after_stamped(invoice_id: int) -> None:
         return
     async_task("invoicing.tasks.render_pdf", invoice_id, group="pdf")
     async_task("invoicing.tasks.send_invoice_email", invoice_id, group="email")
+    from invoicing.webhooks.services import invoice_webhook_emit
+
+    invoice_webhook_emit(invoice_id=invoice_id)  # invoice.stamped, or global_invoice.stamped for a global
 
 
 def render_pdf(invoice_id: int) -> None:

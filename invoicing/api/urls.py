@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from invoicing.api import global_views, views
+from invoicing.webhooks import api as webhooks
 
 urlpatterns = [
     path("invoices", views.InvoiceCollection.as_view(), name="api-invoices"),
@@ -11,4 +12,8 @@ urlpatterns = [
     path("global-invoices", global_views.GlobalInvoiceCollection.as_view(), name="api-global-invoices"),
     path("global-invoices/eligible", global_views.GlobalInvoiceEligible.as_view(), name="api-global-eligible"),
     path("global-invoices/<int:pk>", global_views.GlobalInvoiceDetail.as_view(), name="api-global-invoice"),
+    path("webhooks", webhooks.WebhookCollection.as_view(), name="api-webhooks"),
+    path("webhooks/<int:pk>", webhooks.WebhookDetail.as_view(), name="api-webhook"),
+    path("webhooks/<int:pk>/test", webhooks.WebhookTest.as_view(), name="api-webhook-test"),
+    path("webhooks/<int:pk>/deliveries", webhooks.WebhookDeliveries.as_view(), name="api-webhook-deliveries"),
 ]

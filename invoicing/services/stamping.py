@@ -25,6 +25,7 @@ from invoicing.cfdi.xsd import xsd_issues
 from invoicing.engine_inputs import engine_csd
 from invoicing.models import Invoice
 from invoicing.services.compose import invoice_comprobante
+from invoicing.webhooks.services import invoice_webhook_emit
 from tickets.events import record_event, transition
 from tickets.models import Ticket
 
@@ -172,6 +173,7 @@ def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -
     )
     if changed:
         _release_tickets(invoice)
+        invoice_webhook_emit(invoice=invoice, event="invoice.failed")
 
 
 def _release_tickets(invoice: Invoice) -> None:

@@ -1,0 +1,139 @@
+"""Back office for webhooks: endpoints (secret shown once), their recent deliveries, and "reenviar"."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
+from invoicing.webhooks.services import (
+    MAX_ENDPOINTS_PER_MERCHANT,
+    _clean_url,
+    webhook_endpoint_create,
+    webhook_endpoint_update,
+    webhook_redeliver,
+    webhook_send_test,
+)
+from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
+from tickets.errors import DomainError
+from tickets.models import Merchant
+
+INLINE_DELIVERIES = 20
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.CharField(label="URL", max_length=500, help_text="https://… que recibirá los eventos por POST")
+    events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENTS], required=False,
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="Sin marcar ninguno: recibe todos los eventos.")
+
+    merchant_id_for_staff = None  # set per request by the admin's get_form
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["merchant", "url", "events", "description", "is_active"]
+
+    def clean_url(self):
+        try:
+            return _clean_url(self.cleaned_data["url"])
+        except DomainError as exc:
+            raise forms.ValidationError(exc.details.get("url") or exc.message) from exc
+
+    def clean(self):
+        data = super().clean()
+        if not self.instance.pk:
+            merchant = data.get("merchant")
+            merchant_id = self.merchant_id_for_staff or (merchant.pk if merchant else None)
+            if WebhookEndpoint.objects.filter(merchant_id=merchant_id).count() >= MAX_ENDPOINTS_PER_MERCHANT:
+                raise forms.ValidationError(f"Se admite un máximo de {MAX_ENDPOINTS_PER_MERCHANT} webhooks por "
+                                            "comercio.")
+        return data
+
+
+class DeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = readonly_fields = ["created_at", "event", "status", "attempts", "last_status_code", "next_attempt_at",
+                                "delivered_at", "response_excerpt"]
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = f"entregas recientes (últimas {INLINE_DELIVERIES})"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        recent = list(qs.order_by("-created_at", "-id").values_list("pk", flat=True)[:INLINE_DELIVERIES])
+        return qs.filter(pk__in=recent)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(MerchantScopedAdmin):
+    form = WebhookEndpointForm
+    list_display = ["url", "description", "event_list", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "description"]
+    inlines = [DeliveryInline]
+    actions = ["send_test", "redeliver_failed"]
+
+    @admin.display(description="eventos")
+    def event_list(self, obj):
+        return ", ".join(obj.events) or "todos"
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.merchant_id_for_staff = None if request.user.is_superuser else user_merchant_id(request.user)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        actor = request.user.get_username()
+        if change:
+            webhook_endpoint_update(endpoint=obj, url=data["url"], events=data["events"],
+                                    description=data["description"], is_active=data["is_active"], actor=actor)
+            return
+        merchant_id = obj.merchant_id if request.user.is_superuser else user_merchant_id(request.user)
+        endpoint, secret = webhook_endpoint_create(
+            merchant=Merchant.objects.get(pk=merchant_id), url=data["url"], events=data["events"],
+            description=data["description"], is_active=data["is_active"], actor=actor)
+        obj.pk, obj.created_at, obj.secret = endpoint.pk, endpoint.created_at, secret
+        messages.warning(request, format_html(
+            "Webhook creado. Copia su secreto de firma ahora: no se volverá a mostrar.<br><code>{}</code>", secret))
+
+    @admin.action(description="Enviar un evento de prueba")
+    def send_test(self, request, queryset):
+        for endpoint in queryset:
+            webhook_send_test(endpoint=endpoint, actor=request.user.get_username())
+        self.message_user(request, f"{queryset.count()} evento(s) de prueba en cola.", messages.SUCCESS)
+
+    @admin.action(description="Reenviar las entregas fallidas")
+    def redeliver_failed(self, request, queryset):
+        failed = WebhookDelivery.objects.filter(endpoint__in=queryset, status=WebhookDelivery.Status.FAILED)
+        count = sum(webhook_redeliver(delivery=d, actor=request.user.get_username()) for d in failed)
+        self.message_user(request, f"{count} entrega(s) en cola de nuevo.", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(MerchantScopedAdmin):
+    list_display = ["created_at", "event", "endpoint", "status", "attempts", "last_status_code", "delivered_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["event_id", "endpoint__url"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["redeliver"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Reenviar (solo las fallidas)", permissions=["view"])
+    def redeliver(self, request, queryset):
+        actor = request.user.get_username()
+        count = sum(webhook_redeliver(delivery=d, actor=actor)
+                    for d in queryset.filter(status=WebhookDelivery.Status.FAILED))
+        self.message_user(request, f"{count} entrega(s) en cola de nuevo.", messages.SUCCESS)

@@ -1,0 +1,30 @@
+"""django-q2 tasks for webhooks: each takes ids and calls one service."""
+
+import logging
+
+from django_q.tasks import async_task
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_deliveries(delivery_ids: list[int]) -> None:
+    for delivery_id in delivery_ids:
+        async_task("invoicing.webhooks.tasks.deliver_webhook", delivery_id, group="webhooks",
+                   task_name=f"webhook-{delivery_id}")
+
+
+def deliver_webhook(delivery_id: int) -> str:
+    from invoicing.webhooks.services import webhook_deliver
+
+    return webhook_deliver(delivery_id=delivery_id)
+
+
+def sweep_webhook_deliveries() -> int:
+    """Periodic: queue deliveries whose retry is due, and those a crashed worker left behind."""
+    from invoicing.webhooks.services import due_delivery_ids
+
+    ids = due_delivery_ids()
+    enqueue_deliveries(ids)
+    if ids:
+        log.info("webhook sweeper queued %d deliver(ies)", len(ids))
+    return len(ids)
