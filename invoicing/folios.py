@@ -5,8 +5,7 @@ rolled-back invoice gives its folio back and concurrent issuers queue on the row
 The unique constraint on Invoice(merchant, serie, folio) is the backstop.
 """
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from invoicing.models import FolioCounter
 
@@ -14,14 +13,20 @@ from invoicing.models import FolioCounter
 def folio_next(*, merchant_id: int, serie: str) -> int:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("folio_next must run inside the transaction that stores the invoice")
-    counter = FolioCounter.objects.select_for_update().filter(merchant_id=merchant_id, serie=serie).first()
-    if counter is None:
-        try:
-            with transaction.atomic():
-                counter = FolioCounter.objects.create(merchant_id=merchant_id, serie=serie, next_folio=1)
-        except IntegrityError:
-            pass  # another transaction created it first; lock theirs
-        counter = FolioCounter.objects.select_for_update().get(merchant_id=merchant_id, serie=serie)
-    folio = counter.next_folio
-    FolioCounter.objects.filter(pk=counter.pk).update(next_folio=F("next_folio") + 1)
-    return folio
+    table = FolioCounter._meta.db_table
+    # One round trip: the UPDATE takes the row lock and hands back the folio it consumed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_folio = next_folio + 1 WHERE merchant_id = %s AND serie = %s "  # noqa: S608
+            "RETURNING next_folio - 1",
+            [merchant_id, serie],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
+    try:
+        with transaction.atomic():
+            FolioCounter.objects.create(merchant_id=merchant_id, serie=serie, next_folio=2)
+        return 1
+    except IntegrityError:
+        return folio_next(merchant_id=merchant_id, serie=serie)  # another transaction created it first

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from invoicing.cfdi.rfc import normalize_rfc
@@ -13,8 +13,7 @@ from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceTicket
 from invoicing.services.receptor import receptor_check
-from tickets.events import record_event
-from tickets.models import Merchant, Ticket
+from tickets.models import Event, Merchant, Ticket
 
 MAX_TICKETS_PER_INVOICE = 50
 
@@ -103,7 +102,8 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
                              f"Una factura puede incluir hasta {MAX_TICKETS_PER_INVOICE} tickets.", status=422)
     # Lock in id order so two carts sharing tickets cannot deadlock.
     tickets = list(
-        Ticket.objects.select_for_update().filter(merchant=merchant, pk__in=ids).order_by("pk")
+        Ticket.objects.select_for_update(of=("self",)).select_related("branch")
+        .filter(merchant=merchant, pk__in=ids).order_by("pk")
     )
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
@@ -126,9 +126,8 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
     # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     branch = main.branch
-    totals = {k: v or 0 for k, v in Ticket.objects.filter(pk__in=ids).aggregate(
-        subtotal=Sum("subtotal"), discount=Sum("discount"), tax_total=Sum("tax_total"),
-        withheld_total=Sum("withheld_total"), total=Sum("total")).items()}
+    totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0))
+              for name in ("subtotal", "discount", "tax_total", "withheld_total", "total")}
     invoice = Invoice.objects.create(
         merchant=merchant,
         branch=branch,
@@ -149,10 +148,11 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
     )
     InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket=t, amount=t.total) for t in tickets)
     Ticket.objects.filter(pk__in=ids, status=Ticket.Status.OPEN).update(status=Ticket.Status.INVOICED, updated_at=now)
-    for ticket in tickets:
-        record_event(merchant_id=merchant.pk, entity="ticket", object_id=ticket.pk, from_status=ticket.status,
-                     to_status=Ticket.Status.INVOICED, actor=actor, reason=f"factura #{invoice.pk}")
-    record_event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
-                 to_status=invoice.status, actor=actor, reason=f"{len(tickets)} ticket(s)")
+    Event.objects.bulk_create(
+        [Event(merchant_id=merchant.pk, entity="ticket", object_id=t.pk, from_status=t.status,
+               to_status=Ticket.Status.INVOICED, actor=actor, reason=f"factura #{invoice.pk}") for t in tickets]
+        + [Event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
+                 to_status=invoice.status, actor=actor, reason=f"{len(tickets)} ticket(s)")]
+    )
     _enqueue_stamping(invoice.pk)
     return invoice

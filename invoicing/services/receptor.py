@@ -52,9 +52,7 @@ def _postal_code_exists(code: str) -> bool:
         from tickets.catalogs import PostalCode
     except ImportError:
         return True
-    if not PostalCode.objects.exists():
-        return True
-    return PostalCode.objects.filter(code=code).exists()
+    return PostalCode.objects.filter(code=code).exists() or not PostalCode.objects.exists()
 
 
 def receptor_check(receptor) -> None:
