@@ -80,6 +80,11 @@ def hooks_client(merchant, scopes=("webhooks",)):
 
 
 @pytest.fixture
+def make_hooks_client(db):
+    return hooks_client
+
+
+@pytest.fixture
 def api(merchant):
     return hooks_client(merchant)
 
