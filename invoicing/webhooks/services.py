@@ -215,6 +215,12 @@ def invoice_webhook_emit(*, invoice=None, invoice_id: int | None = None, event: 
         return 0
 
 
+def global_deadline_alert_hook(*, merchant, period, payload: dict) -> None:
+    """Fits ``invoicing.services.global_schedule.ALERT_HOOKS``: the deadline alert as a webhook."""
+    webhook_emit(merchant_id=merchant.pk, event="global_invoice.deadline_alert",
+                 data={"period_id": period.pk, **payload})
+
+
 # --- Delivery --------------------------------------------------------------------------------------------------
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -2,6 +2,7 @@
 never breaks stamping."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,7 +11,12 @@ from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoice_stamp
 from invoicing.webhooks import services as hook_services
 from invoicing.webhooks.models import WebhookDelivery
-from invoicing.webhooks.services import invoice_webhook_emit, webhook_deliver, webhook_endpoint_create
+from invoicing.webhooks.services import (
+    global_deadline_alert_hook,
+    invoice_webhook_emit,
+    webhook_deliver,
+    webhook_endpoint_create,
+)
 
 
 def _stamp(invoice, capture):
@@ -85,3 +91,13 @@ def test_no_endpoint_means_no_delivery_rows(merchant, certificate, ticket, recep
     invoice = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
     assert _stamp(invoice, django_capture_on_commit_callbacks) == "stamped"
     assert not WebhookDelivery.objects.exists()
+
+
+def test_the_global_deadline_alert_hook_emits_its_event(merchant, receiver):
+    webhook_endpoint_create(merchant=merchant, url=receiver.url, events=["global_invoice.deadline_alert"])
+    payload = {"period": "2026-05-01..2026-05-01", "periodicity": "01", "deadline": "2026-05-03T06:00:00+00:00",
+               "open_tickets": 3, "in_progress": 0, "failed": 1}
+    global_deadline_alert_hook(merchant=merchant, period=SimpleNamespace(pk=9), payload=payload)
+    [delivery] = WebhookDelivery.objects.all()
+    assert delivery.event == "global_invoice.deadline_alert"
+    assert delivery.payload["data"] == {"period_id": 9, **payload}
