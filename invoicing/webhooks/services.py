@@ -41,8 +41,12 @@ ENTITY = "webhook_delivery"
 
 def _clean_url(url: str) -> str:
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         raise InvalidInput(details={"url": ["Usa una URL completa que empiece con https:// (o http://)."]})
     if len(url) > 500:
         raise InvalidInput(details={"url": ["La URL admite hasta 500 caracteres."]})

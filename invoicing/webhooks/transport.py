@@ -96,7 +96,10 @@ def _session() -> requests.Session:
 
 def post(url: str, *, body: bytes, headers: dict, timeout: float, max_bytes: int = 1024) -> tuple[int, str]:
     """POST ``body``; returns (status code, the first ``max_bytes`` of the answer as text)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise Refused("La URL del webhook no es válida.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused("Solo se envían webhooks a URLs http:// o https://.")
     try:
@@ -115,4 +118,6 @@ def post(url: str, *, body: bytes, headers: dict, timeout: float, max_bytes: int
         raise SendError(f"Sin respuesta en {timeout:g} s (tiempo agotado).") from exc
     except requests.RequestException as exc:
         raise SendError(f"No se pudo conectar: {type(exc).__name__}.") from exc
+    except Exception as exc:  # anything else still counts as one failed attempt, never a stuck delivery
+        raise SendError(f"Error al enviar: {type(exc).__name__}.") from exc
     return response.status_code, raw[:max_bytes].decode("utf-8", errors="replace")

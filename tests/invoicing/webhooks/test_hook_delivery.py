@@ -191,7 +191,8 @@ def test_private_and_loopback_addresses_are_refused_without_the_setting(merchant
 
 def test_urls_that_are_not_http_are_refused_when_registered_and_when_delivered(merchant, allow_private):
     for url in ("ftp://example.com/x", "file:///etc/passwd", "gopher://127.0.0.1:25/", "example.com/hook",
-                "https://user:pw@example.com/"):
+                "https://user:pw@example.com/", "http://[::1", "http://example.com:99999/",
+                "https://example.com/a b"):
         with pytest.raises(InvalidInput) as err:
             webhook_endpoint_create(merchant=merchant, url=url)
         assert "url" in err.value.details
