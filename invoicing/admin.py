@@ -113,6 +113,6 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
 
     def has_add_permission(self, request):
         return False
-import invoicing.admin_pac  # noqa: E402,F401  (Merchant admin with the PAC section and "Probar conexión")
 import invoicing.admin_global  # noqa: E402,F401  (factura global periods, preview, late requests)
+import invoicing.admin_pac  # noqa: E402,F401  (Merchant admin with the PAC section and "Probar conexión")
 import invoicing.webhooks.admin  # noqa: E402,F401  (webhook endpoints, deliveries, "reenviar")

@@ -1,10 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health, views
+from tickets.api.errors import api_not_found
 
 admin.site.site_header = "Autofactura · administración"
 admin.site.site_title = "Autofactura"
@@ -18,6 +19,7 @@ urlpatterns = [
     path("f/", include("invoicing.public_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found),  # any other /api/ URL answers the JSON error envelope, not an HTML page
     path("", views.home, name="home"),
 ]
 

@@ -65,7 +65,8 @@ class BatchAdmin(MerchantScopedAdmin):
     list_display = ["batch_id", "status", "total_count", "created_count", "duplicate_count", "rejected_count",
                     "created_at"]
     list_filter = ["status"]
-    readonly_fields = [f.name for f in Batch._meta.fields]
+    exclude = ["payload"]  # the raw request body: large, and the per-ticket report says what matters
+    readonly_fields = [f.name for f in Batch._meta.fields if f.name != "payload"]
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -24,6 +24,15 @@ def public_code() -> str:
     return secrets.token_urlsafe(12)
 
 
+# First path segments the site itself uses: a merchant slug equal to one would be unreachable.
+RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media"})
+
+
+def validate_slug_not_reserved(value: str) -> None:
+    if value.lower() in RESERVED_SLUGS:
+        raise ValidationError(f"«{value}» está reservado para el sitio; elige otro slug.")
+
+
 def validate_time_zone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
@@ -61,7 +70,7 @@ class Merchant(models.Model):
         TEST = "test", "Pruebas"
         PRODUCTION = "production", "Producción"
 
-    slug = models.SlugField("slug del portal", max_length=60, unique=True)
+    slug = models.SlugField("slug del portal", max_length=60, unique=True, validators=[validate_slug_not_reserved])
     legal_name = models.CharField("razón social", max_length=300)
     rfc = models.CharField("RFC", max_length=13, validators=[RFC_VALIDATOR])
     tax_regime = models.CharField("régimen fiscal", max_length=3, default="601")
@@ -193,7 +202,9 @@ class Ticket(models.Model):
         ADMIN = "admin", "Administración"
         DEMO = "demo", "Demo"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="tickets")
+    # No single-column index on merchant: the unique key and the composite indexes start with it, and every
+    # extra index costs bulk ingestion.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="tickets", db_index=False)
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="tickets")
     number = models.CharField("número de ticket", max_length=64)
     sold_at = models.DateTimeField("fecha de venta")
@@ -205,7 +216,8 @@ class Ticket(models.Model):
     tax_total = models.DecimalField("impuestos trasladados", default=0, **MONEY)
     withheld_total = models.DecimalField("impuestos retenidos", default=0, **MONEY)
     total = models.DecimalField("total", **MONEY)
-    public_code = models.CharField(max_length=24, unique=True, default=public_code, editable=False)
+    # Unique through Meta.constraints: a plain btree, without the LIKE-pattern twin `unique=True` adds on PostgreSQL.
+    public_code = models.CharField(max_length=24, default=public_code, editable=False)
     expires_at = models.DateTimeField("fin del plazo de autofacturación", db_index=True)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.OPEN)
     source = models.CharField("origen", max_length=8, choices=Source, default=Source.API)
@@ -220,6 +232,7 @@ class Ticket(models.Model):
         verbose_name_plural = "tickets"
         constraints = [
             models.UniqueConstraint(fields=["merchant", "branch", "number"], name="ticket_number_unique_per_branch"),
+            models.UniqueConstraint(fields=["public_code"], name="ticket_public_code_unique"),
             models.CheckConstraint(condition=Q(total__gte=0), name="ticket_total_not_negative"),
         ]
         indexes = [
@@ -232,7 +245,7 @@ class Ticket(models.Model):
 
 
 class TicketLine(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="lines")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="lines", db_index=False)  # see Meta
     position = models.PositiveSmallIntegerField()
     product_code = models.CharField("ClaveProdServ", max_length=8)
     unit_code = models.CharField("ClaveUnidad", max_length=3)

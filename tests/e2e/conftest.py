@@ -53,7 +53,9 @@ def mail_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("mail")
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: a worker left running would keep polling the test database (schedules, sweepers) while the
+# rest of the suite runs, taking its tasks and its locks.
+@pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, mail_dir, tmp_path_factory):
     """``manage.py qcluster`` against the test database; its stdout/stderr go to the artifacts folder."""
     db = connection.settings_dict

@@ -66,3 +66,19 @@ def test_negative_total_is_refused_by_the_database(branch):
     with pytest.raises(IntegrityError), transaction.atomic():
         Ticket.objects.create(merchant=branch.merchant, branch=branch, number="X", sold_at=dt.datetime.now(dt.UTC),
                               subtotal=0, total=Decimal("-1"), expires_at=dt.datetime.now(dt.UTC))
+
+
+@pytest.mark.parametrize("slug", ["admin", "api", "t", "F", "healthz"])
+def test_merchant_slug_cannot_shadow_a_site_route(db, slug):
+    from django.core.exceptions import ValidationError
+
+    merchant = Merchant(slug=slug, legal_name="X", rfc="EKU9003173C9")
+    with pytest.raises(ValidationError) as err:
+        merchant.full_clean()
+    assert "reservado" in str(err.value)
+
+
+def test_unknown_api_url_answers_the_json_envelope(client, db):
+    response = client.get("/api/v1/nada")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
