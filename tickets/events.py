@@ -21,7 +21,7 @@ def record_event(*, merchant_id: int, entity: str, object_id: int, from_status: 
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # no SAVEPOINT round trips when called inside the caller's transaction
 def transition(obj: models.Model, *, entity: str, to: str, expected: str | Iterable[str],
                actor: str = "", reason: str = "", data: dict | None = None, **fields) -> bool:
     """Move ``obj`` to status ``to`` if it is still in ``expected``; write the event. Returns False if it was not.

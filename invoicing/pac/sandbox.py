@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import random
 import time
@@ -211,6 +212,7 @@ class SandboxPac(Pac):
                           raw="\n".join(f"{i.code} {i.path}: {i.message}" for i in issues))
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)  # SAT's postal-code catalog changes a few times a year
     def _time_zone(postal_code: str) -> str:
         try:
             from tickets.catalogs import PostalCode
