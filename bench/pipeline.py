@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=600)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pdf-renders", type=int, default=20)
+    parser.add_argument("--issuers", type=int, default=4, help="threads issuing, like concurrent web requests")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench/pipeline.py measures PostgreSQL: set DATABASE_URL=postgres://…")
@@ -76,7 +77,7 @@ def main() -> None:
         try:
             time.sleep(3)  # workers up and warm before the clock starts
             started = time.perf_counter()
-            ids = [invoice_issue(merchant=merchant, ticket_ids=[t.pk], receptor=receptor).pk for t in tickets]
+            ids = _issue_all(invoice_issue, merchant, tickets, receptor, args.issuers)
             issued = time.perf_counter()
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -99,11 +100,28 @@ def main() -> None:
             "stamped": stamped,
             "issue_only_per_s": round(len(ids) / (issued - started), 1),
             "workers": args.workers,
+            "issuers": args.issuers,
             "broker": "redis" if settings.REDIS_URL else "orm",
             "pdf_ms_per_page": pdf_ms,
         }))
     finally:
         _cleanup(merchant)
+
+
+def _issue_all(invoice_issue, merchant, tickets, receptor, threads: int) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def issue(chunk):
+        try:
+            return [invoice_issue(merchant=merchant, ticket_ids=[t.pk], receptor=receptor).pk for t in chunk]
+        finally:
+            connection.close()
+
+    chunks = [tickets[i::threads] for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        return [pk for ids in pool.map(issue, chunks) for pk in ids]
 
 
 def _pdf_ms(invoice, renders: int) -> float | None:

@@ -114,6 +114,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task queue: django-q2, ORM broker by default, Redis when REDIS_URL is set.
 REDIS_URL = env_str("REDIS_URL")
+Q_KEEP_RESULTS_HOURS = env_int("Q_KEEP_RESULTS_HOURS", 24)
 Q_CLUSTER = {
     "name": env_str("Q_CLUSTER_NAME", "autofactura"),
     "workers": env_int("Q_WORKERS", 1),
@@ -124,7 +125,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.2,
     "label": "Tareas",
-    "save_limit": env_int("Q_SAVE_LIMIT", 1000),
+    # 0 = django-q2 never prunes on its own: its pruning reads every stored result under a lock for each finished
+    # task, which capped a cluster at ~25 tasks/s. portal.tasks.prune_task_results deletes old ones instead.
+    "save_limit": env_int("Q_SAVE_LIMIT", 0),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

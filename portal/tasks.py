@@ -6,3 +6,15 @@ from django.utils import timezone
 def ping(token: str) -> dict:
     """Proves a worker picks up and runs queued tasks (`manage.py queue_check`)."""
     return {"token": token, "ran_at": timezone.now().isoformat()}
+
+
+def prune_task_results() -> int:
+    """Periodic: forget successful task results older than Q_KEEP_RESULTS_HOURS (failures stay for inspection)."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django_q.models import Success
+
+    cutoff = timezone.now() - dt.timedelta(hours=settings.Q_KEEP_RESULTS_HOURS)
+    deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
+    return deleted
