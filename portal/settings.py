@@ -237,6 +237,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status": give each enum its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "BatchStatusEnum": "tickets.models.Batch.Status",
+        "InvoiceStatusEnum": "invoicing.models.Invoice.Status",
+        "WebhookDeliveryStatusEnum": "invoicing.webhooks.models.WebhookDelivery.Status",
+    },
 }
 
 # --- Security when not in DEBUG

@@ -155,10 +155,36 @@ def _money(value) -> str:
     return f"{Decimal(value or 0):.2f}"  # SQLite's SUM drops trailing zeros
 
 
+class EligibleOut(serializers.Serializer):
+    class _Branch(serializers.Serializer):
+        branch = serializers.CharField()
+        postal_code = serializers.CharField()
+        count = serializers.IntegerField()
+        total = serializers.DecimalField(max_digits=18, decimal_places=2)
+
+    class _PaymentForm(serializers.Serializer):
+        payment_form = serializers.CharField()
+        total = serializers.DecimalField(max_digits=18, decimal_places=2)
+
+    period = serializers.CharField()
+    label = serializers.CharField()
+    periodicity = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField()
+    closed = serializers.BooleanField()
+    count = serializers.IntegerField()
+    total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    subtotal = serializers.DecimalField(max_digits=18, decimal_places=2)
+    tax_total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    by_branch = _Branch(many=True)
+    by_payment_form = _PaymentForm(many=True)
+
+
 class GlobalInvoiceEligible(APIView):
     permission_classes = [HasScope("invoices")]
 
-    @extend_schema(summary="Tickets elegibles de un periodo: cuántos y por cuánto",
+    @extend_schema(summary="Tickets elegibles de un periodo: cuántos y por cuánto", responses={200: EligibleOut},
                    parameters=[OpenApiParameter("period", str, required=True), OpenApiParameter("branch", str)])
     def get(self, request):
         merchant = request.auth.merchant

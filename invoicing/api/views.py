@@ -65,6 +65,7 @@ def _date_param(request, name: str) -> dt.date | None:
 class InvoiceCollection(_InvoicesView):
     @extend_schema(
         summary="Listar facturas",
+        operation_id="v1_invoices_list",
         parameters=[
             OpenApiParameter("status", str, enum=[s for s, _ in Invoice.Status.choices]),
             OpenApiParameter("kind", str, enum=[k for k, _ in Invoice.Kind.choices]),
@@ -147,7 +148,7 @@ class InvoiceDetail(_InvoicesView):
 
 
 class InvoiceDocument(_InvoicesView):
-    @extend_schema(summary="Descargar XML, PDF o ZIP", responses={(200, "application/octet-stream"): bytes,
+    @extend_schema(summary="Descargar XML, PDF o ZIP", operation_id="v1_invoices_document", responses={(200, "application/octet-stream"): bytes,
                                                                  404: ErrorOut, 409: ErrorOut})
     def get(self, request, pk: int, fmt: str):
         invoice = self.get_invoice(request, pk)

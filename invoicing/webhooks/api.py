@@ -90,7 +90,7 @@ class _WebhooksView(APIView):
 
 
 class WebhookCollection(_WebhooksView):
-    @extend_schema(summary="Listar webhooks", tags=["webhooks"], responses={200: WebhookListOut})
+    @extend_schema(summary="Listar webhooks", operation_id="v1_webhooks_list", tags=["webhooks"], responses={200: WebhookListOut})
     def get(self, request):
         endpoints = WebhookEndpoint.objects.filter(merchant=request.auth.merchant).order_by("-created_at", "-pk")
         data = WebhookOut(endpoints, many=True, context={"request": request}).data

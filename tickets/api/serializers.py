@@ -89,7 +89,7 @@ class VoidIn(serializers.Serializer):
 class TicketQuery(serializers.Serializer):
     number = serializers.CharField(required=False, max_length=64)
     branch = serializers.CharField(required=False, max_length=40)
-    status = serializers.ChoiceField(choices=Ticket.Status.values, required=False)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     sold_from = serializers.DateTimeField(required=False)
     sold_to = serializers.DateTimeField(required=False)
     invoiced = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -155,7 +155,7 @@ class TicketSummaryOut(serializers.Serializer):
     discount = serializers.DecimalField(**MONEY)
     tax_total = serializers.DecimalField(**MONEY)
     total = serializers.DecimalField(**MONEY)
-    status = serializers.ChoiceField(choices=Ticket.Status.values)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices)
     source = serializers.CharField()
     expires_at = serializers.DateTimeField()
     can_self_invoice = serializers.BooleanField()
