@@ -27,6 +27,7 @@ migrate: install
 
 # Web server + one django-q2 worker; Ctrl-C stops both.
 run: migrate
+	$(PY) manage.py load_sat_catalogs
 	$(PY) manage.py seed_demo --if-empty
 	@echo ""
 	@echo "  Portal:         http://$(HOST):$(PORT)/demo/"
