@@ -74,3 +74,21 @@ def receptor():
 
     return ReceptorData(rfc="CACX7605101P8", name="XOCHILT CASAS CHAVEZ", tax_regime="612", postal_code="36257",
                         cfdi_use="G03", emails=("xochilt@example.com",))
+
+
+@pytest.fixture
+def make_staff(db):
+    """A back-office user of ``merchant`` with the given permissions (default: all of tickets and invoicing)."""
+    from django.contrib.auth.models import Permission, User
+
+    from tickets.models import MerchantMembership
+
+    def make(merchant, username="staff", permissions=None):
+        user = User.objects.create_user(username, password="x", is_staff=True)
+        if permissions is None:
+            permissions = Permission.objects.filter(content_type__app_label__in=["invoicing", "tickets"])
+        user.user_permissions.set(permissions)
+        MerchantMembership.objects.create(user=user, merchant=merchant)
+        return user
+
+    return make

@@ -53,7 +53,7 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
         existing = _by_idempotency_key(merchant, idempotency_key, ticket_ids)
         if existing:
             return existing
-    receptor = _normalized(receptor)
+    receptor = receptor_normalized(receptor)
     receptor_check(receptor)
     try:
         return _issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
@@ -67,7 +67,7 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
         raise
 
 
-def _normalized(receptor: ReceptorData) -> ReceptorData:
+def receptor_normalized(receptor: ReceptorData) -> ReceptorData:
     return ReceptorData(
         rfc=normalize_rfc(receptor.rfc or ""),
         name=" ".join((receptor.name or "").upper().split()),

@@ -33,7 +33,7 @@ from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
 from invoicing.services.global_invoice import _attach_tickets, enqueue_stamping
-from invoicing.services.issue import ReceptorData, _normalized
+from invoicing.services.issue import ReceptorData, receptor_normalized
 from invoicing.services.receptor import receptor_check
 from tickets.events import record_event, transition
 from tickets.models import Merchant, Ticket
@@ -64,7 +64,7 @@ def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: R
 
     The portal shows "tu factura está lista" when this invoice is ``stamped``, like any other.
     """
-    receptor = _normalized(receptor)
+    receptor = receptor_normalized(receptor)
     receptor_check(receptor)
     ids = sorted({int(i) for i in ticket_ids})
     if not ids:

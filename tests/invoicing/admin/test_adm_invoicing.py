@@ -1,31 +1,22 @@
 """Back office: CSD upload through the engine's checks, and merchant isolation of invoicing admin pages."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.models import Certificate, Invoice
 from invoicing.services import invoice_issue
-from tickets.models import MerchantMembership
-
-
-def _staff(merchant, username):
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["invoicing", "tickets"]))
-    MerchantMembership.objects.create(user=user, merchant=merchant)
-    return user
 
 
 @pytest.fixture
-def staff_client(client, merchant):
-    client.force_login(_staff(merchant, "staff-a"))
+def staff_client(client, merchant, make_staff):
+    client.force_login(make_staff(merchant, "staff-a"))
     return client
 
 
 @pytest.fixture
-def other_staff_client(client, other_merchant):
-    client.force_login(_staff(other_merchant, "staff-b"))
+def other_staff_client(client, other_merchant, make_staff):
+    client.force_login(make_staff(other_merchant, "staff-b"))
     return client
 
 

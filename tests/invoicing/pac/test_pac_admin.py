@@ -1,24 +1,18 @@
 """Merchant admin PAC section: write-only credentials, "Probar conexión", and isolation between merchants."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from fakes import FINKOK_PASSWORD, FINKOK_USER
 
-from tickets.models import Merchant, MerchantMembership
+from tickets.models import Merchant
 
 URL = "/admin/tickets/merchant/"
 
 
-def _staff(merchant, username):
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["invoicing", "tickets"]))
-    MerchantMembership.objects.create(user=user, merchant=merchant)
-    return user
 
 
 @pytest.fixture
-def staff_client(client, merchant):
-    client.force_login(_staff(merchant, "staff-a"))
+def staff_client(client, merchant, make_staff):
+    client.force_login(make_staff(merchant, "staff-a"))
     return client
 
 
@@ -95,10 +89,10 @@ def test_probar_conexion_with_finkok_reports_bad_credentials_in_spanish(staff_cl
     assert any("Conexión correcta con Finkok" in str(m) for m in response.context["messages"])
 
 
-def test_other_merchant_staff_cannot_see_or_test_the_pac_settings(client, merchant, other_merchant, monkeypatch):
+def test_other_merchant_staff_cannot_see_or_test_the_pac_settings(client, merchant, other_merchant, monkeypatch, make_staff):
     merchant.pac, merchant.pac_username, merchant.pac_password = "sw", "kemper@sw.mx", "kemper-secret"
     merchant.save()
-    client.force_login(_staff(other_merchant, "staff-b"))
+    client.force_login(make_staff(other_merchant, "staff-b"))
     pinged = []
     monkeypatch.setattr("invoicing.admin_pac.get_pac", lambda m: pinged.append(m.pk))
 

@@ -1,25 +1,20 @@
 """Back office: create an endpoint (secret shown once), deliveries inline, "reenviar", merchant isolation."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
 from invoicing.webhooks.services import webhook_emit, webhook_endpoint_create
-from tickets.models import MerchantMembership
 
 
-def _staff(merchant, username):
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="invoicing",
-                                                        content_type__model__startswith="webhook"))
-    MerchantMembership.objects.create(user=user, merchant=merchant)
-    return user
+def _webhook_permissions():
+    return Permission.objects.filter(content_type__app_label="invoicing", content_type__model__startswith="webhook")
 
 
 @pytest.fixture
-def staff_client(client, merchant):
-    client.force_login(_staff(merchant, "staff-a"))
+def staff_client(client, merchant, make_staff):
+    client.force_login(make_staff(merchant, "staff-a", _webhook_permissions()))
     return client
 
 
@@ -70,9 +65,9 @@ def test_the_change_page_lists_recent_deliveries_and_reenviar_requeues_failed_on
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == "pending"
 
 
-def test_another_merchants_staff_sees_nothing(client, merchant, other_merchant):
+def test_another_merchants_staff_sees_nothing(client, merchant, other_merchant, make_staff):
     endpoint, delivery = _failed_delivery(merchant)
-    client.force_login(_staff(other_merchant, "staff-b"))
+    client.force_login(make_staff(other_merchant, "staff-b", _webhook_permissions()))
     assert client.get(f"/admin/invoicing/webhookendpoint/{endpoint.pk}/change/").status_code == 302  # not found
     assert client.get(f"/admin/invoicing/webhookdelivery/{delivery.pk}/change/").status_code == 302
     assert "erp.example.com" not in client.get("/admin/invoicing/webhookendpoint/").content.decode()

@@ -2,7 +2,6 @@ import datetime as dt
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.management import call_command
@@ -10,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tickets.api.auth import hash_key
-from tickets.models import ApiKey, MerchantMembership
+from tickets.models import ApiKey
 from tickets.services import api_key_create, api_key_revoke
 
 
@@ -103,16 +102,14 @@ def test_command_prints_a_working_key(merchant, branch):
     assert ApiKey.objects.get().scopes == ["tickets", "invoices"]
 
 
-def _staff(merchant, username="staff"):
-    user = get_user_model().objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="tickets",
-                                                         codename__endswith="apikey"))
-    MerchantMembership.objects.create(user=user, merchant=merchant)
-    return user
 
 
-def test_admin_creates_a_key_showing_it_once_and_revokes_it(client, merchant, other_merchant):
-    client.force_login(_staff(merchant))
+def _apikey_permissions():
+    return Permission.objects.filter(content_type__app_label="tickets", codename__endswith="apikey")
+
+
+def test_admin_creates_a_key_showing_it_once_and_revokes_it(client, merchant, other_merchant, make_staff):
+    client.force_login(make_staff(merchant, "staff", _apikey_permissions()))
     response = client.post("/admin/tickets/apikey/add/", {"name": "POS caja 1", "scopes": ["tickets"]}, follow=True)
     assert response.status_code == 200
     key = ApiKey.objects.get()
@@ -126,8 +123,8 @@ def test_admin_creates_a_key_showing_it_once_and_revokes_it(client, merchant, ot
     assert ApiKey.objects.get().revoked_at is not None
 
 
-def test_admin_shows_only_the_staff_merchant_keys(client, merchant, other_merchant):
+def test_admin_shows_only_the_staff_merchant_keys(client, merchant, other_merchant, make_staff):
     api_key_create(merchant=other_merchant, name="ajena", scopes=["tickets"])
-    client.force_login(_staff(merchant))
+    client.force_login(make_staff(merchant, "staff", _apikey_permissions()))
     page = client.get("/admin/tickets/apikey/").content.decode()
     assert "ajena" not in page
