@@ -120,6 +120,8 @@ Q_CLUSTER = {
     "workers": env_int("Q_WORKERS", 1),
     "timeout": env_int("Q_TIMEOUT", 300),
     "retry": env_int("Q_RETRY", 360),
+    # A recycled worker re-imports everything and recompiles SAT's schema and XSLT (~1 s): not every 500 tasks.
+    "recycle": env_int("Q_RECYCLE", 5000),
     "max_attempts": 1,  # our tasks handle their own retries with backoff
     "ack_failures": True,
     "catch_up": False,
