@@ -45,10 +45,20 @@ def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str 
 
 
 def sweep_stuck_invoices() -> int:
-    """Periodic: re-queue invoices left pending/sealed by a crashed worker, and retries that are due."""
-    from invoicing.services.stamping import stuck_invoice_ids
+    """Periodic: re-queue invoices left pending/sealed by a crashed worker, and retries that are due.
 
-    ids = stuck_invoice_ids()
+    Skipped while the queue holds a large backlog: those invoices' tasks are most likely still waiting in it.
+    """
+    from django.conf import settings
+    from django_q.brokers import get_broker
+
+    from invoicing.services.stamping import stuck_invoices_requeue
+
+    backlog = get_broker().queue_size() or 0
+    if backlog > settings.INVOICE_SWEEP_MAX_BACKLOG:
+        log.info("sweeper skipped: %d tasks still queued", backlog)
+        return 0
+    ids = stuck_invoices_requeue()
     for invoice_id in ids:
         enqueue_stamp(invoice_id)
     if ids:

@@ -189,6 +189,7 @@ SANDBOX_PAC_FAILURE_RATE = float(env_str("SANDBOX_PAC_FAILURE_RATE", "0") or 0)
 SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)
 # An invoice pending/sealed this long with no worker on it is re-queued by the sweeper.
 INVOICE_STUCK_AFTER_SECONDS = env_int("INVOICE_STUCK_AFTER_SECONDS", 120)
+INVOICE_SWEEP_MAX_BACKLOG = env_int("INVOICE_SWEEP_MAX_BACKLOG", 1000)
 # PDF + email after stamping; off only for benchmarks that measure stamping alone.
 INVOICE_POST_STAMP_TASKS = env_bool("INVOICE_POST_STAMP_TASKS", True)
 # Factura global: tickets per CFDI (bigger periods are split), alert this long before the 24-h deadline,

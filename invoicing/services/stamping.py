@@ -15,6 +15,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
@@ -31,7 +32,7 @@ from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12  # with the backoff below: about three hours of a PAC outage before giving up
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 
@@ -192,14 +193,23 @@ def _after_stamped(invoice_id: int) -> None:
     enqueue_after_stamped(invoice_id)
 
 
-def stuck_invoice_ids(*, older_than_seconds: int | None = None) -> list[int]:
-    """Invoices a crashed worker left behind, and sealed ones whose retry is due."""
+def stuck_invoices_requeue(*, older_than_seconds: int | None = None, limit: int = 5000) -> list[int]:
+    """Invoices to queue again: left pending/sealed by a crashed worker, or sealed ones whose retry is due.
+
+    Each one is touched (updated_at = now) as it is re-queued, so a long queue does not get the same invoice
+    again every minute: it comes back only if it is still untouched after another ``older_than_seconds``.
+    """
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=older_than_seconds or settings.INVOICE_STUCK_AFTER_SECONDS)
-    from django.db.models import Q
-
-    return list(
-        Invoice.objects.filter(status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED))
-        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, updated_at__lt=cutoff))
-        .values_list("pk", flat=True)[:5000]
-    )
+    due_retry = Q(next_attempt_at__lte=now, updated_at__lt=F("next_attempt_at"))
+    abandoned = Q(updated_at__lt=cutoff) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    with transaction.atomic():
+        ids = list(
+            Invoice.objects.select_for_update(skip_locked=True)
+            .filter(status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED))
+            .filter(due_retry | abandoned)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Invoice.objects.filter(pk__in=ids).update(updated_at=now)
+    return ids
