@@ -3,8 +3,9 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
+from tickets.errors import DomainError
 from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
-from tickets.services import api_key_create, api_key_revoke
+from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
 class BranchInline(admin.TabularInline):
@@ -50,14 +51,46 @@ class TicketLineInline(admin.TabularInline):
 
 @admin.register(Ticket)
 class TicketAdmin(MerchantScopedAdmin):
+    """Tickets are sale records sent by the POS: read-only here, changed only through the services."""
+
     list_display = ["number", "branch", "sold_at", "total", "payment_form", "status", "expires_at"]
     list_filter = ["status", "source", "payment_form"]
     search_fields = ["number"]
     date_hierarchy = "sold_at"
     list_select_related = ["branch"]
     inlines = [TicketLineInline]
-    readonly_fields = ["public_code", "status", "created_at", "updated_at", "batch", "fingerprint"]
     exclude = ["document"]
+    actions = ["expire_selected", "void_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Ticket._meta.fields if f.name not in ("id", "document")]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _apply(self, request, queryset, service, done: str, **kwargs):
+        changed, refused = 0, []
+        for ticket in queryset.select_related("merchant"):
+            try:
+                service(merchant=ticket.merchant, ticket_id=ticket.pk, actor=request.user.get_username(), **kwargs)
+                changed += 1
+            except DomainError as exc:
+                refused.append(f"{ticket.number}: {exc.message}")
+        if changed:
+            self.message_user(request, f"{changed} ticket(s) {done}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+    @admin.action(description="Terminar el plazo de autofacturación (seguirán en la factura global)")
+    def expire_selected(self, request, queryset):
+        self._apply(request, queryset, ticket_expire, "ya no se pueden autofacturar")
+
+    @admin.action(description="Cancelar por devolución (fuera de toda factura)")
+    def void_selected(self, request, queryset):
+        self._apply(request, queryset, ticket_void, "cancelados", reason="cancelado desde la administración")
 
 
 @admin.register(Batch)
