@@ -38,13 +38,30 @@ def engine_ticket(ticket: Ticket, lines=None) -> cfdi.Ticket:
                        payment_form=ticket.payment_form, total=ticket.total)
 
 
+_LINE_FIELDS = ("ticket_id", "description", "quantity", "unit_price", "product_code", "unit_code", "sku", "discount",
+                "tax_object", "taxes", "amount")
+
+
 def engine_tickets(tickets) -> list[cfdi.Ticket]:
-    """Engine tickets for a queryset of tickets: two queries whatever their number (globals hold thousands)."""
-    rows = list(tickets.only("pk", "number", "payment_form", "total").order_by("pk"))
-    by_ticket: dict[int, list[TicketLine]] = {row.pk: [] for row in rows}
-    for line in TicketLine.objects.filter(ticket__in=tickets.values("pk")).order_by("ticket_id", "position"):
-        by_ticket[line.ticket_id].append(line)
-    return [engine_ticket(row, by_ticket[row.pk]) for row in rows]
+    """Engine tickets for a queryset of tickets: two queries whatever their number (globals hold thousands),
+    read as plain values: no model instances on this path."""
+    rows = list(tickets.order_by("pk").values_list("pk", "number", "payment_form", "total"))
+    by_ticket: dict[int, list[cfdi.TicketLine]] = {row[0]: [] for row in rows}
+    taxes_cache: dict[str, tuple[cfdi.LineTax, ...]] = {}
+    lines = (TicketLine.objects.filter(ticket__in=tickets.values("pk"))
+             .order_by("ticket_id", "position").values_list(*_LINE_FIELDS))
+    for ticket_id, description, quantity, unit_price, product, unit, sku, discount, objeto, taxes, amount in lines:
+        key = repr(taxes)  # a few distinct tax sets repeat over thousands of lines
+        engine_taxes = taxes_cache.get(key)
+        if engine_taxes is None:
+            engine_taxes = taxes_cache[key] = tuple(engine_tax(t) for t in taxes if not t.get("withheld"))
+        by_ticket[ticket_id].append(cfdi.TicketLine(
+            description=description, quantity=quantity, unit_price=unit_price, clave_prod_serv=product,
+            clave_unidad=unit, sku=sku or None, discount=discount, objeto_imp=objeto, taxes=engine_taxes,
+            amount=amount,
+        ))
+    return [cfdi.Ticket(number=number, lines=tuple(by_ticket[pk]), payment_form=payment_form, total=total)
+            for pk, number, payment_form, total in rows]
 
 
 def engine_emisor(merchant: Merchant) -> cfdi.Emisor:

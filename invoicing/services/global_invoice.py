@@ -26,6 +26,7 @@ from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import GlobalPeriod, Invoice, InvoiceTicket
 from invoicing.periods import Period, PeriodError, check_periodicity, effective_periodicity, period_parse
+from tickets.bulk import bulk_insert
 from tickets.events import record_event
 from tickets.models import Branch, Event, Merchant, Ticket
 
@@ -224,18 +225,17 @@ def _attach_tickets(invoice: Invoice, tickets: list[Ticket], *, actor: str, reas
                     from_status: str = Ticket.Status.OPEN) -> None:
     """Link the tickets and move them to globalized in bulk (guarded: every one must still be ``from_status``)."""
     now = timezone.now()
-    InvoiceTicket.objects.bulk_create(
-        [InvoiceTicket(invoice=invoice, ticket_id=t.pk, amount=t.total) for t in tickets], batch_size=2000
-    )
+    bulk_insert(InvoiceTicket, ("invoice_id", "ticket_id", "amount"), ((invoice.pk, t.pk, t.total) for t in tickets))
     if from_status != Ticket.Status.GLOBALIZED:
         moved = Ticket.objects.filter(invoice_links__invoice=invoice, status=from_status).update(
             status=Ticket.Status.GLOBALIZED, updated_at=now)
         if moved != len(tickets):  # cannot happen under the row locks; refuse rather than half-write
             raise InvoicingError("ticket_changed", "Un ticket cambió de estado mientras se generaba la global.")
-    Event.objects.bulk_create(
-        [Event(merchant_id=invoice.merchant_id, entity="ticket", object_id=t.pk, from_status=from_status,
-               to_status=Ticket.Status.GLOBALIZED, actor=actor, reason=reason) for t in tickets],
-        batch_size=2000,
+    bulk_insert(
+        Event,
+        ("merchant_id", "entity", "object_id", "from_status", "to_status", "actor", "reason", "data", "created_at"),
+        ((invoice.merchant_id, "ticket", t.pk, from_status, Ticket.Status.GLOBALIZED, actor, reason, "{}", now)
+         for t in tickets),
     )
 
 
