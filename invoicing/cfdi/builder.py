@@ -320,7 +320,8 @@ def _repair_windows(results: list[LineResult], path: str) -> None:
         # Adjust the group whose residual (last Tasa tax with a positive rate) is this key.
         for r in results:
             residual = [t for t in r.taxes if t.tax.factor == "Tasa" and t.tax.rate and t.importe is not None]
-            if residual and residual[-1].tax.key == key and (direction > 0 or residual[-1].importe > ZERO):
+            if (residual and residual[-1].tax.key == key and (direction > 0 or residual[-1].importe > ZERO)
+                    and _can_shift(r, CENT * direction)):
                 _shift(r, residual[-1], CENT * direction)
                 break
         else:
@@ -338,6 +339,11 @@ def _repair_windows(results: list[LineResult], path: str) -> None:
     raise BuildError(
         "CFDI40180", path, "No es posible cuadrar los impuestos del ticket dentro de las tolerancias del SAT."
     )
+
+
+def _can_shift(r: LineResult, delta: Decimal) -> bool:
+    """A shift must leave every base positive: a Traslado with Base 0 is invalid (XSD minInclusive 0.000001)."""
+    return r.base - delta > ZERO and all(t.base - delta > ZERO for t in r.taxes if t.tax.factor != "Cuota")
 
 
 def _shift(r: LineResult, residual: TaxAmount, delta: Decimal) -> None:
