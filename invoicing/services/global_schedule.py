@@ -22,6 +22,7 @@ from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice
 from invoicing.periods import NAMES, effective_periodicity, period_at
 from invoicing.services.global_invoice import _global_period, eligible_tickets, global_invoice_issue
+from invoicing.webhooks.services import global_deadline_alert_hook
 from tickets.events import record_event
 from tickets.models import Merchant, Ticket
 
@@ -30,8 +31,7 @@ RETRY_FAILED_AFTER = dt.timedelta(minutes=30)
 ACTOR = "programador de facturas globales"
 
 # Alert channels besides the Event row and the email: callables ``hook(merchant=, period=, payload=)``.
-# The webhook engineer registers the delivery here (see docs/global-invoice.md); none exists yet.
-ALERT_HOOKS: list = []
+ALERT_HOOKS: list = [global_deadline_alert_hook]
 
 
 def global_invoices_run(*, now: dt.datetime | None = None) -> dict:

@@ -133,6 +133,20 @@ def test_deadline_alert_once_with_event_and_email(merchant, branch, sale, worker
     assert mail.outbox[0].to == ["dueno@example.com"] and "Factura global pendiente" in mail.outbox[0].subject
 
 
+def test_deadline_alert_also_goes_to_the_merchants_webhooks(merchant, branch, sale, worker):
+    from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    WebhookEndpoint.objects.create(merchant=merchant, url="https://erp.example.com/hooks", secret="whsec_x")
+    merchant.global_periodicity = "01"
+    merchant.save()
+    sale(branch, "A", "2026-03-07 12:00")
+    global_invoices_run_merchant(merchant=merchant, now=at("2026-03-08 00:10"))
+    worker()  # fails: no CSD
+    assert global_deadline_alerts(merchant=merchant, now=at("2026-03-08 19:00")) == 1
+    delivery = WebhookDelivery.objects.get(event="global_invoice.deadline_alert")
+    assert delivery.payload["data"]["open_tickets"] == 1
+
+
 def test_no_alert_when_the_period_is_stamped(merchant, branch, sale, yesterday, certificate, worker):
     merchant.global_periodicity = "01"
     merchant.save()
