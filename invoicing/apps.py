@@ -10,3 +10,8 @@ class InvoicingConfig(AppConfig):
         from invoicing.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="invoicing_schedules")
+
+        from invoicing.webhooks.receivers import on_batch_finished
+        from tickets.signals import batch_finished
+
+        batch_finished.connect(on_batch_finished, dispatch_uid="webhooks_batch_finished")

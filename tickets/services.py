@@ -25,6 +25,7 @@ from tickets.ingest.batch import CHUNK, Item, Outcome, context_for, ingest, self
 from tickets.ingest.normalize import Context, TicketRejected, normalize
 from tickets.ingest.store import CREATED, expires_at_for_day, store_drafts
 from tickets.models import ApiKey, Batch, Branch, Merchant, Ticket
+from tickets.signals import batch_finished
 
 __all__ = ["LineInput", "api_key_create", "api_key_revoke", "batch_process", "batch_submit", "self_invoice_url",
            "ticket_create", "ticket_expire", "ticket_expires_at", "ticket_register", "ticket_validate",
@@ -213,9 +214,10 @@ def _process(batch: Batch, items: list[Item], *, actor: str, start: int = 0) -> 
             )
     batch.refresh_from_db(fields=_COUNTS)
     batch.report = report
-    transition(batch, entity="batch", to=Batch.Status.DONE, expected=[Batch.Status.PROCESSING], actor=actor,
-               reason=f"{batch.created_count} creados, {batch.duplicate_count} duplicados, "
-                      f"{batch.rejected_count} rechazados", finished_at=timezone.now(), payload=None)
+    if transition(batch, entity="batch", to=Batch.Status.DONE, expected=[Batch.Status.PROCESSING], actor=actor,
+                  reason=f"{batch.created_count} creados, {batch.duplicate_count} duplicados, "
+                         f"{batch.rejected_count} rechazados", finished_at=timezone.now(), payload=None):
+        batch_finished.send(sender=Batch, batch=batch)
 
 
 def batch_process(*, batch_pk: int) -> str:
@@ -233,8 +235,9 @@ def batch_process(*, batch_pk: int) -> str:
         else:
             items = _items(archive.loads(data), None)
     except (InvalidInput, ValueError) as exc:
-        transition(batch, entity="batch", to=Batch.Status.FAILED, expected=[Batch.Status.RECEIVED],
-                   reason=str(exc), error=str(exc), finished_at=timezone.now())
+        if transition(batch, entity="batch", to=Batch.Status.FAILED, expected=[Batch.Status.RECEIVED],
+                      reason=str(exc), error=str(exc), finished_at=timezone.now()):
+            batch_finished.send(sender=Batch, batch=batch)
         return "failed"
     _process(batch, items, actor="worker", start=batch.processed_count)
     return "done"
