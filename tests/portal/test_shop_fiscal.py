@@ -31,7 +31,7 @@ def postal_codes(db):
 
 @pytest.fixture
 def in_cart(client, merchant, branch, make_ticket):
-    ticket = make_ticket(branch, number="F1", total=Decimal("116.00"))
+    ticket = make_ticket(branch, number="F-1", total=Decimal("116.00"))
     assert client.get(f"/t/{ticket.public_code}").status_code == 302
     return ticket
 
@@ -123,7 +123,7 @@ def test_confirm_issues_one_pending_invoice_and_clears_the_cart(client, merchant
     assert done.url == f"/{merchant.slug}/factura/{invoice.public_code}/"
     assert invoice.receptor_name == "KARLA FUENTE NOLASCO" and invoice.receptor_emails == ["karla@example.com"]
     assert Ticket.objects.get(pk=in_cart.pk).status == Ticket.Status.INVOICED
-    assert "F1" not in client.get(f"/{merchant.slug}/carrito/").content.decode()
+    assert "F-1" not in client.get(f"/{merchant.slug}/carrito/").content.decode()
 
 
 def test_double_submit_of_the_confirmation_gives_the_same_invoice(client, merchant, in_cart, postal_codes):
