@@ -101,6 +101,9 @@ class BatchAdmin(MerchantScopedAdmin):
     exclude = ["payload"]  # the raw request body: large, and the per-ticket report says what matters
     readonly_fields = [f.name for f in Batch._meta.fields if f.name != "payload"]
 
+    def has_add_permission(self, request):
+        return False  # batches arrive through the API
+
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(label="permisos", choices=ApiKey.Scope.choices,

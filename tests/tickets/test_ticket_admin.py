@@ -26,6 +26,7 @@ def test_an_invoiced_ticket_cannot_be_voided_and_says_why(client, merchant, tick
 def test_tickets_cannot_be_added_or_edited_in_the_admin(client, merchant, ticket, make_staff):
     client.force_login(make_staff(merchant))
     assert client.get("/admin/tickets/ticket/add/").status_code == 403
+    assert client.get("/admin/tickets/batch/add/").status_code == 403
     page = client.get(f"/admin/tickets/ticket/{ticket.pk}/change/")
     assert page.status_code == 200 and 'name="total"' not in page.content.decode()
 
