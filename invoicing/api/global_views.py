@@ -13,6 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from invoicing.api.params import int_param
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.global_invoice import global_invoice_issue, global_invoice_preview
@@ -85,16 +86,6 @@ def _branch(merchant, code: str | None) -> Branch | None:
     return branch
 
 
-def _int(request, name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit():
-        raise InvoicingError("validation_error", f"«{name}» debe ser un entero no negativo.",
-                             {name: ["Debe ser un entero no negativo."]}, status=400)
-    return min(int(raw), maximum) if maximum else int(raw)
-
-
 class GlobalInvoiceCollection(APIView):
     permission_classes = [HasScope("invoices")]
 
@@ -107,9 +98,9 @@ class GlobalInvoiceCollection(APIView):
         if request.query_params.get("status"):
             qs = qs.filter(status=request.query_params["status"])
         if request.query_params.get("year"):
-            qs = qs.filter(global_year=_int(request, "year", 0))
-        limit = _int(request, "limit", 50, MAX_LIMIT)
-        offset = _int(request, "offset", 0)
+            qs = qs.filter(global_year=int_param(request, "year", 0))
+        limit = int_param(request, "limit", 50, MAX_LIMIT)
+        offset = int_param(request, "offset", 0)
         page = qs.order_by("-created_at", "-pk")[offset:offset + limit]
         return Response({"count": qs.count(), "limit": limit, "offset": offset,
                          "results": GlobalInvoiceOut(page, many=True).data})

@@ -2,12 +2,12 @@
 
 import datetime as dt
 
-from django.utils.dateparse import parse_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from invoicing.api.params import date_param, int_param
 from invoicing.api.serializers import ErrorOut, InvoiceCreateIn, InvoiceOut, ResendIn
 from invoicing.downloads import document_response
 from invoicing.errors import InvoicingError
@@ -31,35 +31,6 @@ class _InvoicesView(APIView):
         if invoice is None:
             raise InvoicingError("not_found", "No existe esa factura.", status=404)
         return invoice
-
-
-def _int_param(request, name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvoicingError("validation_error", f"«{name}» debe ser un número entero.",
-                             {name: ["Debe ser un número entero."]}, status=400) from None
-    if value < 0:
-        raise InvoicingError("validation_error", f"«{name}» no puede ser negativo.", {name: ["Mínimo 0."]},
-                             status=400)
-    return min(value, maximum) if maximum else value
-
-
-def _date_param(request, name: str) -> dt.date | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        value = parse_date(raw)
-    except ValueError:
-        value = None
-    if value is None:
-        raise InvoicingError("validation_error", f"«{name}» debe ser una fecha AAAA-MM-DD.",
-                             {name: ["Formato AAAA-MM-DD."]}, status=400)
-    return value
 
 
 class InvoiceCollection(_InvoicesView):
@@ -87,12 +58,12 @@ class InvoiceCollection(_InvoicesView):
         if params.get("rfc"):
             qs = qs.filter(receptor_rfc=params["rfc"].strip().upper())
         tz = request.auth.merchant.tzinfo
-        if date_from := _date_param(request, "date_from"):
+        if date_from := date_param(request, "date_from"):
             qs = qs.filter(created_at__gte=dt.datetime.combine(date_from, dt.time.min, tzinfo=tz))
-        if date_to := _date_param(request, "date_to"):
+        if date_to := date_param(request, "date_to"):
             qs = qs.filter(created_at__lt=dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
-        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        offset = _int_param(request, "offset", 0)
+        limit = int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        offset = int_param(request, "offset", 0)
         page = qs.order_by("-created_at", "-pk").prefetch_related("ticket_links")[offset:offset + limit]
         return Response({
             "count": qs.count(),
