@@ -3,7 +3,6 @@
 import datetime as dt
 import random
 import secrets
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoicing.cfdi.csd import CsdError, read_certificate
+from invoicing.cfdi.samples import random_ticket
 from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.services.certificates import certificate_install
 from tickets.models import Branch, Merchant, Ticket
@@ -20,21 +20,15 @@ from tickets.services import LineInput, demo_api_key, ticket_create
 
 DEMO_RFC = "EKU9003173C9"
 DEMO_NAME = "ESCUELA KEMPER URGATE"
-IVA16 = [{"tax": "002", "factor": "Tasa", "rate": "0.160000"}]
-IVA0 = [{"tax": "002", "factor": "Tasa", "rate": "0.000000"}]
-IEPS8_IVA16 = [{"tax": "003", "factor": "Tasa", "rate": "0.080000"}, {"tax": "002", "factor": "Tasa", "rate": "0.160000"}]
-# (ClaveProdServ, ClaveUnidad, description, tax-inclusive unit price, taxes)
-CATALOG = [
-    ("50202306", "H87", "REFRESCO DE COLA 600 ML", Decimal("22.00"), IVA16),
-    ("50181900", "H87", "PAN BLANCO CAJA", Decimal("48.50"), IVA0),
-    ("50131700", "H87", "LECHE ENTERA 1 L", Decimal("29.90"), IVA0),
-    ("53131608", "H87", "JABÓN DE TOCADOR", Decimal("18.75"), IVA16),
-    ("50192100", "H87", "BOTANA DE PAPAS 170 G", Decimal("45.00"), IEPS8_IVA16),
-    ("50221101", "KGM", "FRIJOL NEGRO A GRANEL", Decimal("38.00"), IVA0),
-    ("44121618", "H87", "TIJERAS ESCOLARES", Decimal("35.00"), IVA16),
-    ("14111514", "H87", "CUADERNO PROFESIONAL", Decimal("64.90"), IVA16),
-]
-PAYMENT_FORMS = ["01", "01", "04", "28", "03"]
+
+
+def _line_input(line) -> LineInput:
+    """An engine sample line (invoicing.cfdi.samples) as the ticket service takes it."""
+    taxes = [{"tax": t.impuesto, "factor": t.factor, **({"rate": f"{t.rate:.6f}"} if t.rate is not None else {})}
+             for t in line.taxes]
+    return LineInput(product_code=line.clave_prod_serv, unit_code=line.clave_unidad, description=line.description,
+                     quantity=line.quantity, unit_price=line.unit_price, taxes=taxes, discount=line.discount,
+                     tax_object=line.objeto_imp)
 
 
 class Command(BaseCommand):
@@ -123,14 +117,10 @@ class Command(BaseCommand):
                                   microsecond=0)
             if sold_at > now:
                 sold_at -= dt.timedelta(days=1)
-            lines = []
-            for product in rng.sample(CATALOG, rng.randint(1, 4)):
-                code, unit, description, price, taxes = product
-                quantity = Decimal(rng.choice(["1", "1", "2", "3"])) if unit != "KGM" else Decimal("1.250")
-                lines.append(LineInput(product_code=code, unit_code=unit, description=description,
-                                       quantity=quantity, unit_price=price, taxes=taxes))
-            ticket_create(merchant=merchant, branch=branch, number=number, sold_at=sold_at, lines=lines,
-                          payment_form=rng.choice(PAYMENT_FORMS), source=Ticket.Source.DEMO, actor="seed_demo")
+            sample = random_ticket(rng, number, max_lines=4)
+            ticket_create(merchant=merchant, branch=branch, number=number, sold_at=sold_at,
+                          lines=[_line_input(line) for line in sample.lines], payment_form=sample.payment_form,
+                          source=Ticket.Source.DEMO, actor="seed_demo")
             created += 1
         return created
 
