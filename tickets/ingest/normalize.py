@@ -94,6 +94,16 @@ class _Errors(dict):
 # --- scalar readers: each returns None and records an error when the value is unusable ----------------
 
 
+def _code(raw, default: str) -> str | None:
+    """A catalog key as sent: a string (or an int like 1 for "01"), else None, so that membership tests against
+    the catalogs never meet a list or an object (unhashable: a TypeError, i.e. a 500)."""
+    if raw is None:
+        return default
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    return raw if isinstance(raw, str) else None
+
+
 def _text(raw, path, errs, *, max_len, required=True, default=""):
     if raw is None or raw == "":
         if required:
@@ -207,8 +217,8 @@ def _taxes(raw, path, errs) -> tuple[tuple[LineTax, ...], list[dict]] | None:
         if t.get("withheld"):
             errs.add(p, "Los tickets no admiten retenciones; factúralas directamente.")
             return None
-        tax = t.get("tax")
-        factor = t.get("factor", "Tasa")
+        tax = _code(t.get("tax"), "")
+        factor = _code(t.get("factor"), "Tasa")
         if tax not in (IVA, IEPS):
             errs.add(f"{p}.tax", "Impuesto trasladado: «002» (IVA) o «003» (IEPS).")
             return None
@@ -269,7 +279,7 @@ def _line(raw, i, errs) -> tuple[LineDraft, EngineLine] | None:
     unit_price = _decimal(raw.get("unit_price"), f"{p}.unit_price", errs, places=6)
     include = _bool(raw.get("prices_include_tax"), f"{p}.prices_include_tax", errs, True)
     discount = _decimal(raw.get("discount"), f"{p}.discount", errs, places=6, required=False, default=ZERO)
-    tax_object = raw.get("tax_object", "02")
+    tax_object = _code(raw.get("tax_object"), "02")
     if tax_object not in TAX_OBJECTS:
         errs.add(f"{p}.tax_object", "ObjetoImp: «01», «02» o «03».")
     taxes = _taxes(raw.get("taxes"), f"{p}.taxes", errs)
@@ -393,7 +403,7 @@ def _header(raw, ctx, errs):
         errs.add("branch", f"La sucursal «{branch_code}» no existe en este comercio.")
     sold_at = parse_datetime(raw.get("sold_at"), "sold_at", errs, ctx.tz)
     currency, rate = _currency(raw.get("currency"), raw.get("exchange_rate"), errs)
-    payment_form = raw.get("payment_form", "01")
+    payment_form = _code(raw.get("payment_form"), "01")
     if payment_form not in catalogs.FORMAS_PAGO or payment_form == "99":
         errs.add("payment_form", "Forma de pago del catálogo c_FormaPago (p. ej. 01 efectivo, 04 tarjeta de "
                                  "crédito, 28 tarjeta de débito); un ticket pagado no usa 99.")
@@ -403,8 +413,10 @@ def _header(raw, ctx, errs):
 
 
 def _currency(currency, rate_raw, errs):
-    currency = currency or "MXN"
-    if currency not in CURRENCIES:
+    currency = _code(currency, "MXN")
+    if currency == "":
+        currency = "MXN"
+    if currency is None or currency not in CURRENCIES:
         errs.add("currency", f"Moneda admitida: {', '.join(sorted(CURRENCIES))}.")
         return currency, None
     rate = _decimal(rate_raw, "exchange_rate", errs, places=6, required=False, positive=True)
