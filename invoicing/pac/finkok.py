@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import requests
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 
 from . import sat_status, soap
 from .base import (
@@ -105,6 +106,10 @@ def stamp_error(code: str, text: str, raw) -> PacError:
 
 class FinkokPac(Pac):
     name = "finkok"
+
+    @property
+    def concurrent_stamps(self) -> int:
+        return int(getattr(settings, "PAC_STAMP_CONCURRENCY", 4))
 
     def __init__(self, *, username: str, password: str, environment: str = "test", base_url: str | None = None,
                  retry_307_delay: float = 0.2, retry_307_attempts: int = 3):

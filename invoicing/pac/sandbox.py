@@ -150,27 +150,62 @@ def _accept_if_due(stamp: SandboxStamp) -> SandboxStamp:
 class SandboxPac(Pac):
     name = "sandbox"
 
-    def _simulate(self, when: str) -> None:
+    def _latency(self, documents: int) -> None:
         latency = float(getattr(settings, "SANDBOX_PAC_LATENCY_MS", 0) or 0)
-        if latency and when == "before":
-            time.sleep(latency / 1000)
+        if latency:  # as a real adapter would see it: PAC_STAMP_CONCURRENCY requests in flight at once
+            width = max(1, int(getattr(settings, "PAC_STAMP_CONCURRENCY", 4)))
+            time.sleep(latency / 1000 * -(-documents // width))
+
+    def _simulated_failure(self) -> PacError | None:
         rate = float(getattr(settings, "SANDBOX_PAC_FAILURE_RATE", 0) or 0)
-        # Half the simulated failures happen after the stamp was stored: the response was "lost".
+        # Called twice per document: half the simulated failures happen after the stamp was stored (a lost response).
         if rate and random.random() < rate / 2:  # noqa: S311
-            raise PacError("sandbox_failure", "Falla simulada del PAC sandbox (SANDBOX_PAC_FAILURE_RATE). "
-                           "Reintentaremos en unos minutos.", permanent=False)
+            return PacError("sandbox_failure", "Falla simulada del PAC sandbox (SANDBOX_PAC_FAILURE_RATE). "
+                            "Reintentaremos en unos minutos.", permanent=False)
+        return None
 
     def stamp(self, sealed_xml: bytes) -> StampResult:
-        sealed_xml = bytes(sealed_xml)
-        digest = hashlib.sha256(sealed_xml).hexdigest()
-        self._simulate("before")
-        existing = SandboxStamp.objects.filter(xml_sha256=digest).first()
-        if existing is not None:
-            return self._result(existing, already_stamped=True)  # Finkok's 307 with the earlier stamp
-        parsed = self.check(sealed_xml)
-        row, created = self._store(digest, parsed, sealed_xml)
-        self._simulate("after")
-        return self._result(row, already_stamped=not created)
+        [outcome] = self.stamp_many([sealed_xml])
+        if isinstance(outcome, PacError):
+            raise outcome
+        return outcome
+
+    def stamp_many(self, sealed_xmls: list[bytes]) -> list[StampResult | PacError]:
+        """A batch in three queries: the earlier stamps, one INSERT of the new ones, and which of them won."""
+        xmls = [bytes(xml) for xml in sealed_xmls]
+        digests = [hashlib.sha256(xml).hexdigest() for xml in xmls]
+        self._latency(len(xmls))
+        earlier = {row.xml_sha256: row for row in SandboxStamp.objects.filter(xml_sha256__in=set(digests))}
+        outcomes: list[StampResult | PacError | None] = [None] * len(xmls)
+        new: dict[str, SandboxStamp] = {}
+        csd = None  # the sandbox's own certificate, read once per batch
+        for i, (xml, digest) in enumerate(zip(xmls, digests, strict=True)):
+            if digest in earlier:
+                outcomes[i] = self._result(earlier[digest], already_stamped=True)  # Finkok's 307
+                continue
+            if digest in new:
+                continue  # the same XML twice in one batch: answered below with the same stamp
+            try:
+                failure = self._simulated_failure()
+                if failure is not None:
+                    raise failure
+                new[digest] = self._new_stamp(digest, self.check(xml), csd := csd or sandbox_csd())
+            except PacError as exc:
+                outcomes[i] = exc
+        won = self._store(list(new.values()))
+        for i, digest in enumerate(digests):
+            if outcomes[i] is not None or digest not in new:
+                continue
+            row = new[digest]
+            if digest not in won:  # another worker stored the same XML first: its UUID is the only one
+                outcomes[i] = self._result(SandboxStamp.objects.get(xml_sha256=digest), already_stamped=True)
+                continue
+            outcomes[i] = self._simulated_failure() or StampResult(
+                uuid=row.uuid, stamped_xml=row.stamped_xml, stamped_at=row.stamped_at,
+                sat_certificate_number=csd.no_certificado, sello_sat=row.sello_sat,
+                rfc_prov_certif=RFC_PROV_CERTIF,
+            )
+        return outcomes
 
     # --- checks --------------------------------------------------------------------------------------
 
@@ -224,30 +259,37 @@ class SandboxPac(Pac):
 
     # --- stamping ------------------------------------------------------------------------------------
 
-    def _store(self, digest: str, parsed, sealed_xml: bytes) -> tuple[SandboxStamp, bool]:
+    def _new_stamp(self, digest: str, parsed, csd) -> SandboxStamp:
+        """The stamp row for a checked document (not saved): UUID, TFD, and what cancellation needs later."""
         c = parsed.comprobante
-        uuid = str(uuidlib.uuid4()).upper()
-        now = timezone.now().replace(microsecond=0)
-        stamped_xml = self._add_tfd(sealed_xml, uuid, now, c.sello)
-        related = [
-            {"tipo": group.tipo_relacion, "uuid": u.upper()}
-            for group in (c.relacionados or []) for u in group.uuids
-        ]
+        row = SandboxStamp(
+            xml_sha256=digest, uuid=str(uuidlib.uuid4()).upper(), emisor_rfc=c.emisor.rfc,
+            receptor_rfc=c.receptor.rfc, total=c.total, kind=c.tipo_de_comprobante,
+            related=[{"tipo": group.tipo_relacion, "uuid": u.upper()}
+                     for group in (c.relacionados or []) for u in group.uuids],
+            stamped_at=timezone.now().replace(microsecond=0),
+        )
+        row.stamped_xml, row.sello_sat = self._add_tfd(parsed.root, row.uuid, row.stamped_at, c.sello, csd)
+        return row
+
+    @staticmethod
+    def _store(rows: list[SandboxStamp]) -> set[str]:
+        """Insert the new stamps; returns the digests whose row is ours (a concurrent worker may have won some)."""
+        if not rows:
+            return set()
         try:
             with transaction.atomic():
-                row = SandboxStamp.objects.create(
-                    xml_sha256=digest, uuid=uuid, emisor_rfc=c.emisor.rfc, receptor_rfc=c.receptor.rfc,
-                    total=c.total, kind=c.tipo_de_comprobante, related=related, stamped_at=now,
-                    stamped_xml=stamped_xml,
-                )
-            return row, True
+                SandboxStamp.objects.bulk_create(rows)
+            return {row.xml_sha256 for row in rows}
         except IntegrityError:
-            # Another worker stamped the same XML first: its UUID is the only one.
-            return SandboxStamp.objects.get(xml_sha256=digest), False
+            SandboxStamp.objects.bulk_create(rows, ignore_conflicts=True)
+            ours = {row.xml_sha256: row.uuid for row in rows}
+            stored = SandboxStamp.objects.filter(xml_sha256__in=ours).values_list("xml_sha256", "uuid")
+            return {digest for digest, uuid in stored if ours[digest] == uuid}
 
-    def _add_tfd(self, sealed_xml: bytes, uuid: str, at: datetime, sello: str) -> bytes:
-        csd = sandbox_csd()
-        root = parse_cfdi(sealed_xml).root
+    @staticmethod
+    def _add_tfd(root, uuid: str, at: datetime, sello: str, csd) -> tuple[bytes, str]:
+        """The document with its TimbreFiscalDigital, and the SelloSAT. ``root`` is changed in place."""
         tfd = etree.Element(f"{{{TFD_NS}}}TimbreFiscalDigital", nsmap={"tfd": TFD_NS, "xsi": XSI})
         tfd.set(f"{{{XSI}}}schemaLocation", TFD_SCHEMA_LOCATION)
         for name, value in (
@@ -260,7 +302,8 @@ class SandboxPac(Pac):
             ("NoCertificadoSAT", csd.no_certificado),
         ):
             tfd.set(name, value)
-        tfd.set("SelloSAT", csd.sign(tfd_cadena_original(tfd).encode("utf-8")))
+        sello_sat = csd.sign(tfd_cadena_original(tfd).encode("utf-8"))
+        tfd.set("SelloSAT", sello_sat)
         complemento = root.find(f"{{{CFDI_NS}}}Complemento")
         if complemento is None:
             complemento = etree.Element(f"{{{CFDI_NS}}}Complemento")
@@ -270,7 +313,7 @@ class SandboxPac(Pac):
             else:
                 root.append(complemento)
         complemento.append(tfd)
-        return to_bytes(root)
+        return to_bytes(root), sello_sat
 
     @staticmethod
     def _result(row: SandboxStamp, *, already_stamped: bool) -> StampResult:
@@ -290,7 +333,10 @@ class SandboxPac(Pac):
 
     def cancel(self, *, uuid: str, motivo: str, replacement_uuid: str | None = None, certificate) -> CancelResult:
         check_cancel_request(uuid, motivo, replacement_uuid)
-        self._simulate("before")
+        self._latency(1)
+        failure = self._simulated_failure()
+        if failure is not None:
+            raise failure
         uuid = uuid.upper()
         stamp = SandboxStamp.objects.filter(uuid=uuid).first()
         if stamp is None:

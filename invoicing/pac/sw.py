@@ -17,6 +17,7 @@ import time
 
 import requests
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 
 from . import sat_status
 from .base import (
@@ -98,6 +99,10 @@ def error_from_body(body: dict, http_status: int, raw) -> PacError:
 
 class SwPac(Pac):
     name = "sw"
+
+    @property
+    def concurrent_stamps(self) -> int:
+        return int(getattr(settings, "PAC_STAMP_CONCURRENCY", 4))
 
     def __init__(self, *, username: str, password: str, environment: str = "test", base_url: str | None = None,
                  api_url: str | None = None, sat_status_url: str | None = None):

@@ -292,3 +292,42 @@ def test_concurrent_stamps_of_the_same_xml_give_one_uuid(sealed_xml):
     assert not errors
     assert len(set(results)) == 1 and len(results) == 6
     assert SandboxStamp.objects.count() == 1
+
+
+# --- batches (what the stamping queue sends) ----------------------------------------------------------------
+
+
+def test_a_batch_answers_each_document_and_a_bad_one_alone(pac, seal):
+    good = [seal(total=D("116.00")), seal(total=D("232.00"))]
+    tampered = good[0].replace(b'Total="116.00"', b'Total="117.00"')
+    outcomes = pac.stamp_many([good[0], tampered, good[1]])
+    assert isinstance(outcomes[1], PacError) and outcomes[1].permanent
+    assert outcomes[0].uuid != outcomes[2].uuid
+    assert not outcomes[0].already_stamped and not outcomes[2].already_stamped
+    assert SandboxStamp.objects.count() == 2
+
+
+def test_the_same_xml_twice_in_one_batch_and_again_later_keeps_one_uuid(pac, sealed_xml):
+    first, twin = pac.stamp_many([sealed_xml, sealed_xml])
+    assert first.uuid == twin.uuid
+    [later] = pac.stamp_many([sealed_xml])
+    assert later.uuid == first.uuid and later.already_stamped
+    assert SandboxStamp.objects.count() == 1
+
+
+def test_a_batch_that_loses_a_race_answers_with_the_winners_uuid(pac, sealed_xml, monkeypatch):
+    """Another worker stores the same XML between our look-up and our INSERT: its UUID is the only one."""
+    winner = SandboxPac().stamp(sealed_xml)
+    real_filter = SandboxStamp.objects.filter
+    calls = []
+
+    def blind_first_lookup(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:  # the look-up for earlier stamps sees nothing, as if it ran a moment earlier
+            return SandboxStamp.objects.none()
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(SandboxStamp.objects, "filter", blind_first_lookup)
+    [outcome] = pac.stamp_many([sealed_xml])
+    assert outcome.uuid == winner.uuid and outcome.already_stamped
+    assert SandboxStamp.objects.count() == 1
