@@ -39,11 +39,11 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     settings.GLOBAL_INVOICE_MAX_TICKETS = max(args.tickets, 1)  # one CFDI for the whole period
+    import invoicing.stamp_queue as stamp_queue
     import invoicing.tasks as tasks
 
-    queued: list[int] = []
-    tasks.enqueue_stamp = queued.append  # this process is the worker; nothing lands in the broker
-    tasks.enqueue_after_stamped = lambda invoice_id: None  # PDF/email run in the background, not measured
+    stamp_queue.stamp_queue_wake = lambda: None  # this process is the worker; nothing lands in the broker
+    tasks.enqueue_after_stamped = lambda *ids: None  # PDF/email run in the background, not measured
 
     from invoicing.cfdi.testcsd import generate_test_csd
     from invoicing.models import Invoice
@@ -70,13 +70,12 @@ def main() -> None:
                         taxes=[{"tax": "002", "factor": "Tasa", "rate": "0.160000"}]) for t in tickets],
             batch_size=2000)
 
-        from invoicing.tasks import stamp_invoice
+        from invoicing.services.stamping import invoices_stamp
 
         started = time.perf_counter()
         result = global_invoice_issue(merchant=merchant, period=yesterday.date().isoformat(), actor="bench")
         issued = time.perf_counter()
-        for invoice_id in list(queued):
-            stamp_invoice(invoice_id)
+        invoices_stamp([i.pk for i in result])  # what the stamping queue's task does with them
         done = time.perf_counter()
         statuses = sorted(set(Invoice.objects.filter(pk__in=[i.pk for i in result]).values_list("status", flat=True)))
         marked = Ticket.objects.filter(merchant=merchant, status="globalized").count()

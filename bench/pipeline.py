@@ -8,6 +8,7 @@ makes its own merchant, tickets and CSD, and deletes them at the end.
 """
 
 import argparse
+import io
 import json
 import os
 import secrets
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=600)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pdf-renders", type=int, default=20)
-    parser.add_argument("--issuers", type=int, default=4, help="threads issuing, like concurrent web requests")
+    parser.add_argument("--issuers", type=int, default=4, help="processes issuing, like a web server's workers")
     parser.add_argument("--issue-first", action="store_true",
                         help="issue everything before the workers start: measures stamping capacity alone")
     args = parser.parse_args()
@@ -40,6 +41,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("load_sat_catalogs", stdout=io.StringIO())  # as `make run` does: receptors' postal codes are checked
     from django.conf import settings
 
     from invoicing.models import Invoice
@@ -72,8 +74,11 @@ def main() -> None:
             for t in tickets
         )
         receptor = ReceptorData("CACX7605101P8", "XOCHILT CASAS CHAVEZ", "612", "36257", "G03")
-        env = dict(os.environ, Q_WORKERS=str(args.workers), INVOICE_POST_STAMP_TASKS="0", DEBUG="0",
+        env = dict(os.environ, Q_WORKERS=str(args.workers), INVOICE_PDF_AFTER_STAMP="0", DEBUG="0",
                    SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY)
+        from django_q.brokers import get_broker
+
+        get_broker().purge_queue()  # tasks a previous run's killed cluster left behind are not this run's work
         ids = []
         if args.issue_first:
             pre = time.perf_counter()
@@ -86,20 +91,24 @@ def main() -> None:
             if not args.issue_first:
                 time.sleep(3)  # workers up and warm before the clock starts
                 started = time.perf_counter()
+            busy_before = _machine_busy_seconds()
+            if not args.issue_first:
                 ids = _issue_all(invoice_issue, merchant, tickets, receptor, args.issuers)
                 issue_seconds = time.perf_counter() - started
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
-                done = Invoice.objects.filter(pk__in=ids, status__in=("stamped", "failed")).count()
+                done = Invoice.objects.filter(merchant=merchant, status__in=("stamped", "failed")).count()
                 if done == len(ids):
                     break
-                time.sleep(0.05)
+                time.sleep(0.1)
             elapsed = time.perf_counter() - started
+            busy = _machine_busy_seconds() - busy_before
         finally:
             import signal
 
             os.killpg(worker.pid, signal.SIGKILL)  # the measurement is over; no need for a graceful stop
             worker.wait(30)
+            time.sleep(1)  # let the cluster's processes and connections go before timing PDFs
         stamped = Invoice.objects.filter(pk__in=ids, status="stamped").count()
         pdf_ms = _pdf_ms(Invoice.objects.filter(pk__in=ids, status="stamped").first(), args.pdf_renders)
         sys.stderr.write(f"elapsed {elapsed:.2f}s\n")
@@ -108,6 +117,9 @@ def main() -> None:
             "invoices": len(ids),
             "stamped": stamped,
             "issue_only_per_s": round(len(ids) / issue_seconds, 1),
+            # Every process on the machine (issuers, workers, PostgreSQL, Redis) while the clock ran.
+            "machine_cpu_ms_per_invoice": round(busy * 1000 / max(stamped, 1), 2),
+            "machine_cpu_busy": round(busy / (elapsed * (os.cpu_count() or 1)), 2),
             "mode": "issue first, then stamp" if args.issue_first else "issue and stamp together",
             "workers": args.workers,
             "issuers": args.issuers,
@@ -118,20 +130,37 @@ def main() -> None:
         _cleanup(merchant)
 
 
-def _issue_all(invoice_issue, merchant, tickets, receptor, threads: int) -> list[int]:
-    from concurrent.futures import ThreadPoolExecutor
+def _issue_all(invoice_issue, merchant, tickets, receptor, issuers: int) -> list[int]:
+    """Issue one invoice per ticket from ``issuers`` processes, as the web server's workers would."""
+    import multiprocessing
 
+    from django.db import connections
+
+    connections.close_all()  # each forked issuer opens its own
+    chunks = [[t.pk for t in tickets[i::issuers]] for i in range(issuers)]
+    with multiprocessing.get_context("fork").Pool(issuers) as pool:
+        results = pool.starmap(_issue_chunk, [(merchant.pk, chunk, receptor) for chunk in chunks])
+    return [pk for ids in results for pk in ids]
+
+
+def _issue_chunk(merchant_id: int, ticket_ids: list[int], receptor) -> list[int]:
     from django.db import connection
 
-    def issue(chunk):
-        try:
-            return [invoice_issue(merchant=merchant, ticket_ids=[t.pk], receptor=receptor).pk for t in chunk]
-        finally:
-            connection.close()
+    from invoicing.services import invoice_issue
+    from tickets.models import Merchant
 
-    chunks = [tickets[i::threads] for i in range(threads)]
-    with ThreadPoolExecutor(threads) as pool:
-        return [pk for ids in pool.map(issue, chunks) for pk in ids]
+    merchant = Merchant.objects.get(pk=merchant_id)
+    try:
+        return [invoice_issue(merchant=merchant, ticket_ids=[pk], receptor=receptor).pk for pk in ticket_ids]
+    finally:
+        connection.close()
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes spent so far (Linux /proc/stat: user + nice + system + irq + softirq)."""
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
 
 
 def _pdf_ms(invoice, renders: int) -> float | None:

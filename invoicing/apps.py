@@ -11,6 +11,10 @@ class InvoicingConfig(AppConfig):
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="invoicing_schedules")
 
+        from invoicing.stamp_queue import stamp_slots_ensure
+
+        post_migrate.connect(stamp_slots_ensure, sender=self, dispatch_uid="invoicing_stamp_slots")
+
         from invoicing.webhooks.receivers import on_batch_finished
         from tickets.signals import batch_finished
 

@@ -42,26 +42,48 @@ _LINE_FIELDS = ("ticket_id", "description", "quantity", "unit_price", "product_c
                 "tax_object", "taxes", "amount")
 
 
-def engine_tickets(tickets) -> list[cfdi.Ticket]:
-    """Engine tickets for a queryset of tickets: two queries whatever their number (globals hold thousands),
-    read as plain values: no model instances on this path."""
-    rows = list(tickets.order_by("pk").values_list("pk", "number", "payment_form", "total"))
-    by_ticket: dict[int, list[cfdi.TicketLine]] = {row[0]: [] for row in rows}
+def _lines_by_ticket(lines) -> dict[int, list[cfdi.TicketLine]]:
+    by_ticket: dict[int, list[cfdi.TicketLine]] = {}
     taxes_cache: dict[str, tuple[cfdi.LineTax, ...]] = {}
-    lines = (TicketLine.objects.filter(ticket__in=tickets.values("pk"))
-             .order_by("ticket_id", "position").values_list(*_LINE_FIELDS))
-    for ticket_id, description, quantity, unit_price, product, unit, sku, discount, objeto, taxes, amount in lines:
+    for ticket_id, description, quantity, unit_price, product, unit, sku, discount, objeto, taxes, amount in (
+        lines.order_by("ticket_id", "position").values_list(*_LINE_FIELDS)
+    ):
         key = repr(taxes)  # a few distinct tax sets repeat over thousands of lines
         engine_taxes = taxes_cache.get(key)
         if engine_taxes is None:
             engine_taxes = taxes_cache[key] = tuple(engine_tax(t) for t in taxes if not t.get("withheld"))
-        by_ticket[ticket_id].append(cfdi.TicketLine(
+        by_ticket.setdefault(ticket_id, []).append(cfdi.TicketLine(
             description=description, quantity=quantity, unit_price=unit_price, clave_prod_serv=product,
             clave_unidad=unit, sku=sku or None, discount=discount, objeto_imp=objeto, taxes=engine_taxes,
             amount=amount,
         ))
-    return [cfdi.Ticket(number=number, lines=tuple(by_ticket[pk]), payment_form=payment_form, total=total)
+    return by_ticket
+
+
+def engine_tickets(tickets) -> list[cfdi.Ticket]:
+    """Engine tickets for a queryset of tickets: two queries whatever their number (globals hold thousands),
+    read as plain values: no model instances on this path."""
+    rows = list(tickets.order_by("pk").values_list("pk", "number", "payment_form", "total"))
+    lines = _lines_by_ticket(TicketLine.objects.filter(ticket__in=tickets.values("pk")))
+    return [cfdi.Ticket(number=number, lines=tuple(lines.get(pk, ())), payment_form=payment_form, total=total)
             for pk, number, payment_form, total in rows]
+
+
+def engine_tickets_by_invoice(invoice_ids) -> dict[int, list[cfdi.Ticket]]:
+    """The engine tickets of many invoices at once (a stamping batch): two queries in all."""
+    from invoicing.models import InvoiceTicket
+
+    links = list(
+        InvoiceTicket.objects.filter(invoice_id__in=invoice_ids).order_by("invoice_id", "ticket_id")
+        .values_list("invoice_id", "ticket_id", "ticket__number", "ticket__payment_form", "ticket__total")
+    )
+    ticket_ids = InvoiceTicket.objects.filter(invoice_id__in=invoice_ids).values("ticket_id")
+    lines = _lines_by_ticket(TicketLine.objects.filter(ticket_id__in=ticket_ids))
+    by_invoice: dict[int, list[cfdi.Ticket]] = {pk: [] for pk in invoice_ids}
+    for invoice_id, ticket_id, number, payment_form, total in links:
+        by_invoice[invoice_id].append(cfdi.Ticket(number=number, lines=tuple(lines.get(ticket_id, ())),
+                                                  payment_form=payment_form, total=total))
+    return by_invoice
 
 
 def engine_emisor(merchant: Merchant) -> cfdi.Emisor:

@@ -66,7 +66,9 @@ class Invoice(models.Model):
         CANCELLING = "cancelling", "Cancelación en proceso"
         CANCELLED = "cancelled", "Cancelada"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoices")
+    # No index of its own: (merchant, status, created_at) and the other composite indexes start with it, and
+    # every index is maintained on each of an invoice's four writes.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoices", db_index=False)
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices")
     kind = models.CharField("tipo", max_length=8, choices=Kind, default=Kind.INGRESO)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.PENDING)
@@ -106,6 +108,9 @@ class Invoice(models.Model):
     # Processing
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set when a stamping batch claims the invoice; another batch may take it only after this passes (a worker
+    # that died holding it). See invoicing/stamp_queue.py.
+    lease_until = models.DateTimeField(null=True, blank=True)
     last_error_code = models.CharField(max_length=40, blank=True)
     last_error_message = models.TextField(blank=True)
     last_error_permanent = models.BooleanField(default=False)
@@ -129,7 +134,8 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["merchant", "status", "created_at"], name="invoice_merchant_status"),
             models.Index(fields=["merchant", "receptor_rfc"], name="invoice_merchant_rfc"),
-            models.Index(fields=["status", "updated_at"], name="invoice_status_updated"),
+            # The stamping queue: only invoices still in flight, so the index stays as small as the backlog.
+            models.Index(fields=["id"], condition=Q(status__in=["pending", "sealed"]), name="invoice_in_flight"),
         ]
 
     def __str__(self):
@@ -171,3 +177,17 @@ class InvoiceRelation(models.Model):
 from invoicing.models_global import GlobalPeriod, LateRequest  # noqa: E402,F401  (factura global bookkeeping)
 from invoicing.pac.models import SandboxCertificate, SandboxStamp  # noqa: E402,F401  (sandbox PAC memory)
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401  (merchant webhooks)
+
+
+class StampSlot(models.Model):
+    """One row per stamping task that may run at once (``INVOICE_STAMP_SLOTS``); see invoicing/stamp_queue.py.
+
+    ``armed_at`` is set while a batch task for the slot is queued and has not started: whoever commits an
+    invoice then knows a task will look at the queue after its commit, and enqueues nothing more.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    armed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"slot {self.id}"

@@ -53,10 +53,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_q",
     "tickets",
-    "invoicing",
+    "invoicing",  # before django_q: its qcluster command warms the CFDI engine first (see that command)
     "portal",
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -187,11 +187,22 @@ PAC_TIMEOUT_SECONDS = env_int("PAC_TIMEOUT_SECONDS", 30)
 SANDBOX_PAC_LATENCY_MS = env_int("SANDBOX_PAC_LATENCY_MS", 0)
 SANDBOX_PAC_FAILURE_RATE = float(env_str("SANDBOX_PAC_FAILURE_RATE", "0") or 0)
 SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)
-# An invoice pending/sealed this long with no worker on it is re-queued by the sweeper.
+# Stamping queue (invoicing/stamp_queue.py): batch tasks that may be queued at once (one per worker that
+# should stamp; raise it when more machines run workers), invoices per claim, pause after a short batch so
+# the next one is fuller, seconds a task drains before
+# handing over to a fresh one, and the lease: a claimed invoice untouched this long is taken by another task.
+INVOICE_STAMP_SLOTS = env_int("INVOICE_STAMP_SLOTS", max(2, Q_CLUSTER["workers"]))
+INVOICE_STAMP_BATCH = env_int("INVOICE_STAMP_BATCH", 50)
+INVOICE_STAMP_LINGER_MS = env_int("INVOICE_STAMP_LINGER_MS", 300)
+INVOICE_STAMP_TASK_SECONDS = env_int("INVOICE_STAMP_TASK_SECONDS", max(1, min(60, Q_CLUSTER["timeout"] // 3)))
 INVOICE_STUCK_AFTER_SECONDS = env_int("INVOICE_STUCK_AFTER_SECONDS", 120)
 INVOICE_SWEEP_MAX_BACKLOG = env_int("INVOICE_SWEEP_MAX_BACKLOG", 1000)
-# PDF + email after stamping; off only for benchmarks that measure stamping alone.
+# Network PACs: documents of a batch sent at once.
+PAC_STAMP_CONCURRENCY = env_int("PAC_STAMP_CONCURRENCY", 4)
+# Webhooks, PDF and email after stamping (one task per batch); off only for benchmarks that measure stamping
+# alone. With INVOICE_PDF_AFTER_STAMP off, a PDF is rendered the first time it is downloaded or emailed.
 INVOICE_POST_STAMP_TASKS = env_bool("INVOICE_POST_STAMP_TASKS", True)
+INVOICE_PDF_AFTER_STAMP = env_bool("INVOICE_PDF_AFTER_STAMP", True)
 # Factura global: tickets per CFDI (bigger periods are split), alert this long before the 24-h deadline,
 # automatic attempts per period before a person must press "generar ahora".
 GLOBAL_INVOICE_MAX_TICKETS = env_int("GLOBAL_INVOICE_MAX_TICKETS", 5000)

@@ -142,3 +142,15 @@ def tfd_cadena_xslt() -> etree.XSLT:
 @functools.cache
 def cfdi_schema() -> etree.XMLSchema:
     return load_schema(sat_root())
+
+
+def engine_warm() -> None:
+    """Load and compile SAT's XSLT, schema and big catalogs now rather than on the first document.
+
+    ``manage.py qcluster`` calls it before forking its workers, so every worker (and every worker recycled
+    after Q_RECYCLE tasks) shares them instead of paying for them on its first invoice.
+    """
+    cadena_xslt()
+    tfd_cadena_xslt()
+    cfdi_schema()
+    _split_catalogs()

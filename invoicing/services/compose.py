@@ -6,21 +6,28 @@ from django.utils import timezone
 
 from invoicing.cfdi import inputs as cfdi
 from invoicing.cfdi.builder import build_egreso, build_global, build_ingreso
-from invoicing.engine_inputs import engine_emisor, engine_receptor, engine_tickets
-from invoicing.models import Invoice
+from invoicing.engine_inputs import engine_emisor, engine_receptor, engine_tickets, engine_tickets_by_invoice
+from invoicing.models import Invoice, InvoiceRelation
 from tickets.models import Ticket
 
 
-def _related(invoice: Invoice) -> tuple[cfdi.Related, ...]:
+def _related(relations) -> tuple[cfdi.Related, ...]:
     by_type: dict[str, list[str]] = {}
-    for relation in invoice.relations.order_by("pk"):
-        by_type.setdefault(relation.relation_type, []).append(str(relation.related_uuid).upper())
+    for relation_type, related_uuid in relations:
+        by_type.setdefault(relation_type, []).append(str(related_uuid).upper())
     return tuple(cfdi.Related(kind, tuple(uuids)) for kind, uuids in by_type.items())
 
 
-def invoice_comprobante(invoice: Invoice):
-    """Build the engine document from the invoice's snapshot and its tickets (issued now)."""
-    tickets = engine_tickets(Ticket.objects.filter(invoice_links__invoice=invoice))
+def invoice_comprobante(invoice: Invoice, *, tickets=None, relations=None):
+    """Build the engine document from the invoice's snapshot and its tickets (issued now).
+
+    ``tickets`` (engine tickets) and ``relations`` ((TipoRelacion, UUID) pairs) are read here unless a caller
+    that builds many documents at once (``comprobante_inputs``) passes them.
+    """
+    if tickets is None:
+        tickets = engine_tickets(Ticket.objects.filter(invoice_links__invoice=invoice))
+    if relations is None:
+        relations = invoice.relations.order_by("pk").values_list("relation_type", "related_uuid")
     common = {
         "emisor": engine_emisor(invoice.merchant),
         "issued_at": timezone.now(),
@@ -28,7 +35,7 @@ def invoice_comprobante(invoice: Invoice):
         "tz": invoice.merchant.time_zone,
         "serie": invoice.serie or None,
         "folio": str(invoice.folio) if invoice.folio else None,
-        "related": _related(invoice),
+        "related": _related(relations),
         "moneda": invoice.currency,
     }
     if invoice.kind == Invoice.Kind.GLOBAL:
@@ -37,3 +44,14 @@ def invoice_comprobante(invoice: Invoice):
     if invoice.kind == Invoice.Kind.EGRESO:
         return build_egreso(tickets, receptor=engine_receptor(invoice), forma_pago=invoice.payment_form, **common)
     return build_ingreso(tickets, receptor=engine_receptor(invoice), **common)
+
+
+def comprobante_inputs(invoice_ids: list[int]) -> tuple[dict[int, list], dict[int, list]]:
+    """Tickets and relations of many invoices (a stamping batch) in three queries, for invoice_comprobante."""
+    relations: dict[int, list] = {pk: [] for pk in invoice_ids}
+    for invoice_id, relation_type, related_uuid in (
+        InvoiceRelation.objects.filter(invoice_id__in=invoice_ids).order_by("pk")
+        .values_list("invoice_id", "relation_type", "related_uuid")
+    ):
+        relations[invoice_id].append((relation_type, related_uuid))
+    return engine_tickets_by_invoice(invoice_ids), relations

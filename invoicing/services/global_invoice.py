@@ -26,6 +26,7 @@ from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import GlobalPeriod, Invoice, InvoiceTicket
 from invoicing.periods import Period, PeriodError, check_periodicity, effective_periodicity, period_parse
+from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.bulk import bulk_insert
 from tickets.events import record_event
 from tickets.models import Branch, Event, Merchant, Ticket
@@ -217,7 +218,7 @@ def _create_global(*, merchant, branch, currency, period, tickets, actor) -> Inv
                  to_status=invoice.status, actor=actor,
                  reason=f"factura global {period.label}: {len(tickets)} ticket(s)",
                  data={"period": period.key, "periodicity": period.periodicity})
-    enqueue_stamping(invoice.pk)
+    stamp_queue_wake_on_commit()
     return invoice
 
 
@@ -268,12 +269,6 @@ def _explain_excluded(merchant, period, branch, ids, taken: set[int]) -> list[di
             code, message = "ticket_busy", f"El ticket {t.number} se estaba facturando; inténtalo de nuevo."
         out.append({"ticket_id": pk, "code": code, "message": message})
     return out
-
-
-def enqueue_stamping(invoice_id: int) -> None:
-    from invoicing.tasks import enqueue_stamp
-
-    transaction.on_commit(lambda: enqueue_stamp(invoice_id))
 
 
 def live_global_filter() -> Q:

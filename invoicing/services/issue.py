@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
-from invoicing.folios import folio_next
+from invoicing.folios import folio_assign
 from invoicing.models import Invoice, InvoiceTicket
 from invoicing.services.receptor import receptor_check
+from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.models import Event, Merchant, Ticket
 
 MAX_TICKETS_PER_INVOICE = 50
@@ -33,12 +36,6 @@ _REFUSED = {
     Ticket.Status.GLOBALIZED: ("ticket_in_global_invoice", "El ticket {number} ya está incluido en la factura global."),
     Ticket.Status.VOID: ("ticket_void", "El ticket {number} fue cancelado en la tienda y no se puede facturar."),
 }
-
-
-def _enqueue_stamping(invoice_id: int) -> None:
-    from invoicing.tasks import enqueue_stamp
-
-    transaction.on_commit(lambda: enqueue_stamp(invoice_id))
 
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
@@ -92,6 +89,25 @@ def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> 
     return invoice
 
 
+_MONEY = ("subtotal", "discount", "tax_total", "withheld_total", "total")
+
+
+class _Locked(NamedTuple):
+    pk: int
+    status: str
+    number: str
+    expires_at: dt.datetime
+    currency: str
+    payment_form: str
+    branch_id: int
+    serie: str
+    subtotal: Decimal
+    discount: Decimal
+    tax_total: Decimal
+    withheld_total: Decimal
+    total: Decimal
+
+
 @transaction.atomic
 def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline) -> Invoice:
     ids = sorted(set(ticket_ids))
@@ -100,11 +116,14 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
     if len(ids) > MAX_TICKETS_PER_INVOICE:
         raise InvoicingError("too_many_tickets",
                              f"Una factura puede incluir hasta {MAX_TICKETS_PER_INVOICE} tickets.", status=422)
-    # Lock in id order so two carts sharing tickets cannot deadlock.
-    tickets = list(
-        Ticket.objects.select_for_update(of=("self",)).select_related("branch")
-        .filter(merchant=merchant, pk__in=ids).order_by("pk")
-    )
+    # Lock in id order so two carts sharing tickets cannot deadlock. Plain values: every shopper's request
+    # takes this path, and model instances cost more here than the query.
+    tickets = [
+        _Locked(*row) for row in
+        Ticket.objects.select_for_update(of=("self",)).filter(merchant=merchant, pk__in=ids).order_by("pk")
+        .values_list("pk", "status", "number", "expires_at", "currency", "payment_form", "branch_id",
+                     "branch__invoice_serie", *_MONEY)
+    ]
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
@@ -125,15 +144,12 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
                              status=422)
     # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
     main = max(tickets, key=lambda t: (t.total, -t.pk))
-    branch = main.branch
-    totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0))
-              for name in ("subtotal", "discount", "tax_total", "withheld_total", "total")}
+    totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0)) for name in _MONEY}
     invoice = Invoice.objects.create(
         merchant=merchant,
-        branch=branch,
+        branch_id=main.branch_id,
         kind=Invoice.Kind.INGRESO,
-        serie=branch.invoice_serie,
-        folio=folio_next(merchant_id=merchant.pk, serie=branch.invoice_serie),
+        serie=main.serie,
         idempotency_key=idempotency_key,
         receptor_rfc=receptor.rfc,
         receptor_name=receptor.name,
@@ -146,7 +162,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
         payment_method="PUE",
         **totals,
     )
-    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket=t, amount=t.total) for t in tickets)
+    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket_id=t.pk, amount=t.total) for t in tickets)
     Ticket.objects.filter(pk__in=ids, status=Ticket.Status.OPEN).update(status=Ticket.Status.INVOICED, updated_at=now)
     Event.objects.bulk_create(
         [Event(merchant_id=merchant.pk, entity="ticket", object_id=t.pk, from_status=t.status,
@@ -154,5 +170,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
         + [Event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
                  to_status=invoice.status, actor=actor, reason=f"{len(tickets)} ticket(s)")]
     )
-    _enqueue_stamping(invoice.pk)
+    # Last: the serie's counter stays locked from here to the commit, and every issuer of the serie waits on it.
+    invoice.folio = folio_assign(invoice_id=invoice.pk, merchant_id=merchant.pk, serie=invoice.serie)
+    stamp_queue_wake_on_commit()  # the invoice waits in the stamping queue (invoicing/stamp_queue.py)
     return invoice

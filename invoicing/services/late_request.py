@@ -32,9 +32,10 @@ from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
-from invoicing.services.global_invoice import _attach_tickets, enqueue_stamping
+from invoicing.services.global_invoice import _attach_tickets
 from invoicing.services.issue import ReceptorData, receptor_normalized
 from invoicing.services.receptor import receptor_check
+from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.events import record_event, transition
 from tickets.models import Merchant, Ticket
 
@@ -210,7 +211,7 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
     record_event(merchant_id=lr.merchant_id, entity="invoice", object_id=note.pk, from_status="",
                  to_status=note.status, actor=ACTOR,
                  reason=f"nota de crédito a la global #{g.pk} por {len(tickets)} ticket(s), solicitud tardía #{lr.pk}")
-    enqueue_stamping(note.pk)
+    stamp_queue_wake_on_commit()
     return note
 
 
@@ -301,7 +302,7 @@ def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | No
     record_event(merchant_id=g.merchant_id, entity="invoice", object_id=new.pk, from_status="",
                  to_status=new.status, actor=ACTOR,
                  reason=f"reexpedición de la global #{g.pk} sin {len(requested)} ticket(s) (TipoRelacion 04)")
-    enqueue_stamping(new.pk)
+    stamp_queue_wake_on_commit()
     return new
 
 
@@ -320,7 +321,7 @@ def _release(lr: LateRequest) -> str:
                                                                                     updated_at=now)
     transition(lr, entity="late_request", expected=LateRequest.Status.IN_PROGRESS, to=LateRequest.Status.RELEASED,
                actor=ACTOR, reason="global corregida; factura nominativa en timbrado", updated_at=now)
-    enqueue_stamping(lr.invoice_id)
+    stamp_queue_wake_on_commit()
     return lr.status
 
 

@@ -46,13 +46,22 @@ def receptor_field_errors(*, rfc: str, name: str, tax_regime: str, postal_code: 
     return errors
 
 
+_KNOWN_POSTAL_CODES: set[str] = set()  # per process: SAT adds codes, it practically never removes one
+
+
 def _postal_code_exists(code: str) -> bool:
     """Checked against SAT's catalog when it is loaded (`load_sat_catalogs`); the pattern alone otherwise."""
+    if code in _KNOWN_POSTAL_CODES:
+        return True  # every invoice asks: no query for a code already seen
     try:
         from tickets.catalogs import PostalCode
     except ImportError:
         return True
-    return PostalCode.objects.filter(code=code).exists() or not PostalCode.objects.exists()
+    if PostalCode.objects.filter(code=code).exists():
+        if len(_KNOWN_POSTAL_CODES) < 50_000:  # the whole catalog is ~32,000 codes
+            _KNOWN_POSTAL_CODES.add(code)
+        return True
+    return not PostalCode.objects.exists()
 
 
 def receptor_check(receptor) -> None:

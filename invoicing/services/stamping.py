@@ -1,21 +1,25 @@
-"""Seal and stamp one invoice: the body of the `stamp_invoice` task.
+"""Seal and stamp invoices, a batch at a time: the body of the ``stamp_batch`` task (see stamp_queue.py).
 
-pending → sealed: build, validate (business rules, then XSD), seal, persist the sealed XML — under a row
-lock, so two workers never seal one invoice twice with different Fecha.
+pending → sealed: build, validate (business rules, then XSD), seal, persist the sealed XML — under row locks,
+so two workers never seal one invoice twice with different Fecha.
 sealed → stamped: send the persisted sealed XML to the PAC. A retry resends the same bytes, so a PAC that
 already stamped them answers with the same UUID: never two UUIDs for one sale.
-Transient PAC errors retry with exponential backoff (the sweeper re-queues them when due); permanent ones
+Transient PAC errors retry with exponential backoff (the queue hands them out again when due); permanent ones
 fail the invoice with the code and a Spanish message, and release its tickets.
+
+A batch costs a handful of statements and two short transactions whatever its size; a document's problem
+fails that document only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
@@ -24,11 +28,12 @@ from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
 from invoicing.engine_inputs import engine_csd
-from invoicing.models import Invoice
-from invoicing.services.compose import invoice_comprobante
+from invoicing.models import Certificate, Invoice
+from invoicing.services.compose import comprobante_inputs, invoice_comprobante
 from invoicing.webhooks.services import invoice_webhook_emit
+from tickets.bulk import bulk_update_fields
 from tickets.events import record_event, transition
-from tickets.models import Ticket
+from tickets.models import Event, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -36,119 +41,214 @@ MAX_ATTEMPTS = 12  # with the backoff below: about three hours of a PAC outage b
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 
+_SEALED_FIELDS = ["status", "sealed_xml", "certificate", "issued_at", "subtotal", "discount", "tax_total",
+                  "withheld_total", "total", "payment_form", "updated_at"]
+_STAMPED_FIELDS = ["status", "stamped_xml", "uuid", "stamped_at", "pac", "attempts", "next_attempt_at",
+                   "lease_until", "last_error_code", "last_error_message", "last_error_permanent", "updated_at"]
+
 
 def backoff_seconds(attempts: int) -> int:
     return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
 
 
 def invoice_stamp(*, invoice_id: int) -> str:
-    invoice = _seal(invoice_id)  # a no-op returning the invoice unless it is pending
-    if invoice.status != Invoice.Status.SEALED:
-        return invoice.status
-    if invoice.next_attempt_at and invoice.next_attempt_at > timezone.now():
-        return invoice.status  # backing off; the sweeper re-queues it when due
-    return _stamp(invoice)
+    """Seal and stamp one invoice now (a batch of one); returns its status."""
+    invoices_stamp([invoice_id])
+    return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
+
+
+def invoices_stamp(invoice_ids: list[int]) -> list[int]:
+    """Seal the pending ones, then stamp the sealed ones whose retry is due. Returns the ids stamped."""
+    _seal_many(invoice_ids)
+    return _stamp_many(invoice_ids)
+
+
+def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
+    """Claim and stamp batches until the queue stays empty; returns how many were stamped.
+
+    After a short batch it waits INVOICE_STAMP_LINGER_MS before claiming again: while invoices keep arriving
+    that gathers them into fuller batches (each batch costs about the same whatever its size) instead of
+    starting a task per trickle. After ``budget_seconds`` (INVOICE_STAMP_TASK_SECONDS) it wakes the queue and
+    returns, so a task stays far below django-q2's timeout and the rest goes to a fresh task.
+    """
+    from invoicing.stamp_queue import invoices_claim, stamp_queue_wake
+
+    budget = settings.INVOICE_STAMP_TASK_SECONDS if budget_seconds is None else budget_seconds
+    linger = settings.INVOICE_STAMP_LINGER_MS / 1000
+    started = time.monotonic()
+    stamped = 0
+    while ids := invoices_claim():
+        stamped += len(invoices_stamp(ids))
+        if time.monotonic() - started > budget:
+            stamp_queue_wake()
+            break
+        if len(ids) < settings.INVOICE_STAMP_BATCH and linger:
+            time.sleep(linger)
+    return stamped
+
+
+# --- pending → sealed -----------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def _seal(invoice_id: int) -> Invoice:
-    """Returns the invoice as this call left it (sealed, failed, or as another worker left it)."""
-    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("merchant", "branch").get(pk=invoice_id)
-    if invoice.status != Invoice.Status.PENDING:
-        return invoice  # another worker sealed it meanwhile
-    certificate = invoice.merchant.certificates.filter(is_active=True).first()
+def _seal_many(invoice_ids: list[int]) -> None:
+    invoices = list(
+        Invoice.objects.select_for_update(of=("self",)).select_related("merchant", "branch")
+        .defer("sealed_xml", "stamped_xml")
+        .filter(pk__in=invoice_ids, status=Invoice.Status.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))  # not parked or backing off
+        .order_by("pk")
+    )
+    if not invoices:
+        return  # another worker sealed them meanwhile
+    certificates = {c.merchant_id: c for c in Certificate.objects.filter(
+        merchant_id__in={i.merchant_id for i in invoices}, is_active=True)}
+    tickets, relations = comprobante_inputs([i.pk for i in invoices])
+    now = timezone.now()
+    sealed, events = [], []
+    for invoice in invoices:
+        certificate = certificates.get(invoice.merchant_id)
+        try:
+            problems = _seal(invoice, certificate, tickets[invoice.pk], relations[invoice.pk])
+        except CfdiError as exc:
+            problems = exc.issues
+        except Exception as exc:  # noqa: BLE001 - one document's surprise must not block the batch forever
+            log.exception("invoice %s could not be sealed", invoice.pk)
+            invoice.attempts += 1
+            if invoice.attempts < MAX_ATTEMPTS:
+                _retry_later(invoice, "internal", f"Error interno al generar el CFDI ({type(exc).__name__}); "
+                             "se reintentará.", what="Error interno")
+                continue
+            problems = [ValidationIssue("internal", "", "No pudimos generar el CFDI por un error interno.")]
+        if problems:
+            _fail(invoice, problems)
+            continue
+        invoice.updated_at = now
+        sealed.append(invoice)
+        events.append(Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
+                            from_status=Invoice.Status.PENDING, to_status=Invoice.Status.SEALED,
+                            reason=f"sellado con el CSD {certificate.number}"))
+    if sealed:
+        bulk_update_fields(sealed, _SEALED_FIELDS)
+        Event.objects.bulk_create(events)
+
+
+def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations) -> list[ValidationIssue]:
+    """Seal ``invoice`` in memory (the caller stores it); returns the problems that stop it instead."""
     if certificate is None:
-        _fail(invoice, [ValidationIssue("sin_csd", "emisor",
-                                        "El comercio no tiene un certificado de sello digital (CSD) activo.")])
-        return invoice
-    try:
-        csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
-        comprobante = invoice_comprobante(invoice)
-    except CfdiError as exc:
-        _fail(invoice, exc.issues)
-        return invoice
+        return [ValidationIssue("sin_csd", "emisor", "El comercio no tiene un certificado de sello digital (CSD) activo.")]
+    csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
+    comprobante = invoice_comprobante(invoice, tickets=tickets, relations=relations)
     problems = errors_only(validate(comprobante, csd=csd, tz=invoice.merchant.time_zone))
     if problems:
-        _fail(invoice, problems)
-        return invoice
+        return problems
     root = seal_document(comprobante, csd)
     problems = xsd_issues(root)
     if problems:
-        _fail(invoice, problems)
-        return invoice
+        return problems
     impuestos = comprobante.impuestos
-    transition(
-        invoice,
-        entity="invoice",
-        expected=Invoice.Status.PENDING,
-        to=Invoice.Status.SEALED,
-        reason=f"sellado con el CSD {csd.no_certificado}",
-        sealed_xml=to_bytes(root),
-        certificate=certificate,
-        issued_at=dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=invoice.merchant.tzinfo),
-        subtotal=comprobante.subtotal,
-        discount=comprobante.descuento or 0,
-        tax_total=(impuestos.total_traslados or 0) if impuestos else 0,
-        withheld_total=(impuestos.total_retenidos or 0) if impuestos else 0,
-        total=comprobante.total,
-        payment_form=comprobante.forma_pago or invoice.payment_form,
-        updated_at=timezone.now(),
+    invoice.status = Invoice.Status.SEALED
+    invoice.sealed_xml = to_bytes(root)
+    invoice.certificate = certificate
+    invoice.issued_at = dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=invoice.merchant.tzinfo)
+    invoice.subtotal = comprobante.subtotal
+    invoice.discount = comprobante.descuento or 0
+    invoice.tax_total = (impuestos.total_traslados or 0) if impuestos else 0
+    invoice.withheld_total = (impuestos.total_retenidos or 0) if impuestos else 0
+    invoice.total = comprobante.total
+    invoice.payment_form = comprobante.forma_pago or invoice.payment_form
+    return []
+
+
+# --- sealed → stamped -----------------------------------------------------------------------------------
+
+
+def _stamp_many(invoice_ids: list[int]) -> list[int]:
+    from invoicing.pac import PacError, get_pac
+
+    now = timezone.now()
+    invoices = list(
+        Invoice.objects.select_related("merchant").defer("stamped_xml")
+        .filter(pk__in=invoice_ids, status=Invoice.Status.SEALED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("pk")
     )
-    return invoice
+    by_merchant: dict[int, list[Invoice]] = {}
+    for invoice in invoices:
+        by_merchant.setdefault(invoice.merchant_id, []).append(invoice)
+    stamped: list[int] = []
+    for group in by_merchant.values():
+        pac_name = group[0].merchant.pac or "sandbox"
+        # Outside any transaction: a real PAC answers in seconds, and no lock is held meanwhile.
+        try:
+            pac = get_pac(group[0].merchant)
+            pac_name = pac.name
+            outcomes = pac.stamp_many([bytes(invoice.sealed_xml) for invoice in group])
+        except PacError as exc:  # e.g. an unknown provider configured: every document gets the answer
+            outcomes = [exc] * len(group)
+        except Exception as exc:  # noqa: BLE001 - an adapter's surprise is retried like an outage
+            log.exception("PAC %s failed on a batch of %d", pac_name, len(group))
+            outcomes = [PacError("internal", f"Error inesperado al timbrar ({type(exc).__name__}); se reintentará.",
+                                 permanent=False)] * len(group)
+        stamped += _store_outcomes(pac_name, group, outcomes)
+    return stamped
 
 
-def _stamp(invoice: Invoice) -> str:
-    from invoicing.pac import get_pac
+@transaction.atomic
+def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> list[int]:
     from invoicing.pac.base import PacError
 
-    pac = get_pac(invoice.merchant)
-    invoice.attempts += 1
-    try:
-        result = pac.stamp(bytes(invoice.sealed_xml))
-    except PacError as exc:
-        with transaction.atomic():
-            if exc.permanent or invoice.attempts >= MAX_ATTEMPTS:
-                _fail(invoice, [ValidationIssue(str(exc.code), "pac", exc.message)], pac_name=pac.name)
+    now = timezone.now()
+    still_sealed = set(Invoice.objects.select_for_update().filter(
+        pk__in=[i.pk for i in invoices], status=Invoice.Status.SEALED).values_list("pk", flat=True))
+    stamped, events = [], []
+    for invoice, outcome in zip(invoices, outcomes, strict=True):
+        if invoice.pk not in still_sealed:
+            continue  # another worker got here first (an expired lease): its outcome stands
+        invoice.attempts += 1
+        if isinstance(outcome, PacError):
+            if outcome.permanent or invoice.attempts >= MAX_ATTEMPTS:
+                _fail(invoice, [ValidationIssue(str(outcome.code), "pac", outcome.message)], pac_name=pac_name)
             else:
-                _retry_later(invoice, exc)
-        return Invoice.objects.values_list("status", flat=True).get(pk=invoice.pk)
-    with transaction.atomic():
-        stamped = transition(
-            invoice,
-            entity="invoice",
-            expected=Invoice.Status.SEALED,
-            to=Invoice.Status.STAMPED,
-            reason=f"timbrado por {pac.name}: {result.uuid}",
-            stamped_xml=result.stamped_xml,
-            uuid=result.uuid,
-            stamped_at=result.stamped_at,
-            pac=pac.name,
-            attempts=invoice.attempts,
-            next_attempt_at=None,
-            last_error_code="",
-            last_error_message="",
-            last_error_permanent=False,
-            updated_at=timezone.now(),
-        )
-        if stamped:
-            transaction.on_commit(lambda: _after_stamped(invoice.pk))
-    return Invoice.Status.STAMPED
+                _retry_later(invoice, outcome.code, outcome.message)
+            continue
+        invoice.status = Invoice.Status.STAMPED
+        invoice.stamped_xml = outcome.stamped_xml
+        invoice.uuid = outcome.uuid
+        invoice.stamped_at = outcome.stamped_at
+        invoice.pac = pac_name
+        invoice.next_attempt_at = invoice.lease_until = None
+        invoice.last_error_code = invoice.last_error_message = ""
+        invoice.last_error_permanent = False
+        invoice.updated_at = now
+        stamped.append(invoice)
+        events.append(Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
+                            from_status=Invoice.Status.SEALED, to_status=Invoice.Status.STAMPED,
+                            reason=f"timbrado por {pac_name}: {outcome.uuid}"))
+    if stamped:
+        bulk_update_fields(stamped, _STAMPED_FIELDS)
+        Event.objects.bulk_create(events)
+        ids = [i.pk for i in stamped]
+        # Documents go out for an invoice whose PDF is rendered now, or whose receptor gave an address.
+        deliver = [i.pk for i in stamped if settings.INVOICE_PDF_AFTER_STAMP or i.receptor_emails]
+        transaction.on_commit(lambda: _after_stamped(ids, deliver))
+    return [i.pk for i in stamped]
 
 
-def _retry_later(invoice: Invoice, exc) -> None:
+def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no disponible") -> None:
     delay = backoff_seconds(invoice.attempts)
-    Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.SEALED).update(
+    Invoice.objects.filter(pk=invoice.pk, status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED)).update(
         attempts=invoice.attempts,
         next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
-        last_error_code=str(exc.code)[:40],
-        last_error_message=exc.message,
+        lease_until=None,
+        last_error_code=str(code)[:40],
+        last_error_message=message,
         last_error_permanent=False,
         updated_at=timezone.now(),
     )
     record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
                  from_status=invoice.status, to_status=invoice.status,
-                 reason=f"PAC no disponible ({exc.code}); reintento {invoice.attempts} en {delay} s")
-    log.warning("invoice %s: transient PAC error %s, retry in %ss", invoice.pk, exc.code, delay)
+                 reason=f"{what} ({code}); reintento {invoice.attempts} en {delay} s")
+    log.warning("invoice %s: transient error %s, retry in %ss", invoice.pk, code, delay)
 
 
 def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -> None:
@@ -187,29 +287,7 @@ def _release_tickets(invoice: Invoice) -> None:
                    reason=f"factura #{invoice.pk} rechazada", updated_at=timezone.now())
 
 
-def _after_stamped(invoice_id: int) -> None:
+def _after_stamped(invoice_ids: list[int], deliver_ids: list[int]) -> None:
     from invoicing.tasks import enqueue_after_stamped
 
-    enqueue_after_stamped(invoice_id)
-
-
-def stuck_invoices_requeue(*, older_than_seconds: int | None = None, limit: int = 5000) -> list[int]:
-    """Invoices to queue again: left pending/sealed by a crashed worker, or sealed ones whose retry is due.
-
-    Each one is touched (updated_at = now) as it is re-queued, so a long queue does not get the same invoice
-    again every minute: it comes back only if it is still untouched after another ``older_than_seconds``.
-    """
-    now = timezone.now()
-    cutoff = now - dt.timedelta(seconds=older_than_seconds or settings.INVOICE_STUCK_AFTER_SECONDS)
-    due_retry = Q(next_attempt_at__lte=now, updated_at__lt=F("next_attempt_at"))
-    abandoned = Q(updated_at__lt=cutoff) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    with transaction.atomic():
-        ids = list(
-            Invoice.objects.select_for_update(skip_locked=True)
-            .filter(status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED))
-            .filter(due_retry | abandoned)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Invoice.objects.filter(pk__in=ids).update(updated_at=now)
-    return ids
+    enqueue_after_stamped(invoice_ids, deliver_ids)

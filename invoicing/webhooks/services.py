@@ -219,6 +219,21 @@ def invoice_webhook_emit(*, invoice=None, invoice_id: int | None = None, event: 
         return 0
 
 
+def invoices_webhook_emit(invoice_ids: list[int]) -> int:
+    """``invoice_webhook_emit`` for a stamped batch: one query when none of their merchants has an endpoint."""
+    from invoicing.models import Invoice
+
+    try:
+        hooked = WebhookEndpoint.objects.filter(
+            is_active=True, merchant_id__in=Invoice.objects.filter(pk__in=invoice_ids).values("merchant_id"))
+        invoices = list(Invoice.objects.filter(pk__in=invoice_ids, merchant_id__in=hooked.values("merchant_id"))
+                        .order_by("pk")) if hooked.exists() else []
+    except Exception:
+        log.exception("webhooks for %d stamped invoices could not be emitted", len(invoice_ids))
+        return 0
+    return sum(invoice_webhook_emit(invoice=invoice) for invoice in invoices)
+
+
 def global_deadline_alert_hook(*, merchant, period, payload: dict) -> None:
     """Fits ``invoicing.services.global_schedule.ALERT_HOOKS``: the deadline alert as a webhook."""
     webhook_emit(merchant_id=merchant.pk, event="global_invoice.deadline_alert",

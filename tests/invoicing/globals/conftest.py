@@ -39,19 +39,18 @@ def stampable():
 
 @pytest.fixture
 def worker():
-    """Run what the django-q2 cluster would: stamp queued invoices and advance late requests until stable."""
-    from invoicing.tasks import stamp_invoice
+    """Run what the django-q2 cluster would: drain the stamping queue and advance late requests until stable."""
+    from invoicing.services.stamping import invoices_stamp_queued
     from invoicing.tasks_global import advance_late_request
 
     def run(rounds: int = 10) -> None:
         for _ in range(rounds):
-            ids = list(stampable().values_list("pk", flat=True))
+            waiting = stampable().exists()
             active = list(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS).values_list("pk", flat=True))
-            for pk in ids:
-                stamp_invoice(pk)
+            invoices_stamp_queued()
             for pk in active:
                 advance_late_request(pk)
-            if not ids and not active:
+            if not waiting and not active:
                 return
 
     return run

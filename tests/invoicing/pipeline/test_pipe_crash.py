@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from invoicing.models import Invoice
 from invoicing.services import invoice_issue
@@ -33,6 +34,9 @@ def _start_worker(tmp_path, name):
         "Q_WORKERS": "2",
         "Q_RETRY": "4",  # redeliver what the killed worker had taken
         "Q_TIMEOUT": "3",
+        "INVOICE_STAMP_BATCH": "20",  # several batches in flight when the kill comes
+        "INVOICE_STUCK_AFTER_SECONDS": "5",  # the lease the killed worker's invoices carry
+        "SANDBOX_PAC_LATENCY_MS": "100",  # a batch spends ~0.5 s at the PAC: the kill lands in the middle of one
         "VAR_DIR": str(tmp_path),
         "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY", ""),
     })
@@ -51,6 +55,10 @@ def _kill(proc):
     proc.wait(10)
 
 
+def _leased():
+    return Invoice.objects.filter(status__in=("pending", "sealed"), lease_until__gt=timezone.now())
+
+
 def _stamped():
     return Invoice.objects.filter(status="stamped").count()
 
@@ -64,11 +72,12 @@ def test_sigkilled_worker_loses_nothing_and_stamps_nothing_twice(merchant, branc
     worker = _start_worker(tmp_path, "first")
     try:
         deadline = time.monotonic() + 120
-        while _stamped() < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _kill(worker)  # in the middle: some stamped, some sealed, some taken by a worker, most queued
+        while not (_stamped() >= 20 and _leased().exists()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _kill(worker)  # in the middle: some stamped, some sealed, some leased by a dead worker, most queued
         killed_at = _stamped()
         assert 0 < killed_at < N, (tmp_path / "first.log").read_text()[-3000:]
+        assert _leased().exists()  # claimed by the dead worker: only the lease expiring frees them
 
         worker = _start_worker(tmp_path, "second")
         settings.INVOICE_STUCK_AFTER_SECONDS = 5

@@ -1,55 +1,69 @@
-"""The sweeper re-queues what a crashed worker left behind, and retries when due, without flooding a long queue."""
+"""The sweeper wakes the stamping queue when a crashed worker left leased invoices, a retry is due, or a wake-up
+was lost; it stays quiet when there is nothing to do or the broker still holds a backlog."""
 
 import datetime as dt
 
+import pytest
 from django.utils import timezone
 
 from invoicing import tasks
-from invoicing.models import Invoice
+from invoicing.models import Invoice, StampSlot
 from invoicing.services import invoice_issue
-from invoicing.services.stamping import stuck_invoices_requeue
 
 
-def _age(invoice, **fields):
+@pytest.fixture
+def queued(monkeypatch):
+    """The batch tasks the sweeper enqueues (slot numbers)."""
+    out = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, slot, **kw: out.append(slot))
+    monkeypatch.setattr("django_q.brokers.get_broker", lambda: type("Idle", (), {"queue_size": lambda self: 0})())
+    return out
+
+
+def _issue(merchant, ticket, receptor, **fields):
+    invoice = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
     Invoice.objects.filter(pk=invoice.pk).update(**fields)
+    return invoice
 
 
-def test_an_abandoned_pending_invoice_is_requeued_once_per_interval(merchant, ticket, receptor, settings):
-    invoice = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
-    assert stuck_invoices_requeue() == []  # fresh: its own task is on its way
-    _age(invoice, updated_at=timezone.now() - dt.timedelta(minutes=10))
-    assert stuck_invoices_requeue() == [invoice.pk]
-    assert stuck_invoices_requeue() == []  # touched: not again until another interval passes
+def test_nothing_in_flight_means_nothing_is_enqueued(merchant, ticket, receptor, queued):
+    _issue(merchant, ticket, receptor, status="stamped")
+    assert tasks.sweep_stuck_invoices() is False and queued == []
 
 
-def test_a_sealed_invoice_comes_back_when_its_retry_is_due(merchant, ticket, receptor):
-    invoice = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
+def test_an_invoice_whose_lease_expired_wakes_the_queue(merchant, ticket, receptor, queued):
     now = timezone.now()
-    _age(invoice, status="sealed", updated_at=now - dt.timedelta(seconds=30),
-         next_attempt_at=now + dt.timedelta(minutes=5))
-    assert stuck_invoices_requeue() == []  # backing off
-    _age(invoice, next_attempt_at=now - dt.timedelta(seconds=1))
-    assert stuck_invoices_requeue() == [invoice.pk]
-    assert stuck_invoices_requeue() == []
+    invoice = _issue(merchant, ticket, receptor, status="sealed", lease_until=now + dt.timedelta(minutes=1))
+    assert tasks.sweep_stuck_invoices() is False and queued == []  # a worker holds it
+    Invoice.objects.filter(pk=invoice.pk).update(lease_until=now - dt.timedelta(seconds=1))  # that worker died
+    assert tasks.sweep_stuck_invoices() is True and queued == [0]
 
 
-def test_finished_invoices_are_never_requeued(merchant, ticket, receptor):
-    invoice = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
-    _age(invoice, status="failed", updated_at=timezone.now() - dt.timedelta(days=1))
-    assert stuck_invoices_requeue() == []
+def test_a_retry_wakes_the_queue_only_when_due(merchant, ticket, receptor, queued):
+    now = timezone.now()
+    invoice = _issue(merchant, ticket, receptor, status="sealed", next_attempt_at=now + dt.timedelta(minutes=5))
+    assert tasks.sweep_stuck_invoices() is False and queued == []  # backing off
+    Invoice.objects.filter(pk=invoice.pk).update(next_attempt_at=now - dt.timedelta(seconds=1))
+    assert tasks.sweep_stuck_invoices() is True and queued == [0]
 
 
-def test_the_sweeper_waits_while_the_queue_holds_a_backlog(merchant, ticket, receptor, settings, monkeypatch):
-    invoice = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
-    _age(invoice, updated_at=timezone.now() - dt.timedelta(minutes=10))
-    queued = []
-    monkeypatch.setattr(tasks, "enqueue_stamp", queued.append)
+def test_a_slot_armed_too_long_is_enqueued_again(merchant, ticket, receptor, queued, settings):
+    """Its task was lost (a cluster killed with tasks in memory): arming stays, the sweeper re-enqueues."""
+    settings.INVOICE_STAMP_SLOTS = 1
+    _issue(merchant, ticket, receptor)
+    StampSlot.objects.filter(pk=0).update(armed_at=timezone.now())
+    assert tasks.sweep_stuck_invoices() is True and queued == []  # armed a moment ago: its task is coming
+    StampSlot.objects.filter(pk=0).update(armed_at=timezone.now() - dt.timedelta(minutes=10))
+    assert tasks.sweep_stuck_invoices() is True and queued == [0]
+
+
+def test_the_sweeper_waits_while_the_broker_holds_a_backlog(merchant, ticket, receptor, queued, settings,
+                                                           monkeypatch):
+    _issue(merchant, ticket, receptor)
 
     class Busy:
         def queue_size(self):
             return settings.INVOICE_SWEEP_MAX_BACKLOG + 1
 
     monkeypatch.setattr("django_q.brokers.get_broker", lambda: Busy())
-    assert tasks.sweep_stuck_invoices() == 0 and queued == []
-    monkeypatch.setattr("django_q.brokers.get_broker", lambda: type("Idle", (), {"queue_size": lambda self: 0})())
-    assert tasks.sweep_stuck_invoices() == 1 and queued == [invoice.pk]
+    assert tasks.sweep_stuck_invoices() is False and queued == []

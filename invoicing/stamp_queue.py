@@ -1,0 +1,132 @@
+"""The stamping queue: invoices wait in their own table; a few django-q2 tasks drain it in batches.
+
+One task per invoice made django-q2 itself the bottleneck (a no-op task costs ~3 ms of pusher, worker and
+monitor time) and paid a transaction per step of every invoice. Instead:
+
+- The invoices in flight (``pending``/``sealed``) *are* the queue, ordered by id, under a partial index.
+- ``StampSlot`` rows say how many batch tasks may be queued at once. After committing an invoice, the issuer
+  arms a free slot and enqueues one ``stamp_batch(slot)``; when every slot is armed or being armed, a task
+  is already bound to start after this commit, so nothing is enqueued.
+- A batch task disarms its slot first, then claims up to ``INVOICE_STAMP_BATCH`` invoices at a time
+  (``FOR UPDATE SKIP LOCKED``, so two tasks never claim the same ones) with a lease, and stamps them until
+  the queue is empty. Anything committed after the disarm either arms the slot again or is seen by the
+  claim that follows it.
+- A worker killed mid-batch leaves leases that expire after ``INVOICE_STUCK_AFTER_SECONDS``; the sweeper
+  wakes the queue when claimable work exists and re-enqueues slots armed for that long (a task lost with
+  a crashed cluster). Claiming twice is safe anyway: every state change is guarded and a PAC answers a
+  resent sealed XML with its first UUID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from invoicing.models import Invoice, StampSlot
+
+log = logging.getLogger(__name__)
+
+SLOTS_MAX = 16  # rows created; INVOICE_STAMP_SLOTS of them are used
+IN_FLIGHT = (Invoice.Status.PENDING, Invoice.Status.SEALED)
+
+
+def stamp_slots_ensure(**kwargs) -> None:
+    """post_migrate (also sent after a flush): the slot rows exist."""
+    StampSlot.objects.bulk_create([StampSlot(id=i) for i in range(SLOTS_MAX)], ignore_conflicts=True)
+
+
+def _slots() -> int:
+    return max(1, min(int(settings.INVOICE_STAMP_SLOTS), SLOTS_MAX))
+
+
+def _skip_locked() -> str:
+    return " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+
+
+def stamp_queue_wake() -> int | None:
+    """Make sure a batch task looks at the queue after now; call it after the commit that queued invoices.
+
+    Returns the slot armed (a task was enqueued), or None when a task is already bound to come. Never raises:
+    the invoice is committed whatever happens here, and the sweeper repairs a lost wake-up.
+    """
+    table = StampSlot._meta.db_table
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET armed_at = %s WHERE id = (SELECT id FROM {table} "  # noqa: S608
+                f"WHERE id < %s AND armed_at IS NULL ORDER BY id LIMIT 1{_skip_locked()}) RETURNING id",
+                [timezone.now(), _slots()],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        from django_q.tasks import async_task
+
+        async_task("invoicing.tasks.stamp_batch", row[0], group="stamp")
+        return row[0]
+    except Exception:  # noqa: BLE001 - the broker or the database hiccuped; the sweeper wakes the queue later
+        log.exception("could not wake the stamping queue")
+        return None
+
+
+def stamp_queue_wake_on_commit() -> None:
+    """For a service that just queued an invoice inside its transaction."""
+    transaction.on_commit(stamp_queue_wake)
+
+
+def stamp_slot_disarm(slot: int) -> None:
+    """First thing a batch task does: from now on, a new invoice arms the slot again."""
+    StampSlot.objects.filter(pk=slot).update(armed_at=None)
+
+
+def _claimable(now: dt.datetime) -> Q:
+    return (
+        Q(status__in=IN_FLIGHT)
+        & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    )
+
+
+def invoices_claim(*, limit: int | None = None) -> list[int]:
+    """Take up to ``limit`` invoices off the queue, oldest first, leased for INVOICE_STUCK_AFTER_SECONDS."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Invoice.objects.select_for_update(skip_locked=True)
+            .filter(_claimable(now))
+            .order_by("pk")
+            .values_list("pk", flat=True)[: limit or settings.INVOICE_STAMP_BATCH]
+        )
+        if ids:
+            lease = now + dt.timedelta(seconds=settings.INVOICE_STUCK_AFTER_SECONDS)
+            Invoice.objects.filter(pk__in=ids).update(lease_until=lease)
+    return ids
+
+
+def stamp_queue_sweep() -> bool:
+    """The sweeper's part: wake the queue when claimable work exists (leases expired, retries due, or a
+    wake-up lost), re-enqueueing slots armed for longer than INVOICE_STUCK_AFTER_SECONDS. True if it woke."""
+    now = timezone.now()
+    if not Invoice.objects.filter(_claimable(now)).exists():
+        return False
+    stale = now - dt.timedelta(seconds=settings.INVOICE_STUCK_AFTER_SECONDS)
+    StampSlot.objects.filter(pk__lt=_slots(), armed_at__lt=stale).update(armed_at=None)
+    stamp_queue_wake()
+    return True
+
+
+def stamp_queue_restart() -> None:
+    """A cluster is starting (``manage.py qcluster``): tasks armed before it may have died with the previous
+    one (Redis hands a task out once), so every slot is disarmed and the queue woken if work is waiting.
+    A task of another, still running cluster gets a twin at worst, which finds the queue empty."""
+    try:
+        StampSlot.objects.update(armed_at=None)
+        if Invoice.objects.filter(_claimable(timezone.now())).exists():
+            stamp_queue_wake()
+    except Exception:  # noqa: BLE001 - no database yet: the sweeper does this once the cluster runs
+        log.exception("could not reset the stamping queue at start-up")
