@@ -192,8 +192,8 @@ def test_after_a_short_batch_the_task_lingers_to_gather_the_next_arrivals(issue,
     assert set(Invoice.objects.values_list("status", flat=True)) == {"stamped"}
 
 
-def test_the_cluster_command_warms_the_engine_and_resets_the_slots(issue, enqueued):
-    assert get_commands()["qcluster"] == "invoicing"
+def test_qcluster_is_ours_and_its_start_resets_the_slots(issue, enqueued):
+    assert get_commands()["qcluster"] == "invoicing"  # the subclass that warms the engine, then calls this
     StampSlot.objects.update(armed_at=timezone.now())  # armed before a crash: their tasks may be gone
     stamp_queue_restart()
     assert not StampSlot.objects.exclude(armed_at=None).exists()
