@@ -45,7 +45,7 @@ def main() -> None:
     from django.conf import settings
 
     from invoicing.models import Invoice
-    from invoicing.services import ReceptorData, invoice_issue
+    from invoicing.services import ReceptorData
     from tickets.models import Branch, Merchant, Ticket, TicketLine
     from tickets.services import ticket_expires_at
 
@@ -82,7 +82,7 @@ def main() -> None:
         ids = []
         if args.issue_first:
             pre = time.perf_counter()
-            ids = _issue_all(invoice_issue, merchant, tickets, receptor, args.issuers)
+            ids = _issue_all(merchant, tickets, receptor, args.issuers)
             issue_seconds = time.perf_counter() - pre
         worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -93,7 +93,7 @@ def main() -> None:
                 started = time.perf_counter()
             busy_before = _machine_busy_seconds()
             if not args.issue_first:
-                ids = _issue_all(invoice_issue, merchant, tickets, receptor, args.issuers)
+                ids = _issue_all(merchant, tickets, receptor, args.issuers)
                 issue_seconds = time.perf_counter() - started
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -130,7 +130,7 @@ def main() -> None:
         _cleanup(merchant)
 
 
-def _issue_all(invoice_issue, merchant, tickets, receptor, issuers: int) -> list[int]:
+def _issue_all(merchant, tickets, receptor, issuers: int) -> list[int]:
     """Issue one invoice per ticket from ``issuers`` processes, as the web server's workers would."""
     import multiprocessing
 

@@ -1,4 +1,4 @@
-"""django-q2 tasks: each takes ids, calls one service, and is enqueued after commit."""
+"""django-q2 tasks: each takes ids (stamp_batch: its queue slot), calls one service, and is enqueued after commit."""
 
 import logging
 
