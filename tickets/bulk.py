@@ -4,6 +4,8 @@
 reads back in the same request: the links and event rows of a 10,000-ticket global invoice, say. Values are
 plain Python (str, int, Decimal, aware datetime, JSON already dumped to a string).
 
+``insert_sql``: one row's INSERT as text, for a statement that writes several tables at once.
+
 ``bulk_update_fields``: one prepared UPDATE sent for every object (psycopg pipelines them). Django's
 bulk_update builds a CASE WHEN per field and row, and resolving those expressions cost more CPU than sealing
 the documents of a stamping batch.
@@ -39,3 +41,18 @@ def bulk_update_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> N
               for obj in objs]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def insert_sql(obj: models.Model, *, sql_values: dict[str, str] | None = None) -> tuple[str, list]:
+    """``INSERT INTO … (…) VALUES (…)`` for one unsaved object, to embed in a larger statement (a data-modifying
+    CTE); the caller adds RETURNING. Defaults and ``auto_now`` apply as in ``save()``. ``sql_values`` gives some
+    columns an SQL expression (without parameters) instead of the object's value."""
+    meta = obj._meta
+    sql_values = sql_values or {}
+    qn = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+    columns = ", ".join(qn(f.column) for f in fields)
+    values = ", ".join(sql_values.get(f.attname, "%s") for f in fields)
+    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields
+              if f.attname not in sql_values]
+    return f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({values})", params  # noqa: S608

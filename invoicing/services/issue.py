@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
-from invoicing.folios import folio_assign
-from invoicing.models import Invoice, InvoiceTicket
+from invoicing.models import Invoice
+from invoicing.services.issue_write import issued_invoice_write
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
-from tickets.models import Event, Merchant, Ticket
+from tickets.models import Merchant, Ticket
 
 MAX_TICKETS_PER_INVOICE = 50
 
@@ -145,7 +145,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
     # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0)) for name in _MONEY}
-    invoice = Invoice.objects.create(
+    invoice = Invoice(
         merchant=merchant,
         branch_id=main.branch_id,
         kind=Invoice.Kind.INGRESO,
@@ -162,15 +162,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
         payment_method="PUE",
         **totals,
     )
-    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket_id=t.pk, amount=t.total) for t in tickets)
-    Ticket.objects.filter(pk__in=ids, status=Ticket.Status.OPEN).update(status=Ticket.Status.INVOICED, updated_at=now)
-    Event.objects.bulk_create(
-        [Event(merchant_id=merchant.pk, entity="ticket", object_id=t.pk, from_status=t.status,
-               to_status=Ticket.Status.INVOICED, actor=actor, reason=f"factura #{invoice.pk}") for t in tickets]
-        + [Event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
-                 to_status=invoice.status, actor=actor, reason=f"{len(tickets)} ticket(s)")]
-    )
-    # Last: the serie's counter stays locked from here to the commit, and every issuer of the serie waits on it.
-    invoice.folio = folio_assign(invoice_id=invoice.pk, merchant_id=merchant.pk, serie=invoice.serie)
+    # Links, tickets → invoiced, events and the folio: last, so the serie's counter is held only until the commit.
+    issued_invoice_write(invoice, tickets, now=now, actor=actor)
     stamp_queue_wake_on_commit()  # the invoice waits in the stamping queue (invoicing/stamp_queue.py)
     return invoice
