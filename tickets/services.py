@@ -248,7 +248,8 @@ def batch_process(*, batch_pk: int) -> str:
 
 def merchant_ticket(*, merchant: Merchant, ticket_id) -> Ticket:
     ticket_id = str(ticket_id)
-    if not ticket_id.isdigit() or len(ticket_id) > 18:
+    # isascii: str.isdigit() accepts «²» and other digits int() refuses.
+    if not (ticket_id.isascii() and ticket_id.isdigit()) or len(ticket_id) > 18:
         raise NotFound("No existe ese ticket en tu comercio.", code="ticket_not_found")
     ticket = Ticket.objects.select_related("branch").filter(merchant=merchant, pk=int(ticket_id)).first()
     if ticket is None:

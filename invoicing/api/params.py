@@ -12,7 +12,7 @@ def int_param(request, name: str, default: int, maximum: int | None = None) -> i
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # isdigit() alone accepts «²»
         raise InvoicingError("validation_error", f"«{name}» debe ser un entero no negativo.",
                              {name: ["Debe ser un entero no negativo."]}, status=400)
     return min(int(raw), maximum) if maximum else int(raw)

@@ -123,7 +123,7 @@ def _global(c: d.Comprobante, r: _Report) -> None:
     elif g.periodicidad != "05" and not "01" <= g.meses <= "12":
         r.add("CFDI40134", "InformacionGlobal.Meses", "Con periodicidad distinta de bimestral, el periodo debe ser un mes (01 a 12).")
     year = c.fecha[:4]
-    if not g.anio.isdigit() or (year.isdigit() and int(g.anio) not in (int(year), int(year) - 1)):
+    if not (g.anio.isascii() and g.anio.isdigit()) or (year.isascii() and year.isdigit() and int(g.anio) not in (int(year), int(year) - 1)):
         r.add(
             "CFDI40136",
             "InformacionGlobal.Año",

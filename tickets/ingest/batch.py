@@ -58,6 +58,12 @@ def context_for(merchant: Merchant) -> Context:
     return Context(merchant, list(merchant.branches.filter(is_active=True)))
 
 
+def _echo(value) -> str:
+    """Input quoted back in the report: printable only (PostgreSQL's jsonb refuses \\u0000, and a report
+    is read by people)."""
+    return "".join(ch for ch in str(value)[:100] if ch.isprintable())
+
+
 def ingest(*, merchant: Merchant, items: list[Item], source: str, batch_pk: int | None = None,
            actor: str = "", ctx: Context | None = None) -> Outcome:
     ctx = ctx or context_for(merchant)
@@ -67,12 +73,12 @@ def ingest(*, merchant: Merchant, items: list[Item], source: str, batch_pk: int 
         entry = dict(item.ref)
         payload, ref_id = adapt(item.payload)
         if ref_id is not None:
-            entry["ref_id"] = str(ref_id)[:100]
+            entry["ref_id"] = _echo(ref_id)
         if isinstance(payload, dict):
             for key in ("branch", "number"):
                 value = payload.get(key)
                 if isinstance(value, (str, int)) and not isinstance(value, bool):
-                    entry[key] = str(value)[:100]
+                    entry[key] = _echo(value)
         out.entries.append(entry)
         if item.error:
             _reject(out, entry, "invalid_file", {"file": [item.error]})

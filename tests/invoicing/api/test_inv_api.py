@@ -109,6 +109,7 @@ def test_list_filters_by_status_rfc_and_uuid(api, branch, make_ticket):
     page = api.get("/api/v1/invoices?limit=1&offset=1").json()
     assert page["count"] == 2 and len(page["results"]) == 1
     assert api.get("/api/v1/invoices?limit=x").status_code == 400
+    assert api.get("/api/v1/invoices?limit=²").status_code == 400  # isdigit() alone would let int() fail
     assert api.get("/api/v1/invoices?date_from=2026-13-01").status_code == 400
 
 

@@ -33,6 +33,17 @@ def test_json_batch_reports_every_ticket_and_bad_ones_never_reject_good_ones(api
     assert Event.objects.filter(entity="batch", to_status="done").count() == 1
 
 
+def test_control_characters_in_a_rejected_ticket_are_not_echoed_into_the_report(api_client, payload):
+    # A NUL in the number once made the report unstorable in PostgreSQL's jsonb: a 500 (found by the fuzzer).
+    bad = payload(number="A\x00B\x07")
+    response = api_client.post("/api/v1/tickets/batch", {"batch_id": "nul", "tickets": [bad, payload(number="OK")]},
+                               format="json")
+    assert response.status_code == 207, response.json()
+    report = response.json()["report"]
+    assert report[0]["status"] == "rejected" and report[0]["number"] == "AB"
+    assert Batch.objects.get(batch_id="nul").report[0]["number"] == "AB"
+
+
 def test_all_good_batch_answers_200(api_client, payload):
     response = api_client.post("/api/v1/tickets/batch", {"batch_id": "ok", "tickets": [payload()]}, format="json")
     assert response.status_code == 200
