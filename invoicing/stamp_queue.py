@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from invoicing.models import Invoice, StampSlot
+from tickets.prepared import prepared_fetchall
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,12 @@ def stamp_queue_wake() -> int | None:
     """
     table = StampSlot._meta.db_table
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET armed_at = %s WHERE id = (SELECT id FROM {table} "  # noqa: S608
-                f"WHERE id < %s AND armed_at IS NULL ORDER BY id LIMIT 1{_skip_locked()}) RETURNING id",
-                [timezone.now(), _slots()],
-            )
-            row = cursor.fetchone()
+        rows = prepared_fetchall(
+            f"UPDATE {table} SET armed_at = %s WHERE id = (SELECT id FROM {table} "  # noqa: S608
+            f"WHERE id < %s AND armed_at IS NULL ORDER BY id LIMIT 1{_skip_locked()}) RETURNING id",
+            [timezone.now(), _slots()],
+        )
+        row = rows[0] if rows else None
         if row is None:
             return None
         from django_q.tasks import async_task

@@ -6,7 +6,7 @@ plain Python (str, int, Decimal, aware datetime, JSON already dumped to a string
 
 ``insert_sql``: one row's INSERT as text, for a statement that writes several tables at once.
 
-``bulk_update_fields``: one prepared UPDATE sent for every object (psycopg pipelines them). Django's
+``bulk_update_fields``: one prepared UPDATE executed for every object (psycopg pipelines them). Django's
 bulk_update builds a CASE WHEN per field and row, and resolving those expressions cost more CPU than sealing
 the documents of a stamping batch.
 """
@@ -14,6 +14,8 @@ the documents of a stamping batch.
 from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
+
+from tickets.prepared import prepared_executemany
 
 
 def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -39,8 +41,7 @@ def bulk_update_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> N
     sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"  # noqa: S608
     params = [[field.get_db_prep_save(getattr(obj, field.attname), connection) for field in targets] + [obj.pk]
               for obj in objs]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    prepared_executemany(sql, params)
 
 
 def insert_sql(obj: models.Model, *, sql_values: dict[str, str] | None = None) -> tuple[str, list]:
@@ -56,3 +57,4 @@ def insert_sql(obj: models.Model, *, sql_values: dict[str, str] | None = None) -
     params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields
               if f.attname not in sql_values]
     return f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({values})", params  # noqa: S608
+

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -13,7 +11,7 @@ from django.utils import timezone
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
-from invoicing.services.issue_write import issued_invoice_write
+from invoicing.services.issue_write import MONEY_FIELDS, issued_invoice_write, tickets_lock
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.models import Merchant, Ticket
@@ -89,25 +87,6 @@ def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> 
     return invoice
 
 
-_MONEY = ("subtotal", "discount", "tax_total", "withheld_total", "total")
-
-
-class _Locked(NamedTuple):
-    pk: int
-    status: str
-    number: str
-    expires_at: dt.datetime
-    currency: str
-    payment_form: str
-    branch_id: int
-    serie: str
-    subtotal: Decimal
-    discount: Decimal
-    tax_total: Decimal
-    withheld_total: Decimal
-    total: Decimal
-
-
 @transaction.atomic
 def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline) -> Invoice:
     ids = sorted(set(ticket_ids))
@@ -116,14 +95,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
     if len(ids) > MAX_TICKETS_PER_INVOICE:
         raise InvoicingError("too_many_tickets",
                              f"Una factura puede incluir hasta {MAX_TICKETS_PER_INVOICE} tickets.", status=422)
-    # Lock in id order so two carts sharing tickets cannot deadlock. Plain values: every shopper's request
-    # takes this path, and model instances cost more here than the query.
-    tickets = [
-        _Locked(*row) for row in
-        Ticket.objects.select_for_update(of=("self",)).filter(merchant=merchant, pk__in=ids).order_by("pk")
-        .values_list("pk", "status", "number", "expires_at", "currency", "payment_form", "branch_id",
-                     "branch__invoice_serie", *_MONEY)
-    ]
+    tickets = tickets_lock(merchant_id=merchant.pk, ids=ids)
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
@@ -144,7 +116,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
                              status=422)
     # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
     main = max(tickets, key=lambda t: (t.total, -t.pk))
-    totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0)) for name in _MONEY}
+    totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0)) for name in MONEY_FIELDS}
     invoice = Invoice(
         merchant=merchant,
         branch_id=main.branch_id,
