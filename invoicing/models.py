@@ -69,10 +69,12 @@ class Invoice(models.Model):
     # No index of its own: (merchant, status, created_at) and the other composite indexes start with it, and
     # every index is maintained on each of an invoice's four writes.
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoices", db_index=False)
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices")
+    # No index: nothing lists invoices by branch, and only deleting a branch (refused while it has any) scans.
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices", db_index=False)
     kind = models.CharField("tipo", max_length=8, choices=Kind, default=Kind.INGRESO)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.PENDING)
-    public_code = models.CharField(max_length=24, unique=True, default=public_code, editable=False)
+    # Unique through Meta.constraints: ``unique=True`` would add a second, LIKE-only index on PostgreSQL.
+    public_code = models.CharField(max_length=24, default=public_code, editable=False)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = no key
     serie = models.CharField(max_length=25)
     folio = models.PositiveBigIntegerField(null=True, blank=True)
@@ -97,7 +99,8 @@ class Invoice(models.Model):
     global_months = models.CharField(max_length=2, blank=True)
     global_year = models.PositiveSmallIntegerField(null=True, blank=True)
     # Documents
-    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, null=True, blank=True)
+    # No index: only deleting a certificate would use it (a rare scan); stamping writes it with every seal.
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     issued_at = models.DateTimeField("fecha de emisión", null=True, blank=True)
     sealed_xml = models.BinaryField(null=True, blank=True)
     stamped_xml = models.BinaryField(null=True, blank=True)
@@ -122,6 +125,7 @@ class Invoice(models.Model):
         verbose_name = "factura"
         verbose_name_plural = "facturas"
         constraints = [
+            models.UniqueConstraint(fields=["public_code"], name="invoice_public_code_unique"),
             models.UniqueConstraint(
                 fields=["merchant", "serie", "folio"], condition=Q(folio__isnull=False), name="invoice_folio_unique"
             ),
@@ -146,7 +150,8 @@ class Invoice(models.Model):
 class InvoiceTicket(models.Model):
     """A ticket taken into an invoice, with the amount taken from it."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="ticket_links")
+    # invoice: no index of its own, (invoice, ticket) below starts with it.
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="ticket_links", db_index=False)
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="invoice_links")
     amount = models.DecimalField(**MONEY)
 

@@ -27,13 +27,23 @@ def prepared_fetchall(sql: str, params: Sequence) -> list[tuple]:
         return cursor.fetchall()
 
 
-def prepared_executemany(sql: str, params_seq: Iterable[Sequence]) -> None:
+def prepared_executemany(sql: str, params_seq: Iterable[Sequence], *, returning: bool = False) -> list[tuple]:
+    """Run ``sql`` once per parameter set; with ``returning``, the rows each execution returned (PostgreSQL)."""
     if connection.vendor != "postgresql":
+        if returning:
+            raise NotImplementedError("RETURNING rows of executemany need PostgreSQL")
         with connection.cursor() as cursor:
             cursor.executemany(sql, params_seq)
-        return
+        return []
     import psycopg
 
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.executemany(sql, params_seq)  # prepared once, pipelined
+        cursor.executemany(sql, params_seq, returning=returning)  # prepared once, pipelined
+        rows = []
+        if returning:
+            while True:
+                rows.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        return rows

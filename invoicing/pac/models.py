@@ -30,8 +30,9 @@ class SandboxStamp(models.Model):
         CANCELLED = "cancelled", "Cancelado"
         REJECTED = "rejected", "Solicitud rechazada"
 
-    xml_sha256 = models.CharField(max_length=64, unique=True)
-    uuid = models.CharField("UUID", max_length=36, unique=True)
+    # Unique through Meta.constraints (``unique=True`` adds a LIKE-only index too on PostgreSQL).
+    xml_sha256 = models.CharField(max_length=64)
+    uuid = models.CharField("UUID", max_length=36)
     emisor_rfc = models.CharField(max_length=13)
     receptor_rfc = models.CharField(max_length=13)
     total = models.DecimalField(max_digits=24, decimal_places=6)
@@ -49,6 +50,10 @@ class SandboxStamp(models.Model):
     class Meta:
         verbose_name = "timbre del PAC sandbox"
         verbose_name_plural = "timbres del PAC sandbox"
+        constraints = [
+            models.UniqueConstraint(fields=["xml_sha256"], name="sandbox_stamp_xml_unique"),
+            models.UniqueConstraint(fields=["uuid"], name="sandbox_stamp_uuid_unique"),
+        ]
 
     def __str__(self):
         return self.uuid

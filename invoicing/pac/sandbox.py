@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from lxml import etree
 
@@ -43,6 +43,8 @@ from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
+from tickets.bulk import insert_sql
+from tickets.prepared import prepared_executemany
 
 from .base import (
     CANCELLED,
@@ -221,7 +223,7 @@ class SandboxPac(Pac):
             raise _permanent("707", "El XML ya contiene un timbre fiscal digital.")
         c = parsed.comprobante
         try:
-            cert = read_certificate(base64.b64decode(c.certificado or "", validate=True))
+            cert = _certificate(c.certificado or "")
         except (CsdError, binascii.Error, ValueError) as exc:
             raise _permanent("308", "El atributo Certificado no contiene un certificado válido.") from exc
         if not cert.is_csd:
@@ -277,6 +279,12 @@ class SandboxPac(Pac):
         """Insert the new stamps; returns the digests whose row is ours (a concurrent worker may have won some)."""
         if not rows:
             return set()
+        if connection.vendor == "postgresql":
+            # One prepared INSERT per row, pipelined; a row another worker stored first is skipped, not an error.
+            sql = insert_sql(rows[0])[0] + " ON CONFLICT (xml_sha256) DO NOTHING RETURNING xml_sha256"
+            with transaction.atomic():  # one commit for the batch
+                won = prepared_executemany(sql, [insert_sql(row)[1] for row in rows], returning=True)
+            return {digest for (digest,) in won}
         try:
             with transaction.atomic():
                 SandboxStamp.objects.bulk_create(rows)
@@ -411,3 +419,9 @@ class SandboxPac(Pac):
         csd = sandbox_csd()
         return (f"PAC sandbox listo: timbra sin validez fiscal con el certificado {csd.no_certificado}. "
                 "Para timbrar ante el SAT elige Finkok o SW Sapien.")
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate(text: str):
+    """A PAC sees the same few certificates over and over: each is decoded and parsed once."""
+    return read_certificate(base64.b64decode(text, validate=True))

@@ -59,8 +59,8 @@ def invoice_stamp(*, invoice_id: int) -> str:
 
 def invoices_stamp(invoice_ids: list[int]) -> list[int]:
     """Seal the pending ones, then stamp the sealed ones whose retry is due. Returns the ids stamped."""
-    _seal_many(invoice_ids)
-    return _stamp_many(invoice_ids)
+    sealed = _seal_many(invoice_ids)
+    return _stamp_many(invoice_ids, sealed)
 
 
 def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
@@ -91,7 +91,8 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
 
 
 @transaction.atomic
-def _seal_many(invoice_ids: list[int]) -> None:
+def _seal_many(invoice_ids: list[int]) -> list[Invoice]:
+    """Seal the pending invoices among ``invoice_ids``; returns those it sealed, as stored."""
     invoices = list(
         Invoice.objects.select_for_update(of=("self",)).select_related("merchant", "branch")
         .defer("sealed_xml", "stamped_xml")
@@ -100,7 +101,7 @@ def _seal_many(invoice_ids: list[int]) -> None:
         .order_by("pk")
     )
     if not invoices:
-        return  # another worker sealed them meanwhile
+        return []  # another worker sealed them meanwhile
     certificates = {c.merchant_id: c for c in Certificate.objects.filter(
         merchant_id__in={i.merchant_id for i in invoices}, is_active=True)}
     tickets, relations = comprobante_inputs([i.pk for i in invoices])
@@ -131,6 +132,7 @@ def _seal_many(invoice_ids: list[int]) -> None:
     if sealed:
         bulk_update_fields(sealed, _SEALED_FIELDS)
         Event.objects.bulk_create(events)
+    return sealed
 
 
 def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations) -> list[ValidationIssue]:
@@ -163,15 +165,20 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
 # --- sealed → stamped -----------------------------------------------------------------------------------
 
 
-def _stamp_many(invoice_ids: list[int]) -> list[int]:
+def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]:
+    """Stamp the sealed invoices among ``invoice_ids`` whose retry is due; ``just_sealed`` are already in memory
+    (their sealed XML need not come back from the database)."""
     from invoicing.pac import PacError, get_pac
 
     now = timezone.now()
-    invoices = list(
+    known = {invoice.pk for invoice in just_sealed}
+    others = [pk for pk in invoice_ids if pk not in known]  # sealed earlier: a retry, or a batch that died
+    invoices = just_sealed + (list(
         Invoice.objects.select_related("merchant").defer("stamped_xml")
-        .filter(pk__in=invoice_ids, status=Invoice.Status.SEALED)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("pk")
-    )
+        .filter(pk__in=others, status=Invoice.Status.SEALED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    ) if others else [])
+    invoices.sort(key=lambda invoice: invoice.pk)
     by_merchant: dict[int, list[Invoice]] = {}
     for invoice in invoices:
         by_merchant.setdefault(invoice.merchant_id, []).append(invoice)
