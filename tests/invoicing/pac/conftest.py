@@ -1,14 +1,12 @@
 """Fixtures for the PAC tests: fake provider servers on 127.0.0.1 and freshly sealed documents."""
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal as D
 
 import pytest
 from fakes import FINKOK_PASSWORD, FINKOK_USER, SW_PASSWORD, SW_USER, FinkokFake, SatFake, SwFake
+from pac_documents import make_comprobante
 
-from invoicing.cfdi.builder import build_ingreso
 from invoicing.cfdi.csd import load_csd
-from invoicing.cfdi.inputs import IVA_16, Emisor, Receptor, Ticket, TicketLine
 from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.cfdi.xml import to_bytes
@@ -82,15 +80,6 @@ def emisor_csd():
     cer, key, password = generate_test_csd("EKU9003173C9", "ESCUELA KEMPER URGATE",
                                            valid_from=datetime.now(UTC) - timedelta(days=30))
     return load_csd(cer, key, password)
-
-
-def make_comprobante(*, issued_at=None, total=D("116.00"), receptor=None, emisor=None):
-    receptor = receptor or Receptor("XIQB891116QE4", "BERENICE XIMO QUEZADA", "26015", "612", "G03")
-    ticket = Ticket("T-1001", (TicketLine("Cuaderno profesional", D("1"), total, "14111514", "H87", taxes=(IVA_16,)),),
-                    payment_form="04", total=total)
-    return build_ingreso([ticket], emisor=emisor or Emisor("EKU9003173C9", "ESCUELA KEMPER URGATE", "601"),
-                         receptor=receptor, issued_at=issued_at or datetime.now(UTC) - timedelta(minutes=5),
-                         lugar_expedicion="06600", serie="F", folio="1")
 
 
 @pytest.fixture

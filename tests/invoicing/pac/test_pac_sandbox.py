@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from conftest import make_comprobante
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 from django.core.management import call_command
 from django.db import connection, connections
+from pac_documents import make_comprobante
 
 from invoicing.cfdi.csd import Csd, read_certificate
 from invoicing.cfdi.errors import errors_only
