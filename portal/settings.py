@@ -97,6 +97,12 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     }
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Server-side prepared statements for the hot statements run through tickets/prepared.py (Django's own
+        # queries bind on the client and are never prepared). DB_PREPARED_STATEMENTS=0 behind a PgBouncer older
+        # than 1.21 in transaction mode.
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            5 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
 else:
     DATABASES = {
         "default": {

@@ -11,6 +11,7 @@ bulk_update builds a CASE WHEN per field and row, and resolving those expression
 the documents of a stamping batch.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
@@ -44,17 +45,31 @@ def bulk_update_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> N
     prepared_executemany(sql, params)
 
 
-def insert_sql(obj: models.Model, *, sql_values: dict[str, str] | None = None) -> tuple[str, list]:
+def insert_sql(obj: models.Model, *, sql_values: dict[str, str] | None = None,
+               select_from: str | None = None) -> tuple[str, list]:
     """``INSERT INTO … (…) VALUES (…)`` for one unsaved object, to embed in a larger statement (a data-modifying
     CTE); the caller adds RETURNING. Defaults and ``auto_now`` apply as in ``save()``. ``sql_values`` gives some
-    columns an SQL expression (without parameters) instead of the object's value."""
-    meta = obj._meta
-    sql_values = sql_values or {}
+    columns an SQL expression (without parameters) instead of the object's value. With ``select_from``, the row
+    is ``SELECT … FROM select_from`` instead, so it is inserted once per row of that relation (none if empty);
+    its parameters carry their column's type, as a SELECT list does not take it from the target."""
+    sql, fields = _insert_template(type(obj), tuple(sorted((sql_values or {}).items())), select_from,
+                                   connection.alias)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_template(model: type[models.Model], sql_values: tuple[tuple[str, str], ...], select_from: str | None,
+                     alias: str) -> tuple[str, list]:
+    """The statement's text and the fields its parameters come from: built once (db_type() is not cheap)."""
+    meta, expressions = model._meta, dict(sql_values)
     qn = connection.ops.quote_name
     fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
     columns = ", ".join(qn(f.column) for f in fields)
-    values = ", ".join(sql_values.get(f.attname, "%s") for f in fields)
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields
-              if f.attname not in sql_values]
-    return f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({values})", params  # noqa: S608
+    placeholder = (lambda f: f"%s::{f.cast_db_type(connection)}") if select_from else (lambda f: "%s")
+    values = ", ".join(expressions.get(f.attname) or placeholder(f) for f in fields)
+    table = qn(meta.db_table)
+    params_from = [f for f in fields if f.attname not in expressions]
+    if select_from:
+        return f"INSERT INTO {table} ({columns}) SELECT {values} FROM {select_from}", params_from  # noqa: S608
+    return f"INSERT INTO {table} ({columns}) VALUES ({values})", params_from  # noqa: S608
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
-from invoicing.services.issue_write import MONEY_FIELDS, issued_invoice_write, tickets_lock
+from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.models import Merchant, Ticket
@@ -87,7 +88,9 @@ def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> 
     return invoice
 
 
-@transaction.atomic
+ISSUE_ATTEMPTS = 3
+
+
 def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline) -> Invoice:
     ids = sorted(set(ticket_ids))
     if not ids:
@@ -95,7 +98,25 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
     if len(ids) > MAX_TICKETS_PER_INVOICE:
         raise InvoicingError("too_many_tickets",
                              f"Una factura puede incluir hasta {MAX_TICKETS_PER_INVOICE} tickets.", status=422)
-    tickets = tickets_lock(merchant_id=merchant.pk, ids=ids)
+    # Read and check, then write guarded (services/issue_write.py): if a ticket changed in between, nothing is
+    # written and the next read says what changed. Inside a caller's transaction, a savepoint keeps a failed
+    # write (a raced Idempotency-Key) from breaking it; on its own the write needs no transaction of ours.
+    for _ in range(ISSUE_ATTEMPTS):
+        tickets = tickets_read(merchant_id=merchant.pk, ids=ids)
+        _check(merchant, ids, tickets, enforce_deadline=enforce_deadline)
+        invoice = _new_invoice(merchant, tickets, receptor, idempotency_key)
+        with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
+            written = issued_invoice_write(invoice, tickets, actor=actor)
+        if written:
+            break
+    else:
+        raise InvoicingError("tickets_busy", "Los tickets están cambiando en este momento; intenta de nuevo.",
+                             status=409)
+    stamp_queue_wake_on_commit()  # the invoice waits in the stamping queue (invoicing/stamp_queue.py)
+    return invoice
+
+
+def _check(merchant: Merchant, ids: list[int], tickets: list[TicketValues], *, enforce_deadline: bool) -> None:
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
@@ -110,14 +131,17 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
                 f"El plazo para facturar el ticket {ticket.number} venció el {local:%d/%m/%Y}.",
                 {"ticket_id": ticket.pk, "expired_at": ticket.expires_at.isoformat()},
             )
-    currencies = {t.currency for t in tickets}
-    if len(currencies) > 1:
+    if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)
+
+
+def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: ReceptorData,
+                 idempotency_key: str | None) -> Invoice:
     # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0)) for name in MONEY_FIELDS}
-    invoice = Invoice(
+    return Invoice(
         merchant=merchant,
         branch_id=main.branch_id,
         kind=Invoice.Kind.INGRESO,
@@ -134,7 +158,3 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
         payment_method="PUE",
         **totals,
     )
-    # Links, tickets → invoiced, events and the folio: last, so the serie's counter is held only until the commit.
-    issued_invoice_write(invoice, tickets, now=now, actor=actor)
-    stamp_queue_wake_on_commit()  # the invoice waits in the stamping queue (invoicing/stamp_queue.py)
-    return invoice

@@ -1,12 +1,16 @@
-"""How a nominative invoice being issued meets the database: its tickets locked and read, then the invoice row,
+"""How a nominative invoice being issued meets the database: its tickets read, then, guarded, the invoice row,
 its ticket links, the tickets moved to ``invoiced``, the event rows, and the folio.
 
-On PostgreSQL all of it is one statement (data-modifying CTEs), the transaction's last: every shopper's
-"Facturar" pays for it, and five statements cost five round trips, five parses and plans, and a second
-version of the invoice row (with every index entry) for the folio written after the insert. The serie's
-counter is updated inside that statement, so its lock is held only from there to the commit and folios stay
-gap-free. Both statements are prepared (tickets/prepared.py). Elsewhere (SQLite, the zero-set-up demo) the ORM
-does the same.
+Optimistic: the tickets are read without a lock and checked in Python (services/issue.py); the write then
+locks them (in id order, so carts sharing tickets cannot deadlock) and goes ahead only if every one is still
+``open``. Otherwise nothing is written and the caller reads them again, which names what changed.
+
+On PostgreSQL the write is one prepared statement (data-modifying CTEs) run on its own, outside any explicit
+transaction: every shopper's "Facturar" pays for it. Five statements inside BEGIN … COMMIT had cost seven
+round trips, and the serie's counter, which every issuer of the serie waits on, stayed locked until the client
+got its turn on a CPU to send COMMIT; now it is held inside the server, for the statement and its commit.
+Folios stay gap-free: the counter and the invoice commit together. Elsewhere (SQLite, the zero-set-up demo) the
+ORM does the same in a transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from invoicing.folios import folio_next
 from invoicing.models import FolioCounter, Invoice, InvoiceTicket
@@ -27,7 +32,7 @@ from tickets.prepared import prepared_fetchall
 MONEY_FIELDS = ("subtotal", "discount", "tax_total", "withheld_total", "total")
 
 
-class LockedTicket(NamedTuple):
+class TicketValues(NamedTuple):
     pk: int
     status: str
     number: str
@@ -43,34 +48,37 @@ class LockedTicket(NamedTuple):
     total: Decimal
 
 
-def tickets_lock(*, merchant_id: int, ids: list[int]) -> list[LockedTicket]:
-    """Lock the merchant's tickets among ``ids`` (sorted) and read what an invoice needs of them.
-
-    In id order, so two carts sharing tickets cannot deadlock. Plain values: every shopper's request takes this
+def tickets_read(*, merchant_id: int, ids: list[int]) -> list[TicketValues]:
+    """The merchant's tickets among ``ids``, in id order, as plain values: every shopper's request takes this
     path, and model instances cost more here than the query."""
     if connection.vendor != "postgresql":
-        rows = (Ticket.objects.select_for_update(of=("self",)).filter(merchant_id=merchant_id, pk__in=ids)
-                .order_by("pk").values_list("pk", "status", "number", "expires_at", "currency", "payment_form",
-                                            "branch_id", "branch__invoice_serie", *MONEY_FIELDS))
-        return [LockedTicket(*row) for row in rows]
+        rows = (Ticket.objects.filter(merchant_id=merchant_id, pk__in=ids).order_by("pk")
+                .values_list("pk", "status", "number", "expires_at", "currency", "payment_form", "branch_id",
+                             "branch__invoice_serie", *MONEY_FIELDS))
+        return [TicketValues(*row) for row in rows]
     qn = connection.ops.quote_name
     money = ", ".join(f"t.{name}" for name in MONEY_FIELDS)
     rows = prepared_fetchall(
         "SELECT t.id, t.status, t.number, t.expires_at, t.currency, t.payment_form, t.branch_id, b.invoice_serie, "
         f"{money} FROM {qn(Ticket._meta.db_table)} t JOIN {qn(Branch._meta.db_table)} b ON b.id = t.branch_id "  # noqa: S608
-        "WHERE t.merchant_id = %s AND t.id = ANY(%s::bigint[]) ORDER BY t.id FOR UPDATE OF t",
+        "WHERE t.merchant_id = %s AND t.id = ANY(%s::bigint[]) ORDER BY t.id",
         [merchant_id, ids],
     )
-    return [LockedTicket(*row) for row in rows]
+    return [TicketValues(*row) for row in rows]
 
 
-def issued_invoice_write(invoice: Invoice, tickets: Sequence, *, now: dt.datetime, actor: str) -> None:
-    """Store the unsaved ``invoice`` holding ``tickets`` (locked rows with ``pk``, ``status`` and ``total``);
-    sets its ``pk`` and ``folio``. Call it inside the transaction, last."""
-    if connection.vendor == "postgresql":
-        _write_one_statement(invoice, tickets, now=now, actor=actor)
-    else:
-        _write_orm(invoice, tickets, now=now, actor=actor)
+def issued_invoice_write(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str) -> bool:
+    """Store the unsaved ``invoice`` holding ``tickets`` if they are all still open; sets its ``pk`` and
+    ``folio``. False (and nothing written) when one of them changed since it was read."""
+    if connection.vendor != "postgresql":
+        return _write_orm(invoice, tickets, actor=actor)
+    while True:
+        written, counter_missing = _write_one_statement(invoice, tickets, actor=actor)
+        if not counter_missing:
+            return written
+        # The serie's first invoice: the statement found no counter to number it with.
+        FolioCounter.objects.bulk_create([FolioCounter(merchant_id=invoice.merchant_id, serie=invoice.serie)],
+                                         ignore_conflicts=True)
 
 
 def _ticket_reason(invoice_pk) -> str:
@@ -81,53 +89,74 @@ def _invoice_reason(tickets: Sequence) -> str:
     return f"{len(tickets)} ticket(s)"
 
 
-def _write_orm(invoice: Invoice, tickets: Sequence, *, now: dt.datetime, actor: str) -> None:
-    invoice.save(force_insert=True)
-    InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=invoice, ticket_id=t.pk, amount=t.total) for t in tickets)
-    Ticket.objects.filter(pk__in=[t.pk for t in tickets], status=Ticket.Status.OPEN).update(
-        status=Ticket.Status.INVOICED, updated_at=now)
-    Event.objects.bulk_create(
-        [Event(merchant_id=invoice.merchant_id, entity="ticket", object_id=t.pk, from_status=t.status,
-               to_status=Ticket.Status.INVOICED, actor=actor, reason=_ticket_reason(invoice.pk)) for t in tickets]
-        + [Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status="",
-                 to_status=invoice.status, actor=actor, reason=_invoice_reason(tickets))]
-    )
-    invoice.folio = folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie)
-    Invoice.objects.filter(pk=invoice.pk).update(folio=invoice.folio)
+class _Changed(Exception):
+    pass
 
 
-def _write_one_statement(invoice: Invoice, tickets: Sequence, *, now: dt.datetime, actor: str) -> None:
+def _write_orm(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str) -> bool:
+    ids = [t.pk for t in tickets]
+    try:
+        with transaction.atomic():
+            moved = Ticket.objects.filter(merchant_id=invoice.merchant_id, pk__in=ids,
+                                          status=Ticket.Status.OPEN).update(status=Ticket.Status.INVOICED,
+                                                                            updated_at=timezone.now())
+            if moved != len(ids):
+                raise _Changed  # rolls the update back
+            invoice.save(force_insert=True)
+            InvoiceTicket.objects.bulk_create(
+                InvoiceTicket(invoice=invoice, ticket_id=t.pk, amount=t.total) for t in tickets)
+            Event.objects.bulk_create(
+                [Event(merchant_id=invoice.merchant_id, entity="ticket", object_id=t.pk,
+                       from_status=Ticket.Status.OPEN, to_status=Ticket.Status.INVOICED, actor=actor,
+                       reason=_ticket_reason(invoice.pk)) for t in tickets]
+                + [Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status="",
+                         to_status=invoice.status, actor=actor, reason=_invoice_reason(tickets))]
+            )
+            invoice.folio = folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie)
+            Invoice.objects.filter(pk=invoice.pk).update(folio=invoice.folio)
+    except _Changed:
+        invoice.pk = None
+        invoice._state.adding = True
+        return False
+    return True
+
+
+def _write_one_statement(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str) -> tuple[bool, bool]:
+    """(written, counter_missing)."""
     qn = connection.ops.quote_name
     counters, links = qn(FolioCounter._meta.db_table), qn(InvoiceTicket._meta.db_table)
     ticket_table, events = qn(Ticket._meta.db_table), qn(Event._meta.db_table)
-    # A serie's first invoice finds no counter row: it is stored without a folio and numbered below.
-    insert, insert_params = insert_sql(invoice, sql_values={"folio": "(SELECT folio FROM f)"})
+    insert, insert_params = insert_sql(invoice, sql_values={"folio": "f.folio"}, select_from="f")
     invoiced, open_ = Ticket.Status.INVOICED.value, Ticket.Status.OPEN.value  # code constants, not input
     sql = (
-        f"WITH f AS (UPDATE {counters} SET next_folio = next_folio + 1 "  # noqa: S608
-        "WHERE merchant_id = %s AND serie = %s RETURNING next_folio - 1 AS folio), "
+        "WITH p AS (SELECT %s::bigint AS merchant_id, %s::text AS serie, %s::text AS actor, "
+        "%s::text AS ticket_reason, %s::text AS invoice_reason), "
+        "t AS (SELECT * FROM unnest(%s::bigint[], %s::numeric[]) AS t(id, amount)), "
+        f"lk AS (SELECT id FROM {ticket_table} WHERE id = ANY(%s::bigint[]) "  # noqa: S608
+        f"AND merchant_id = (SELECT merchant_id FROM p) AND status = '{open_}' ORDER BY id FOR UPDATE), "
+        "ok AS (SELECT (SELECT count(*) FROM lk) = (SELECT count(*) FROM t) AS ok), "
+        f"f AS (UPDATE {counters} SET next_folio = next_folio + 1 WHERE merchant_id = (SELECT merchant_id FROM p) "
+        "AND serie = (SELECT serie FROM p) AND (SELECT ok FROM ok) RETURNING next_folio - 1 AS folio), "
         f"i AS ({insert} RETURNING id, folio, merchant_id, status, created_at), "
-        "t AS (SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS t(id, amount, status)), "
-        "p AS (SELECT %s::text AS actor, %s::text AS ticket_reason, %s::text AS invoice_reason), "
         f"l AS (INSERT INTO {links} (invoice_id, ticket_id, amount) SELECT i.id, t.id, t.amount FROM i, t), "
-        f"u AS (UPDATE {ticket_table} SET status = '{invoiced}', updated_at = (SELECT created_at FROM i) "
-        f"WHERE id IN (SELECT id FROM t) AND status = '{open_}'), "
+        f"u AS (UPDATE {ticket_table} AS tk SET status = '{invoiced}', updated_at = i.created_at FROM i "
+        "WHERE tk.id IN (SELECT id FROM lk)), "
         f"e AS (INSERT INTO {events} (merchant_id, entity, object_id, from_status, to_status, actor, reason, data, "
-        f"created_at) SELECT i.merchant_id, 'ticket', t.id, t.status, '{invoiced}', p.actor, p.ticket_reason || i.id, "
-        "'{}'::jsonb, i.created_at FROM i, t, p "
+        f"created_at) SELECT i.merchant_id, 'ticket', t.id, '{open_}', '{invoiced}', p.actor, "
+        "p.ticket_reason || i.id, '{}'::jsonb, i.created_at FROM i, t, p "
         "UNION ALL SELECT i.merchant_id, 'invoice', i.id, '', i.status, p.actor, p.invoice_reason, '{}'::jsonb, "
         "i.created_at FROM i, p) "
-        "SELECT id, folio FROM i"
+        "SELECT (SELECT ok FROM ok), i.id, i.folio FROM (SELECT 1) AS one LEFT JOIN i ON true"
     )
     # At most 50 parameters, or psycopg converts the query text again on every call (MAX_CACHED_STATEMENT_PARAMS).
     params = [
-        invoice.merchant_id, invoice.serie,
+        invoice.merchant_id, invoice.serie, actor, _ticket_reason(""), _invoice_reason(tickets),
+        [t.pk for t in tickets], [t.total for t in tickets], [t.pk for t in tickets],
         *insert_params,
-        [t.pk for t in tickets], [t.total for t in tickets], [t.status for t in tickets],
-        actor, _ticket_reason(""), _invoice_reason(tickets),
     ]
-    [(invoice.pk, invoice.folio)] = prepared_fetchall(sql, params)
+    [(ok, pk, folio)] = prepared_fetchall(sql, params)
+    if pk is None:
+        return False, bool(ok)
+    invoice.pk, invoice.folio = pk, folio
     invoice._state.adding = False
-    if invoice.folio is None:
-        invoice.folio = folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie)  # creates the counter
-        Invoice.objects.filter(pk=invoice.pk).update(folio=invoice.folio)
+    return True, False

@@ -51,6 +51,40 @@ def test_issue_writes_the_invoice_links_tickets_and_events_it_returns(merchant, 
     assert all(e.created_at is not None for e in events)
 
 
+def test_a_ticket_that_changed_after_it_was_read_writes_nothing_and_is_named(merchant, branch, make_ticket, receptor,
+                                                                           monkeypatch):
+    from invoicing.services import issue as issue_module
+
+    ticket = make_ticket(branch, number="R1")
+    stale = issue_module.tickets_read(merchant_id=merchant.pk, ids=[ticket.pk])  # read while still open
+    Ticket.objects.filter(pk=ticket.pk).update(status="void")  # then voided at the store
+    real, reads = issue_module.tickets_read, []
+
+    def read_stale_first(**kwargs):
+        reads.append(kwargs)
+        return stale if len(reads) == 1 else real(**kwargs)
+
+    monkeypatch.setattr(issue_module, "tickets_read", read_stale_first)
+    with pytest.raises(InvoicingError) as exc:
+        invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
+    assert exc.value.code == "ticket_void" and len(reads) == 2
+    assert not Invoice.objects.exists() and not Event.objects.filter(entity="invoice").exists()
+    assert not FolioCounter.objects.filter(next_folio__gt=1).exists()  # no folio consumed
+
+
+def test_tickets_that_keep_changing_give_up_with_a_409(merchant, branch, make_ticket, receptor, monkeypatch):
+    from invoicing.services import issue as issue_module
+
+    ticket = make_ticket(branch, number="R2")
+    stale = issue_module.tickets_read(merchant_id=merchant.pk, ids=[ticket.pk])
+    Ticket.objects.filter(pk=ticket.pk).update(status="invoiced")
+    monkeypatch.setattr(issue_module, "tickets_read", lambda **kw: stale)
+    with pytest.raises(InvoicingError) as exc:
+        invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)
+    assert (exc.value.code, exc.value.status) == ("tickets_busy", 409)
+    assert not Invoice.objects.exists()
+
+
 @pytest.mark.parametrize("status,code", [("invoiced", "ticket_already_invoiced"),
                                          ("globalized", "ticket_in_global_invoice"), ("void", "ticket_void")])
 def test_issue_refuses_a_ticket_that_is_not_open(merchant, ticket, receptor, status, code):
