@@ -39,7 +39,7 @@ _REFUSED = {
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
                   idempotency_key: str | None = None, enforce_deadline: bool = True) -> Invoice:
-    """Lock the tickets to a new pending invoice (one transaction) and queue its stamping after commit.
+    """Tie the tickets to a new pending invoice (one guarded write) and queue its stamping after commit.
 
     A ticket belongs to at most one live ingreso: its status moves open → invoiced here, guarded, so two
     concurrent requests for one ticket produce exactly one invoice. ``enforce_deadline`` is on for shoppers
