@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from . import document as d
 from .catalogs import MONEDA_DECIMALES
 from .errors import BuildError
-from .inputs import Emisor, GlobalInfo, LineTax, Receptor, Related, Ticket
+from .inputs import IEPS, IVA, Emisor, GlobalInfo, LineTax, Receptor, Related, Ticket
 from .linecalc import LineResult, TaxAmount, solve, spread_ticket_discount
-from .money import ZERO, Amounts, round_money
+from .money import ZERO, Amounts, round_money, tax_limits
 
 DEFAULT_TZ = "America/Mexico_City"
 _CENTS = Decimal("0.01")
@@ -288,73 +288,168 @@ def ticket_concepto(
     return concepto, sum((g for g, _ in spread), ZERO)
 
 
+_FIT_CENTS = 100  # how far from the sum of the groups a row's amount is searched, in cents each way
+
+
 def _repair_windows(results: list[LineResult], path: str) -> None:
-    """When several tax groups add into one tax row, keep the sum inside the window for the summed base.
+    """Keep every Traslado row of the concept inside SAT's window for the row's summed Base (CFDI40180).
 
-    Each group's amount is within its own window, but the sum of roundings may drift a cent from the
-    window of the summed base; moving a cent between a group's base and its residual tax fixes it without
-    changing the ticket's total.
+    Each group is solved inside its own windows, but a row adds the roundings of several groups while the
+    window of the summed Base is as narrow as a single line's, so the sum can fall outside it (a 2-cent group
+    with IEPS 160 % next to an IVA 16 % line is enough). Each row is fitted once, as a single line with the
+    row's sums would be, by moving cents inside groups; no group's gross changes, so neither does the total:
+
+    1. IEPS by cuota: a cent of the cuota traded with the group's IVA (or its Base when it has no IVA);
+    2. IVA (the residual of every group with IVA at a positive rate): a cent traded between the group's Base
+       and its IVA; it also moves the Base of the group's IEPS;
+    3. IEPS by rate: a cent traded between the group's Base and its IEPS; the IVA Base (Base + IEPS) stays.
+
+    A step never moves what an earlier step fitted. For IVA and IEPS by rate ``Base + Importe`` of the row is
+    kept and a fit always exists: one cent of Base moves ``Importe − Base × rate`` by ``0.01 × (1 + rate)``,
+    less than the width ``0.02 + 0.01 × rate`` of the window (RULES.md §1.6, truncated and ceiled to cents).
     """
-    from .money import CENT, tax_limits
+    for key, rate in _amount_keys(results, lambda tax: tax.factor == "Cuota"):
+        _fit_row(results, key, rate, path, _cuota_room, _cuota_shift)
+    for key, rate in _amount_keys(results, lambda tax: tax.factor == "Tasa" and tax.impuesto == IVA):
+        _fit_row(results, key, rate, path, _residual_room, _shift)
+    for key, rate in _amount_keys(results, lambda tax: tax.factor == "Tasa" and tax.impuesto == IEPS):
+        _fit_row(results, key, rate, path, _residual_room, _shift)
+    _check_rows(results, path)
 
-    for _ in range(50):
-        sums: dict[tuple, list] = {}
-        for r in results:
-            for t in r.taxes:
-                if t.tax.factor == "Tasa" and t.importe is not None:
-                    acc = sums.setdefault(t.tax.key, [ZERO, ZERO, t.tax.rate])
-                    acc[0] += t.base
-                    acc[1] += t.importe
-        bad = None
-        for key, (base, amount, rate) in sums.items():
-            lo, hi = tax_limits(base, rate, 2)
-            if amount > hi:
-                bad = (key, -1)
-            elif amount < lo:
-                bad = (key, 1)
-            if bad:
-                break
-        if bad is None:
-            return
-        key, direction = bad
-        # Adjust the group whose residual (last Tasa tax with a positive rate) is this key.
-        for r in results:
-            residual = [t for t in r.taxes if t.tax.factor == "Tasa" and t.tax.rate and t.importe is not None]
-            if (residual and residual[-1].tax.key == key and (direction > 0 or residual[-1].importe > ZERO)
-                    and _can_shift(r, CENT * direction)):
-                _shift(r, residual[-1], CENT * direction)
-                break
-        else:
-            # An IEPS by rate under IVA is not a residual: trade the cent with that group's IVA instead.
-            for r in results:
-                ieps = next((t for t in r.taxes if t.tax.key == key), None)
-                iva = next((t for t in r.taxes if t.tax.impuesto == "002" and t.tax.factor == "Tasa"), None)
-                if ieps is not None and iva is not None and iva.importe and (direction > 0 or ieps.importe > ZERO):
-                    ieps.importe += CENT * direction
-                    iva.importe -= CENT * direction
-                    iva.base += CENT * direction
-                    break
-            else:
-                break
+
+def _amount_keys(results: list[LineResult], pick) -> list[tuple[tuple, Decimal]]:
+    """Tax keys with an amount and a positive rate (a rate of 0 only admits 0, which every group has)."""
+    keys: dict[tuple, Decimal] = {}
+    for r in results:
+        for t in r.taxes:
+            if t.importe is not None and t.tax.rate and pick(t.tax):
+                keys.setdefault(t.tax.key, t.tax.rate)
+    return list(keys.items())
+
+
+def _row_sums(results: list[LineResult], key: tuple) -> tuple[Decimal, Decimal]:
+    members = [t for r in results for t in r.taxes if t.tax.key == key]
+    return sum((t.base for t in members), ZERO), sum((t.importe or ZERO for t in members), ZERO)
+
+
+def _fits(base: Decimal, amount: Decimal, rate: Decimal) -> bool:
+    lo, hi = tax_limits(base, rate, 2)
+    return base > ZERO and lo <= amount <= hi
+
+
+def _fit_row(results: list[LineResult], key: tuple, rate: Decimal, path: str, room, shift) -> None:
+    """Bring one row inside its window with the fewest cents moved, spread over the groups that share it.
+
+    A group keeps a positive Base when it can; only when several tiny groups share a row (their Bases of
+    one cent each already exceed the row's) may a group's Base reach 0: groups are not written to the
+    CFDI, only the row's sums are.
+    """
+    members = [(r, t) for r in results for t in r.taxes if t.tax.key == key]
+    base, amount = _row_sums(results, key)
+    if _fits(base, amount, rate):
+        return
+    base_moves = key[1] != "Cuota"  # a cuota's Base is the quantity; the others trade Base for Importe
+    for keep_positive in (True, False):
+        for n in range(1, _FIT_CENTS + 1):
+            for cents in (n, -n):
+                delta = _CENTS * cents
+                if _fits(base - delta if base_moves else base, amount + delta, rate) and _spread(
+                    members, cents, room, shift, keep_positive
+                ):
+                    return
     raise BuildError(
         "CFDI40180", path, "No es posible cuadrar los impuestos del ticket dentro de las tolerancias del SAT."
     )
 
 
-def _can_shift(r: LineResult, delta: Decimal) -> bool:
-    """A shift must leave every base positive: a Traslado with Base 0 is invalid (XSD minInclusive 0.000001)."""
-    return r.base - delta > ZERO and all(t.base - delta > ZERO for t in r.taxes if t.tax.factor != "Cuota")
+def _spread(
+    members: list[tuple[LineResult, TaxAmount]], cents: int, room, shift, keep_positive: bool
+) -> bool:
+    """Move ``cents`` one at a time, each to the group with the most room; undo everything if one cannot go."""
+    unit = _CENTS if cents > 0 else -_CENTS
+    done = []
+    for _ in range(abs(cents)):
+        options = [
+            (left, i)
+            for i, (r, t) in enumerate(members)
+            if (left := room(r, t, unit, keep_positive)) is not None
+        ]
+        if not options:
+            for r, t in reversed(done):
+                shift(r, t, -unit)
+            return False
+        r, t = members[max(options)[1]]
+        shift(r, t, unit)
+        done.append((r, t))
+    return True
+
+
+def _residual_room(r: LineResult, t: TaxAmount, delta: Decimal, keep_positive: bool = True) -> Decimal | None:
+    """What is left on the side that shrinks when ``_shift`` moves ``delta``; None when it cannot."""
+    if delta > ZERO:
+        return r.base if _can_shift(r, delta, keep_positive) else None
+    return t.importe if t.importe + delta >= ZERO else None
+
+
+def _can_shift(r: LineResult, delta: Decimal, keep_positive: bool = True) -> bool:
+    """A shift leaves every base of the group positive (a Traslado with Base 0 is invalid, XSD minInclusive
+    0.000001), or at least not negative when the row's sums are what keeps the written Base positive."""
+    bases = [r.base - delta] + [t.base - delta for t in r.taxes if t.tax.factor != "Cuota"]
+    return all(b > ZERO for b in bases) if keep_positive else all(b >= ZERO for b in bases)
 
 
 def _shift(r: LineResult, residual: TaxAmount, delta: Decimal) -> None:
+    """Trade ``delta`` from the group's Base to ``residual`` (its IVA, or its IEPS by rate)."""
     residual.importe += delta
     r.base -= delta
     for t in r.taxes:
         if t.tax.factor == "Cuota":
             continue  # its base is the quantity
-        if t.tax.impuesto == "003" or residual.tax.impuesto == "002":
+        if t.tax.impuesto == IEPS or residual.tax.impuesto == IVA:
             t.base -= delta  # IEPS base is B; IVA base is B + IEPS and IEPS did not move
         # residual IEPS: IVA base B + IEPS is unchanged
+
+
+def _group_iva(r: LineResult) -> TaxAmount | None:
+    """The group's IVA at a positive rate: the residual that absorbs the cent left over."""
+    for t in r.taxes:
+        if t.tax.impuesto == IVA and t.tax.factor == "Tasa" and t.tax.rate and t.importe is not None:
+            return t
+    return None
+
+
+def _cuota_room(r: LineResult, t: TaxAmount, delta: Decimal, keep_positive: bool = True) -> Decimal | None:
+    if delta < ZERO:
+        return t.importe if t.importe + delta >= ZERO else None
+    iva = _group_iva(r)
+    if iva is not None:
+        return iva.importe if iva.importe - delta >= ZERO else None
+    left = r.base - delta
+    return r.base if left > ZERO or (left == ZERO and not keep_positive) else None
+
+
+def _cuota_shift(r: LineResult, cuota: TaxAmount, delta: Decimal) -> None:
+    """Trade ``delta`` into the cuota from the group's IVA (its Base, Base + IEPS, grows) or from its Base."""
+    cuota.importe += delta
+    iva = _group_iva(r)
+    if iva is not None:
+        iva.importe -= delta
+        iva.base += delta
+    else:
+        r.base -= delta  # IVA 0 or exento Base (Base + IEPS) is unchanged
+
+
+def _check_rows(results: list[LineResult], path: str) -> None:
+    """The rows the concept will carry: every Base positive, every amount inside its window."""
+    keys = {t.tax.key: t.tax for r in results for t in r.taxes}
+    for key, tax in keys.items():
+        base, amount = _row_sums(results, key)
+        if base <= ZERO or (tax.factor != "Exento" and not _fits(base, amount, tax.rate or ZERO)):
+            raise BuildError(
+                "CFDI40180",
+                path,
+                "No es posible cuadrar los impuestos del ticket dentro de las tolerancias del SAT.",
+            )
 
 
 def build_global(
