@@ -15,6 +15,13 @@ from tickets.models import Ticket
 NS = {"cfdi": "http://www.sat.gob.mx/cfd/4"}
 
 
+@pytest.fixture(autouse=True)
+def open_window(merchant):
+    """Yesterday's sales stay invoiceable: under the month-end window they expire on the 1st of every month."""
+    merchant.self_invoice_window, merchant.self_invoice_days = "days", 30
+    merchant.save()
+
+
 @pytest.fixture
 def stamped_global(merchant, branch, sale, yesterday, certificate, worker):
     merchant.global_periodicity = "01"
