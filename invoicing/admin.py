@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from invoicing.cfdi.csd import CsdError, load_csd
 from invoicing.downloads import InvoiceDocumentsAdminMixin
 from invoicing.models import Certificate, Invoice, InvoiceRelation, InvoiceTicket
 from invoicing.services.certificates import certificate_install
+from invoicing.services.stamping import invoice_retry_now
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import Merchant
 
@@ -103,7 +104,22 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     date_hierarchy = "created_at"
     inlines = [InvoiceTicketInline, InvoiceRelationInline]
     exclude = ["sealed_xml", "stamped_xml"]
-    actions = ["resend_email"]
+    actions = ["resend_email", "retry_now"]
+
+    @admin.action(description="Reintentar el timbrado ahora", permissions=["view"])
+    def retry_now(self, request, queryset):
+        actor = request.user.get_username()
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = sum(invoice_retry_now(invoice_id=pk, actor=actor) for pk in ids)
+        if queued:
+            self.message_user(request, f"{queued} factura(s) se enviarán de nuevo al PAC ahora.", messages.SUCCESS)
+        if len(ids) > queued:
+            self.message_user(
+                request,
+                f"{len(ids) - queued} factura(s) no esperaban un reintento (ya timbradas, rechazadas, en proceso "
+                "o detenidas por una solicitud tardía); no se tocaron.",
+                messages.WARNING,
+            )
 
     def get_readonly_fields(self, request, obj=None):
         # An invoice is a legal snapshot: nothing is edited after it exists.

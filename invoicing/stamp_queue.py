@@ -92,16 +92,15 @@ def _claimable(now: dt.datetime) -> Q:
     )
 
 
-def invoices_claim(*, limit: int | None = None) -> list[int]:
-    """Take up to ``limit`` invoices off the queue, oldest first, leased for INVOICE_STUCK_AFTER_SECONDS."""
+def invoices_claim(*, limit: int | None = None, ids: list[int] | None = None) -> list[int]:
+    """Take up to ``limit`` invoices off the queue (only among ``ids`` when given), oldest first, leased for
+    INVOICE_STUCK_AFTER_SECONDS."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            Invoice.objects.select_for_update(skip_locked=True)
-            .filter(_claimable(now))
-            .order_by("pk")
-            .values_list("pk", flat=True)[: limit or settings.INVOICE_STAMP_BATCH]
-        )
+        claimable = Invoice.objects.select_for_update(skip_locked=True).filter(_claimable(now))
+        if ids is not None:
+            claimable = claimable.filter(pk__in=ids)
+        ids = list(claimable.order_by("pk").values_list("pk", flat=True)[: limit or settings.INVOICE_STAMP_BATCH])
         if ids:
             lease = now + dt.timedelta(seconds=settings.INVOICE_STUCK_AFTER_SECONDS)
             Invoice.objects.filter(pk__in=ids).update(lease_until=lease)

@@ -16,6 +16,14 @@ def stamp_batch(slot: int) -> int:
     return invoices_stamp_queued()
 
 
+def stamp_invoice(invoice_id: int) -> str:
+    """Stamp one invoice ahead of the queue (staff's "reintentar ahora"); the queue itself is drained in
+    batches by stamp_batch. Returns the invoice's status."""
+    from invoicing.services.stamping import invoice_stamp
+
+    return invoice_stamp(invoice_id=invoice_id)
+
+
 def enqueue_after_stamped(invoice_ids: list[int], deliver_ids: list[int] | None = None) -> None:
     """Right after a batch is stamped (on commit, in the worker): the webhooks, then one task for the documents
     of ``deliver_ids`` (default: all of them)."""

@@ -52,9 +52,48 @@ def backoff_seconds(attempts: int) -> int:
 
 
 def invoice_stamp(*, invoice_id: int) -> str:
-    """Seal and stamp one invoice now (a batch of one); returns its status."""
-    invoices_stamp([invoice_id])
+    """Seal and stamp one invoice now, ahead of the queue (a batch of one); returns its status.
+
+    It is claimed like a batch claims (lease), so a batch task never works on it at the same time; an invoice
+    that is not claimable (a batch holds it, its retry is not due, it is already stamped or failed) is left
+    as it is.
+    """
+    from invoicing.stamp_queue import invoices_claim
+
+    if invoices_claim(ids=[invoice_id]):
+        invoices_stamp([invoice_id])
     return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
+
+
+def invoice_retry_now(*, invoice_id: int, actor: str) -> bool:
+    """Staff's "reintentar ahora": an invoice backing off after a PAC error is sent again now, not at its
+    retry time (after an outage ends, the backoff can be up to an hour away). Returns whether it was queued.
+
+    Only an invoice waiting out a transient error qualifies: not one that a late request parks until its
+    global is corrected, and nothing stamped or failed. The same sealed XML is resent, as on any retry.
+    """
+    from django_q.tasks import async_task
+
+    from invoicing.models import LateRequest
+
+    now = timezone.now()
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update()
+            .filter(pk=invoice_id, status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED), attempts__gt=0,
+                    last_error_permanent=False, next_attempt_at__gt=now)
+            .exclude(pk__in=LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS).values("invoice_id"))
+            .first()
+        )
+        if invoice is None:
+            return False
+        waited = timezone.localtime(invoice.next_attempt_at, invoice.merchant.tzinfo)
+        Invoice.objects.filter(pk=invoice.pk).update(next_attempt_at=now, updated_at=now)
+        record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
+                     from_status=invoice.status, to_status=invoice.status, actor=actor,
+                     reason=f"reintento de timbrado solicitado (esperaba hasta {waited:%d/%m/%Y %H:%M:%S})")
+        transaction.on_commit(lambda: async_task("invoicing.tasks.stamp_invoice", invoice.pk, group="stamp"))
+    return True
 
 
 def invoices_stamp(invoice_ids: list[int]) -> list[int]:
