@@ -1,15 +1,15 @@
-"""Fixed-window rate limits on Django's cache (shared across processes when the cache is Redis).
+"""The shoppers' rate limits: which counters, how many attempts, and the lookup's rule.
 
-Limits are (count, seconds) pairs read from ``settings.PORTAL_RATE_LIMITS`` so a deployment (or the
+Counting is tickets.ratelimit's (shared across processes when the cache is Redis, per process while Redis is
+away). Limits are (count, seconds) pairs read from ``settings.PORTAL_RATE_LIMITS`` so a deployment (or the
 benchmark) can tune them without code changes.
 """
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
+
+from tickets import ratelimit
 
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "lookup_ip": (30, 600),         # a shopper types a few tickets; a scraper types thousands
@@ -32,16 +32,7 @@ def client_ip(request) -> str:
 def hit(name: str, key: str) -> bool:
     """Count one attempt for (name, key); False when the limit for the current window is exceeded."""
     count, window = limit_for(name)
-    bucket = int(time.time() // window)
-    cache_key = f"rl:{name}:{key}:{bucket}"
-    if cache.add(cache_key, 1, timeout=window + 5):
-        return count >= 1
-    try:
-        current = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, 1, timeout=window + 5)
-        current = 1
-    return current <= count
+    return ratelimit.hit(name, key, limit=count, window=window).allowed
 
 
 def allow_lookup(request, merchant_id: int) -> bool:

@@ -243,9 +243,17 @@ API_ZIP_MAX_UNCOMPRESSED = env_int("API_ZIP_MAX_UNCOMPRESSED", 256 * 1024 * 1024
 API_ZIP_MAX_RATIO = env_int("API_ZIP_MAX_RATIO", 100)
 API_LIST_MAX_LIMIT = env_int("API_LIST_MAX_LIMIT", 500)
 
-# --- Cache (API throttling, small lookups): per process by default, shared Redis when REDIS_URL is set.
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# --- Cache (rate-limit counters, django-q2's statistics): per process by default, shared Redis with CACHE_URL
+# (default REDIS_URL; set CACHE_URL alone to keep the task queue in the database). An optimisation only: while
+# Redis does not answer, the counters live in each process (tickets/resilient_cache.py). Short socket timeouts
+# and the breaker's CACHE_RETRY_SECONDS keep a dead Redis from slowing every request.
+CACHE_URL = env_str("CACHE_URL") or REDIS_URL
+CACHE_TIMEOUT_MS = env_int("CACHE_TIMEOUT_MS", 250)
+CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": CACHE_URL,
+                          "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_MS / 1000,
+                                      "socket_timeout": CACHE_TIMEOUT_MS / 1000}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SPECTACULAR_SETTINGS = {

@@ -32,8 +32,9 @@ def local_day(ticket):
     return timezone.localtime(ticket.sold_at, ticket.merchant.tzinfo).date().isoformat()
 
 
-def lookup(client, merchant, number, total, day, **extra):
-    return client.post(f"/{merchant.slug}/", {"number": number, "total": total, "sold_on": day, **extra})
+def lookup(client, merchant, number, total, day, ip="127.0.0.1", **extra):
+    return client.post(f"/{merchant.slug}/", {"number": number, "total": total, "sold_on": day, **extra},
+                       REMOTE_ADDR=ip)
 
 
 def test_landing_page_shows_policy_help_and_form_under_50_kb(client, merchant):
@@ -173,13 +174,26 @@ def test_lookups_are_rate_limited_per_ip(client, merchant, fresh, settings):
 def test_lookups_are_rate_limited_per_merchant_across_ips(client, merchant, other_merchant, fresh, settings):
     settings.PORTAL_RATE_LIMITS = {"lookup_merchant": (2, 60)}
     for i in range(2):
-        lookup(client, merchant, "X", "1", "2026-01-01", REMOTE_ADDR=f"10.0.0.{i}")
+        lookup(client, merchant, "X", "1", "2026-01-01", ip=f"10.0.0.{i}")
     response = client.post(f"/{merchant.slug}/", {"number": "A100", "total": "250.50",
                                                   "sold_on": local_day(fresh)}, REMOTE_ADDR="10.0.0.9")
     assert response.status_code == 429
     other = client.post(f"/{other_merchant.slug}/", {"number": "X", "total": "1", "sold_on": "2026-01-01"},
                         REMOTE_ADDR="10.0.0.9")
     assert other.status_code == 200
+
+
+def test_lookup_answers_with_redis_unreachable_and_limits_still_apply(client, merchant, fresh, redis_down,
+                                                                      settings):
+    settings.PORTAL_RATE_LIMITS = {"lookup_ip": (3, 600)}
+    found = lookup(client, merchant, "A100", "250.50", local_day(fresh))
+    assert found.status_code == 302 and found.url.endswith("/carrito/")
+    assert client.get(f"/{merchant.slug}/carrito/").status_code == 200
+    assert lookup(client, merchant, "X", "1", "2026-01-01").status_code == 200
+    assert client.get(f"/t/{fresh.public_code}").status_code == 302  # the receipt's QR link counts as a lookup
+    blocked = lookup(client, merchant, "A100", "250.50", local_day(fresh))
+    assert blocked.status_code == 429 and "demasiados intentos" in blocked.content.decode()
+    assert lookup(client, merchant, "X", "1", "2026-01-01", ip="10.9.9.9").status_code == 200
 
 
 def test_a_shopper_on_merchant_a_cannot_find_merchant_b_tickets(client, merchant, other_branch, make_ticket):
