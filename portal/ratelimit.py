@@ -13,7 +13,8 @@ from tickets import ratelimit
 
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "lookup_ip": (30, 600),         # a shopper types a few tickets; a scraper types thousands
-    "lookup_merchant": (600, 60),   # caps a distributed guess against one merchant
+    "lookup_merchant": (600, 60),   # notices a guess spread over many addresses against one merchant
+    "lookup_surge_ip": (3, 600),    # what each address still gets while its merchant is over lookup_merchant
     "rfc_ip": (10, 600),            # re-entering the RFC to see an invoiced ticket's files
     "resend_ip": (5, 3600),         # "reenviar por correo"
     "upload_ip": (10, 600),         # Constancia uploads (PDF parsing costs CPU)
@@ -36,7 +37,16 @@ def hit(name: str, key: str) -> bool:
 
 
 def allow_lookup(request, merchant_id: int) -> bool:
-    """Both limits are counted on every attempt, so neither can be probed for free."""
-    by_ip = hit("lookup_ip", client_ip(request))
-    by_merchant = hit("lookup_merchant", str(merchant_id))
-    return by_ip and by_merchant
+    """Every attempt counts for its address. Only the attempts the address's own limit lets through count for
+    the merchant: a blocked address adds nothing there, so one address cannot use up a merchant's allowance.
+
+    Past the merchant's limit (a guess spread over many addresses, each under its own limit) the merchant is
+    not closed, which would let a handful of addresses lock every shopper out: each address keeps a shopper's
+    few attempts (lookup_surge_ip), so N addresses get a few guesses each instead of lookup_ip's count.
+    """
+    ip = client_ip(request)
+    if not hit("lookup_ip", ip):
+        return False
+    if hit("lookup_merchant", str(merchant_id)):
+        return True
+    return hit("lookup_surge_ip", f"{merchant_id}:{ip}")
