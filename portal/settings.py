@@ -215,7 +215,7 @@ GLOBAL_INVOICE_MAX_TICKETS = env_int("GLOBAL_INVOICE_MAX_TICKETS", 5000)
 GLOBAL_INVOICE_ALERT_HOURS = env_int("GLOBAL_INVOICE_ALERT_HOURS", 6)
 GLOBAL_INVOICE_AUTO_ATTEMPTS = env_int("GLOBAL_INVOICE_AUTO_ATTEMPTS", 3)
 # Webhooks: per-request timeout, attempts before a delivery is "failed", exponential backoff between them;
-# private/loopback destinations are refused unless DEBUG or WEBHOOK_ALLOW_PRIVATE (SSRF guard).
+# private/loopback destinations are refused unless WEBHOOK_ALLOW_PRIVATE (SSRF guard; DEBUG does not matter).
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 60)
