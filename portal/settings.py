@@ -274,6 +274,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debug.SafeReporterFilter"
+
 # --- Security when not in DEBUG
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
