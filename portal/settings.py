@@ -274,6 +274,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- /healthz answers only up/down, unless asked by logged-in staff or with this token in «X-Healthz-Token».
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 # Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debug.SafeReporterFilter"
 
