@@ -110,3 +110,15 @@ def point_cache_at(settings):
 def redis_down(point_cache_at):
     """The cache is a real Redis client pointed at a closed port: every call to Redis is refused."""
     point_cache_at("redis://127.0.0.1:1/0")
+
+
+@pytest.fixture
+def still_clock(monkeypatch):
+    """Rate-limit counts land in one window, whatever the wall clock crosses while the test runs."""
+    import time
+    import types
+
+    from tickets import ratelimit
+
+    now = (time.time() // 3600) * 3600 + 30
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))

@@ -2,8 +2,6 @@
 
 import datetime as dt
 import re
-import time
-import types
 from decimal import Decimal
 
 import pytest
@@ -12,7 +10,6 @@ from django.utils import timezone
 
 from invoicing.services.issue import ReceptorData, invoice_issue
 from portal.shopper.lookup import NOT_FOUND_MESSAGE, TOTAL_MISMATCH_MESSAGE
-from tickets import ratelimit
 from tickets.models import Ticket
 
 RECEPTOR = ReceptorData(rfc="XIQB891116QE4", name="KARLA FUENTE NOLASCO", tax_regime="605",
@@ -24,13 +21,6 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def still_clock(monkeypatch):
-    """Every count lands in one window, whatever the wall clock crosses while the test runs."""
-    now = (time.time() // 3600) * 3600 + 30
-    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_cache_calls_answer_from_process_memory_while_redis_is_unreachable(redis
         cache.incr("missing")
 
 
-def test_a_dead_redis_is_tried_once_per_retry_interval_and_logged_once(redis_down, monkeypatch, caplog):
+def test_a_dead_redis_is_tried_once_per_retry_interval_and_logged_once(redis_down, monkeypatch, caplog, still_clock):
     caplog.set_level(logging.INFO, logger="tickets.resilient_cache")
     connects = _connects(monkeypatch)
     verdicts = [ratelimit.hit("t", "ip", limit=10, window=60) for _ in range(50)]
@@ -99,7 +99,7 @@ def live_redis(point_cache_at):
         client.delete(key)
 
 
-def test_counts_are_shared_through_a_live_redis_and_shared_again_after_an_outage(live_redis, caplog):
+def test_counts_are_shared_through_a_live_redis_and_shared_again_after_an_outage(live_redis, caplog, still_clock):
     caplog.set_level(logging.INFO, logger="tickets.resilient_cache")
     assert ratelimit.hit("live", "ip", limit=5, window=600).count == 1
     assert any(key.startswith(b":1:rl:live:ip:") for key in live_redis.keys(":1:rl:live:*"))
