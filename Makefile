@@ -25,7 +25,9 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-# Web server + one django-q2 worker; Ctrl-C stops both.
+# Web server + one django-q2 worker; Ctrl-C stops both. The demo lets webhooks reach a receiver on this machine
+# or its network (WEBHOOK_ALLOW_PRIVATE=0 make run to refuse them, as production does by default).
+run: export WEBHOOK_ALLOW_PRIVATE ?= 1
 run: migrate
 	$(PY) manage.py load_sat_catalogs
 	$(PY) manage.py seed_demo --if-empty
@@ -34,6 +36,7 @@ run: migrate
 	@echo "  Administración: http://$(HOST):$(PORT)/admin/"
 	@echo "  API (docs):     http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Salud:          http://$(HOST):$(PORT)/healthz"
+	@echo "  Webhooks a direcciones privadas: $(if $(filter 1 true yes on,$(WEBHOOK_ALLOW_PRIVATE)),permitidos (demo),rechazados)"
 	@echo ""
 	@trap 'kill 0' INT TERM; \
 	$(PY) manage.py qcluster & \

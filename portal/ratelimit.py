@@ -1,19 +1,20 @@
-"""Fixed-window rate limits on Django's cache (shared across processes when the cache is Redis).
+"""The shoppers' rate limits: which counters, how many attempts, and the lookup's rule.
 
-Limits are (count, seconds) pairs read from ``settings.PORTAL_RATE_LIMITS`` so a deployment (or the
+Counting is tickets.ratelimit's (shared across processes when the cache is Redis, per process while Redis is
+away). Limits are (count, seconds) pairs read from ``settings.PORTAL_RATE_LIMITS`` so a deployment (or the
 benchmark) can tune them without code changes.
 """
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
+
+from tickets import ratelimit
 
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "lookup_ip": (30, 600),         # a shopper types a few tickets; a scraper types thousands
-    "lookup_merchant": (600, 60),   # caps a distributed guess against one merchant
+    "lookup_merchant": (600, 60),   # notices a guess spread over many addresses against one merchant
+    "lookup_surge_ip": (3, 600),    # what each address still gets while its merchant is over lookup_merchant
     "rfc_ip": (10, 600),            # re-entering the RFC to see an invoiced ticket's files
     "resend_ip": (5, 3600),         # "reenviar por correo"
     "upload_ip": (10, 600),         # Constancia uploads (PDF parsing costs CPU)
@@ -32,20 +33,20 @@ def client_ip(request) -> str:
 def hit(name: str, key: str) -> bool:
     """Count one attempt for (name, key); False when the limit for the current window is exceeded."""
     count, window = limit_for(name)
-    bucket = int(time.time() // window)
-    cache_key = f"rl:{name}:{key}:{bucket}"
-    if cache.add(cache_key, 1, timeout=window + 5):
-        return count >= 1
-    try:
-        current = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, 1, timeout=window + 5)
-        current = 1
-    return current <= count
+    return ratelimit.hit(name, key, limit=count, window=window).allowed
 
 
 def allow_lookup(request, merchant_id: int) -> bool:
-    """Both limits are counted on every attempt, so neither can be probed for free."""
-    by_ip = hit("lookup_ip", client_ip(request))
-    by_merchant = hit("lookup_merchant", str(merchant_id))
-    return by_ip and by_merchant
+    """Every attempt counts for its address. Only the attempts the address's own limit lets through count for
+    the merchant: a blocked address adds nothing there, so one address cannot use up a merchant's allowance.
+
+    Past the merchant's limit (a guess spread over many addresses, each under its own limit) the merchant is
+    not closed, which would let a handful of addresses lock every shopper out: each address keeps a shopper's
+    few attempts (lookup_surge_ip), so N addresses get a few guesses each instead of lookup_ip's count.
+    """
+    ip = client_ip(request)
+    if not hit("lookup_ip", ip):
+        return False
+    if hit("lookup_merchant", str(merchant_id)):
+        return True
+    return hit("lookup_surge_ip", f"{merchant_id}:{ip}")

@@ -215,7 +215,7 @@ GLOBAL_INVOICE_MAX_TICKETS = env_int("GLOBAL_INVOICE_MAX_TICKETS", 5000)
 GLOBAL_INVOICE_ALERT_HOURS = env_int("GLOBAL_INVOICE_ALERT_HOURS", 6)
 GLOBAL_INVOICE_AUTO_ATTEMPTS = env_int("GLOBAL_INVOICE_AUTO_ATTEMPTS", 3)
 # Webhooks: per-request timeout, attempts before a delivery is "failed", exponential backoff between them;
-# private/loopback destinations are refused unless DEBUG or WEBHOOK_ALLOW_PRIVATE (SSRF guard).
+# private/loopback destinations are refused unless WEBHOOK_ALLOW_PRIVATE (SSRF guard; DEBUG does not matter).
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 60)
@@ -243,9 +243,17 @@ API_ZIP_MAX_UNCOMPRESSED = env_int("API_ZIP_MAX_UNCOMPRESSED", 256 * 1024 * 1024
 API_ZIP_MAX_RATIO = env_int("API_ZIP_MAX_RATIO", 100)
 API_LIST_MAX_LIMIT = env_int("API_LIST_MAX_LIMIT", 500)
 
-# --- Cache (API throttling, small lookups): per process by default, shared Redis when REDIS_URL is set.
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# --- Cache (rate-limit counters, django-q2's statistics): per process by default, shared Redis with CACHE_URL
+# (default REDIS_URL; set CACHE_URL alone to keep the task queue in the database). An optimisation only: while
+# Redis does not answer, the counters live in each process (tickets/resilient_cache.py). Short socket timeouts
+# and the breaker's CACHE_RETRY_SECONDS keep a dead Redis from slowing every request.
+CACHE_URL = env_str("CACHE_URL") or REDIS_URL
+CACHE_TIMEOUT_MS = env_int("CACHE_TIMEOUT_MS", 250)
+CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": CACHE_URL,
+                          "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_MS / 1000,
+                                      "socket_timeout": CACHE_TIMEOUT_MS / 1000}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SPECTACULAR_SETTINGS = {
@@ -265,6 +273,11 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "invoicing.webhooks.models.WebhookDelivery.Status",
     },
 }
+
+# --- /healthz answers only up/down, unless asked by logged-in staff or with this token in «X-Healthz-Token».
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+# Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debug.SafeReporterFilter"
 
 # --- Security when not in DEBUG
 if not DEBUG:

@@ -92,3 +92,33 @@ def make_staff(db):
         return user
 
     return make
+
+
+
+@pytest.fixture
+def point_cache_at(settings):
+    """``point_cache_at(redis_url)``: CACHES as portal/settings.py builds them for CACHE_URL/REDIS_URL."""
+
+    def point(location: str, timeout_s: float = 0.25):
+        settings.CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": location,
+                                       "OPTIONS": {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}}}
+
+    return point
+
+
+@pytest.fixture
+def redis_down(point_cache_at):
+    """The cache is a real Redis client pointed at a closed port: every call to Redis is refused."""
+    point_cache_at("redis://127.0.0.1:1/0")
+
+
+@pytest.fixture
+def still_clock(monkeypatch):
+    """Rate-limit counts land in one window, whatever the wall clock crosses while the test runs."""
+    import time
+    import types
+
+    from tickets import ratelimit
+
+    now = (time.time() // 3600) * 3600 + 30
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))

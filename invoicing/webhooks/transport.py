@@ -1,7 +1,8 @@
 """HTTP POST to a merchant's URL, with an SSRF guard at the socket level.
 
 The guard runs where the connection is opened: the host name is resolved once, every address it resolves to is
-checked (private, loopback, link-local, multicast, reserved… are refused unless DEBUG or WEBHOOK_ALLOW_PRIVATE),
+checked (private, loopback, link-local, multicast, reserved… are refused unless WEBHOOK_ALLOW_PRIVATE is set:
+DEBUG does not open them, since demo installations are reachable too),
 and the socket connects to the address that was checked, so a DNS answer that changes between the check and the
 connection (rebinding) cannot slip through. TLS still verifies the certificate against the host name.
 Redirects are not followed and environment proxies are ignored, for the same reason.
@@ -30,12 +31,29 @@ class Refused(Exception):
 
 
 def private_allowed() -> bool:
-    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE", False) or settings.DEBUG)
+    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE", False))
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to (mapped, 6to4, NAT64, IPv4-compatible), if any."""
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if any(ip in net for net in _NAT64) or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None and not _is_public(embedded):
+            return False
     return ip.is_global and not ip.is_multicast
 
 

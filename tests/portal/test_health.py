@@ -1,19 +1,67 @@
+import json
 from unittest import mock
 
+import pytest
 
-def test_healthz_reports_database_and_queue(client, db):
+TOKEN = "hz-2f9c1e7a55b04d"
+
+
+@pytest.fixture
+def healthz_token(settings):
+    settings.HEALTHZ_TOKEN = TOKEN
+    return TOKEN
+
+
+def test_outsiders_get_only_up(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
-    body = response.json()
+    assert response.json() == {"status": "ok"}
+
+
+def test_outsiders_get_only_down_without_the_internal_error(client, db, healthz_token):
+    with mock.patch("django_q.brokers.get_broker", side_effect=ConnectionError("redis.internal:6379 refused")):
+        anonymous = client.get("/healthz")
+        wrong_token = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN[:-1] + "x")
+    for response in (anonymous, wrong_token):
+        assert response.status_code == 503
+        assert response.json() == {"status": "error"}
+        assert b"redis.internal" not in response.content
+
+
+def test_the_token_shows_every_check_and_its_error(client, db, healthz_token):
+    body = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN).json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"]
-
-
-def test_healthz_answers_503_when_the_queue_is_unreachable(client, db):
+    assert body["checks"]["cache"]["ok"] and body["checks"]["cache"]["backend"] == "LocMemCache"
     with mock.patch("django_q.brokers.get_broker", side_effect=ConnectionError("redis down")):
-        response = client.get("/healthz")
+        response = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN)
     assert response.status_code == 503
+    assert response.json()["status"] == "error"
     assert response.json()["checks"]["queue"] == {"ok": False, "error": "ConnectionError: redis down"}
+
+
+def test_without_a_configured_token_no_header_opens_the_details(client, db, settings):
+    settings.HEALTHZ_TOKEN = ""
+    assert client.get("/healthz", HTTP_X_HEALTHZ_TOKEN="").json() == {"status": "ok"}
+
+
+def test_logged_in_staff_see_the_details_other_users_do_not(client, merchant, make_staff, django_user_model):
+    client.force_login(make_staff(merchant))
+    assert "checks" in client.get("/healthz").json()
+    client.force_login(django_user_model.objects.create_user("shopper", password="x"))
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_redis_cache_that_is_down_degrades_but_keeps_the_process_up(client, db, healthz_token, redis_down):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    cache = body["checks"]["cache"]
+    assert cache["ok"] is False and cache["rate_limits"] == "per-process fallback"
+    assert "127.0.0.1:1" in cache["error"] and cache["down_since"]
+    assert "127.0.0.1:1" not in json.dumps(client.get("/healthz").json())
 
 
 def test_merchant_landing_page_is_in_spanish_and_branded(client, merchant):

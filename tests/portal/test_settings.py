@@ -77,3 +77,30 @@ def test_database_url_switches_to_postgresql_with_persistent_connections(tmp_pat
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["django.db.backends.postgresql", "600", "redis://127.0.0.1:6379/3"]
+
+
+def _settings_of(tmp_path, **env_vars) -> list[str]:
+    code = ("from django.conf import settings as s; import django; django.setup(); c=s.CACHES['default']; "
+            "print(c['BACKEND'], c.get('LOCATION'), c.get('OPTIONS', {}).get('socket_connect_timeout'), "
+            "c.get('OPTIONS', {}).get('socket_timeout'), s.Q_CLUSTER.get('redis'), s.Q_CLUSTER.get('orm'))")
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CACHE_URL", "CACHE_TIMEOUT_MS"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "portal.settings", "VAR_DIR": str(tmp_path), **env_vars})
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_redis_cache_is_the_resilient_one_with_short_timeouts(tmp_path):
+    assert _settings_of(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3") == [
+        "tickets.resilient_cache.ResilientRedisCache", "redis://127.0.0.1:6379/3", "0.25", "0.25",
+        "redis://127.0.0.1:6379/3", "None"]
+
+
+def test_cache_url_alone_puts_the_cache_on_redis_and_keeps_the_queue_in_the_database(tmp_path):
+    assert _settings_of(tmp_path, CACHE_URL="redis://127.0.0.1:6379/4", CACHE_TIMEOUT_MS="100") == [
+        "tickets.resilient_cache.ResilientRedisCache", "redis://127.0.0.1:6379/4", "0.1", "0.1", "None", "default"]
+
+
+def test_without_redis_the_cache_is_per_process(tmp_path):
+    assert _settings_of(tmp_path)[:2] == ["django.core.cache.backends.locmem.LocMemCache", "None"]

@@ -32,8 +32,9 @@ def local_day(ticket):
     return timezone.localtime(ticket.sold_at, ticket.merchant.tzinfo).date().isoformat()
 
 
-def lookup(client, merchant, number, total, day, **extra):
-    return client.post(f"/{merchant.slug}/", {"number": number, "total": total, "sold_on": day, **extra})
+def lookup(client, merchant, number, total, day, ip="127.0.0.1", **extra):
+    return client.post(f"/{merchant.slug}/", {"number": number, "total": total, "sold_on": day, **extra},
+                       REMOTE_ADDR=ip)
 
 
 def test_landing_page_shows_policy_help_and_form_under_50_kb(client, merchant):
@@ -170,16 +171,45 @@ def test_lookups_are_rate_limited_per_ip(client, merchant, fresh, settings):
     assert client.get(f"/t/{fresh.public_code}").status_code == 429
 
 
-def test_lookups_are_rate_limited_per_merchant_across_ips(client, merchant, other_merchant, fresh, settings):
-    settings.PORTAL_RATE_LIMITS = {"lookup_merchant": (2, 60)}
+def test_one_address_cannot_lock_a_merchants_shoppers_out(client, merchant, fresh, still_clock):
+    """The review's attack, with the default limits: 600 lookups from one address, then two shoppers."""
+    answers = [lookup(client, merchant, "X", "1", "2026-01-01", ip="203.0.113.66").status_code
+               for _ in range(600)]
+    assert answers.count(200) == 30 and answers.count(429) == 570
+    for shopper in ("198.51.100.1", "198.51.100.2"):
+        found = client.post(f"/{merchant.slug}/", {"number": "A100", "total": "250.50", "sold_on": local_day(fresh)},
+                            REMOTE_ADDR=shopper)
+        assert found.status_code == 302 and found.url.endswith("/carrito/")
+
+
+def test_past_the_merchant_limit_each_address_keeps_a_few_lookups(client, merchant, other_merchant, fresh,
+                                                                  settings, still_clock):
+    """A guess spread over many addresses is slowed to a few tries per address, never a closed merchant."""
+    settings.PORTAL_RATE_LIMITS = {"lookup_merchant": (2, 60), "lookup_surge_ip": (1, 600)}
     for i in range(2):
-        lookup(client, merchant, "X", "1", "2026-01-01", REMOTE_ADDR=f"10.0.0.{i}")
-    response = client.post(f"/{merchant.slug}/", {"number": "A100", "total": "250.50",
-                                                  "sold_on": local_day(fresh)}, REMOTE_ADDR="10.0.0.9")
-    assert response.status_code == 429
+        assert lookup(client, merchant, "X", "1", "2026-01-01", ip=f"10.0.0.{i}").status_code == 200
+    for ip in ("10.0.0.9", "10.0.0.1"):  # the merchant is over its limit: one more try for each address
+        assert lookup(client, merchant, "X", "1", "2026-01-01", ip=ip).status_code == 200
+        assert lookup(client, merchant, "X", "1", "2026-01-01", ip=ip).status_code == 429
+    shopper = client.post(f"/{merchant.slug}/", {"number": "A100", "total": "250.50", "sold_on": local_day(fresh)},
+                          REMOTE_ADDR="10.0.0.50")
+    assert shopper.status_code == 302
     other = client.post(f"/{other_merchant.slug}/", {"number": "X", "total": "1", "sold_on": "2026-01-01"},
                         REMOTE_ADDR="10.0.0.9")
-    assert other.status_code == 200
+    assert other.status_code == 200  # the other merchant is not under the same guess
+
+
+def test_lookup_answers_with_redis_unreachable_and_limits_still_apply(client, merchant, fresh, redis_down,
+                                                                      settings):
+    settings.PORTAL_RATE_LIMITS = {"lookup_ip": (3, 600)}
+    found = lookup(client, merchant, "A100", "250.50", local_day(fresh))
+    assert found.status_code == 302 and found.url.endswith("/carrito/")
+    assert client.get(f"/{merchant.slug}/carrito/").status_code == 200
+    assert lookup(client, merchant, "X", "1", "2026-01-01").status_code == 200
+    assert client.get(f"/t/{fresh.public_code}").status_code == 302  # the receipt's QR link counts as a lookup
+    blocked = lookup(client, merchant, "A100", "250.50", local_day(fresh))
+    assert blocked.status_code == 429 and "demasiados intentos" in blocked.content.decode()
+    assert lookup(client, merchant, "X", "1", "2026-01-01", ip="10.9.9.9").status_code == 200
 
 
 def test_a_shopper_on_merchant_a_cannot_find_merchant_b_tickets(client, merchant, other_branch, make_ticket):

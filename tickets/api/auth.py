@@ -17,10 +17,8 @@ import datetime as dt
 import hashlib
 import hmac
 import math
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -28,6 +26,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
+from tickets import ratelimit
 from tickets.models import ApiKey
 
 KEY_PREFIX_TAG = "afk_"
@@ -120,10 +119,8 @@ def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads like a c
 
 
 class ApiKeyRateThrottle(BaseThrottle):
-    """Fixed-window counter per key prefix in Django's cache (LocMem, or Redis when REDIS_URL is set).
-
-    One ``incr`` per request instead of DRF's timestamp list, which would be thousands of entries per key.
-    The rate comes from settings.API_RATE_LIMIT, e.g. "6000/min".
+    """Fixed-window counter per key prefix (tickets.ratelimit: shared through Redis when it is configured, per
+    process while it is away). The rate comes from settings.API_RATE_LIMIT, e.g. "6000/min".
     """
 
     def __init__(self):
@@ -141,19 +138,9 @@ class ApiKeyRateThrottle(BaseThrottle):
         if not isinstance(key, ApiKey) or not rate:
             return True
         limit, period = self.parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        cache_key = f"api-throttle:{key.prefix}:{period}:{window}"
-        cache.add(cache_key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # evicted between add and incr
-            cache.set(cache_key, 1, timeout=period + 1)
-            count = 1
-        if count > limit:
-            self._wait = (window + 1) * period - now
-            return False
-        return True
+        verdict = ratelimit.hit("api", key.prefix, limit=limit, window=period)
+        self._wait = verdict.retry_after
+        return verdict.allowed
 
     def wait(self):
         return max(1, math.ceil(self._wait))
