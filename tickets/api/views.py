@@ -15,35 +15,15 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tickets import services
 from tickets.api import serializers as s
 from tickets.api.auth import HasScope
+from tickets.api.parsers import CappedMultiPartParser, TicketJSONParser
 from tickets.errors import InvalidInput, NotFound, PayloadTooLarge
-from tickets.ingest import archive
 from tickets.models import Batch, Ticket
-
-
-class TicketJSONParser(JSONParser):
-    """JSON with exact decimals, a body-size cap of our own (settings.API_MAX_BODY_BYTES) and no NaN."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        cap = settings.API_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
-        if length > cap:
-            raise PayloadTooLarge(f"El cuerpo excede {cap // (1024 * 1024)} MB.")
-        data = stream.read(cap + 1)
-        if len(data) > cap:
-            raise PayloadTooLarge(f"El cuerpo excede {cap // (1024 * 1024)} MB.")
-        try:
-            return archive.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ParseError(f"JSON inválido: {exc}") from exc
 
 
 def _errors(*codes: int) -> dict:
@@ -160,7 +140,7 @@ class TicketCollection(TicketsView):
 
 
 class TicketBatchView(TicketsView):
-    parser_classes = [TicketJSONParser, MultiPartParser]
+    parser_classes = [TicketJSONParser, CappedMultiPartParser]
 
     def dispatch(self, request, *args, **kwargs):
         # 10,000 parsed tickets are ~10^6 objects without cycles: a full collection in the middle of a batch
