@@ -237,6 +237,12 @@ REST_FRAMEWORK = {
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "6000/min")  # per API key; "" disables
 API_BATCH_MAX_TICKETS = env_int("API_BATCH_MAX_TICKETS", 10_000)
 API_BATCH_SYNC_MAX = env_int("API_BATCH_SYNC_MAX", 1_000)  # larger batches go to the background worker
+# Large batches: a worker holds one under a lease renewed with every chunk (1,000 tickets); a batch whose
+# lease ran out (worker killed, cluster restarted) is queued again by the sweeper, and failed after
+# API_BATCH_MAX_ATTEMPTS such tries. A POS may resend a failed or abandoned batch_id to finish it.
+API_BATCH_LEASE_SECONDS = env_int("API_BATCH_LEASE_SECONDS", 120)
+API_BATCH_MAX_ATTEMPTS = env_int("API_BATCH_MAX_ATTEMPTS", 3)
+# Bodies of the API (JSON or ZIP upload); the pages keep Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024 * 1024)
 API_ZIP_MAX_BYTES = env_int("API_ZIP_MAX_BYTES", 64 * 1024 * 1024)
 API_ZIP_MAX_MEMBERS = env_int("API_ZIP_MAX_MEMBERS", 10_000)

@@ -191,11 +191,13 @@ class BatchEntryOut(serializers.Serializer):
     ref_id = serializers.CharField(required=False)
     branch = serializers.CharField(required=False)
     number = serializers.CharField(required=False)
-    status = serializers.CharField(help_text="created, duplicate o rejected.")
+    status = serializers.CharField(help_text="created, duplicate, rejected o not_processed (el lote se detuvo antes "
+                                             "de llegar a él: reenvía el mismo batch_id).")
     ticket_id = serializers.IntegerField(required=False, allow_null=True)
     self_invoice_url = serializers.CharField(required=False)
     expires_at = serializers.DateTimeField(required=False)
-    code = serializers.CharField(required=False, help_text="Si se rechazó: invalid_ticket, invalid_file o conflict.")
+    code = serializers.CharField(required=False, help_text="Si se rechazó: invalid_ticket, invalid_file o conflict; "
+                                                           "not_processed si no se procesó.")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
     differences = serializers.ListField(child=serializers.CharField(), required=False)
 
