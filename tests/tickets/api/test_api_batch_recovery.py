@@ -192,17 +192,34 @@ def test_sweeper_requeues_a_batch_stuck_before_leases_existed(api_client, payloa
     assert Batch.objects.get().created_count == 2
 
 
-def test_sweeper_leaves_live_batches_and_other_merchants_alone(api_client, other_api_client, payload, queued,
-                                                              settings, django_capture_on_commit_callbacks):
+def test_sweeper_leaves_live_batches_alone_and_is_scheduled(api_client, payload, queued, settings,
+                                                           django_capture_on_commit_callbacks):
+    from django_q.models import Schedule
+
     settings.API_BATCH_SYNC_MAX = 1
-    post_batch(api_client, django_capture_on_commit_callbacks, "mine", [payload(number="1"), payload(number="2")])
-    other = [payload(number="1"), payload(number="2")]
-    post_batch(other_api_client, django_capture_on_commit_callbacks, "mine", other)
-    assert Batch.objects.count() == 2  # the same batch_id is per merchant
+    post_batch(api_client, django_capture_on_commit_callbacks, "fresh", [payload(number="1"), payload(number="2")])
+    Batch.objects.create(merchant=Batch.objects.get().merchant, batch_id="busy", status="processing", run=1,
+                         total_count=5, lease_until=timezone.now() + dt.timedelta(seconds=30), payload=b"[]")
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_batches() == 0
-    # B's abandoned batch is B's: A's resend of the same batch_id does not touch it.
-    Batch.objects.filter(merchant__slug="otro").update(lease_until=timezone.now() - dt.timedelta(seconds=1))
-    response = post_batch(api_client, django_capture_on_commit_callbacks, "mine", other)
-    assert response.status_code == 409
-    assert Batch.objects.get(merchant__slug="otro").status == "received"
+    assert queued == [Batch.objects.get(batch_id="fresh").pk]
+    assert Schedule.objects.filter(func="tickets.ingest.tasks.sweep_batches", minutes=1, repeats=-1).exists()
+
+
+def test_resend_only_ever_finds_the_merchants_own_batch(api_client, other_api_client, payload, queued, settings,
+                                                        django_capture_on_commit_callbacks):
+    settings.API_BATCH_SYNC_MAX = 1
+    tickets = [payload(number="1"), payload(number="2")]
+    post_batch(other_api_client, django_capture_on_commit_callbacks, "same-id", tickets)
+    theirs = Batch.objects.get()
+    Batch.objects.filter(pk=theirs.pk).update(status="failed", finished_at=timezone.now(), lease_until=None)
+    # A's batch with B's batch_id is A's own new batch: B's failed one is neither restarted nor reported.
+    response = post_batch(api_client, django_capture_on_commit_callbacks, "same-id", tickets)
+    assert response.status_code == 202 and response.json()["total_count"] == 2
+    assert Batch.objects.count() == 2
+    theirs.refresh_from_db()
+    assert theirs.status == "failed" and theirs.run == 0
+    assert tasks.process_batch(queued[-1]) == "done"
+    assert not Ticket.objects.filter(merchant=theirs.merchant_id).exists()
+    assert api_client.get("/api/v1/batches/same-id").json()["status"] == "done"
+    assert other_api_client.get("/api/v1/batches/same-id").json()["status"] == "failed"
