@@ -226,7 +226,8 @@ WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Not DRF's JSONParser: that one reads request.body, capped by the pages' DATA_UPLOAD_MAX_MEMORY_SIZE.
+    "DEFAULT_PARSER_CLASSES": ["tickets.api.parsers.ApiJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_THROTTLE_CLASSES": ["tickets.api.auth.ApiKeyRateThrottle"],
@@ -236,6 +237,12 @@ REST_FRAMEWORK = {
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "6000/min")  # per API key; "" disables
 API_BATCH_MAX_TICKETS = env_int("API_BATCH_MAX_TICKETS", 10_000)
 API_BATCH_SYNC_MAX = env_int("API_BATCH_SYNC_MAX", 1_000)  # larger batches go to the background worker
+# Large batches: a worker holds one under a lease renewed with every chunk (1,000 tickets); a batch whose
+# lease ran out (worker killed, cluster restarted) is queued again by the sweeper, and failed after
+# API_BATCH_MAX_ATTEMPTS such tries. A POS may resend a failed or abandoned batch_id to finish it.
+API_BATCH_LEASE_SECONDS = env_int("API_BATCH_LEASE_SECONDS", 120)
+API_BATCH_MAX_ATTEMPTS = env_int("API_BATCH_MAX_ATTEMPTS", 3)
+# Bodies of the API (JSON or ZIP upload); the pages keep Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024 * 1024)
 API_ZIP_MAX_BYTES = env_int("API_ZIP_MAX_BYTES", 64 * 1024 * 1024)
 API_ZIP_MAX_MEMBERS = env_int("API_ZIP_MAX_MEMBERS", 10_000)

@@ -19,7 +19,7 @@ urlpatterns = [
     path("f/", include("invoicing.public_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^api/", api_not_found),  # any other /api/ URL answers the JSON error envelope, not an HTML page
+    re_path(r"^api(?:/|$)", api_not_found),  # any other /api/ URL answers the JSON error envelope, not an HTML page
     path("", views.home, name="home"),
 ]
 

@@ -23,13 +23,18 @@ def record_event(*, merchant_id: int, entity: str, object_id: int, from_status: 
 
 @transaction.atomic(savepoint=False)  # no SAVEPOINT round trips when called inside the caller's transaction
 def transition(obj: models.Model, *, entity: str, to: str, expected: str | Iterable[str],
-               actor: str = "", reason: str = "", data: dict | None = None, **fields) -> bool:
+               actor: str = "", reason: str = "", data: dict | None = None, where: models.Q | None = None,
+               **fields) -> bool:
     """Move ``obj`` to status ``to`` if it is still in ``expected``; write the event. Returns False if it was not.
 
-    Extra ``fields`` are updated in the same statement, so a status and its consequences land together.
+    Extra ``fields`` are updated in the same statement, so a status and its consequences land together;
+    ``where`` adds conditions to the guard (e.g. the lease a worker still holds).
     """
     expected_set = {expected} if isinstance(expected, str) else set(expected)
-    updated = type(obj).objects.filter(pk=obj.pk, status__in=expected_set).update(status=to, **fields)
+    rows = type(obj).objects.filter(pk=obj.pk, status__in=expected_set)
+    if where is not None:
+        rows = rows.filter(where)
+    updated = rows.update(status=to, **fields)
     if updated != 1:
         return False
     from_status = obj.status

@@ -178,11 +178,21 @@ class Batch(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Background batches: the worker holding one renews lease_until with every chunk; past it the batch is
+    # abandoned (worker killed, task lost) and the sweeper queues it again. ``run`` grows with every claim,
+    # so a worker that lost its lease cannot write any more; ``attempts`` counts claims since (re)submission.
+    # db_default: code deployed before these columns (a rolling deploy) can still insert batches.
+    lease_until = models.DateTimeField("en proceso hasta", null=True, blank=True)
+    run = models.PositiveIntegerField("turno de proceso", default=0, db_default=0)
+    attempts = models.PositiveSmallIntegerField("intentos", default=0, db_default=0)
 
     class Meta:
         verbose_name = "lote"
         verbose_name_plural = "lotes"
         constraints = [models.UniqueConstraint(fields=["merchant", "batch_id"], name="batch_id_unique_per_merchant")]
+        # The sweeper's question every minute: which unfinished batches have an expired lease?
+        indexes = [models.Index(fields=["lease_until"], name="batch_unfinished_lease",
+                                condition=Q(status__in=["received", "processing"]))]
 
     def __str__(self):
         return self.batch_id

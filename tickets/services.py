@@ -1,34 +1,31 @@
 """Ticket business logic: registration (one, or batches), the self-invoicing window, expire, void, API keys.
 
-Views, admin actions, commands and tasks call these; the heavy lifting of ingestion lives in tickets/ingest/.
+Views, admin actions, commands and tasks call these; the heavy lifting of ingestion lives in tickets/ingest/,
+and a batch's lifecycle (``batch_submit``, ``batch_process``, ``batch_sweep``) in tickets/ingest/lifecycle.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from tickets.api.auth import KEY_PREFIX_TAG, hash_key
-from tickets.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from tickets.errors import Conflict, InvalidInput, NotFound
 from tickets.events import record_event, transition
-from tickets.ingest import archive
-from tickets.ingest.batch import CHUNK, Item, Outcome, context_for, ingest, self_invoice_url
+from tickets.ingest.batch import Item, ingest, self_invoice_url
+from tickets.ingest.lifecycle import batch_process, batch_submit, batch_sweep
 from tickets.ingest.normalize import Context, TicketRejected, normalize
 from tickets.ingest.store import CREATED, expires_at_for_day, store_drafts
-from tickets.models import ApiKey, Batch, Branch, Merchant, Ticket
-from tickets.signals import batch_finished
+from tickets.models import ApiKey, Branch, Merchant, Ticket
 
-__all__ = ["LineInput", "api_key_create", "api_key_revoke", "batch_process", "batch_submit", "self_invoice_url",
-           "ticket_create", "ticket_expire", "ticket_expires_at", "ticket_register", "ticket_validate",
+__all__ = ["LineInput", "api_key_create", "api_key_revoke", "batch_process", "batch_submit", "batch_sweep",
+           "self_invoice_url", "ticket_create", "ticket_expire", "ticket_expires_at", "ticket_register", "ticket_validate",
            "ticket_void"]
 
 
@@ -110,138 +107,7 @@ def ticket_register(*, merchant: Merchant, payload, actor: str = "", source: str
     return Registration(ticket, entry["status"] == CREATED, entry)
 
 
-# --- batches -----------------------------------------------------------------------------------------------
-
-_BATCH_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
-
-
-def _check_batch_id(batch_id) -> str:
-    if not isinstance(batch_id, str) or not _BATCH_ID.match(batch_id):
-        raise InvalidInput(details={"batch_id": [
-            "Obligatorio: hasta 100 caracteres entre letras, dígitos, «.», «_», «:» y «-»."]})
-    return batch_id
-
-
-@transaction.atomic
-def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, zip_data: bytes | None = None,
-                 actor: str = "") -> Batch:
-    """Receive a batch (JSON list or ZIP). Small ones are processed now; large ones by the worker (after commit).
-
-    A batch id seen before for this merchant is refused (422) whatever its content: re-send single tickets to
-    retry them, natural keys make that safe.
-    """
-    batch_id = _check_batch_id(batch_id)
-    if zip_data is None:
-        if not isinstance(tickets, list) or not tickets:
-            raise InvalidInput(details={"tickets": ["Envía una lista con al menos un ticket."]})
-        count, source = len(tickets), "json"
-    else:
-        count, source = archive.member_count(zip_data), "zip"
-        if not count:
-            raise InvalidInput("El ZIP no contiene archivos.", code="empty_zip")
-    limit = settings.API_BATCH_MAX_TICKETS
-    if count > limit:
-        raise InvalidInput(f"Un lote admite a lo más {limit:,} tickets; este trae {count:,}.", code="batch_too_large",
-                           details={"tickets": [f"Máximo {limit:,} tickets por lote."]})
-    _refuse_seen(merchant, batch_id)
-    try:
-        with transaction.atomic():
-            batch = Batch.objects.create(merchant=merchant, batch_id=batch_id, source=source, total_count=count)
-    except IntegrityError:
-        _refuse_seen(merchant, batch_id)
-        raise
-    record_event(merchant_id=merchant.pk, entity="batch", object_id=batch.pk, from_status="",
-                 to_status=batch.status, actor=actor, reason=f"lote recibido ({count} tickets, {source})")
-    if count <= settings.API_BATCH_SYNC_MAX:
-        items = _items(tickets, zip_data)
-        _process(batch, items, actor=actor)
-    else:
-        body = json.dumps(tickets, default=str).encode() if tickets is not None else zip_data
-        Batch.objects.filter(pk=batch.pk).update(payload=body)
-        transaction.on_commit(lambda: _enqueue(batch.pk))
-    batch.refresh_from_db(fields=_COUNTS)
-    return batch
-
-
-def _refuse_seen(merchant, batch_id):
-    seen = Batch.objects.filter(merchant=merchant, batch_id=batch_id).only("created_at").first()
-    if seen is not None:
-        when = seen.created_at.astimezone(merchant.tzinfo).strftime("%Y-%m-%d %H:%M")
-        raise Unprocessable(f"El lote «{batch_id}» ya se recibió el {when}; usa otro batch_id. Consulta su "
-                            f"resultado en /api/v1/batches/{batch_id}.", code="batch_already_received",
-                            details={"batch_id": [batch_id]})
-
-
-def _enqueue(batch_pk: int) -> None:
-    from tickets.ingest.tasks import enqueue_batch
-
-    enqueue_batch(batch_pk)
-
-
-def _items(tickets: list | None, zip_data: bytes | None) -> list[Item]:
-    if tickets is not None:
-        return [Item({"index": i}, t) for i, t in enumerate(tickets)]
-    return [Item({"index": i, "file": m.name}, m.payload, m.error)
-            for i, m in enumerate(archive.read_members(zip_data))]
-
-
-_COUNTS = ["status", "processed_count", "created_count", "duplicate_count", "rejected_count", "finished_at", "error"]
-
-
-def _process(batch: Batch, items: list[Item], *, actor: str, start: int = 0) -> None:
-    """Ingest ``items[start:]`` chunk by chunk; each chunk and the batch's progress commit together.
-
-    The report is kept in memory and written with each chunk (never read back: it can be megabytes).
-    """
-    if not transition(batch, entity="batch", to=Batch.Status.PROCESSING, expected=[Batch.Status.RECEIVED],
-                      actor=actor):
-        return  # another worker has it
-    merchant = batch.merchant
-    ctx = context_for(merchant)
-    source = Ticket.Source.ZIP if batch.source == "zip" else Ticket.Source.BATCH
-    report = list(batch.report) if start else []
-    for begin in range(start, len(items), CHUNK):
-        with transaction.atomic():
-            outcome: Outcome = ingest(merchant=merchant, items=items[begin:begin + CHUNK], source=source,
-                                      batch_pk=batch.pk, actor=actor, ctx=ctx)
-            report.extend(outcome.entries)
-            Batch.objects.filter(pk=batch.pk).update(
-                processed_count=begin + len(outcome.entries),
-                created_count=F("created_count") + outcome.created,
-                duplicate_count=F("duplicate_count") + outcome.duplicate,
-                rejected_count=F("rejected_count") + outcome.rejected,
-                report=report,
-            )
-    batch.refresh_from_db(fields=_COUNTS)
-    batch.report = report
-    if transition(batch, entity="batch", to=Batch.Status.DONE, expected=[Batch.Status.PROCESSING], actor=actor,
-                  reason=f"{batch.created_count} creados, {batch.duplicate_count} duplicados, "
-                         f"{batch.rejected_count} rechazados", finished_at=timezone.now(), payload=None):
-        batch_finished.send(sender=Batch, batch=batch)
-
-
-def batch_process(*, batch_pk: int) -> str:
-    """Worker side of a large batch: resumes after the last committed chunk if a worker died mid-way."""
-    batch = Batch.objects.select_related("merchant").filter(pk=batch_pk).first()
-    if batch is None or batch.status in (Batch.Status.DONE, Batch.Status.FAILED):
-        return "nothing to do"
-    if batch.status == Batch.Status.PROCESSING:  # crashed worker: continue where it stopped
-        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.RECEIVED)
-        batch.status = Batch.Status.RECEIVED
-    data = bytes(batch.payload or b"")
-    try:
-        if batch.source == "zip":
-            items = _items(None, data)
-        else:
-            items = _items(archive.loads(data), None)
-    except (InvalidInput, ValueError) as exc:
-        if transition(batch, entity="batch", to=Batch.Status.FAILED, expected=[Batch.Status.RECEIVED],
-                      reason=str(exc), error=str(exc), finished_at=timezone.now()):
-            batch_finished.send(sender=Batch, batch=batch)
-        return "failed"
-    _process(batch, items, actor="worker", start=batch.processed_count)
-    return "done"
-
+# --- batches: tickets/ingest/lifecycle.py (received → processing → done | failed, leases, resend, sweeper) ----
 
 # --- queries and lifecycle ------------------------------------------------------------------------------------
 

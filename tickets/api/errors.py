@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import math
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -86,6 +89,16 @@ def api_exception_handler(exc, context):
         for name, value in exc.headers.items():
             response[name] = value
         return response
+    if isinstance(exc, RequestDataTooBig):
+        # Something read request.body (Django's page limit) before our parsers: still the API's 413.
+        set_rollback()
+        cap = settings.API_MAX_BODY_BYTES // (1024 * 1024)
+        return Response(envelope("payload_too_large", f"El cuerpo de la solicitud excede el máximo ({cap} MB)."),
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, SuspiciousOperation):  # too many form fields or files, and the like
+        set_rollback()
+        return Response(envelope("malformed_request", "La solicitud no se pudo leer."),
+                        status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -107,6 +120,10 @@ def api_exception_handler(exc, context):
     )
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
-    """Plain Django view for unknown URLs under /api/ (JSON instead of the HTML 404 page)."""
+    """Plain Django view for unknown URLs under /api/ (JSON instead of the HTML 404 page), whatever the method.
+
+    CSRF-exempt like every API view (API keys, no cookies): otherwise a POST got the HTML 403 CSRF page before
+    reaching it. It changes nothing, so exempting it opens nothing."""
     return JsonResponse(envelope("not_found", "No existe esa ruta de la API."), status=404)

@@ -58,7 +58,8 @@ class LineIn(serializers.Serializer):
 class TicketIn(serializers.Serializer):
     branch = serializers.CharField(max_length=40, help_text="Clave de la sucursal en el punto de venta.")
     number = serializers.CharField(max_length=64, help_text="Número de ticket (único por sucursal).")
-    sold_at = serializers.DateTimeField(help_text="ISO 8601; sin zona = hora local del comercio.")
+    sold_at = serializers.DateTimeField(help_text="ISO 8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 "
+                                                  "(o …Z); sin ella, o solo la fecha, se rechaza (400).")
     currency = serializers.ChoiceField(choices=["MXN", "USD", "EUR"], default="MXN")
     exchange_rate = serializers.DecimalField(required=False, allow_null=True, **VALUE)
     payment_form = serializers.CharField(max_length=2, default="01", help_text="c_FormaPago.")
@@ -190,11 +191,13 @@ class BatchEntryOut(serializers.Serializer):
     ref_id = serializers.CharField(required=False)
     branch = serializers.CharField(required=False)
     number = serializers.CharField(required=False)
-    status = serializers.CharField(help_text="created, duplicate o rejected.")
+    status = serializers.CharField(help_text="created, duplicate, rejected o not_processed (el lote se detuvo antes "
+                                             "de llegar a él: reenvía el mismo batch_id).")
     ticket_id = serializers.IntegerField(required=False, allow_null=True)
     self_invoice_url = serializers.CharField(required=False)
     expires_at = serializers.DateTimeField(required=False)
-    code = serializers.CharField(required=False, help_text="Si se rechazó: invalid_ticket, invalid_file o conflict.")
+    code = serializers.CharField(required=False, help_text="Si se rechazó: invalid_ticket, invalid_file o conflict; "
+                                                           "not_processed si no se procesó.")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
     differences = serializers.ListField(child=serializers.CharField(), required=False)
 

@@ -15,35 +15,15 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tickets import services
 from tickets.api import serializers as s
 from tickets.api.auth import HasScope
+from tickets.api.parsers import CappedMultiPartParser, TicketJSONParser
 from tickets.errors import InvalidInput, NotFound, PayloadTooLarge
-from tickets.ingest import archive
 from tickets.models import Batch, Ticket
-
-
-class TicketJSONParser(JSONParser):
-    """JSON with exact decimals, a body-size cap of our own (settings.API_MAX_BODY_BYTES) and no NaN."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        cap = settings.API_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
-        if length > cap:
-            raise PayloadTooLarge(f"El cuerpo excede {cap // (1024 * 1024)} MB.")
-        data = stream.read(cap + 1)
-        if len(data) > cap:
-            raise PayloadTooLarge(f"El cuerpo excede {cap // (1024 * 1024)} MB.")
-        try:
-            return archive.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ParseError(f"JSON inválido: {exc}") from exc
 
 
 def _errors(*codes: int) -> dict:
@@ -160,7 +140,7 @@ class TicketCollection(TicketsView):
 
 
 class TicketBatchView(TicketsView):
-    parser_classes = [TicketJSONParser, MultiPartParser]
+    parser_classes = [TicketJSONParser, CappedMultiPartParser]
 
     def dispatch(self, request, *args, **kwargs):
         # 10,000 parsed tickets are ~10^6 objects without cycles: a full collection in the middle of a batch
@@ -178,9 +158,10 @@ class TicketBatchView(TicketsView):
         request={"application/json": s.BatchIn, "multipart/form-data": s.BatchZipIn},
         responses={
             200: OpenApiResponse(s.BatchOut, description="Procesado: todos creados o duplicados"),
-            207: OpenApiResponse(s.BatchOut, description="Procesado con tickets rechazados (ver report)"),
+            207: OpenApiResponse(s.BatchOut, description="Procesado con tickets rechazados, o detenido por un error "
+                                                         "(status failed: reenvía el mismo batch_id)"),
             202: OpenApiResponse(s.BatchOut, description="Lote grande: se procesa en segundo plano; consulta url"),
-            **_errors(400, 401, 403, 413, 415, 422, 429),
+            **_errors(400, 401, 403, 409, 413, 415, 422, 429),
         },
         examples=[
             OpenApiExample("Lote JSON", request_only=True, media_type="application/json",
@@ -189,7 +170,18 @@ class TicketBatchView(TicketsView):
                 "code": "batch_already_received",
                 "message": "El lote «2026-05-31-CENTRO-1» ya se recibió el 2026-05-31 14:00; usa otro batch_id.",
                 "details": {"batch_id": ["2026-05-31-CENTRO-1"]}}}),
+            OpenApiExample("Lote aún en proceso", status_codes=["409"], response_only=True, value={"error": {
+                "code": "batch_in_progress",
+                "message": "El lote «2026-05-31-CENTRO-1» todavía se está procesando (3,000 de 8,000 tickets). "
+                           "Consulta su avance en /api/v1/batches/2026-05-31-CENTRO-1; reenvíalo solo si termina "
+                           "con error.",
+                "details": {"batch_id": ["2026-05-31-CENTRO-1"], "status": "processing", "processed_count": 3000,
+                            "total_count": 8000}}}),
         ],
+        description="Un `batch_id` ya terminado se rechaza (422); uno que sigue en proceso, 409 con Retry-After. "
+                    "Uno que terminó en `failed` (o cuyo proceso se abandonó) se puede reenviar con el mismo "
+                    "`batch_id` para terminarlo: los tickets ya guardados responden `duplicate` con su id y se "
+                    "guardan los demás.",
     )
     def post(self, request):
         data = request.data
@@ -210,9 +202,10 @@ class TicketBatchView(TicketsView):
                                           tickets=data.get("tickets"), actor=self.actor)
         batch.merchant = self.merchant
         body = s.batch_out(batch)
-        if batch.status != Batch.Status.DONE:
+        if batch.status in (Batch.Status.RECEIVED, Batch.Status.PROCESSING):
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
-        return Response(body, status=207 if batch.rejected_count else 200)
+        failed = batch.status == Batch.Status.FAILED
+        return Response(body, status=207 if batch.rejected_count or failed else 200)
 
 
 class TicketDetail(TicketsView):

@@ -8,14 +8,13 @@ unreadable JSON, a path with ``..``) is reported on its own and never rejects th
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.conf import settings
 
 from tickets.errors import InvalidInput, PayloadTooLarge
+from tickets.ingest.jsontext import loads
 
 MAX_MEMBER_BYTES = 4 * 1024 * 1024
 
@@ -25,15 +24,6 @@ class Member:
     name: str
     payload: dict | None = None
     error: str = ""
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} no es un número JSON válido")
-
-
-def loads(data: bytes | str):
-    """JSON with exact decimals (never floats for money) and without NaN/Infinity."""
-    return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 def _unsafe_name(name: str) -> bool:
@@ -105,8 +95,8 @@ def read_members(data: bytes) -> list[Member]:
         if len(raw) > info.file_size or budget < 0:
             raise InvalidInput("El ZIP miente sobre el tamaño de su contenido.", code="zip_bomb")
         try:
-            payload = loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as exc:
+            payload = loads(raw, encoding="utf-8-sig")
+        except ValueError as exc:
             out.append(Member(name, error=f"JSON inválido: {exc}"))
             continue
         out.append(Member(name, payload=payload))

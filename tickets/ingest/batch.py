@@ -16,6 +16,7 @@ from tickets.ingest.store import CONFLICT, CREATED, DUPLICATE, store_drafts
 from tickets.models import Merchant
 
 REJECTED = "rejected"
+NOT_PROCESSED = "not_processed"  # the batch stopped before this ticket; resending the batch_id finishes it
 CHUNK = 1000
 
 
@@ -64,21 +65,38 @@ def _echo(value) -> str:
     return "".join(ch for ch in str(value)[:100] if ch.isprintable())
 
 
+def describe(item: Item) -> tuple[dict, object]:
+    """The report entry of an item before it is checked (where it came from, its branch and number as sent,
+    printable only) and the payload in our format."""
+    entry = dict(item.ref)
+    payload, ref_id = adapt(item.payload)
+    if ref_id is not None:
+        entry["ref_id"] = _echo(ref_id)
+    if isinstance(payload, dict):
+        for key in ("branch", "number"):
+            value = payload.get(key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                entry[key] = _echo(value)
+    return entry, payload
+
+
+def not_processed(items: list[Item], message: str) -> list[dict]:
+    """Entries for items a batch never got to (it stopped on an error): nothing of them was stored."""
+    out = []
+    for item in items:
+        entry, _ = describe(item)
+        entry.update(status=NOT_PROCESSED, code=NOT_PROCESSED, errors={"ticket": [message]})
+        out.append(entry)
+    return out
+
+
 def ingest(*, merchant: Merchant, items: list[Item], source: str, batch_pk: int | None = None,
            actor: str = "", ctx: Context | None = None) -> Outcome:
     ctx = ctx or context_for(merchant)
     out = Outcome()
     good: list[tuple[dict, object]] = []
     for item in items:
-        entry = dict(item.ref)
-        payload, ref_id = adapt(item.payload)
-        if ref_id is not None:
-            entry["ref_id"] = _echo(ref_id)
-        if isinstance(payload, dict):
-            for key in ("branch", "number"):
-                value = payload.get(key)
-                if isinstance(value, (str, int)) and not isinstance(value, bool):
-                    entry[key] = _echo(value)
+        entry, payload = describe(item)
         out.entries.append(entry)
         if item.error:
             _reject(out, entry, "invalid_file", {"file": [item.error]})
@@ -121,4 +139,5 @@ def _reject(out: Outcome, entry: dict, code: str, errors: dict) -> None:
     out.rejected += 1
 
 
-__all__ = ["CREATED", "DUPLICATE", "REJECTED", "Item", "Outcome", "adapt", "ingest", "self_invoice_url"]
+__all__ = ["CREATED", "DUPLICATE", "NOT_PROCESSED", "REJECTED", "Item", "Outcome", "adapt", "describe", "ingest",
+           "not_processed", "self_invoice_url"]

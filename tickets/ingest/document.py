@@ -70,7 +70,7 @@ def lines_from_document(raw: dict, ctx, errs):
             errs.add("document", f"Fecha del CFDI inválida: «{c.fecha[:30]}».")
             sold_at = None
     else:
-        sold_at = n.parse_datetime(sold_at, "sold_at", errs, ctx.tz)
+        sold_at = n.parse_datetime(sold_at, "sold_at", errs)
     currency, rate = n._currency(c.moneda or "MXN", c.tipo_cambio, errs)
     payment_form = raw.get("payment_form") or c.forma_pago or "01"
     if payment_form not in n.catalogs.FORMAS_PAGO or payment_form == "99":

@@ -42,7 +42,11 @@ CURRENCIES = frozenset(c for c, places in catalogs.MONEDA_DECIMALES.items() if p
 TAX_OBJECTS = frozenset({"01", "02", "03"})
 _PRODUCT = re.compile(r"^[0-9]{8}$")
 _UNIT = re.compile(r"^[A-Z0-9]{1,3}$")
-_BAD_TEXT = re.compile(r"[\x00-\x1f|]")
+# Control characters and «|» (SAT refuses them), lone UTF-16 surrogates (a JSON "\ud800" decodes to one: no
+# UTF-8 encoding exists, so hashing, storing or answering it crashed) and U+FFFE/U+FFFF (not XML text).
+# One search per field; which of them it was is worked out only for the error message.
+_BAD_TEXT = re.compile("[\x00-\x1f|\ud800-\udfff\ufffe\uffff]")
+_NOT_TEXT = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 class TicketRejected(Exception):
@@ -125,9 +129,18 @@ def _text(raw, path, errs, *, max_len, required=True, default=""):
         errs.add(path, f"Admite a lo más {max_len} caracteres.")
         return None
     if _BAD_TEXT.search(value):
-        errs.add(path, "Contiene caracteres de control o «|», que el SAT no admite.")
+        if _NOT_TEXT.search(value):
+            errs.add(path, "Contiene caracteres que no son texto Unicode válido (p. ej. un sustituto UTF-16 "
+                           "suelto como \\ud800); envía el texto en UTF-8.")
+        else:
+            errs.add(path, "Contiene caracteres de control o «|», que el SAT no admite.")
         return None
     return value
+
+
+def _shown(raw, size: int = 40) -> str:
+    """Input quoted back in an error: printable characters only (a lone surrogate cannot even be encoded)."""
+    return "".join(ch for ch in str(raw)[:size] if ch.isprintable())
 
 
 def _decimal(raw, path, errs, *, places: int, required=True, positive=False, default=None):
@@ -144,7 +157,7 @@ def _decimal(raw, path, errs, *, places: int, required=True, positive=False, def
         try:
             value = Decimal(raw.strip() if isinstance(raw, str) else raw)
         except InvalidOperation:
-            errs.add(path, f"«{raw}» no es un número.")
+            errs.add(path, f"«{_shown(raw)}» no es un número.")
             return None
     elif isinstance(raw, float):
         value = Decimal(repr(raw))
@@ -167,17 +180,22 @@ def _decimal(raw, path, errs, *, places: int, required=True, positive=False, def
     return value
 
 
-def parse_datetime(raw, path, errs, tz) -> dt.datetime | None:
+def parse_datetime(raw, path, errs) -> dt.datetime | None:
+    """An ISO 8601 date and time *with* its UTC offset. Without one the moment is ambiguous (the POS's clock
+    zone, the merchant's, UTC?) and a wrong guess moves the sale to another day or month, so it is refused."""
     if not isinstance(raw, str) or not raw.strip():
-        errs.add(path, "Fecha y hora obligatorias en formato ISO 8601, p. ej. 2026-05-31T13:45:00-06:00.")
+        errs.add(path, "Fecha y hora obligatorias en formato ISO 8601 con diferencia de UTC, "
+                       "p. ej. 2026-05-31T13:45:00-06:00.")
         return None
     try:
         value = dt.datetime.fromisoformat(raw.strip())
     except ValueError:
-        errs.add(path, f"«{raw[:40]}» no es una fecha ISO 8601 (p. ej. 2026-05-31T13:45:00-06:00).")
+        errs.add(path, f"«{_shown(raw)}» no es una fecha y hora ISO 8601 (p. ej. 2026-05-31T13:45:00-06:00).")
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)  # local time of the merchant
+        errs.add(path, f"«{_shown(raw)}» no indica su diferencia de UTC: envía fecha y hora ISO 8601 con ella, "
+                       "p. ej. 2026-05-31T13:45:00-06:00 (o …Z si es UTC).")
+        return None
     if value.year < 2000:
         errs.add(path, "La fecha es demasiado antigua.")
         return None
@@ -401,7 +419,7 @@ def _header(raw, ctx, errs):
     branch_code = _text(raw.get("branch"), "branch", errs, max_len=40)
     if branch_code and branch_code not in ctx.branches:
         errs.add("branch", f"La sucursal «{branch_code}» no existe en este comercio.")
-    sold_at = parse_datetime(raw.get("sold_at"), "sold_at", errs, ctx.tz)
+    sold_at = parse_datetime(raw.get("sold_at"), "sold_at", errs)
     currency, rate = _currency(raw.get("currency"), raw.get("exchange_rate"), errs)
     payment_form = _code(raw.get("payment_form"), "01")
     if payment_form not in catalogs.FORMAS_PAGO or payment_form == "99":

@@ -1,4 +1,4 @@
-"""django-q2 task for large batches: takes the batch's id, calls one service; enqueued after commit."""
+"""django-q2 tasks for large batches: each takes the batch's id (or nothing) and calls one service."""
 
 from django_q.tasks import async_task
 
@@ -11,3 +11,10 @@ def process_batch(batch_pk: int) -> str:
     from tickets.services import batch_process
 
     return batch_process(batch_pk=batch_pk)
+
+
+def sweep_batches() -> int:
+    """Periodic (invoicing/schedules.py): batches abandoned by a dead worker are resumed or failed."""
+    from tickets.services import batch_sweep
+
+    return batch_sweep()

@@ -1,8 +1,10 @@
+import datetime as dt
 import io
 import json
 import zipfile
 
 import pytest
+from django.utils import timezone
 from ticket_api_helpers import b64, cfdi_xml, make_zip
 
 from tickets.ingest import tasks
@@ -105,19 +107,27 @@ def test_large_batch_goes_to_the_background_with_progress(api_client, payload, s
     assert "rejected" in rows[-1] and "total" in rows[-1]
 
 
-def test_background_batch_resumes_after_a_crash(api_client, payload, settings, monkeypatch):
+def test_background_batch_resumes_after_a_crash(api_client, payload, settings, monkeypatch,
+                                                django_capture_on_commit_callbacks):
     settings.API_BATCH_SYNC_MAX = 1
-    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: None)
-    monkeypatch.setattr("tickets.services.CHUNK", 2)
+    queued = []
+    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: queued.append(a[1]))
+    monkeypatch.setattr("tickets.ingest.lifecycle.CHUNK", 2)
     tickets = [payload(number=f"R-{i}") for i in range(5)]
     api_client.post("/api/v1/tickets/batch", {"batch_id": "resume", "tickets": tickets}, format="json")
     batch = Batch.objects.get()
-    # A worker died after committing the first chunk.
-    Batch.objects.filter(pk=batch.pk).update(status="processing", processed_count=2, created_count=2,
+    # A worker claimed it, committed the first chunk and was killed: its lease runs out.
+    Batch.objects.filter(pk=batch.pk).update(status="processing", run=1, attempts=1, processed_count=2,
+                                             created_count=2, lease_until=timezone.now() - dt.timedelta(seconds=1),
                                              report=[{"index": 0, "status": "created"}, {"index": 1, "status": "created"}])
+    assert tasks.process_batch(batch.pk) == "nothing to do"  # only the sweeper hands an abandoned batch out again
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.sweep_batches() == 1
+    assert queued == [batch.pk]
     assert tasks.process_batch(batch.pk) == "done"
     batch.refresh_from_db()
     assert (batch.processed_count, batch.created_count, len(batch.report)) == (5, 5, 5)
+    assert (batch.run, batch.attempts, batch.lease_until) == (2, 2, None)
     assert Ticket.objects.count() == 3  # the first two were "committed" by the fake crash above
 
 
