@@ -1,41 +1,50 @@
 from datetime import UTC, datetime
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from invoicing.cfdi.csd import load_csd
 from invoicing.cfdi.inputs import IVA_16, Emisor, Receptor, Ticket, TicketLine
-from invoicing.cfdi.resources import load_schema, load_xslt
+from invoicing.cfdi.resources import CADENA40_XSLT, load_schema, load_xslt, sat_root
+from invoicing.cfdi.testcsd import generate_test_csd
 
-SHARED_SAT = Path(__file__).resolve().parents[3] / ".." / "shared" / "sat"
-OFFICIAL = SHARED_SAT / "xml" / "www.sat.gob.mx" / "sitio_internet"
-CSD_DIR = SHARED_SAT / "csd"
-PASSWORD = "12345678a"
-
-
-@pytest.fixture(scope="session")
-def official_schema():
-    """The official XSD from ../shared/sat (not satcfdi's copy), CFDI 4.0 + TFD 1.1."""
-    return load_schema(OFFICIAL)
+# The generated twin of SAT's EKU9003173C9 2023 test CSD: same RFC, NoCertificado and validity, so the
+# documents and rules tests read the same whether or not SAT's own files are beside the checkout.
+EKU_NO_CERTIFICADO = "30001000000500003416"
+EKU_VALID_FROM = datetime(2023, 5, 18, 11, 43, 51, tzinfo=UTC)
+EKU_VALID_TO = datetime(2027, 5, 18, 11, 43, 51, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def official_cadena():
-    xslt = load_xslt(OFFICIAL / "cfd" / "4" / "cadenaoriginal_4_0" / "cadenaoriginal_4_0.xslt")
+def sat_schema():
+    """SAT's CFDI 4.0 + TFD 1.1 XSD as satcfdi ships them (test_cfdi_official_files.py proves them SAT's)."""
+    return load_schema(sat_root())
+
+
+@pytest.fixture(scope="session")
+def sat_cadena():
+    """SAT's cadena original XSLT as satcfdi ships it, the reference ``fast_cadena`` is compared with."""
+    xslt = load_xslt(sat_root() / CADENA40_XSLT)
     return lambda root: str(xslt(etree.ElementTree(root)))
 
 
 @pytest.fixture(scope="session")
+def official_sat_xml(shared_sat):
+    """``sitio_internet`` of SAT's official XSD/XSLT in ../shared/sat (skipped when absent)."""
+    return shared_sat / "xml" / "www.sat.gob.mx" / "sitio_internet"
+
+
+@pytest.fixture(scope="session")
 def eku_files():
-    base = CSD_DIR / "EKU9003173C9"
-    return (base / "EKU9003173C9_csd_2023.cer").read_bytes(), (base / "EKU9003173C9_csd_2023.key").read_bytes()
+    """(cer, key, password) of a generated CSD in SAT's format for EKU9003173C9."""
+    return generate_test_csd("EKU9003173C9", "ESCUELA KEMPER URGATE SA DE CV", EKU_VALID_FROM, EKU_VALID_TO,
+                             EKU_NO_CERTIFICADO)
 
 
 @pytest.fixture(scope="session")
 def csd(eku_files):
-    return load_csd(*eku_files, PASSWORD)
+    return load_csd(*eku_files, at=datetime(2026, 11, 21, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -45,19 +45,19 @@ def mixed_ticket(number="T-2001", payment="01"):
     )
 
 
-def check_document(c, csd, official_schema, official_cadena):
+def check_document(c, csd, sat_schema, sat_cadena):
     root = seal_document(c, csd)
     xml = to_bytes(root)
     reparsed = etree.fromstring(xml)
-    assert official_schema.validate(reparsed), official_schema.error_log
-    cadena = official_cadena(reparsed)
+    assert sat_schema.validate(reparsed), sat_schema.error_log
+    cadena = sat_cadena(reparsed)
     assert fast_cadena(c) == cadena
     assert verify_seal(cadena, c.sello, csd.info)
     assert [i for i in validate(c, csd=csd) if i.severity == "error"] == []
     return xml
 
 
-def test_ingreso_total_matches_ticket_and_document_is_valid(csd, emisor, receptor, issued_at, official_schema, official_cadena):
+def test_ingreso_total_matches_ticket_and_document_is_valid(csd, emisor, receptor, issued_at, sat_schema, sat_cadena):
     t = mixed_ticket()
     c = build_ingreso([t], emisor=emisor, receptor=receptor, issued_at=issued_at, lugar_expedicion="42501")
     expected = D("37.00") + D("49.28") - 3 + 250 + D("491.80") + 108 + 50 + D("36.90") - 10
@@ -66,16 +66,16 @@ def test_ingreso_total_matches_ticket_and_document_is_valid(csd, emisor, recepto
     assert [k.no_identificacion for k in c.conceptos] == ["T-2001"] * 7
     assert c.conceptos[5].objeto_imp == "01" and not c.conceptos[5].traslados
     assert c.conceptos[6].objeto_imp == "03" and not c.conceptos[6].traslados
-    check_document(c, csd, official_schema, official_cadena)
+    check_document(c, csd, sat_schema, sat_cadena)
 
 
-def test_ingreso_from_several_tickets_uses_payment_form_of_largest(csd, emisor, receptor, issued_at, official_schema, official_cadena, ticket):
+def test_ingreso_from_several_tickets_uses_payment_form_of_largest(csd, emisor, receptor, issued_at, sat_schema, sat_cadena, ticket):
     c = build_ingreso(
         [ticket, mixed_ticket(payment="28")], emisor=emisor, receptor=receptor, issued_at=issued_at, lugar_expedicion="42501"
     )
     assert c.forma_pago == "28"
     assert c.total == D("91.00") + build_ingreso([mixed_ticket()], emisor=emisor, receptor=receptor, issued_at=issued_at, lugar_expedicion="42501").total
-    check_document(c, csd, official_schema, official_cadena)
+    check_document(c, csd, sat_schema, sat_cadena)
 
 
 def test_fecha_is_local_time_without_fraction(issued_at):
@@ -91,7 +91,7 @@ def test_naive_datetime_is_refused():
         fecha_local(datetime(2026, 1, 1))  # noqa: DTZ001
 
 
-def test_global_one_concept_per_ticket(csd, emisor, issued_at, official_schema, official_cadena, ticket):
+def test_global_one_concept_per_ticket(csd, emisor, issued_at, sat_schema, sat_cadena, ticket):
     tickets = [ticket, mixed_ticket("T-2", payment="04"), mixed_ticket("T-3", payment="03")]
     c = build_global(tickets, emisor=emisor, issued_at=issued_at, lugar_expedicion="42501", info=GlobalInfo("04", "11", 2026))
     assert len(c.conceptos) == 3
@@ -102,11 +102,11 @@ def test_global_one_concept_per_ticket(csd, emisor, issued_at, official_schema, 
         assert (k.clave_prod_serv, k.clave_unidad, k.descripcion, k.cantidad, k.unidad) == ("01010101", "ACT", "Venta", 1, None)
         assert k.no_identificacion == t.number
         assert k.valor_unitario == k.importe
-    xml = check_document(c, csd, official_schema, official_cadena)
+    xml = check_document(c, csd, sat_schema, sat_cadena)
     assert 'Año="2026"'.encode() in xml
 
 
-def test_egreso_for_ticket_in_global(csd, emisor, issued_at, official_schema, official_cadena, ticket):
+def test_egreso_for_ticket_in_global(csd, emisor, issued_at, sat_schema, sat_cadena, ticket):
     c = build_egreso(
         [ticket],
         emisor=emisor,
@@ -120,17 +120,17 @@ def test_egreso_for_ticket_in_global(csd, emisor, issued_at, official_schema, of
     k = c.conceptos[0]
     assert (k.clave_prod_serv, k.clave_unidad, k.no_identificacion) == ("84111506", "ACT", "T-1001")
     assert c.total == D("91.00")
-    xml = check_document(c, csd, official_schema, official_cadena)
+    xml = check_document(c, csd, sat_schema, sat_cadena)
     assert b'TipoRelacion="01"' in xml
 
 
-def test_egreso_for_nominative_invoice(csd, emisor, receptor, issued_at, official_schema, official_cadena):
+def test_egreso_for_nominative_invoice(csd, emisor, receptor, issued_at, sat_schema, sat_cadena):
     rec = Receptor(receptor.rfc, receptor.nombre, receptor.domicilio_fiscal, receptor.regimen_fiscal, "G02")
     c = build_egreso(
         [mixed_ticket()], emisor=emisor, receptor=rec, related=[Related("01", (UUID,))],
         issued_at=issued_at, lugar_expedicion="42501", forma_pago="01",
     )
-    check_document(c, csd, official_schema, official_cadena)
+    check_document(c, csd, sat_schema, sat_cadena)
 
 
 def test_egreso_without_relation_is_refused(emisor, receptor, issued_at, ticket):
@@ -138,12 +138,12 @@ def test_egreso_without_relation_is_refused(emisor, receptor, issued_at, ticket)
         build_egreso([ticket], emisor=emisor, receptor=receptor, related=[], issued_at=issued_at, lugar_expedicion="42501", forma_pago="01")
 
 
-def test_related_cfdis_any_tipo_relacion(csd, emisor, receptor, issued_at, official_schema, official_cadena, ticket):
+def test_related_cfdis_any_tipo_relacion(csd, emisor, receptor, issued_at, sat_schema, sat_cadena, ticket):
     c = build_ingreso(
         [ticket], emisor=emisor, receptor=receptor, issued_at=issued_at, lugar_expedicion="42501",
         related=[Related("04", (UUID, UUID.lower())), Related("07", (UUID,))],
     )
-    check_document(c, csd, official_schema, official_cadena)
+    check_document(c, csd, sat_schema, sat_cadena)
 
 
 def test_ticket_total_that_does_not_add_up_is_refused(emisor, receptor, issued_at):
@@ -154,11 +154,11 @@ def test_ticket_total_that_does_not_add_up_is_refused(emisor, receptor, issued_a
     assert "no coincide" in str(exc.value)
 
 
-def test_fully_discounted_line_has_no_tax_rows(csd, emisor, receptor, issued_at, official_schema, official_cadena):
+def test_fully_discounted_line_has_no_tax_rows(csd, emisor, receptor, issued_at, sat_schema, sat_cadena):
     t = Ticket("T-5", (TicketLine("Regalo", D("1"), D("20"), discount=D("20")), TicketLine("Taza", D("1"), D("116"))))
     c = build_ingreso([t], emisor=emisor, receptor=receptor, issued_at=issued_at, lugar_expedicion="42501")
     assert c.total == D("116.00")
-    check_document(c, csd, official_schema, official_cadena)
+    check_document(c, csd, sat_schema, sat_cadena)
 
 
 def test_parser_round_trip(csd, emisor, receptor, issued_at):
@@ -173,7 +173,7 @@ def test_parser_round_trip(csd, emisor, receptor, issued_at):
 
 
 @pytest.mark.slow
-def test_global_of_5000_tickets_builds_validates_and_seals(csd, emisor, issued_at, official_schema, official_cadena):
+def test_global_of_5000_tickets_builds_validates_and_seals(csd, emisor, issued_at, sat_schema, sat_cadena):
     tickets = [
         Ticket(f"S1-{i:06d}", (TicketLine("Venta", D(1 + i % 7), D("19.90") + i % 113),
                                TicketLine("Dulce", D("1"), D("12.50"), taxes=(ieps_tasa("0.08"), IVA_16))),
@@ -184,6 +184,6 @@ def test_global_of_5000_tickets_builds_validates_and_seals(csd, emisor, issued_a
     assert len(c.conceptos) == 5000
     assert [i for i in validate(c, csd=csd) if i.severity == "error"] == []
     root = seal_document(c, csd)
-    assert official_schema.validate(root)
-    assert official_cadena(root) == fast_cadena(c)
+    assert sat_schema.validate(root)
+    assert sat_cadena(root) == fast_cadena(c)
     assert verify_seal(fast_cadena(c), c.sello, csd.info)

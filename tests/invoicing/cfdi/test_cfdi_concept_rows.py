@@ -47,11 +47,11 @@ def assert_rows_in_window(c):
                 assert lo <= t.importe <= hi, (t, lo, hi)
 
 
-def assert_sat_accepts(c, csd, official_schema, official_cadena):
+def assert_sat_accepts(c, csd, sat_schema, sat_cadena):
     assert_rows_in_window(c)
     root = etree.fromstring(to_bytes(seal_document(c, csd)))
-    assert official_schema.validate(root), official_schema.error_log
-    assert official_cadena(root) == fast_cadena(c)
+    assert sat_schema.validate(root), sat_schema.error_log
+    assert sat_cadena(root) == fast_cadena(c)
     assert [i for i in validate(c) if i.severity == "error"] == []
 
 
@@ -100,13 +100,13 @@ TINY_TOBACCO = [
 
 
 @pytest.mark.parametrize("ticket", TINY_TOBACCO)
-def test_tiny_ieps_group_next_to_an_iva_line(ticket, csd, official_schema, official_cadena):
+def test_tiny_ieps_group_next_to_an_iva_line(ticket, csd, sat_schema, sat_cadena):
     for c in global_and_egreso(ticket):
         assert c.total == ticket.total
-        assert_sat_accepts(c, csd, official_schema, official_cadena)
+        assert_sat_accepts(c, csd, sat_schema, sat_cadena)
 
 
-def test_same_cuota_in_three_tax_groups_keeps_its_row_in_window(csd, official_schema, official_cadena):
+def test_same_cuota_in_three_tax_groups_keeps_its_row_in_window(csd, sat_schema, sat_cadena):
     # Each group rounds its cuota (27.06 + 11.43 + 24.00 = 62.49); the window for 9.678 l is [62.47, 62.48].
     ticket = Ticket(
         "T-3",
@@ -121,7 +121,7 @@ def test_same_cuota_in_three_tax_groups_keeps_its_row_in_window(csd, official_sc
         assert c.total == ticket.total
         gas = next(t for t in c.conceptos[0].traslados if t.tipo_factor == "Cuota")
         assert (gas.base, gas.importe) == (D("9.678"), D("62.48"))
-        assert_sat_accepts(c, csd, official_schema, official_cadena)
+        assert_sat_accepts(c, csd, sat_schema, sat_cadena)
 
 
 @pytest.mark.parametrize(
@@ -137,10 +137,10 @@ def test_same_cuota_in_three_tax_groups_keeps_its_row_in_window(csd, official_sc
         ),
     ],
 )
-def test_tiny_groups_sharing_an_ieps_row(lines, csd, official_schema, official_cadena):
+def test_tiny_groups_sharing_an_ieps_row(lines, csd, sat_schema, sat_cadena):
     # Two one-cent Bases already exceed the IEPS 160 % row's Base: one group's Base goes to 0 inside the
     # engine, the row written to the CFDI keeps a positive Base.
     ticket = Ticket("T-4", lines, total=sum((x.unit_price - x.discount for x in lines), D(0)))
     for c in global_and_egreso(ticket):
         assert c.total == ticket.total
-        assert_sat_accepts(c, csd, official_schema, official_cadena)
+        assert_sat_accepts(c, csd, sat_schema, sat_cadena)

@@ -117,10 +117,10 @@ def assert_arithmetic(c):
     assert c.total == c.subtotal - (c.descuento or ZERO) + transferred
 
 
-def assert_sat_accepts(c, csd, official_schema, official_cadena):
+def assert_sat_accepts(c, csd, sat_schema, sat_cadena):
     root = etree.fromstring(to_bytes(seal_document(c, csd)))
-    assert official_schema.validate(root), official_schema.error_log
-    assert official_cadena(root) == fast_cadena(c)
+    assert sat_schema.validate(root), sat_schema.error_log
+    assert sat_cadena(root) == fast_cadena(c)
     assert [i for i in validate(c) if i.severity == "error"] == []
 
 
@@ -129,11 +129,11 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 
 @SETTINGS
 @given(ticket=tickets())
-def test_any_ticket_becomes_a_valid_ingreso_with_the_ticket_total(ticket, csd, official_schema, official_cadena):
+def test_any_ticket_becomes_a_valid_ingreso_with_the_ticket_total(ticket, csd, sat_schema, sat_cadena):
     c = build_ingreso([ticket], emisor=EMISOR, receptor=RECEPTOR, issued_at=WHEN, lugar_expedicion="42501")
     assert c.total == ticket.total
     assert_arithmetic(c)
-    assert_sat_accepts(c, csd, official_schema, official_cadena)
+    assert_sat_accepts(c, csd, sat_schema, sat_cadena)
 
 
 TOBACCO = (ieps_tasa("1.60"), IVA_16)
@@ -153,11 +153,11 @@ TOBACCO = (ieps_tasa("1.60"), IVA_16)
     TicketLine("Cigarros", D(1), D("5.00"), "50211502", "H87", taxes=TOBACCO),
     TicketLine("Cuaderno", D(1), D("100.00"), "14111514", "H87", taxes=(IVA_16,)),
 ), discount=D("104.65"), total=D("0.35"))])
-def test_any_tickets_become_a_valid_global_with_their_total(ts, csd, official_schema, official_cadena):
+def test_any_tickets_become_a_valid_global_with_their_total(ts, csd, sat_schema, sat_cadena):
     ts = [Ticket(f"T-{i}", t.lines, t.payment_form, t.discount, t.total) for i, t in enumerate(ts)]
     c = build_global(ts, emisor=EMISOR, issued_at=WHEN, lugar_expedicion="42501", info=GlobalInfo("04", "11", 2026))
     assert c.total == sum((t.total for t in ts), ZERO)
     largest = max(ts, key=lambda t: t.total)
     assert c.forma_pago == largest.payment_form
     assert_arithmetic(c)
-    assert_sat_accepts(c, csd, official_schema, official_cadena)
+    assert_sat_accepts(c, csd, sat_schema, sat_cadena)

@@ -1,23 +1,22 @@
-"""`cfdi_sample` writes sealed documents that pass the engine's verification and SAT's official XSLT."""
-
-from pathlib import Path
+"""`cfdi_sample` writes sealed documents that pass the engine's verification and SAT's XSLT."""
 
 import pytest
 from django.core.management import CommandError, call_command
 from lxml import etree
 
 from invoicing.cfdi.cadena import cadena_original
+from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.cfdi.verify import verify
-
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "sat"
-CSD = SHARED / "csd" / "EKU9003173C9"
 
 
 @pytest.mark.parametrize("kind", ["ingreso", "global", "egreso"])
 def test_samples_of_every_kind_verify(tmp_path, kind):
+    cer, key, password = generate_test_csd("EKU9003173C9", "ESCUELA KEMPER URGATE",
+                                           serial_digits="30001000000500003416")
+    (tmp_path / "csd.cer").write_bytes(cer)
+    (tmp_path / "csd.key").write_bytes(key)
     call_command("cfdi_sample", kind=kind, count=5, out=str(tmp_path), seed=3,
-                 cer=str(CSD / "EKU9003173C9_csd_2023.cer"), key=str(CSD / "EKU9003173C9_csd_2023.key"),
-                 password="12345678a")
+                 cer=str(tmp_path / "csd.cer"), key=str(tmp_path / "csd.key"), password=password)
     files = sorted(tmp_path.glob(f"{kind}_*.xml"))
     assert len(files) == 5
     for path in files:
