@@ -44,7 +44,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tickets.admin_apps.ScopedAdminConfig",  # django.contrib.admin with a site that is merchant-scoped or superuser-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
