@@ -163,6 +163,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MERCHANT_LOGO_MAX_BYTES = env_int("MERCHANT_LOGO_MAX_BYTES", 1024 * 1024)  # PNG/JPEG, re-encoded (tickets/logos.py)
 STORAGES = {
     "default": {"BACKEND": env_str("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
     "staticfiles": {

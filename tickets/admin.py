@@ -1,9 +1,12 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminFileWidget
 from django.utils.html import format_html
 
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.errors import DomainError
+from tickets.logos import LogoField, human_size
 from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
@@ -26,6 +29,14 @@ class MerchantAdmin(MerchantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return readonly if request.user.is_superuser else [*readonly, "is_active"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "logo":
+            return db_field.formfield(
+                form_class=LogoField, widget=AdminFileWidget(attrs={"accept": "image/png,image/jpeg"}),
+                help_text=f"PNG o JPEG de hasta {human_size(settings.MERCHANT_LOGO_MAX_BYTES)}; se guarda una copia "
+                "limpia de la imagen.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request):
         return request.user.is_superuser
