@@ -46,7 +46,7 @@ def test_every_admin_that_is_not_merchant_scoped_is_superuser_only():
     for model, model_admin in admin.site._registry.items():
         assert getattr(model_admin, "merchant_scoped", False) or isinstance(model_admin, SuperuserOnlyAdmin), model
     for label in ("auth.user", "auth.group", "django_q.schedule", "django_q.success", "django_q.failure",
-                  "django_q.ormq", "tickets.merchantmembership"):
+                  "django_q.ormq", "tickets.merchantmembership", "axes.accessattempt", "axes.accesslog"):
         model = next(m for m in admin.site._registry if m._meta.label_lower == label)
         assert isinstance(admin.site._registry[model], SuperuserOnlyAdmin), label
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from admin_sweep import Victim, sweep
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client, override_settings
@@ -91,6 +92,11 @@ def world(merchant, other_merchant, make_ticket, receptor, make_staff):
     Success.objects.create(id="b" * 32, name=f"fallida {A_TAG}", func="portal.tasks.prune_task_results", started=now,
                            stopped=now, success=False)
     OrmQ.objects.create(key=f"cola {A_TAG}", payload="-")
+    seen = {"user_agent": "navegador", "ip_address": "203.0.113.9", "username": victim_staff.username,
+            "http_accept": "*/*", "path_info": "/admin/login/"}
+    AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
+    AccessLog.objects.create(**seen)
+    AccessFailureLog.objects.create(**seen)
     attacker = make_staff(other_merchant, "atacante", permissions=Permission.objects.all())
     superuser = User.objects.create_superuser("root", password="x")
     client = Client()
