@@ -24,6 +24,9 @@ FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg")}
 # Decoded size cap: a 1 MiB PNG of one colour can unpack to gigabytes.
 MAX_PIXELS = 25_000_000
 SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+# The end of a whole file. Checked by hand: WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole
+# process, and Pillow then fills a cut-off image with black instead of failing.
+END_MARKERS = {"PNG": b"IEND\xaeB`\x82", "JPEG": b"\xff\xd9"}
 
 
 def _refuse(message: str):
@@ -51,6 +54,8 @@ def logo_prepare(upload) -> ContentFile:
             with Image.open(io.BytesIO(body)) as image:
                 if image.format not in FORMATS:
                     _refuse("El logotipo debe ser una imagen PNG o JPEG.")
+                if END_MARKERS[image.format] not in body:
+                    raise OSError("truncated image")
                 if image.width * image.height > MAX_PIXELS:
                     _refuse(f"El logotipo mide {image.width}×{image.height} pixeles; usa uno más pequeño "
                             "(por ejemplo, 1000 pixeles de ancho).")

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from PIL import Image
+from PIL import Image, ImageFile
 
 from tickets.errors import InvalidInput
 from tickets.logos import logo_prepare
@@ -86,6 +86,15 @@ def test_anything_but_a_sound_png_or_jpeg_is_refused_in_spanish(name, body, mess
         logo_prepare(SimpleUploadedFile(name, body))
     assert err.value.code == "invalid_logo" and message in err.value.message
     assert err.value.details == {"logo": [err.value.message]}
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_cut_off_image_is_refused_even_where_pillow_would_fill_it_in(fmt, monkeypatch):
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # what importing WeasyPrint does
+    whole = image_bytes(fmt, size=(400, 300))
+    with pytest.raises(InvalidInput) as err:
+        logo_prepare(SimpleUploadedFile("logo", whole[: len(whole) * 2 // 3]))
+    assert "dañado o incompleto" in err.value.message
 
 
 def test_a_logo_over_the_size_limit_is_refused(settings):
