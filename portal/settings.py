@@ -4,6 +4,7 @@ See .env.example for every variable.
 """
 
 import base64
+import datetime as dt
 import secrets
 from pathlib import Path
 
@@ -44,7 +45,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tickets.admin_apps.ScopedAdminConfig",  # django.contrib.admin with a site that is merchant-scoped or superuser-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "invoicing",  # before django_q: its qcluster command warms the CFDI engine first (see that command)
     "portal",
     "django_q",
+    "axes",  # admin login throttling
 ]
 
 MIDDLEWARE = [
@@ -69,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -149,6 +152,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# Admin login throttling (django-axes, counters in the database: SQLite or PostgreSQL alike). After
+# ADMIN_LOGIN_FAILURE_LIMIT failed logins of one username from one IP, that pair is refused, even with the right
+# password, for ADMIN_LOGIN_COOLOFF_MINUTES (counted from the last failure); other users and other addresses are
+# not affected. `manage.py axes_reset_username <user>` lifts a lockout early.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+
 # --- Locale: shoppers and merchants read Spanish (es-MX); times are aware, Mexico City by default.
 LANGUAGE_CODE = "es-mx"
 LANGUAGES = [("es-mx", "Español (México)")]
@@ -163,6 +177,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MERCHANT_LOGO_MAX_BYTES = env_int("MERCHANT_LOGO_MAX_BYTES", 1024 * 1024)  # PNG/JPEG, re-encoded (tickets/logos.py)
 STORAGES = {
     "default": {"BACKEND": env_str("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
     "staticfiles": {

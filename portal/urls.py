@@ -1,10 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import health, views
+from portal import health, media, views
 from tickets.api.errors import api_not_found
 
 admin.site.site_header = "Autofactura · administración"
@@ -23,8 +22,9 @@ urlpatterns = [
     path("", views.home, name="home"),
 ]
 
-if settings.DEBUG:
-    urlpatterns.append(path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}))
+if settings.MEDIA_URL.startswith("/"):  # local media: logos only, by content (portal/media.py)
+    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/logos/<path:name>", media.merchant_logo,
+                            name="merchant-logo"))
 
 # Shoppers' pages (/t/<code> from the receipt's QR, /<slug>/carrito/, …): portal/shopper/urls.py.
 urlpatterns.append(path("", include("portal.shopper.urls")))

@@ -1,9 +1,12 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminFileWidget
 from django.utils.html import format_html
 
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.errors import DomainError
+from tickets.logos import LogoField, human_size
 from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
@@ -14,17 +17,26 @@ class BranchInline(admin.TabularInline):
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(MerchantScopedAdmin):
+    """Staff edit their own merchant (and its branches); creating, deleting or suspending one is the operator's."""
+
+    merchant_path = "pk"
     list_display = ["legal_name", "rfc", "slug", "pac", "global_periodicity", "is_active"]
     search_fields = ["legal_name", "rfc", "slug"]
     inlines = [BranchInline]
     exclude = ["pac_password"]
 
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(pk=user_merchant_id(request.user))
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly if request.user.is_superuser else [*readonly, "is_active"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "logo":
+            return db_field.formfield(
+                form_class=LogoField, widget=AdminFileWidget(attrs={"accept": "image/png,image/jpeg"}),
+                help_text=f"PNG o JPEG de hasta {human_size(settings.MERCHANT_LOGO_MAX_BYTES)}; se guarda una copia "
+                "limpia de la imagen.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -139,6 +151,7 @@ class ApiKeyAdmin(MerchantScopedAdmin):
         key, plain = api_key_create(merchant=Merchant.objects.get(pk=merchant_id), name=form.cleaned_data["name"],
                                     scopes=form.cleaned_data["scopes"], actor=request.user.get_username())
         obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
+        obj.merchant_id = merchant_id
         messages.warning(request, format_html(
             "Llave de API creada. Cópiala ahora: no se volverá a mostrar.<br><code>{}</code>", plain))
 
@@ -163,7 +176,8 @@ class EventAdmin(MerchantScopedAdmin):
 
 @admin.register(MerchantMembership)
 class MerchantMembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "merchant"]
+    """Not merchant-scoped on purpose: the site makes it superuser-only (a staff user who could edit a membership
+    could move themselves into another merchant)."""
 
-    def has_module_permission(self, request):
-        return request.user.is_superuser
+    list_display = ["user", "merchant"]
+    list_select_related = ["user", "merchant"]

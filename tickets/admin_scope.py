@@ -1,6 +1,26 @@
-"""Back-office scoping: staff see and touch only their own merchant's rows; superusers see all."""
+"""Back-office tenancy: staff see and touch only their own merchant's rows; superusers see all.
+
+Two layers, so that forgetting one thing closes a door instead of opening one:
+
+- ``MerchantAdminSite`` is the project's ``admin.site`` (through ``tickets.admin_apps.ScopedAdminConfig``). Any
+  ModelAdmin registered on it that is not merchant-scoped (``merchant_scoped = True``, which MerchantScopedAdmin
+  sets) is wrapped in ``SuperuserOnlyAdmin``: no permission of any kind and no URL of it for anyone but a
+  superuser. That covers Django's auth admins, django-q2's and django-axes' admins, and a plain ModelAdmin of ours
+  (the membership admin: staff editing their own membership could join another merchant).
+- ``MerchantScopedAdmin`` limits everything of a model admin to the user's merchant: the queryset (and so the
+  change, delete and history pages and the actions), object permissions, form choices (drop-downs, raw ids,
+  many-to-many), inlines, list filters and custom views that take an ``object_id``.
+"""
+
+from __future__ import annotations
+
+import functools
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path, unquote
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.http import Http404
+from django.urls import URLPattern, URLResolver, path
 
 from tickets.models import Merchant
 
@@ -10,9 +30,117 @@ def user_merchant_id(user) -> int | None:
     return membership.merchant_id if membership else None
 
 
-class MerchantScopedAdmin(admin.ModelAdmin):
-    # Path from the model to its merchant, e.g. "merchant" or "ticket__merchant".
+def merchant_lookup(model) -> str | None:
+    """ORM lookup from ``model`` to its merchant's id (``"merchant_id"``, ``"ticket__merchant_id"``, ``"pk"``).
+
+    None when the model belongs to no merchant (users, task queue rows, catalogs): staff get none of its rows.
+    """
+    if model is Merchant:
+        return "pk"
+    direct = _merchant_fk(model)
+    if direct:
+        return f"{direct}_id"
+    for field in model._meta.concrete_fields:
+        if field.is_relation and field.related_model not in (model, None):
+            hop = _merchant_fk(field.related_model)
+            if hop:
+                return f"{field.name}__{hop}_id"
+    return None
+
+
+def _merchant_fk(model) -> str | None:
+    for field in model._meta.concrete_fields:
+        if field.is_relation and field.related_model is Merchant:
+            return field.name
+    return None
+
+
+def scoped_queryset(queryset, request):
+    """``queryset`` cut to the request user's merchant (everything for a superuser, nothing without a merchant)."""
+    if request.user.is_superuser:
+        return queryset
+    merchant_id = user_merchant_id(request.user)
+    lookup = merchant_lookup(queryset.model)
+    if merchant_id is None or lookup is None:
+        return queryset.none()
+    return queryset.filter(**{lookup: merchant_id})
+
+
+def _scope_choice_field(admin_obj, db_field, request, kwargs):
+    # Drop-downs, raw-id and autocomplete inputs validate against this queryset: another merchant's branch,
+    # ticket or certificate is neither offered nor accepted. Unknown owners fail closed.
+    if request.user.is_superuser:
+        return
+    queryset = kwargs.get("queryset")
+    if queryset is None:
+        queryset = admin_obj.get_field_queryset(kwargs.get("using"), db_field, request)
+    if queryset is None:
+        queryset = db_field.related_model._default_manager.using(kwargs.get("using")).all()
+    kwargs["queryset"] = scoped_queryset(queryset, request)
+
+
+class ScopedFormFieldsMixin:
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        _scope_choice_field(self, db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        _scope_choice_field(self, db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedInlineMixin(ScopedFormFieldsMixin):
+    """Put in front of every inline of a MerchantScopedAdmin (see ``get_inlines``)."""
+
+    def get_queryset(self, request):
+        return scoped_queryset(super().get_queryset(request), request)
+
+
+@functools.cache
+def _scoped_inline(inline_class):
+    if issubclass(inline_class, ScopedInlineMixin):
+        return inline_class
+    return type(inline_class.__name__, (ScopedInlineMixin, inline_class), {"__module__": inline_class.__module__})
+
+
+def _guard_patterns(patterns, check):
+    guarded = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            guarded.append(URLResolver(pattern.pattern, _guard_patterns(pattern.url_patterns, check),
+                                       pattern.default_kwargs, pattern.app_name, pattern.namespace))
+        else:
+            guarded.append(URLPattern(pattern.pattern, _checked_view(pattern.callback, check), pattern.default_args,
+                                      pattern.name))
+    return guarded
+
+
+def _checked_view(view, check):
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        check(request, kwargs)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+class MerchantScopedAdmin(ScopedFormFieldsMixin, admin.ModelAdmin):
+    merchant_scoped = True
+    # Path from the model to its merchant, e.g. "merchant" or "ticket__merchant"; "pk" for the Merchant itself.
     merchant_path = "merchant"
+
+    def _lookup(self) -> str:
+        return "pk" if self.merchant_path == "pk" else f"{self.merchant_path}_id"
+
+    def merchant_id_of(self, obj) -> int | None:
+        if self.merchant_path == "pk":
+            return obj.pk
+        *hops, last = self.merchant_path.split("__")
+        for hop in hops:
+            obj = getattr(obj, hop, None)
+            if obj is None:
+                return None
+        return getattr(obj, f"{last}_id", None)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -21,21 +149,57 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         merchant_id = user_merchant_id(request.user)
         if merchant_id is None:
             return qs.none()
-        return qs.filter(**{f"{self.merchant_path}_id": merchant_id})
+        return qs.filter(**{self._lookup(): merchant_id})
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        # Drop-downs must not leak other merchants' branches, tickets, certificates…
-        if not request.user.is_superuser:
-            merchant_id = user_merchant_id(request.user)
-            model = db_field.related_model
-            if model is Merchant:
-                kwargs["queryset"] = Merchant.objects.filter(pk=merchant_id)
-            elif hasattr(model, "merchant_id"):
-                kwargs["queryset"] = model._default_manager.filter(merchant_id=merchant_id)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def owns(self, request, obj) -> bool:
+        """May this user act on ``obj`` at all (None: on the model)? Staff without a merchant may not."""
+        if request.user.is_superuser:
+            return True
+        merchant_id = user_merchant_id(request.user)
+        if merchant_id is None:
+            return False
+        return obj is None or self.merchant_id_of(obj) == merchant_id
+
+    def has_module_permission(self, request):
+        return self.owns(request, None) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.owns(request, obj) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self.owns(request, None) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.owns(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.owns(request, obj) and super().has_delete_permission(request, obj)
+
+    def get_inlines(self, request, obj):
+        return [_scoped_inline(inline) for inline in super().get_inlines(request, obj)]
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [self._scoped_filter(item) for item in filters]
+
+    def _scoped_filter(self, item):
+        # A plain related-field filter lists every row of the related table: every merchant's branches.
+        if isinstance(item, str):
+            name = item
+        elif isinstance(item, tuple) and item[1] is admin.RelatedFieldListFilter:
+            name = item[0]
+        else:
+            return item
+        try:
+            field = get_fields_from_path(self.model, name)[-1]
+        except (FieldDoesNotExist, LookupError):
+            return item
+        return (name, admin.RelatedOnlyFieldListFilter) if field.is_relation else item
 
     def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser and self.merchant_path == "merchant" and not change:
+        if not request.user.is_superuser and self.merchant_path == "merchant":
             obj.merchant_id = user_merchant_id(request.user)
         super().save_model(request, obj, form, change)
 
@@ -44,3 +208,96 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         if not request.user.is_superuser and self.merchant_path == "merchant":
             exclude.append("merchant")
         return exclude
+
+    @property
+    def urls(self):
+        # Django's own views find the object through get_queryset; a custom view that takes an object_id (added
+        # by this class's get_urls or by a mixin's) is checked the same way before it runs, whatever it does.
+        info = self.opts.app_label, self.opts.model_name
+        standard = {"{}_{}_{}".format(*info, view) for view in ("changelist", "add", "history", "delete", "change")}
+        site = self.admin_site
+
+        def check(request, kwargs):
+            if "object_id" not in kwargs or not site.has_permission(request):
+                return
+            if self.get_object(request, unquote(kwargs["object_id"])) is None:
+                raise Http404("El registro no existe.")
+
+        return [url if getattr(url, "name", None) in standard else _guard_patterns([url], check)[0]
+                for url in self.get_urls()]
+
+
+class SuperuserOnlyAdmin:
+    """Put in front of any admin that is not merchant-scoped: nothing of it for anyone but a superuser."""
+
+    merchant_scoped = False
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser and super().has_module_permission(request)
+
+    def has_view_permission(self, request, *args, **kwargs):
+        return request.user.is_superuser and super().has_view_permission(request, *args, **kwargs)
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return request.user.is_superuser and super().has_add_permission(request, *args, **kwargs)
+
+    def has_change_permission(self, request, *args, **kwargs):
+        return request.user.is_superuser and super().has_change_permission(request, *args, **kwargs)
+
+    def has_delete_permission(self, request, *args, **kwargs):
+        return request.user.is_superuser and super().has_delete_permission(request, *args, **kwargs)
+
+    @property
+    def urls(self):
+        # Every URL, custom views included: those may check nothing but is_staff (the admin_view default).
+        site = self.admin_site
+
+        def check(request, kwargs):
+            if site.has_permission(request) and not request.user.is_superuser:
+                raise PermissionDenied
+
+        return _guard_patterns(self.get_urls(), check)
+
+
+def guarded_admin_class(admin_class):
+    if getattr(admin_class, "merchant_scoped", False) or issubclass(admin_class, SuperuserOnlyAdmin):
+        return admin_class
+    return type(admin_class.__name__, (SuperuserOnlyAdmin, admin_class), {"__module__": admin_class.__module__})
+
+
+class MerchantAdminSite(admin.AdminSite):
+    """``admin.site``: every registration goes through ``guarded_admin_class``."""
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        super().register(model_or_iterable, guarded_admin_class(admin_class or admin.ModelAdmin), **options)
+
+    def guard_registry(self) -> None:
+        """Also wrap admins put into ``_registry`` directly, bypassing ``register``."""
+        for model, model_admin in list(self._registry.items()):
+            guarded = guarded_admin_class(type(model_admin))
+            if guarded is not type(model_admin):
+                self._registry[model] = guarded(model, self)
+
+    def get_urls(self):
+        self.guard_registry()
+        urls = super().get_urls()
+        for index, url in enumerate(urls):
+            if getattr(url, "name", None) == "view_on_site":
+                urls[index] = path("r/<path:content_type_id>/<path:object_id>/",
+                                   self.admin_view(self.view_on_site), name="view_on_site")
+        return urls
+
+    def view_on_site(self, request, content_type_id, object_id):
+        """Django's shortcut answers differently for existing and missing rows of any table: staff get it only
+        for rows their own admin pages show."""
+        from django.contrib.contenttypes.models import ContentType
+        from django.contrib.contenttypes.views import shortcut
+
+        if not request.user.is_superuser:
+            content_type = ContentType.objects.filter(pk=content_type_id).first() if content_type_id.isdigit() else None
+            model_admin = self._registry.get(content_type.model_class()) if content_type else None
+            obj = (model_admin.get_object(request, unquote(object_id))
+                   if model_admin is not None and getattr(model_admin, "merchant_scoped", False) else None)
+            if obj is None or not model_admin.has_view_permission(request, obj):
+                raise Http404("El registro no existe.")
+        return shortcut(request, content_type_id, object_id)

@@ -100,7 +100,7 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
         endpoint, secret = webhook_endpoint_create(
             merchant=Merchant.objects.get(pk=merchant_id), url=data["url"], events=data["events"],
             description=data["description"], is_active=data["is_active"], actor=actor)
-        obj.pk, obj.created_at, obj.secret = endpoint.pk, endpoint.created_at, secret
+        obj.pk, obj.created_at, obj.secret, obj.merchant_id = endpoint.pk, endpoint.created_at, secret, merchant_id
         messages.warning(request, format_html(
             "Webhook creado. Copia su secreto de firma ahora: no se volverá a mostrar.<br><code>{}</code>", secret))
 
