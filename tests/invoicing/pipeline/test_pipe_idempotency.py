@@ -75,6 +75,21 @@ def test_a_racing_request_with_another_key_is_still_refused(merchant, ticket, re
     assert err.value.details == {"ticket_id": ticket.pk, "invoice_id": state["twin"].pk}
 
 
+def test_a_twin_with_the_same_key_for_other_tickets_makes_the_loser_422_not_500(merchant, branch, make_ticket,
+                                                                               receptor, monkeypatch):
+    # Both pass the key lookup; the loser's write hits the key's unique index (IntegrityError).
+    mine, theirs = make_ticket(branch, number="U1"), make_ticket(branch, number="U2")
+    twin = lambda: invoice_issue(merchant=merchant, ticket_ids=[theirs.pk], receptor=receptor,  # noqa: E731
+                                 idempotency_key="pos-10")
+    state = _twin_runs_when(monkeypatch, "after", twin)
+    with pytest.raises(InvoicingError) as err:
+        invoice_issue(merchant=merchant, ticket_ids=[mine.pk], receptor=receptor, idempotency_key="pos-10")
+    assert err.value.code == "idempotency_key_reused"
+    assert err.value.details == {"invoice_id": state["twin"].pk, "fields": ["ticket_ids"]}
+    assert Invoice.objects.count() == 1 and Ticket.objects.get(pk=mine.pk).status == "open"
+    assert FolioCounter.objects.get().next_folio == 2
+
+
 def test_the_same_key_with_other_receptor_data_is_refused_naming_what_differs(merchant, ticket, receptor):
     first = invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor, idempotency_key="k")
     # Spelling that normalises to the same data is the same request.
