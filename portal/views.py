@@ -6,6 +6,7 @@ Every page is scoped to the merchant of the URL's slug: another merchant's codes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 
@@ -34,6 +35,7 @@ REMEMBER_SALT = "portal.fiscal-data"
 REMEMBER_MAX_AGE = 365 * 24 * 3600
 PREFILL_KEY = "portal_prefill"
 PENDING_KEY = "portal_pending"
+CONFIRMED_KEY = "portal_confirmed"  # the last confirmation done: its twin POST lands on its invoice
 FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails")
 RATE_LIMITED = (
     "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
@@ -227,30 +229,61 @@ def constancia_upload(request, slug: str):
 def confirm(request, slug: str):
     merchant = _merchant(slug)
     pending = request.session.get(PENDING_KEY)
-    tickets, dropped = cart.cart_tickets(request, merchant)
+    if request.method == "POST" and (not pending or pending.get("merchant") != merchant.pk):
+        # The confirmation is done: this POST is its twin (a double click) or a resubmission.
+        confirmed = request.session.get(CONFIRMED_KEY)
+        if confirmed and confirmed.get("merchant") == merchant.pk:
+            return redirect("shop-invoice", slug=merchant.slug, code=confirmed["invoice"])
     if not pending or pending.get("merchant") != merchant.pk:
         return redirect("shop-data", slug=merchant.slug)
+    if request.method == "POST":
+        return _confirmed(request, merchant, pending)
+    tickets, dropped = cart.cart_tickets(request, merchant)
     if not tickets:
         return redirect("merchant", slug=merchant.slug)
+    return _render(request, "portal/confirm.html", merchant, _confirm_context(tickets, dropped, pending))
+
+
+def _confirm_context(tickets, dropped, pending) -> dict:
     data = pending["data"]
-    context = {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
-               "data": data, "pending": pending,
-               "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"])}
-    if request.method != "POST":
-        return _render(request, "portal/confirm.html", merchant, context)
+    return {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
+            "data": data, "pending": pending,
+            "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"])}
+
+
+def confirmation_key(request, merchant: Merchant, pending: dict, ticket_ids: list[int]) -> str:
+    """The Idempotency-Key of this confirmation: this session, this fiscal data form (its random key), these
+    tickets and data. Every POST of it (a double click, a reload) replays the one invoice; another session, or
+    a changed cart, is another request."""
+    material = json.dumps([request.session.session_key, merchant.pk, pending["key"], sorted(ticket_ids),
+                           pending["data"]], sort_keys=True, default=str)
+    return "portal:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def _confirmed(request, merchant: Merchant, pending: dict):
+    # The tickets the shopper saw on this page, as they are in the cart: not re-filtered by status, because a
+    # ticket the twin POST just invoiced is this confirmation's own invoice, which the key replays; a ticket
+    # that someone else invoiced meanwhile is refused by the service, by name.
+    ids = cart.cart_ids(request, merchant)
+    if not ids:
+        return redirect("merchant", slug=merchant.slug)
+    data = pending["data"]
     receptor = ReceptorData(rfc=data["rfc"], name=data["name"], tax_regime=data["tax_regime"],
                             postal_code=data["postal_code"], cfdi_use=data["cfdi_use"], emails=tuple(data["emails"]))
-    late = any(t.status == Ticket.Status.GLOBALIZED for t in tickets)
-    issue = late_request_service(merchant) if late else invoice_issue
+    late = Ticket.objects.filter(merchant=merchant, pk__in=ids, status=Ticket.Status.GLOBALIZED).exists()
+    # Without a late-request service invoice_issue refuses the globalized ticket by name.
+    issue = (late_request_service(merchant) if late else None) or invoice_issue
     try:
-        # The key makes a double click (or a reload of the POST) answer with the same invoice.
-        invoice = issue(merchant=merchant, ticket_ids=[t.pk for t in tickets], receptor=receptor,
-                        actor="portal", idempotency_key=f"portal:{pending['key']}")
+        invoice = issue(merchant=merchant, ticket_ids=ids, receptor=receptor, actor="portal",
+                        idempotency_key=confirmation_key(request, merchant, pending, ids))
     except InvoicingError as exc:
-        return _render(request, "portal/confirm.html", merchant, {**context, "error": exc.message}, status=409)
+        tickets, dropped = cart.cart_tickets(request, merchant)
+        return _render(request, "portal/confirm.html", merchant,
+                       {**_confirm_context(tickets, dropped, pending), "error": exc.message}, status=409)
     cart.cart_clear(request, merchant)
     request.session.pop(PENDING_KEY, None)
     request.session.pop(PREFILL_KEY, None)
+    request.session[CONFIRMED_KEY] = {"merchant": merchant.pk, "invoice": invoice.public_code}
     response = redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
     if data.get("remember"):
         remembered = {k: data[k] for k in FIELDS}

@@ -22,7 +22,8 @@ def prepared_fetchall(sql: str, params: Sequence) -> list[tuple]:
     import psycopg
 
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # Django's exceptions (IntegrityError…), as its own cursors raise them: callers catch those.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
 
@@ -38,7 +39,7 @@ def prepared_executemany(sql: str, params_seq: Iterable[Sequence], *, returning:
     import psycopg
 
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.executemany(sql, params_seq, returning=returning)  # prepared once, pipelined
         rows = []
         if returning:

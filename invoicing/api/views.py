@@ -74,8 +74,12 @@ class InvoiceCollection(_InvoicesView):
 
     @extend_schema(
         summary="Facturar tickets",
-        description="Crea la factura (estado «pending») y la timbra en segundo plano. Acepta el encabezado "
-                    "Idempotency-Key: repetir la solicitud con la misma llave devuelve la misma factura.",
+        description="Crea la factura (estado «pending») y la timbra en segundo plano. Con el encabezado "
+                    "Idempotency-Key, toda solicitud con esa llave y el mismo cuerpo (tickets y receptor) "
+                    "responde 202 con la misma factura, también las que llegan al mismo tiempo; la misma llave "
+                    "con otro cuerpo responde 422 `idempotency_key_reused` con `invoice_id` y los campos que "
+                    "difieren. Sin llave, un ticket ya facturado responde 409 `ticket_already_invoiced` con "
+                    "`ticket_id` e `invoice_id` de la factura que lo tiene.",
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         request=InvoiceCreateIn,
         responses={202: InvoiceOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
-from invoicing.models import Invoice
+from invoicing.models import Invoice, InvoiceTicket
 from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
@@ -44,22 +45,47 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
     A ticket belongs to at most one live ingreso: its status moves open → invoiced here, guarded, so two
     concurrent requests for one ticket produce exactly one invoice. ``enforce_deadline`` is on for shoppers
     (the self-invoicing window) and off for the merchant's own API calls.
+
+    With an ``idempotency_key`` (the API's Idempotency-Key header, the portal's confirmation) every request with
+    that key and the same tickets and receptor data answers with the one invoice, also the ones racing it;
+    the same key with other tickets or data is ``idempotency_key_reused`` (422). Without a key a request for a
+    ticket that is already invoiced, concurrent or not, is ``ticket_already_invoiced`` (409) naming the invoice
+    that holds it: a request without a key asks for a new invoice, and a POS that wants retries to be safe sends
+    the key.
     """
-    if idempotency_key:
-        existing = _by_idempotency_key(merchant, idempotency_key, ticket_ids)
-        if existing:
-            return existing
     receptor = receptor_normalized(receptor)
-    receptor_check(receptor)
-    try:
+
+    def issue() -> Invoice:
+        receptor_check(receptor)
         return _issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
                       idempotency_key=idempotency_key, enforce_deadline=enforce_deadline)
-    except IntegrityError:
-        # Two requests with the same Idempotency-Key raced; the loser answers with the winner's invoice.
-        if idempotency_key:
-            existing = _by_idempotency_key(merchant, idempotency_key, ticket_ids)
-            if existing:
-                return existing
+
+    return idempotent_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor,
+                            idempotency_key=idempotency_key, issue=issue)
+
+
+def idempotent_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData,
+                     idempotency_key: str | None, issue: Callable[[], Invoice]) -> Invoice:
+    """``issue()``, unless the key already made the invoice: then that invoice (or ``idempotency_key_reused``).
+
+    ``issue`` stores the key on the invoice in the write that takes the tickets, so a request that lost the race
+    to its twin (refused: the tickets are no longer open; or the key's unique index) finds the twin's invoice
+    when it looks again. Every path that issues a nominative invoice for a key (invoice_issue, the late
+    request) goes through here. ``receptor`` is normalised (``receptor_normalized``).
+    """
+    if not idempotency_key:
+        return issue()
+    existing = invoice_by_idempotency_key(merchant=merchant, key=idempotency_key, ticket_ids=ticket_ids,
+                                          receptor=receptor)
+    if existing is not None:
+        return existing
+    try:
+        return issue()
+    except (InvoicingError, IntegrityError):
+        existing = invoice_by_idempotency_key(merchant=merchant, key=idempotency_key, ticket_ids=ticket_ids,
+                                              receptor=receptor)
+        if existing is not None:
+            return existing
         raise
 
 
@@ -74,18 +100,48 @@ def receptor_normalized(receptor: ReceptorData) -> ReceptorData:
     )
 
 
-def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> Invoice | None:
+def invoice_by_idempotency_key(*, merchant: Merchant, key: str, ticket_ids: list[int],
+                               receptor: ReceptorData) -> Invoice | None:
+    """The merchant's invoice made with ``key`` if it was made from these tickets and this (normalised)
+    receptor; None when the key is unused; ``idempotency_key_reused`` (422) naming what differs otherwise."""
     invoice = Invoice.objects.filter(merchant=merchant, idempotency_key=key).first()
     if invoice is None:
         return None
+    differs = []
     if sorted(invoice.ticket_links.values_list("ticket_id", flat=True)) != sorted(set(ticket_ids)):
+        differs.append("ticket_ids")
+    stored = invoice_receptor(invoice)
+    differs += [f"receptor.{name}" for name in RECEPTOR_FIELDS
+                if _comparable(getattr(stored, name)) != _comparable(getattr(receptor, name))]
+    if differs:
         raise InvoicingError(
             "idempotency_key_reused",
-            "La llave de idempotencia ya se usó para otra factura con otros tickets.",
-            {"invoice_id": invoice.pk},
+            "La llave de idempotencia ya se usó para una factura con otros tickets o con otros datos del receptor.",
+            {"invoice_id": invoice.pk, "fields": differs},
             status=422,
         )
     return invoice
+
+
+RECEPTOR_FIELDS = tuple(f.name for f in fields(ReceptorData))
+
+
+def invoice_receptor(invoice: Invoice) -> ReceptorData:
+    return ReceptorData(rfc=invoice.receptor_rfc, name=invoice.receptor_name,
+                        tax_regime=invoice.receptor_tax_regime, postal_code=invoice.receptor_postal_code,
+                        cfdi_use=invoice.receptor_cfdi_use, emails=tuple(invoice.receptor_emails))
+
+
+def _comparable(value):
+    # The order emails were listed in is not a different request.
+    return sorted(value) if isinstance(value, tuple | list) else value
+
+
+def live_invoice_id(ticket_id: int) -> int | None:
+    """The nominative invoice holding the ticket (not failed, not cancelled); a refusal names it."""
+    return (InvoiceTicket.objects.filter(ticket_id=ticket_id, invoice__kind=Invoice.Kind.INGRESO)
+            .exclude(invoice__status__in=(Invoice.Status.FAILED, Invoice.Status.CANCELLED))
+            .order_by("-invoice_id").values_list("invoice_id", flat=True).first())
 
 
 ISSUE_ATTEMPTS = 3
@@ -123,7 +179,10 @@ def _check(merchant: Merchant, ids: list[int], tickets: list[TicketValues], *, e
     for ticket in tickets:
         if ticket.status in _REFUSED:
             code, message = _REFUSED[ticket.status]
-            raise InvoicingError(code, message.format(number=ticket.number), {"ticket_id": ticket.pk})
+            details = {"ticket_id": ticket.pk}
+            if ticket.status == Ticket.Status.INVOICED:
+                details["invoice_id"] = live_invoice_id(ticket.pk)
+            raise InvoicingError(code, message.format(number=ticket.number), details)
         if enforce_deadline and ticket.expires_at < now:
             local = timezone.localtime(ticket.expires_at, merchant.tzinfo)
             raise InvoicingError(

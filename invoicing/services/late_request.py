@@ -33,7 +33,7 @@ from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
 from invoicing.services.global_invoice import _attach_tickets
-from invoicing.services.issue import ReceptorData, receptor_normalized
+from invoicing.services.issue import ReceptorData, idempotent_issue, live_invoice_id, receptor_normalized
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.events import record_event, transition
@@ -60,25 +60,32 @@ def _enqueue_advance(late_request_id: int) -> None:
 
 
 def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
-                       enforce_deadline: bool = True) -> Invoice:
+                       enforce_deadline: bool = True, idempotency_key: str | None = None) -> Invoice:
     """Accept a shopper's request for tickets already in a global; returns their (parked) nominative invoice.
 
-    The portal shows "tu factura está lista" when this invoice is ``stamped``, like any other.
+    The portal shows "tu factura está lista" when this invoice is ``stamped``, like any other. A ticket is in
+    at most one request at a time; ``idempotency_key`` works as for ``invoice_issue`` (a double click on the
+    portal's confirmation answers with the one request's invoice).
     """
     receptor = receptor_normalized(receptor)
-    receptor_check(receptor)
-    ids = sorted({int(i) for i in ticket_ids})
-    if not ids:
-        raise InvoicingError("no_tickets", "Indica al menos un ticket para facturar.", status=422)
-    if len(ids) > MAX_TICKETS:
-        raise InvoicingError("too_many_tickets", f"Una factura puede incluir hasta {MAX_TICKETS} tickets.",
-                             status=422)
-    with transaction.atomic():
-        return _accept(merchant=merchant, ids=ids, receptor=receptor, actor=actor or ACTOR,
-                       enforce_deadline=enforce_deadline)
+
+    def accept() -> Invoice:
+        receptor_check(receptor)
+        ids = sorted({int(i) for i in ticket_ids})
+        if not ids:
+            raise InvoicingError("no_tickets", "Indica al menos un ticket para facturar.", status=422)
+        if len(ids) > MAX_TICKETS:
+            raise InvoicingError("too_many_tickets", f"Una factura puede incluir hasta {MAX_TICKETS} tickets.",
+                                 status=422)
+        with transaction.atomic():
+            return _accept(merchant=merchant, ids=ids, receptor=receptor, actor=actor or ACTOR,
+                           enforce_deadline=enforce_deadline, idempotency_key=idempotency_key)
+
+    return idempotent_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor,
+                            idempotency_key=idempotency_key, issue=accept)
 
 
-def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
+def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key) -> Invoice:
     tickets = list(Ticket.objects.select_for_update().filter(merchant=merchant, pk__in=ids).order_by("pk"))
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
@@ -86,7 +93,7 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
     for t in tickets:
         if t.status == Ticket.Status.INVOICED:
             raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
-                                 {"ticket_id": t.pk})
+                                 {"ticket_id": t.pk, "invoice_id": live_invoice_id(t.pk)})
         if t.status == Ticket.Status.VOID:
             raise InvoicingError("ticket_void", f"El ticket {t.number} fue cancelado en la tienda.",
                                  {"ticket_id": t.pk})
@@ -99,6 +106,12 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
     if held and merchant.late_request_policy == Policy.REFUSE:
         raise InvoicingError("late_request_refused", REFUSED_MESSAGE.format(number=held[0].number),
                              {"ticket_id": held[0].pk})
+    # A globalized ticket stays globalized while its request waits: its parked invoice is what says it is
+    # taken. Read under the tickets' locks, so a concurrent request for it waits and then sees it.
+    for t in held:
+        if (invoice_id := live_invoice_id(t.pk)) is not None:
+            raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
+                                 {"ticket_id": t.pk, "invoice_id": invoice_id})
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)
@@ -110,7 +123,7 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
         receptor_emails=list(receptor.emails), currency=main.currency, payment_form=main.payment_form,
-        payment_method="PUE", next_attempt_at=now + PARKED_FOR,
+        payment_method="PUE", next_attempt_at=now + PARKED_FOR, idempotency_key=idempotency_key,
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
         tax_total=sum(t.tax_total for t in tickets), withheld_total=sum(t.withheld_total for t in tickets),
         total=sum(t.total for t in tickets),

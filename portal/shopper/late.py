@@ -13,8 +13,9 @@ from tickets.models import Merchant
 
 
 def _issue_late(*, merchant, ticket_ids, receptor, actor="", idempotency_key=None):
-    # Same call shape as invoice_issue; a repeated request is refused by the late-request service itself.
-    return late_request_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor)
+    # Same call shape as invoice_issue, the same key: a double click replays the one request's invoice.
+    return late_request_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
+                              idempotency_key=idempotency_key)
 
 
 def late_request_service(merchant: Merchant) -> Callable | None:

@@ -130,9 +130,10 @@ def test_double_submit_of_the_confirmation_gives_the_same_invoice(client, mercha
     client.post(f"/{merchant.slug}/datos/", VALID)
     first = client.post(f"/{merchant.slug}/confirmar/")
     assert Invoice.objects.count() == 1
-    # The cart was emptied: a replay finds nothing to invoice and goes back, never creating a second one.
+    # The confirmation is done: the replay lands on its invoice, never creating a second one.
     second = client.post(f"/{merchant.slug}/confirmar/")
     assert Invoice.objects.count() == 1 and second.status_code == 302 and first.status_code == 302
+    assert second.url == first.url == f"/{merchant.slug}/factura/{Invoice.objects.get().public_code}/"
 
 
 def test_ticket_invoiced_meanwhile_is_dropped_from_the_cart_with_a_reason(client, merchant, in_cart,

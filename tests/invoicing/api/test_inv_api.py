@@ -55,12 +55,12 @@ def test_reusing_an_idempotency_key_for_other_tickets_is_422(api, branch, make_t
 
 
 def test_second_request_for_an_invoiced_ticket_is_409_with_a_spanish_message(api, ticket):
-    _create(api, [ticket.pk])
+    first = _create(api, [ticket.pk]).json()
     response = _create(api, [ticket.pk])
     assert response.status_code == 409
     assert response.json()["error"] == {"code": "ticket_already_invoiced",
                                          "message": f"El ticket {ticket.number} ya fue facturado.",
-                                         "details": {"ticket_id": ticket.pk}}
+                                         "details": {"ticket_id": ticket.pk, "invoice_id": first["id"]}}
 
 
 def test_bad_receptor_is_400_with_details_per_field(api, ticket):

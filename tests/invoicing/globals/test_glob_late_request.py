@@ -177,3 +177,37 @@ def test_another_merchants_ticket_is_not_found(merchant, other_branch, sale, rec
     with pytest.raises(InvoicingError) as err:
         late_request_issue(merchant=merchant, ticket_ids=[foreign.pk], receptor=receptor)
     assert err.value.code == "ticket_not_found"
+
+
+@pytest.fixture
+def in_pending_global(merchant, branch, sale, yesterday, certificate):
+    merchant.global_periodicity = "01"
+    merchant.save()
+    asked = sale(branch, "A1", yesterday)
+    sale(branch, "B1", yesterday)
+    global_invoice_issue(merchant=merchant, period=yesterday.date().isoformat())
+    return asked
+
+
+def test_a_second_request_for_a_ticket_already_requested_is_refused_naming_its_invoice(merchant, in_pending_global,
+                                                                                       receptor):
+    # The tickets stay «globalized» while the request waits: a repeated click must not park a second invoice
+    # (two credit notes, two nominative CFDIs for one sale).
+    first = late_request_issue(merchant=merchant, ticket_ids=[in_pending_global.pk], receptor=receptor)
+    with pytest.raises(InvoicingError) as err:
+        late_request_issue(merchant=merchant, ticket_ids=[in_pending_global.pk], receptor=receptor)
+    assert err.value.code == "ticket_already_invoiced"
+    assert err.value.details == {"ticket_id": in_pending_global.pk, "invoice_id": first.pk}
+    assert LateRequest.objects.count() == 1 and Invoice.objects.filter(kind="ingreso").count() == 1
+
+
+def test_a_late_request_with_the_same_idempotency_key_replays_its_invoice(merchant, in_pending_global, receptor):
+    first = late_request_issue(merchant=merchant, ticket_ids=[in_pending_global.pk], receptor=receptor,
+                               idempotency_key="portal:x")
+    again = late_request_issue(merchant=merchant, ticket_ids=[in_pending_global.pk], receptor=receptor,
+                               idempotency_key="portal:x")
+    assert again.pk == first.pk and first.idempotency_key == "portal:x"
+    assert LateRequest.objects.count() == 1
+    # and the normal path, which the portal takes once the tickets are invoiced, finds it by the same key
+    assert invoice_issue(merchant=merchant, ticket_ids=[in_pending_global.pk], receptor=receptor,
+                         idempotency_key="portal:x").pk == first.pk
