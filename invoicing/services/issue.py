@@ -15,7 +15,9 @@ from invoicing.models import Invoice
 from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
-from tickets.models import Merchant, Ticket
+from tickets import eligibility
+from tickets.eligibility import ticket_eligibility
+from tickets.models import Merchant
 
 MAX_TICKETS_PER_INVOICE = 50
 
@@ -28,13 +30,6 @@ class ReceptorData:
     postal_code: str
     cfdi_use: str
     emails: tuple[str, ...] = field(default_factory=tuple)
-
-
-_REFUSED = {
-    Ticket.Status.INVOICED: ("ticket_already_invoiced", "El ticket {number} ya fue facturado."),
-    Ticket.Status.GLOBALIZED: ("ticket_in_global_invoice", "El ticket {number} ya está incluido en la factura global."),
-    Ticket.Status.VOID: ("ticket_void", "El ticket {number} fue cancelado en la tienda y no se puede facturar."),
-}
 
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
@@ -121,16 +116,14 @@ def _check(merchant: Merchant, ids: list[int], tickets: list[TicketValues], *, e
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
     for ticket in tickets:
-        if ticket.status in _REFUSED:
-            code, message = _REFUSED[ticket.status]
-            raise InvoicingError(code, message.format(number=ticket.number), {"ticket_id": ticket.pk})
-        if enforce_deadline and ticket.expires_at < now:
-            local = timezone.localtime(ticket.expires_at, merchant.tzinfo)
-            raise InvoicingError(
-                "ticket_expired",
-                f"El plazo para facturar el ticket {ticket.number} venció el {local:%d/%m/%Y}.",
-                {"ticket_id": ticket.pk, "expired_at": ticket.expires_at.isoformat()},
-            )
+        verdict = ticket_eligibility(ticket, merchant=merchant, now=now, enforce_deadline=enforce_deadline)
+        if verdict.code in (eligibility.GLOBALIZED, eligibility.LATE_REQUEST):
+            # Taking a ticket out of a global is late_request_issue's job; this service only takes open ones.
+            raise InvoicingError("ticket_in_global_invoice",
+                                 f"El ticket {ticket.number} ya está incluido en la factura global.",
+                                 {"ticket_id": ticket.pk})
+        if not verdict.ok:
+            raise InvoicingError(verdict.error_code, verdict.message, {"ticket_id": ticket.pk, **verdict.details})
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)

@@ -36,6 +36,7 @@ from invoicing.services.global_invoice import _attach_tickets
 from invoicing.services.issue import ReceptorData, receptor_normalized
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
+from tickets.eligibility import ticket_eligibility
 from tickets.events import record_event, transition
 from tickets.models import Merchant, Ticket
 
@@ -46,12 +47,6 @@ MAX_TICKETS = 50
 CANCEL_MOTIVO = "04"
 ACTOR = "solicitud tardía"
 Policy = Merchant.LatePolicy
-
-REFUSED_MESSAGE = (
-    "El ticket {number} ya se incluyó en la factura global del comercio y el comercio no emite facturas "
-    "individuales después de eso. Si necesitas la factura, comunícate con la tienda."
-)
-
 
 def _enqueue_advance(late_request_id: int) -> None:
     from invoicing.tasks_global import enqueue_advance_late_request
@@ -84,21 +79,9 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
     for t in tickets:
-        if t.status == Ticket.Status.INVOICED:
-            raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
-                                 {"ticket_id": t.pk})
-        if t.status == Ticket.Status.VOID:
-            raise InvoicingError("ticket_void", f"El ticket {t.number} fue cancelado en la tienda.",
-                                 {"ticket_id": t.pk})
-        if enforce_deadline and t.expires_at < now:
-            local = timezone.localtime(t.expires_at, merchant.tzinfo)
-            raise InvoicingError("ticket_expired",
-                                 f"El plazo para facturar el ticket {t.number} venció el {local:%d/%m/%Y}.",
-                                 {"ticket_id": t.pk})
-    held = [t for t in tickets if t.status == Ticket.Status.GLOBALIZED]
-    if held and merchant.late_request_policy == Policy.REFUSE:
-        raise InvoicingError("late_request_refused", REFUSED_MESSAGE.format(number=held[0].number),
-                             {"ticket_id": held[0].pk})
+        verdict = ticket_eligibility(t, merchant=merchant, now=now, enforce_deadline=enforce_deadline)
+        if not verdict.ok:
+            raise InvoicingError(verdict.error_code, verdict.message, {"ticket_id": t.pk, **verdict.details})
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)
