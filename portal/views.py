@@ -187,8 +187,8 @@ def fiscal_data(request, slug: str):
             data = dict(form.cleaned_data)
             data["emails"] = list(data["emails"])
             request.session[PENDING_KEY] = {
-                "merchant": merchant.pk, "data": data, "name_removed": form.name_removed,
-                "rfc_warning": form.rfc_warning, "key": secrets.token_urlsafe(16),
+                "merchant": merchant.pk, "data": data, "warnings": [w.message for w in form.warnings],
+                "key": secrets.token_urlsafe(16),
             }
             return redirect("shop-confirm", slug=merchant.slug)
         return _render(request, "portal/fiscal.html", merchant, {**context, "form": form}, status=400)

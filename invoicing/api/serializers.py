@@ -1,17 +1,29 @@
 """Explicit input and output shapes of the invoices API."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from invoicing.models import Invoice
+from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
+from invoicing.services.receptor import MAX_EMAILS
 
 
 class ReceptorIn(serializers.Serializer):
-    rfc = serializers.CharField(max_length=13)
-    name = serializers.CharField(max_length=300)
-    tax_regime = serializers.CharField(max_length=3, help_text="c_RegimenFiscal, p. ej. 612")
-    postal_code = serializers.CharField(max_length=5, help_text="Código postal del domicilio fiscal")
-    cfdi_use = serializers.CharField(max_length=4, help_text="c_UsoCFDI, p. ej. G03")
-    emails = serializers.ListField(child=serializers.EmailField(), max_length=10, required=False, default=list)
+    """Shape only: the values are cleaned and judged by invoicing/services/receptor.py, the portal's rules."""
+
+    rfc = serializers.CharField(max_length=LIMIT["rfc"], allow_blank=True)
+    name = serializers.CharField(max_length=LIMIT["name"], allow_blank=True, trim_whitespace=False,
+                                 help_text="Como en la Constancia de Situación Fiscal; el régimen de capital "
+                                           "(«S.A. DE C.V.») se quita y se avisa en «warnings».")
+    tax_regime = serializers.CharField(max_length=LIMIT["tax_regime"], allow_blank=True,
+                                       help_text="c_RegimenFiscal, p. ej. 612")
+    postal_code = serializers.CharField(max_length=LIMIT["postal_code"], allow_blank=True,
+                                        help_text="Código postal del domicilio fiscal")
+    cfdi_use = serializers.CharField(max_length=LIMIT["cfdi_use"], allow_blank=True,
+                                     help_text="c_UsoCFDI, p. ej. G03")
+    emails = serializers.ListField(child=serializers.CharField(max_length=LIMIT["email"], allow_blank=True),
+                                   max_length=20, required=False, default=list,
+                                   help_text=f"Hasta {MAX_EMAILS} correos.")
 
 
 class InvoiceCreateIn(serializers.Serializer):
@@ -21,6 +33,12 @@ class InvoiceCreateIn(serializers.Serializer):
 
 class ResendIn(serializers.Serializer):
     emails = serializers.ListField(child=serializers.EmailField(), max_length=10, required=False)
+
+
+class WarningOut(serializers.Serializer):
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
 
 
 class ErrorOut(serializers.Serializer):
@@ -69,3 +87,16 @@ class InvoiceOut(serializers.ModelSerializer):
         if obj.status in (Invoice.Status.STAMPED, Invoice.Status.CANCELLING, Invoice.Status.CANCELLED):
             links.update(xml=f"{base}/xml", pdf=f"{base}/pdf", zip=f"{base}/zip")
         return links
+
+
+class InvoiceCreatedOut(InvoiceOut):
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(InvoiceOut.Meta):
+        fields = [*InvoiceOut.Meta.fields, "warnings"]
+
+    @extend_schema_field(WarningOut(many=True))
+    def get_warnings(self, obj) -> list[dict]:
+        """What was changed in or is worth knowing about the receptor's data (e.g. the régimen de capital
+        taken off the name): the same notices the portal shows."""
+        return self.context.get("warnings", [])

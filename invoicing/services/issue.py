@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
-from invoicing.services.receptor import receptor_check
+from invoicing.services.receptor import ReceptorData, receptor_check, receptor_normalized
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
 from tickets.models import Merchant
 
 MAX_TICKETS_PER_INVOICE = 50
-
-
-@dataclass(frozen=True)
-class ReceptorData:
-    rfc: str
-    name: str
-    tax_regime: str
-    postal_code: str
-    cfdi_use: str
-    emails: tuple[str, ...] = field(default_factory=tuple)
 
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
@@ -56,17 +44,6 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
             if existing:
                 return existing
         raise
-
-
-def receptor_normalized(receptor: ReceptorData) -> ReceptorData:
-    return ReceptorData(
-        rfc=normalize_rfc(receptor.rfc or ""),
-        name=" ".join((receptor.name or "").upper().split()),
-        tax_regime=(receptor.tax_regime or "").strip(),
-        postal_code=(receptor.postal_code or "").strip(),
-        cfdi_use=(receptor.cfdi_use or "").strip().upper(),
-        emails=tuple(e.strip().lower() for e in receptor.emails if e and e.strip()),
-    )
 
 
 def _by_idempotency_key(merchant: Merchant, key: str, ticket_ids: list[int]) -> Invoice | None:
