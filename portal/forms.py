@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, receptor_matrix, regimenes_for, usos_for
 from invoicing.cfdi.receptor import CAPITAL_PATTERN
@@ -128,6 +129,9 @@ class FiscalDataForm(AccessibleForm):
         super().__init__(*args, **kwargs)
         self.fields["emails"].error_messages["required"] = "Escribe al menos un correo para enviarte la factura."
         self.warnings: tuple = ()  # the receptor rules' notices (RFC check digit, régimen de capital removed)
+        for name in (*RECEPTOR_FIELDS, "emails"):  # a NUL character too gets the rules' answer, as in the API
+            field = self.fields[name]
+            field.validators = [v for v in field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
         # Server-side filtering of the lists (the page's script does the same live, from the same matrix).
         rfc = normalize_rfc(str(self.data.get("rfc") or self.initial.get("rfc") or ""))
         regimen = str(self.data.get("tax_regime") or self.initial.get("tax_regime") or "")

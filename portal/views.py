@@ -41,8 +41,8 @@ RATE_LIMITED = (
 )
 # What to change when the PAC or the rules refused the invoice, by the field the error points at.
 _ERROR_FIELDS = {
-    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc",
-    "CFDI40145": "name", "CFDI40146": "name",
+    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc", "RFC_GENERICO": "rfc",
+    "CFDI40145": "name", "CFDI40146": "name", "NOMBRE_CARACTER": "name", "NOMBRE_LARGO": "name",
     "CFDI40147": "postal_code", "CFDI40148": "postal_code", "CFDI40149": "postal_code",
     "CFDI40157": "tax_regime", "CFDI40158": "tax_regime", "CFDI40159": "tax_regime",
     "CFDI40160": "cfdi_use", "CFDI40161": "cfdi_use",

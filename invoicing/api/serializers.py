@@ -1,5 +1,6 @@
 """Explicit input and output shapes of the invoices API."""
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -8,22 +9,26 @@ from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
 
 
+class ReceptorText(serializers.CharField):
+    """Text the receptor rules judge, with their codes and messages (a NUL character included), not the field."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, **kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
 class ReceptorIn(serializers.Serializer):
     """Shape only: the values are cleaned and judged by invoicing/services/receptor.py, the portal's rules."""
 
-    rfc = serializers.CharField(max_length=LIMIT["rfc"], allow_blank=True)
-    name = serializers.CharField(max_length=LIMIT["name"], allow_blank=True, trim_whitespace=False,
-                                 help_text="Como en la Constancia de Situación Fiscal; el régimen de capital "
-                                           "(«S.A. DE C.V.») se quita y se avisa en «warnings».")
-    tax_regime = serializers.CharField(max_length=LIMIT["tax_regime"], allow_blank=True,
-                                       help_text="c_RegimenFiscal, p. ej. 612")
-    postal_code = serializers.CharField(max_length=LIMIT["postal_code"], allow_blank=True,
-                                        help_text="Código postal del domicilio fiscal")
-    cfdi_use = serializers.CharField(max_length=LIMIT["cfdi_use"], allow_blank=True,
-                                     help_text="c_UsoCFDI, p. ej. G03")
-    emails = serializers.ListField(child=serializers.CharField(max_length=LIMIT["email"], allow_blank=True),
-                                   max_length=20, required=False, default=list,
-                                   help_text=f"Hasta {MAX_EMAILS} correos.")
+    rfc = ReceptorText(max_length=LIMIT["rfc"])
+    name = ReceptorText(max_length=LIMIT["name"], help_text="Como en la Constancia de Situación Fiscal; el régimen "
+                                                            "de capital («S.A. DE C.V.») se quita y se avisa en "
+                                                            "«warnings».")
+    tax_regime = ReceptorText(max_length=LIMIT["tax_regime"], help_text="c_RegimenFiscal, p. ej. 612")
+    postal_code = ReceptorText(max_length=LIMIT["postal_code"], help_text="Código postal del domicilio fiscal")
+    cfdi_use = ReceptorText(max_length=LIMIT["cfdi_use"], help_text="c_UsoCFDI, p. ej. G03")
+    emails = serializers.ListField(child=ReceptorText(max_length=LIMIT["email"]), max_length=20, required=False,
+                                   default=list, help_text=f"Hasta {MAX_EMAILS} correos.")
 
 
 class InvoiceCreateIn(serializers.Serializer):

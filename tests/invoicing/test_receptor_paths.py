@@ -32,6 +32,7 @@ BAD = {
     "bad_rfc": ({**FISICA, "rfc": "XIQB8911QE4"}, [("rfc", "RFC_FORMATO")]),
     "pipe_in_name": ({**FISICA, "name": "KARLA | FUENTE NOLASCO"}, [("name", "NOMBRE_CARACTER")]),
     "control_character_in_name": ({**FISICA, "name": "KARLA\x07FUENTE\uffff"}, [("name", "NOMBRE_CARACTER")]),
+    "nul_in_name": ({**FISICA, "name": "KARLA\x00FUENTE"}, [("name", "NOMBRE_CARACTER")]),
     "regimen_not_for_persona_moral": ({**MORAL, "tax_regime": "605"}, [("tax_regime", "CFDI40158")]),
     "uso_not_allowed_for_the_regimen": ({**FISICA, "cfdi_use": "G03"}, [("cfdi_use", "CFDI40161")]),
     "uso_not_for_persona_moral": ({**MORAL, "cfdi_use": "D01"}, [("cfdi_use", "CFDI40161")]),
