@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
+from invoicing.cfdi.rfc import is_persona_moral
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
@@ -201,7 +202,7 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
 def _past_cancel_deadline(g: Invoice) -> bool:
     """CFF 29-A (2026): cancel until the annual return of the year of issuance, 31 March (moral) / 30 April."""
     issued = timezone.localtime(g.issued_at or g.created_at, g.merchant.tzinfo)
-    month = 3 if len(g.merchant.rfc) == 12 else 4
+    month = 3 if is_persona_moral(g.merchant.rfc) else 4
     last_day = 31 if month == 3 else 30
     deadline = dt.datetime(issued.year + 1, month, last_day, tzinfo=g.merchant.tzinfo) + dt.timedelta(days=1)
     return timezone.now() >= deadline
