@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import catalogs as cat
 from .errors import ERROR, WARNING, ValidationIssue
-from .resources import big_catalog
+from .resources import postal_code_in_catalog
 from .rfc import RFC_EXTRANJERO, RFC_PUBLICO_GENERAL, is_generic, normalize_rfc, persona_of, rfc_issues
 
 NAME_MAX = 300  # cfdv40.xsd Receptor/@Nombre: [^|]{1,300} after whitespace collapse
@@ -219,8 +219,8 @@ def _cfdi_use(r: _Issues, rfc: str, code: str, regimen: str, persona: str, *, re
 
 
 def postal_code_exists(code: str) -> bool:
-    """In SAT's c_CodigoPostal (catCFDI.xsd as shipped by satcfdi: the values the PAC checks against)."""
-    return code in big_catalog("c_CodigoPostal")
+    """In SAT's c_CodigoPostal as satcfdi ships it (the values the PAC checks against); no table needed."""
+    return postal_code_in_catalog(code)
 
 
 def _postal_code(r: _Issues, code: str, generic: bool, lugar_expedicion: str | None) -> None:

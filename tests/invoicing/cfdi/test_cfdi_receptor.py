@@ -138,6 +138,19 @@ def test_postal_codes_come_from_sats_catalog_without_loading_any_table(db):
     assert postal_code_exists("06600") and postal_code_exists("42501") and not postal_code_exists("00001")
 
 
+def test_the_quick_postal_code_lookup_agrees_with_the_xsds_values(monkeypatch):
+    from invoicing.cfdi import resources
+
+    values = resources.big_catalog("c_CodigoPostal")
+    sample = ["00001", "00100", "06600", "42501", "64000", "99999", "12345", "83000", "2601", "ABCDE"]
+    assert [resources._postal_code_in_db(c) for c in sample] == [c in values for c in sample]
+    # A satcfdi that stored its keys some other way would make every look-up miss: it falls back instead.
+    resources._postal_code_in_db.cache_clear()
+    monkeypatch.setattr(resources, "_db_key_protocol", lambda: None)
+    assert [resources._postal_code_in_db(c) for c in sample] == [c in values for c in sample]
+    resources._postal_code_in_db.cache_clear()
+
+
 def test_the_nombre_rule_is_the_xsds(emisor, issued_at, ticket):
     """What the rule lets through, SAT's schema accepts; what the schema refuses, the rule refuses first."""
     for name, ok in (("KARLA FUENTE", True), ("KARLA | FUENTE", False), ("Ñ&'<>\"ÁÉ Ü", True),
