@@ -41,7 +41,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("load_sat_catalogs", stdout=io.StringIO())  # as `make run` does: receptors' postal codes are checked
+    call_command("load_sat_catalogs", stdout=io.StringIO())  # as `make run` does
     from django.conf import settings
 
     from invoicing.models import Invoice

@@ -17,7 +17,8 @@ _CREDENTIALS_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s
 
 
 def mask_url_credentials(text: str, substitute: str) -> str:
-    return _CREDENTIALS_IN_URL.sub(lambda m: f"{m['head']}{substitute}@", text)
+    # str(): lazy strings (django-axes keeps some settings as lazy objects) pass isinstance(…, str) but not re.
+    return _CREDENTIALS_IN_URL.sub(lambda m: f"{m['head']}{substitute}@", str(text))
 
 
 class SafeReporterFilter(SafeExceptionReporterFilter):

@@ -43,8 +43,8 @@ RATE_LIMITED = (
 )
 # What to change when the PAC or the rules refused the invoice, by the field the error points at.
 _ERROR_FIELDS = {
-    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc",
-    "CFDI40145": "name", "CFDI40146": "name",
+    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc", "RFC_GENERICO": "rfc",
+    "CFDI40145": "name", "CFDI40146": "name", "NOMBRE_CARACTER": "name", "NOMBRE_LARGO": "name",
     "CFDI40147": "postal_code", "CFDI40148": "postal_code", "CFDI40149": "postal_code",
     "CFDI40157": "tax_regime", "CFDI40158": "tax_regime", "CFDI40159": "tax_regime",
     "CFDI40160": "cfdi_use", "CFDI40161": "cfdi_use",
@@ -189,8 +189,8 @@ def fiscal_data(request, slug: str):
             data = dict(form.cleaned_data)
             data["emails"] = list(data["emails"])
             request.session[PENDING_KEY] = {
-                "merchant": merchant.pk, "data": data, "name_removed": form.name_removed,
-                "rfc_warning": form.rfc_warning, "key": secrets.token_urlsafe(16),
+                "merchant": merchant.pk, "data": data, "warnings": [w.message for w in form.warnings],
+                "key": secrets.token_urlsafe(16),
             }
             return redirect("shop-confirm", slug=merchant.slug)
         return _render(request, "portal/fiscal.html", merchant, {**context, "form": form}, status=400)

@@ -1,14 +1,12 @@
 """SAT's big catalogs (postal codes, product and unit keys) in our own tables, for indexed look-ups.
 
 Loaded by ``manage.py load_sat_catalogs`` from the pinned satcfdi package. The small catalogs (régimen,
-UsoCFDI, forma de pago) live in code in invoicing/cfdi/catalogs.py.
+UsoCFDI, forma de pago) live in code in invoicing/cfdi/catalogs.py. Whether a postal code exists is the
+receptor rule's question (invoicing/cfdi/receptor.py ``postal_code_exists``), answered from the same satcfdi
+data whether or not these tables were loaded; the table adds what a code's row knows (state, time zone).
 """
 
-import re
-
 from django.db import models
-
-_CP = re.compile(r"^[0-9]{5}$")
 
 # SAT's time-zone descriptions (c_CodigoPostal) → IANA zones. The state disambiguates where SAT groups
 # zones that differ in daylight saving (Sonora has none; the northern border follows the US calendar).
@@ -74,13 +72,3 @@ class UnitKey(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
-
-
-def postal_code_exists(code: str) -> bool:
-    """Is ``code`` in SAT's c_CodigoPostal? When the catalog was never loaded (a fresh demo), only the
-    5-digit pattern is checked, so the portal keeps working before ``load_sat_catalogs`` runs."""
-    if not _CP.match(code or ""):
-        return False
-    if PostalCode.objects.filter(pk=code).exists():
-        return True
-    return not PostalCode.objects.exists()

@@ -9,11 +9,20 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from invoicing.cfdi.errors import ERROR
+from invoicing.cfdi.rfc import is_generic, rfc_issues
 from tickets.encryption import EncryptedTextField
 
-RFC_VALIDATOR = RegexValidator(
-    r"^[A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3}$", "RFC inválido: 12 o 13 caracteres, p. ej. EKU9003173C9."
-)
+
+def validate_rfc(value: str) -> None:
+    """The merchant's RFC by the one RFC rule (invoicing/cfdi/rfc.py); an emisor never has a generic one."""
+    if is_generic(value):
+        raise ValidationError("Un comercio no puede usar un RFC genérico (público en general o extranjero).")
+    errors = [issue.message for issue in rfc_issues(value, "rfc", who="el RFC") if issue.severity == ERROR]
+    if errors:
+        raise ValidationError(errors)
+
+
 POSTAL_CODE_VALIDATOR = RegexValidator(r"^[0-9]{5}$", "El código postal tiene 5 dígitos.")
 MONEY = {"max_digits": 18, "decimal_places": 2}
 LINE_VALUE = {"max_digits": 24, "decimal_places": 6}
@@ -72,7 +81,7 @@ class Merchant(models.Model):
 
     slug = models.SlugField("slug del portal", max_length=60, unique=True, validators=[validate_slug_not_reserved])
     legal_name = models.CharField("razón social", max_length=300)
-    rfc = models.CharField("RFC", max_length=13, validators=[RFC_VALIDATOR])
+    rfc = models.CharField("RFC", max_length=13, validators=[validate_rfc])
     tax_regime = models.CharField("régimen fiscal", max_length=3, default="601")
     time_zone = models.CharField(
         "zona horaria", max_length=64, default="America/Mexico_City", validators=[validate_time_zone]

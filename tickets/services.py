@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tickets.api.auth import KEY_PREFIX_TAG, hash_key
+from tickets.eligibility import ticket_eligibility, window_open_q
 from tickets.errors import Conflict, InvalidInput, NotFound
 from tickets.events import record_event, transition
 from tickets.ingest.batch import Item, ingest, self_invoice_url
@@ -131,7 +132,7 @@ def ticket_expire(*, merchant: Merchant, ticket_id: int | str, actor: str = "") 
         raise Conflict(f"El ticket ya está {ticket.get_status_display().lower()}: no hay plazo que terminar.",
                        code="ticket_not_expirable", details={"status": ticket.status})
     now = timezone.now()
-    if Ticket.objects.filter(pk=ticket.pk, expires_at__gt=now).update(expires_at=now, updated_at=now):
+    if Ticket.objects.filter(window_open_q(now), pk=ticket.pk).update(expires_at=now, updated_at=now):
         ticket.expires_at = now
         record_event(merchant_id=merchant.pk, entity="ticket", object_id=ticket.pk, from_status=ticket.status,
                      to_status=ticket.status, actor=actor, reason="plazo de autofacturación terminado por el comercio")
@@ -189,19 +190,8 @@ def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = 
         return Validation(False, "total_mismatch", "El total no coincide con el ticket.", ticket)
     if date is not None and ticket.sold_at.astimezone(merchant.tzinfo).date() != date:
         return Validation(False, "date_mismatch", "La fecha no coincide con la del ticket.", ticket)
-    if ticket.status == Ticket.Status.VOID:
-        return Validation(False, "void", "El ticket fue cancelado en la tienda y no se puede facturar.", ticket)
-    if ticket.status == Ticket.Status.INVOICED:
-        return Validation(False, "invoiced", "Este ticket ya fue facturado.", ticket)
-    if ticket.expires_at <= timezone.now():
-        return Validation(False, "expired", "Terminó el plazo para facturar este ticket; se incluye en la factura "
-                                            "global.", ticket)
-    if ticket.status == Ticket.Status.GLOBALIZED:
-        if merchant.late_request_policy == Merchant.LatePolicy.REFUSE:
-            return Validation(False, "globalized", "El ticket ya está incluido en la factura global.", ticket)
-        return Validation(True, "globalized_late", "El ticket ya está en la factura global: se puede facturar y la "
-                                                   "global se corrige automáticamente.", ticket)
-    return Validation(True, "ok", "El ticket se puede facturar.", ticket)
+    verdict = ticket_eligibility(ticket, merchant=merchant)
+    return Validation(verdict.ok, verdict.code, verdict.message, ticket)
 
 
 # --- API keys ------------------------------------------------------------------------------------------------

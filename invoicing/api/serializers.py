@@ -1,17 +1,34 @@
 """Explicit input and output shapes of the invoices API."""
 
+from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from invoicing.models import Invoice
+from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
+from invoicing.services.receptor import MAX_EMAILS
+
+
+class ReceptorText(serializers.CharField):
+    """Text the receptor rules judge, with their codes and messages (a NUL character included), not the field."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, **kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
 class ReceptorIn(serializers.Serializer):
-    rfc = serializers.CharField(max_length=13)
-    name = serializers.CharField(max_length=300)
-    tax_regime = serializers.CharField(max_length=3, help_text="c_RegimenFiscal, p. ej. 612")
-    postal_code = serializers.CharField(max_length=5, help_text="Código postal del domicilio fiscal")
-    cfdi_use = serializers.CharField(max_length=4, help_text="c_UsoCFDI, p. ej. G03")
-    emails = serializers.ListField(child=serializers.EmailField(), max_length=10, required=False, default=list)
+    """Shape only: the values are cleaned and judged by invoicing/services/receptor.py, the portal's rules."""
+
+    rfc = ReceptorText(max_length=LIMIT["rfc"])
+    name = ReceptorText(max_length=LIMIT["name"], help_text="Como en la Constancia de Situación Fiscal; el régimen "
+                                                            "de capital («S.A. DE C.V.») se quita y se avisa en "
+                                                            "«warnings».")
+    tax_regime = ReceptorText(max_length=LIMIT["tax_regime"], help_text="c_RegimenFiscal, p. ej. 612")
+    postal_code = ReceptorText(max_length=LIMIT["postal_code"], help_text="Código postal del domicilio fiscal")
+    cfdi_use = ReceptorText(max_length=LIMIT["cfdi_use"], help_text="c_UsoCFDI, p. ej. G03")
+    emails = serializers.ListField(child=ReceptorText(max_length=LIMIT["email"]), max_length=20, required=False,
+                                   default=list, help_text=f"Hasta {MAX_EMAILS} correos.")
 
 
 class InvoiceCreateIn(serializers.Serializer):
@@ -21,6 +38,12 @@ class InvoiceCreateIn(serializers.Serializer):
 
 class ResendIn(serializers.Serializer):
     emails = serializers.ListField(child=serializers.EmailField(), max_length=10, required=False)
+
+
+class WarningOut(serializers.Serializer):
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
 
 
 class ErrorOut(serializers.Serializer):
@@ -69,3 +92,16 @@ class InvoiceOut(serializers.ModelSerializer):
         if obj.status in (Invoice.Status.STAMPED, Invoice.Status.CANCELLING, Invoice.Status.CANCELLED):
             links.update(xml=f"{base}/xml", pdf=f"{base}/pdf", zip=f"{base}/zip")
         return links
+
+
+class InvoiceCreatedOut(InvoiceOut):
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(InvoiceOut.Meta):
+        fields = [*InvoiceOut.Meta.fields, "warnings"]
+
+    @extend_schema_field(WarningOut(many=True))
+    def get_warnings(self, obj) -> list[dict]:
+        """What was changed in or is worth knowing about the receptor's data (e.g. the régimen de capital
+        taken off the name): the same notices the portal shows."""
+        return self.context.get("warnings", [])

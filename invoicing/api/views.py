@@ -8,11 +8,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api.params import date_param, int_param
-from invoicing.api.serializers import ErrorOut, InvoiceCreateIn, InvoiceOut, ResendIn
+from invoicing.api.serializers import ErrorOut, InvoiceCreatedOut, InvoiceCreateIn, InvoiceOut, ResendIn
+from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.downloads import document_response
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services import ReceptorData, invoice_issue
+from invoicing.services.receptor import issues_out, receptor_check
 from tickets.api.auth import HasScope
 
 MAX_LIMIT = 500
@@ -56,7 +58,7 @@ class InvoiceCollection(_InvoicesView):
         if params.get("uuid"):
             qs = qs.filter(uuid__iexact=params["uuid"].strip()) if _looks_like_uuid(params["uuid"]) else qs.none()
         if params.get("rfc"):
-            qs = qs.filter(receptor_rfc=params["rfc"].strip().upper())
+            qs = qs.filter(receptor_rfc=normalize_rfc(params["rfc"]))
         tz = request.auth.merchant.tzinfo
         if date_from := date_param(request, "date_from"):
             qs = qs.filter(created_at__gte=dt.datetime.combine(date_from, dt.time.min, tzinfo=tz))
@@ -82,7 +84,7 @@ class InvoiceCollection(_InvoicesView):
                     "`ticket_id` e `invoice_id` de la factura que lo tiene.",
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         request=InvoiceCreateIn,
-        responses={202: InvoiceOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+        responses={202: InvoiceCreatedOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     )
     def post(self, request):
         data = InvoiceCreateIn(data=request.data)
@@ -91,19 +93,19 @@ class InvoiceCollection(_InvoicesView):
         if key and len(key) > 100:
             raise InvoicingError("validation_error", "Idempotency-Key admite hasta 100 caracteres.",
                                  {"Idempotency-Key": ["Máximo 100 caracteres."]}, status=400)
-        receptor = data.validated_data["receptor"]
+        receptor = ReceptorData(**data.validated_data["receptor"])
+        warnings = receptor_check(receptor)  # a bad receptor is a 400 here, with the portal's codes and messages
         invoice = invoice_issue(
             merchant=request.auth.merchant,
             ticket_ids=data.validated_data["ticket_ids"],
-            receptor=ReceptorData(rfc=receptor["rfc"], name=receptor["name"], tax_regime=receptor["tax_regime"],
-                                  postal_code=receptor["postal_code"], cfdi_use=receptor["cfdi_use"],
-                                  emails=tuple(receptor["emails"])),
+            receptor=receptor,
             actor=str(request.user),
             idempotency_key=key,
             enforce_deadline=False,  # the merchant itself may invoice an expired ticket
         )
         invoice = Invoice.objects.prefetch_related("ticket_links").get(pk=invoice.pk)
-        return Response(InvoiceOut(invoice, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        context = {"request": request, "warnings": issues_out(warnings)}
+        return Response(InvoiceCreatedOut(invoice, context=context).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _looks_like_uuid(value: str) -> bool:

@@ -9,6 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .rfc import (  # noqa: F401 - the generic RFCs are SAT catalog values too; callers read them here
+    PERSONA_FISICA,
+    PERSONA_MORAL,
+    PERSONAS,
+    RFC_EXTRANJERO,
+    RFC_PUBLICO_GENERAL,
+    RFCS_GENERICOS,
+    persona_of,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class RegimenFiscal:
@@ -232,23 +242,52 @@ TASAS_TRASLADO: dict[tuple[str, str], frozenset[Decimal]] = {
 }
 IEPS_CUOTA_MAX = Decimal("59.144900")
 
-RFC_PUBLICO_GENERAL = "XAXX010101000"
-RFC_EXTRANJERO = "XEXX010101000"
-RFCS_GENERICOS = frozenset({RFC_PUBLICO_GENERAL, RFC_EXTRANJERO})
 NOMBRE_PUBLICO_GENERAL = "PUBLICO EN GENERAL"
 
+# --- the régimen ↔ UsoCFDI matrix (RULES.md §7.2), the one definition ----------------------------------------
+# The receptor rules (receptor.py), the engine, the portal's lists and its script (``receptor_matrix``) all ask
+# these three functions; nothing else reads the fisica/moral/regimenes columns above.
 
-def regimenes_for(rfc: str) -> list[RegimenFiscal]:
-    """Régimen choices for an RFC: 12 characters = persona moral, 13 = persona física."""
-    moral = len(rfc) == 12
-    return [r for r in REGIMENES_FISCALES.values() if (r.moral if moral else r.fisica)]
+# Payment receipts (CP01) and payroll (CN01) only: never the use of an invoice for a sale.
+NOT_FOR_SALES = frozenset({"CP01", "CN01"})
 
 
-def usos_for(rfc: str, regimen: str) -> list[UsoCfdi]:
-    """UsoCFDI choices allowed for a receptor's persona type and régimen (RULES.md §7.2)."""
-    moral = len(rfc) == 12
-    return [
-        u
-        for u in USOS_CFDI.values()
-        if regimen in u.regimenes and (u.moral if moral else u.fisica) and u.code not in ("CP01", "CN01")
-    ]
+def _fits(entry: RegimenFiscal | UsoCfdi, persona: str) -> bool:
+    return entry.moral if persona == PERSONA_MORAL else entry.fisica if persona == PERSONA_FISICA else True
+
+
+def regimenes_for_persona(persona: str) -> list[RegimenFiscal]:
+    return [r for r in REGIMENES_FISCALES.values() if _fits(r, persona)]
+
+
+def usos_for_persona(persona: str, regimen: str) -> list[UsoCfdi]:
+    return [u for u in USOS_CFDI.values()
+            if u.code not in NOT_FOR_SALES and _fits(u, persona) and (not regimen or regimen in u.regimenes)]
+
+
+def regimenes_for(rfc: str = "") -> list[RegimenFiscal]:
+    """Régimen choices for an RFC's persona (12 characters = moral, 13 = física); all of them without one."""
+    return regimenes_for_persona(persona_of(rfc))
+
+
+def usos_for(rfc: str = "", regimen: str = "") -> list[UsoCfdi]:
+    """UsoCFDI choices for a sale to a receptor of this RFC's persona and this régimen (either may be unknown
+    yet: that filter is then left out)."""
+    return usos_for_persona(persona_of(rfc), regimen)
+
+
+def receptor_matrix() -> dict:
+    """The matrix as the portal's script needs it, computed by the functions above (no copy in JavaScript):
+    per persona ("" = not known yet) the régimen codes in order and, per régimen ("" = none chosen yet), the
+    UsoCFDI codes; and which RFC length is which persona."""
+    matrix = {}
+    for persona in ("", PERSONA_FISICA, PERSONA_MORAL):
+        regimenes = [r.code for r in regimenes_for_persona(persona)]
+        matrix[persona] = {"regimenes": regimenes,
+                           "usos": {code: [u.code for u in usos_for_persona(persona, code)] for code in ["", *regimenes]}}
+    return {
+        "regimenes": {r.code: r.description for r in REGIMENES_FISCALES.values()},
+        "usos": {u.code: u.description for u in USOS_CFDI.values() if u.code not in NOT_FOR_SALES},
+        "personas": {str(length): persona for length, persona in PERSONAS.items()},
+        "matrix": matrix,
+    }

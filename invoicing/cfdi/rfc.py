@@ -1,4 +1,9 @@
-"""RFC rules (RULES.md §7.1): pattern, date, persona física/moral, check digit (a warning only)."""
+"""RFC rules (RULES.md §7.1), the one definition: pattern, date, persona física/moral, check digit (a warning).
+
+Everything that reads an RFC takes it from here: the receptor rules (receptor.py), the engine, the merchant's
+RFC field, the Constancia reader and the portal's script (which gets ``RFC_SEPARATORS`` and ``PERSONAS`` from
+the server).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,37 @@ import functools
 import re
 from datetime import date
 
-from .catalogs import RFCS_GENERICOS
 from .errors import WARNING, ValidationIssue
 
-RFC_PATTERN = re.compile(r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$")
+RFC_PUBLICO_GENERAL = "XAXX010101000"
+RFC_EXTRANJERO = "XEXX010101000"
+RFCS_GENERICOS = frozenset({RFC_PUBLICO_GENERAL, RFC_EXTRANJERO})
+
+# tdCFDI.xsd t_RFC: 3 letters (persona moral) or 4 (persona física), AAMMDD, 2 of homoclave, check digit.
+RFC_BODY = r"[A-Z&Ñ]{3,4}[0-9]{2}(?:0[1-9]|1[012])(?:0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]"
+RFC_PATTERN = re.compile(f"^{RFC_BODY}$")
+# What people type between the parts of an RFC ("XIQB-891116-QE4", "xiqb 891116 qe4"); never part of one.
+RFC_SEPARATORS = r"[\s\-_.]"
+_SEPARATORS = re.compile(RFC_SEPARATORS)
 _VALUES = "0123456789ABCDEFGHIJKLMN&OPQRSTUVWXYZ Ñ"
+
+PERSONA_MORAL = "moral"
+PERSONA_FISICA = "fisica"
+PERSONAS = {12: PERSONA_MORAL, 13: PERSONA_FISICA}  # by length
 
 
 def normalize_rfc(rfc: str) -> str:
-    return rfc.strip().upper()
+    """Upper-cased, without the separators people type."""
+    return _SEPARATORS.sub("", rfc or "").upper()
+
+
+def persona_of(rfc: str) -> str:
+    """PERSONA_MORAL (12 characters), PERSONA_FISICA (13) or "" (neither: not an RFC yet)."""
+    return PERSONAS.get(len(rfc), "")
 
 
 def is_persona_moral(rfc: str) -> bool:
-    return len(rfc) == 12
+    return persona_of(rfc) == PERSONA_MORAL
 
 
 def is_generic(rfc: str) -> bool:
@@ -63,7 +86,7 @@ def _check(rfc: str, path: str, who: str) -> list[ValidationIssue]:
             ValidationIssue(
                 "RFC_FORMATO",
                 path,
-                f"{who.capitalize()} «{rfc}» no tiene un formato válido: son 4 letras (persona física) o 3 "
+                f"{who[:1].upper()}{who[1:]} «{rfc}» no tiene un formato válido: son 4 letras (persona física) o 3 "
                 "(persona moral), 6 dígitos de la fecha (AAMMDD) y 3 caracteres de homoclave.",
             )
         ]

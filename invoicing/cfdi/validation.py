@@ -7,6 +7,7 @@ exists, otherwise a short descriptive code.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,8 @@ from . import catalogs as cat
 from . import document as d
 from .errors import WARNING, ValidationIssue
 from .money import ZERO, decimals_of, fmt, importe_limits, round_money, tax_limits
+from .receptor import XML_PATHS as RECEPTOR_XML_PATHS
+from .receptor import receptor_issues, regimen_capital_of
 from .resources import big_catalog
 from .rfc import is_generic, is_persona_moral, rfc_issues
 
@@ -163,7 +166,7 @@ def _emisor(c: d.Comprobante, r: _Report) -> None:
     reg = cat.REGIMENES_FISCALES.get(e.regimen_fiscal)
     if reg is None:
         r.add("CFDI40140", "Emisor.RegimenFiscal", f"El régimen fiscal «{e.regimen_fiscal}» no existe en el catálogo del SAT.")
-    elif not (reg.moral if is_persona_moral(e.rfc) else reg.fisica):
+    elif reg not in cat.regimenes_for(e.rfc):
         persona = "moral" if is_persona_moral(e.rfc) else "física"
         r.add(
             "CFDI40141",
@@ -172,7 +175,7 @@ def _emisor(c: d.Comprobante, r: _Report) -> None:
         )
     if not e.nombre:
         r.add("CFDI40138", "Emisor.Nombre", "Falta el nombre o razón social del emisor.")
-    elif _has_regimen_capital(e.nombre):
+    elif regimen_capital_of(e.nombre):
         r.add(
             "CFDI40139",
             "Emisor.Nombre",
@@ -182,69 +185,19 @@ def _emisor(c: d.Comprobante, r: _Report) -> None:
         )
 
 
-_CAPITAL = re.compile(r"\b(S\.?\s?A\.?\s?(P\.?\s?I\.?\s?)?(DE\s+C\.?\s?V\.?)|S\.?\s?DE\s+R\.?\s?L\.?(\s+DE\s+C\.?\s?V\.?)?|S\.?\s?C\.?)\s*$", re.IGNORECASE)
-
-
-def _has_regimen_capital(name: str) -> bool:
-    return bool(_CAPITAL.search(name))
-
-
 def _receptor(c: d.Comprobante, r: _Report) -> None:
+    # The same rules (and codes, and messages) the services applied when the receptor's data was taken.
     rec = c.receptor
-    for issue in rfc_issues(rec.rfc, "Receptor.Rfc", who="tu RFC"):
-        r.append(issue)
-    generic = is_generic(rec.rfc)
-    if rec.nombre == cat.NOMBRE_PUBLICO_GENERAL and rec.rfc != cat.RFC_PUBLICO_GENERAL:
-        r.add("CFDI40146", "Receptor.Nombre", "El nombre «PUBLICO EN GENERAL» solo se usa con el RFC XAXX010101000.")
-    if not rec.nombre:
-        r.add("CFDI40145", "Receptor.Nombre", "Escribe tu nombre o razón social como aparece en tu Constancia de Situación Fiscal.")
-    if not CP_PATTERN.match(rec.domicilio_fiscal or ""):
-        r.add("CFDI40147", "Receptor.DomicilioFiscalReceptor", "El código postal de tu domicilio fiscal debe tener 5 dígitos.")
-    elif generic and rec.domicilio_fiscal != c.lugar_expedicion:
-        r.add(
-            "CFDI40149",
-            "Receptor.DomicilioFiscalReceptor",
-            "Con RFC genérico, el código postal del receptor debe ser el del lugar de expedición.",
-        )
+    issues = receptor_issues(rfc=rec.rfc, name=rec.nombre, tax_regime=rec.regimen_fiscal,
+                             postal_code=rec.domicilio_fiscal or "", cfdi_use=rec.uso_cfdi, generic_allowed=True,
+                             lugar_expedicion=c.lugar_expedicion)
+    r.extend(dataclasses.replace(i, path=RECEPTOR_XML_PATHS[i.path]) for i in issues)
     if rec.rfc != cat.RFC_EXTRANJERO and (rec.residencia_fiscal or rec.num_reg_id_trib):
         r.add(
             "CFDI40151",
             "Receptor.ResidenciaFiscal",
             "La residencia fiscal y el número de registro tributario solo aplican a receptores extranjeros.",
         )
-    reg = cat.REGIMENES_FISCALES.get(rec.regimen_fiscal)
-    if reg is None:
-        r.add("CFDI40157", "Receptor.RegimenFiscalReceptor", "Elige un régimen fiscal del catálogo del SAT.")
-    elif generic and rec.regimen_fiscal != "616":
-        r.add("CFDI40159", "Receptor.RegimenFiscalReceptor", "Con RFC genérico, el régimen fiscal debe ser 616 «Sin obligaciones fiscales».")
-    elif not generic and not (reg.moral if is_persona_moral(rec.rfc) else reg.fisica):
-        persona = "moral (RFC de 12 caracteres)" if is_persona_moral(rec.rfc) else "física (RFC de 13 caracteres)"
-        r.add(
-            "CFDI40158",
-            "Receptor.RegimenFiscalReceptor",
-            f"El régimen {reg.code} «{reg.description}» no corresponde a una persona {persona}.",
-        )
-    uso = cat.USOS_CFDI.get(rec.uso_cfdi)
-    if uso is None:
-        r.add("CFDI40160", "Receptor.UsoCFDI", "Elige un uso del CFDI del catálogo del SAT.")
-        return
-    if rec.rfc == cat.RFC_EXTRANJERO and uso.code != "S01":
-        r.add("CFDI40161", "Receptor.UsoCFDI", "Con RFC de extranjero el uso del CFDI debe ser S01 «Sin efectos fiscales».")
-    elif not (uso.moral if is_persona_moral(rec.rfc) else uso.fisica):
-        r.add(
-            "CFDI40161",
-            "Receptor.UsoCFDI",
-            f"El uso «{uso.code} {uso.description}» es solo para personas físicas.",
-        )
-    elif reg is not None and rec.regimen_fiscal not in uso.regimenes:
-        r.add(
-            "CFDI40161",
-            "Receptor.UsoCFDI",
-            f"El uso «{uso.code} {uso.description}» no se permite con el régimen {reg.code} «{reg.description}». "
-            "Elige otro uso del CFDI (por ejemplo S01 «Sin efectos fiscales») o revisa tu régimen.",
-        )
-    if uso.code in ("CP01", "CN01"):
-        r.add("CFDI40161", "Receptor.UsoCFDI", f"El uso {uso.code} es solo para recibos de pago o de nómina.")
 
 
 def _relacionados(c: d.Comprobante, r: _Report) -> None:

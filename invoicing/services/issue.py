@@ -4,38 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice, InvoiceTicket
 from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
-from invoicing.services.receptor import receptor_check
+from invoicing.services.receptor import ReceptorData, receptor_check, receptor_normalized
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
-from tickets.models import Merchant, Ticket
+from tickets import eligibility
+from tickets.eligibility import ticket_eligibility
+from tickets.models import Merchant
 
 MAX_TICKETS_PER_INVOICE = 50
-
-
-@dataclass(frozen=True)
-class ReceptorData:
-    rfc: str
-    name: str
-    tax_regime: str
-    postal_code: str
-    cfdi_use: str
-    emails: tuple[str, ...] = field(default_factory=tuple)
-
-
-_REFUSED = {
-    Ticket.Status.INVOICED: ("ticket_already_invoiced", "El ticket {number} ya fue facturado."),
-    Ticket.Status.GLOBALIZED: ("ticket_in_global_invoice", "El ticket {number} ya está incluido en la factura global."),
-    Ticket.Status.VOID: ("ticket_void", "El ticket {number} fue cancelado en la tienda y no se puede facturar."),
-}
 
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
@@ -87,17 +71,6 @@ def idempotent_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Rec
         if existing is not None:
             return existing
         raise
-
-
-def receptor_normalized(receptor: ReceptorData) -> ReceptorData:
-    return ReceptorData(
-        rfc=normalize_rfc(receptor.rfc or ""),
-        name=" ".join((receptor.name or "").upper().split()),
-        tax_regime=(receptor.tax_regime or "").strip(),
-        postal_code=(receptor.postal_code or "").strip(),
-        cfdi_use=(receptor.cfdi_use or "").strip().upper(),
-        emails=tuple(e.strip().lower() for e in receptor.emails if e and e.strip()),
-    )
 
 
 def invoice_by_idempotency_key(*, merchant: Merchant, key: str, ticket_ids: list[int],
@@ -177,19 +150,17 @@ def _check(merchant: Merchant, ids: list[int], tickets: list[TicketValues], *, e
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
     for ticket in tickets:
-        if ticket.status in _REFUSED:
-            code, message = _REFUSED[ticket.status]
-            details = {"ticket_id": ticket.pk}
-            if ticket.status == Ticket.Status.INVOICED:
+        verdict = ticket_eligibility(ticket, merchant=merchant, now=now, enforce_deadline=enforce_deadline)
+        if verdict.code in (eligibility.GLOBALIZED, eligibility.LATE_REQUEST):
+            # Taking a ticket out of a global is late_request_issue's job; this service only takes open ones.
+            raise InvoicingError("ticket_in_global_invoice",
+                                 f"El ticket {ticket.number} ya está incluido en la factura global.",
+                                 {"ticket_id": ticket.pk})
+        if not verdict.ok:
+            details = {"ticket_id": ticket.pk, **verdict.details}
+            if verdict.code == eligibility.INVOICED:
                 details["invoice_id"] = live_invoice_id(ticket.pk)
-            raise InvoicingError(code, message.format(number=ticket.number), details)
-        if enforce_deadline and ticket.expires_at < now:
-            local = timezone.localtime(ticket.expires_at, merchant.tzinfo)
-            raise InvoicingError(
-                "ticket_expired",
-                f"El plazo para facturar el ticket {ticket.number} venció el {local:%d/%m/%Y}.",
-                {"ticket_id": ticket.pk, "expired_at": ticket.expires_at.isoformat()},
-            )
+            raise InvoicingError(verdict.error_code, verdict.message, details)
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
+from invoicing.cfdi.rfc import is_persona_moral
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
@@ -36,6 +37,8 @@ from invoicing.services.global_invoice import _attach_tickets
 from invoicing.services.issue import ReceptorData, idempotent_issue, live_invoice_id, receptor_normalized
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
+from tickets import eligibility
+from tickets.eligibility import ticket_eligibility
 from tickets.events import record_event, transition
 from tickets.models import Merchant, Ticket
 
@@ -46,12 +49,6 @@ MAX_TICKETS = 50
 CANCEL_MOTIVO = "04"
 ACTOR = "solicitud tardía"
 Policy = Merchant.LatePolicy
-
-REFUSED_MESSAGE = (
-    "El ticket {number} ya se incluyó en la factura global del comercio y el comercio no emite facturas "
-    "individuales después de eso. Si necesitas la factura, comunícate con la tienda."
-)
-
 
 def _enqueue_advance(late_request_id: int) -> None:
     from invoicing.tasks_global import enqueue_advance_late_request
@@ -91,25 +88,16 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
     now = timezone.now()
     for t in tickets:
-        if t.status == Ticket.Status.INVOICED:
-            raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
-                                 {"ticket_id": t.pk, "invoice_id": live_invoice_id(t.pk)})
-        if t.status == Ticket.Status.VOID:
-            raise InvoicingError("ticket_void", f"El ticket {t.number} fue cancelado en la tienda.",
-                                 {"ticket_id": t.pk})
-        if enforce_deadline and t.expires_at < now:
-            local = timezone.localtime(t.expires_at, merchant.tzinfo)
-            raise InvoicingError("ticket_expired",
-                                 f"El plazo para facturar el ticket {t.number} venció el {local:%d/%m/%Y}.",
-                                 {"ticket_id": t.pk})
-    held = [t for t in tickets if t.status == Ticket.Status.GLOBALIZED]
-    if held and merchant.late_request_policy == Policy.REFUSE:
-        raise InvoicingError("late_request_refused", REFUSED_MESSAGE.format(number=held[0].number),
-                             {"ticket_id": held[0].pk})
+        verdict = ticket_eligibility(t, merchant=merchant, now=now, enforce_deadline=enforce_deadline)
+        if not verdict.ok:
+            details = {"ticket_id": t.pk, **verdict.details}
+            if verdict.code == eligibility.INVOICED:
+                details["invoice_id"] = live_invoice_id(t.pk)
+            raise InvoicingError(verdict.error_code, verdict.message, details)
     # A globalized ticket stays globalized while its request waits: its parked invoice is what says it is
     # taken. Read under the tickets' locks, so a concurrent request for it waits and then sees it.
-    for t in held:
-        if (invoice_id := live_invoice_id(t.pk)) is not None:
+    for t in tickets:
+        if t.status == Ticket.Status.GLOBALIZED and (invoice_id := live_invoice_id(t.pk)) is not None:
             raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
                                  {"ticket_id": t.pk, "invoice_id": invoice_id})
     if len({t.currency for t in tickets}) > 1:
@@ -231,7 +219,7 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
 def _past_cancel_deadline(g: Invoice) -> bool:
     """CFF 29-A (2026): cancel until the annual return of the year of issuance, 31 March (moral) / 30 April."""
     issued = timezone.localtime(g.issued_at or g.created_at, g.merchant.tzinfo)
-    month = 3 if len(g.merchant.rfc) == 12 else 4
+    month = 3 if is_persona_moral(g.merchant.rfc) else 4
     last_day = 31 if month == 3 else 30
     deadline = dt.datetime(issued.year + 1, month, last_day, tzinfo=g.merchant.tzinfo) + dt.timedelta(days=1)
     return timezone.now() >= deadline

@@ -1,72 +1,111 @@
-"""Check a receptor's fiscal data before any ticket is locked: RFC, régimen, UsoCFDI, postal code."""
+"""The receptor's fiscal data on every path that invoices a person: one cleaning, one check, one set of errors.
+
+The portal's form (``receptor_review``), the POS API and ``invoice_issue``/``late_request_issue``
+(``receptor_normalized`` then ``receptor_check``) all come here; the rules themselves are pure and live in
+``invoicing/cfdi/receptor.py``, where the engine reads them too. Emails are not CFDI data, so their rule is
+here. A bad receptor is refused at the request (400 ``invalid_receptor``), never later at stamping.
+"""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 
-from invoicing.cfdi import catalogs
-from invoicing.cfdi.errors import ERROR
-from invoicing.cfdi.rfc import is_generic, normalize_rfc, rfc_issues
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from invoicing.cfdi.errors import ERROR, WARNING, ValidationIssue
+from invoicing.cfdi.receptor import CleanReceptor, receptor_clean, receptor_issues
 from invoicing.errors import InvoicingError
 
-_POSTAL = re.compile(r"^[0-9]{5}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAILS = 5
+# Bounds on what a form or a request may carry before cleaning (a name may lose its "S.A. DE C.V."); the
+# rules' own limits apply after cleaning.
+INPUT_MAX_LENGTH = {"rfc": 20, "name": 400, "tax_regime": 10, "postal_code": 10, "cfdi_use": 10, "email": 254}
 
 
-def receptor_field_errors(*, rfc: str, name: str, tax_regime: str, postal_code: str, cfdi_use: str,
-                          emails=()) -> dict[str, list[str]]:
-    """Spanish messages per field; empty when the data can make a valid CFDI for this receptor."""
-    errors: dict[str, list[str]] = {}
-    rfc = normalize_rfc(rfc or "")
-    for issue in rfc_issues(rfc, "rfc"):
-        if issue.severity == ERROR:
-            errors.setdefault("rfc", []).append(issue.message)
-    if is_generic(rfc):
-        errors.setdefault("rfc", []).append(
-            "Para facturar a tu nombre usa tu RFC; el RFC genérico es solo para la factura global.")
-    if not (name or "").strip():
-        errors.setdefault("name", []).append("Escribe tu nombre o razón social como aparece en tu constancia.")
-    if not _POSTAL.match(postal_code or ""):
-        errors.setdefault("postal_code", []).append("El código postal de tu domicilio fiscal tiene 5 dígitos.")
-    elif not _postal_code_exists(postal_code):
-        errors.setdefault("postal_code", []).append(f"El código postal {postal_code} no existe en el catálogo del SAT.")
-    if "rfc" not in errors:
-        regimes = {r.code for r in catalogs.regimenes_for(rfc)}
-        person = "persona moral" if len(rfc) == 12 else "persona física"
-        if tax_regime not in regimes:
-            errors.setdefault("tax_regime", []).append(
-                f"El régimen {tax_regime or '(vacío)'} no corresponde a una {person}.")
-        elif cfdi_use not in {u.code for u in catalogs.usos_for(rfc, tax_regime)}:
-            regime = catalogs.REGIMENES_FISCALES[tax_regime].description
-            errors.setdefault("cfdi_use", []).append(
-                f"El uso de CFDI {cfdi_use or '(vacío)'} no se permite con el régimen «{regime}» para una {person}.")
-    for email in emails or ():
-        if not _EMAIL.match(email):
-            errors.setdefault("emails", []).append(f"El correo «{email}» no es válido.")
-    return errors
+@dataclass(frozen=True)
+class ReceptorData:
+    rfc: str
+    name: str
+    tax_regime: str
+    postal_code: str
+    cfdi_use: str
+    emails: tuple[str, ...] = field(default_factory=tuple)
 
 
-_KNOWN_POSTAL_CODES: set[str] = set()  # per process: SAT adds codes, it practically never removes one
+@dataclass(frozen=True)
+class ReceptorReview:
+    receptor: ReceptorData  # cleaned
+    errors: tuple[ValidationIssue, ...]
+    warnings: tuple[ValidationIssue, ...]
+    name_removed: str = ""  # the régimen de capital taken off the name
+
+    def error(self) -> InvoicingError:
+        return receptor_error(self.errors)
 
 
-def _postal_code_exists(code: str) -> bool:
-    """Checked against SAT's catalog when it is loaded (`load_sat_catalogs`); the pattern alone otherwise."""
-    if code in _KNOWN_POSTAL_CODES:
-        return True  # every invoice asks: no query for a code already seen
-    try:
-        from tickets.catalogs import PostalCode
-    except ImportError:
-        return True
-    if PostalCode.objects.filter(code=code).exists():
-        if len(_KNOWN_POSTAL_CODES) < 50_000:  # the whole catalog is ~32,000 codes
-            _KNOWN_POSTAL_CODES.add(code)
-        return True
-    return not PostalCode.objects.exists()
+def _clean(receptor: ReceptorData) -> tuple[CleanReceptor, tuple[str, ...]]:
+    clean = receptor_clean(rfc=receptor.rfc, name=receptor.name, tax_regime=receptor.tax_regime,
+                           postal_code=receptor.postal_code, cfdi_use=receptor.cfdi_use)
+    emails = tuple(dict.fromkeys(e.strip().lower() for e in receptor.emails or () if e and e.strip()))
+    return clean, emails
 
 
-def receptor_check(receptor) -> None:
-    errors = receptor_field_errors(rfc=receptor.rfc, name=receptor.name, tax_regime=receptor.tax_regime,
-                                   postal_code=receptor.postal_code, cfdi_use=receptor.cfdi_use,
-                                   emails=receptor.emails)
-    if errors:
-        raise InvoicingError("invalid_receptor", "Revisa los datos fiscales.", errors, status=400)
+def receptor_review(receptor: ReceptorData) -> ReceptorReview:
+    """Clean ``receptor`` and say everything wrong with it (errors) and worth telling (warnings). Never raises."""
+    clean, emails = _clean(receptor)
+    issues = receptor_issues(rfc=clean.rfc, name=clean.name, tax_regime=clean.tax_regime,
+                             postal_code=clean.postal_code, cfdi_use=clean.cfdi_use, name_removed=clean.name_removed)
+    issues += _email_issues(emails)
+    cleaned = ReceptorData(rfc=clean.rfc, name=clean.name, tax_regime=clean.tax_regime,
+                           postal_code=clean.postal_code, cfdi_use=clean.cfdi_use, emails=emails)
+    return ReceptorReview(cleaned, tuple(i for i in issues if i.severity == ERROR),
+                          tuple(i for i in issues if i.severity == WARNING), clean.name_removed)
+
+
+def receptor_normalized(receptor: ReceptorData) -> ReceptorData:
+    """The receptor as it is stored and stamped (cleaning only; idempotent)."""
+    clean, emails = _clean(receptor)
+    return ReceptorData(rfc=clean.rfc, name=clean.name, tax_regime=clean.tax_regime, postal_code=clean.postal_code,
+                        cfdi_use=clean.cfdi_use, emails=emails)
+
+
+def receptor_check(receptor: ReceptorData) -> tuple[ValidationIssue, ...]:
+    """Refuse a receptor that cannot make a valid CFDI (``invalid_receptor``, 400); its warnings otherwise.
+
+    Raw or already normalised data give the same answer: cleaning is idempotent.
+    """
+    review = receptor_review(receptor)
+    if review.errors:
+        raise review.error()
+    return review.warnings
+
+
+def receptor_error(errors) -> InvoicingError:
+    """``{"code": "invalid_receptor", "message": <the first problem>, "details": {<field>: [messages],
+    "problems": [{"field", "code", "message"}]}}``: the same codes and messages the portal's form shows."""
+    details: dict = {}
+    for issue in errors:
+        details.setdefault(issue.path, []).append(issue.message)
+    details["problems"] = issues_out(errors)
+    return InvoicingError("invalid_receptor", errors[0].message, details, status=400)
+
+
+def issues_out(issues) -> list[dict]:
+    return [{"field": i.path, "code": i.code, "message": i.message} for i in issues]
+
+
+def _email_issues(emails: tuple[str, ...]) -> list[ValidationIssue]:
+    issues = []
+    if len(emails) > MAX_EMAILS:
+        issues.append(ValidationIssue("CORREOS_MAXIMO", "emails", f"Escribe hasta {MAX_EMAILS} correos."))
+    for email in emails:
+        try:
+            if len(email) > INPUT_MAX_LENGTH["email"]:
+                raise ValidationError("too long")
+            validate_email(email)
+        except ValidationError:
+            shown = email if len(email) <= 80 else email[:80] + "…"
+            issues.append(ValidationIssue("CORREO_INVALIDO", "emails",
+                                          f"«{shown}» no es un correo válido; revisa que esté bien escrito."))
+    return issues

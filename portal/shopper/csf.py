@@ -12,13 +12,14 @@ import re
 import unicodedata
 
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES
+from invoicing.cfdi.rfc import RFC_BODY
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_PAGES = 5
 
 log = logging.getLogger(__name__)
 
-_RFC = re.compile(r"RFC:\s*([A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3})\b")
+_RFC = re.compile(rf"RFC:\s*({RFC_BODY})\b")
 _CP = re.compile(r"C[oó]digo\s+Postal:\s*([0-9]{5})", re.IGNORECASE)
 _RAZON = re.compile(r"(?:Denominaci[oó]n\s*/\s*Raz[oó]n\s+Social|Raz[oó]n\s+Social):\s*(.+)", re.IGNORECASE)
 _PARTS = {

@@ -10,20 +10,19 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.utils import timezone
-
 from invoicing.models import Invoice
-from portal.shopper.late import late_request_service
+from tickets import eligibility
 from tickets.models import Merchant, Ticket
 
 NOT_FOUND = "not_found"
 TOTAL_MISMATCH = "total_mismatch"
-OK = "ok"
-EXPIRED = "expired"
-INVOICED = "invoiced"
-VOID = "void"
-IN_GLOBAL = "in_global"
-LATE_REQUEST = "late_request"  # in a global, and the merchant's late-request policy applies
+# A ticket that was found gets the eligibility verdict's code (tickets/eligibility.py) as its kind.
+OK = eligibility.OK
+EXPIRED = eligibility.EXPIRED
+INVOICED = eligibility.INVOICED
+VOID = eligibility.VOID
+IN_GLOBAL = eligibility.GLOBALIZED
+LATE_REQUEST = eligibility.LATE_REQUEST  # in a global, and the merchant's late-request policy applies
 
 NOT_FOUND_MESSAGE = (
     "No encontramos un ticket con esos datos. Revisa el número de ticket, el total y la fecha de compra "
@@ -78,30 +77,11 @@ def live_invoice(ticket: Ticket) -> Invoice | None:
     )
 
 
-def expired_on(ticket: Ticket, merchant: Merchant) -> dt.date:
-    return timezone.localtime(ticket.expires_at, merchant.tzinfo).date()
-
-
 def ticket_outcome(*, merchant: Merchant, ticket: Ticket, now: dt.datetime | None = None) -> Outcome:
     """What the shopper may do with a ticket that is theirs (matched by its data or its receipt code)."""
-    now = now or timezone.now()
-    if ticket.status == Ticket.Status.VOID:
-        return Outcome(VOID, "Este ticket fue cancelado en la tienda (por ejemplo, por una devolución) y no se "
-                             "puede facturar.", ticket)
-    if ticket.status == Ticket.Status.INVOICED:
-        return Outcome(INVOICED, "Este ticket ya fue facturado.", ticket, live_invoice(ticket))
-    if ticket.expires_at < now:
-        return Outcome(EXPIRED, f"El plazo para facturar este ticket venció el "
-                                f"{expired_on(ticket, merchant):%d/%m/%Y}. Ya no es posible facturarlo en línea; "
-                                "si tienes dudas, comunícate con el comercio.", ticket)
-    if ticket.status == Ticket.Status.GLOBALIZED:
-        if late_request_service(merchant) is not None:
-            return Outcome(LATE_REQUEST, "Este ticket ya estaba en la factura global del comercio; al facturarlo, "
-                                         "el comercio lo retira de esa factura global. Puedes continuar.", ticket)
-        return Outcome(IN_GLOBAL, "Este ticket ya se incluyó en la factura global del comercio (la factura que "
-                                  "emite por las ventas al público en general), por lo que ya no se puede "
-                                  "facturar en línea. Comunícate con el comercio si necesitas tu factura.", ticket)
-    return Outcome(OK, "", ticket)
+    verdict = eligibility.ticket_eligibility(ticket, merchant=merchant, now=now)
+    invoice = live_invoice(ticket) if verdict.code == INVOICED else None
+    return Outcome(verdict.code, "" if verdict.code == OK else verdict.message, ticket, invoice)
 
 
 def mask_email(email: str) -> str:

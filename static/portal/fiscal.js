@@ -1,4 +1,6 @@
-// Live filtering of the fiscal data form; the server applies the same rules (portal/forms.py).
+// Live filtering of the fiscal data form. Every rule comes from the server in #catalogos (portal/forms.py
+// catalog_matrix, built from invoicing/cfdi): the régimen ↔ UsoCFDI matrix, which RFC length is which persona,
+// the separators people type in an RFC and the régimen de capital. Nothing here decides a rule; it only looks up.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("catalogos").textContent);
@@ -6,36 +8,28 @@
   var reg = document.getElementById("id_tax_regime"), uso = document.getElementById("id_cfdi_use");
   var persona = document.getElementById("persona"), capitalHint = document.getElementById("name-capital");
   if (!rfc || !reg || !uso) return;
-  var capital = new RegExp(data.capital, "i");
+  var capital = new RegExp(data.capital, "i"), separators = new RegExp(data.rfc_separators, "g");
 
-  function clean(v) { return v.replace(/[\s\-_.]/g, "").toUpperCase(); }
-  function kind() { var n = clean(rfc.value).length; return n === 12 ? "m" : n === 13 ? "f" : ""; }
+  function clean(v) { return v.replace(separators, "").toUpperCase(); }
+  function kind() { return data.personas[String(clean(rfc.value).length)] || ""; }
 
-  function fill(select, entries, placeholder) {
+  function fill(select, codes, names, placeholder) {
     var current = select.value, keep = false;
     select.textContent = "";
     select.add(new Option(placeholder, ""));
-    entries.forEach(function (e) {
-      select.add(new Option(e[0] + " · " + e[1], e[0]));
-      if (e[0] === current) keep = true;
+    codes.forEach(function (code) {
+      select.add(new Option(code + " · " + names[code], code));
+      if (code === current) keep = true;
     });
     select.value = keep ? current : "";
   }
 
   function update() {
-    var k = kind(), r;
-    persona.textContent = k === "m" ? "RFC de persona moral (empresa): te mostramos sus regímenes."
-      : k === "f" ? "RFC de persona física: te mostramos sus regímenes." : "";
-    var regs = Object.keys(data.regimenes).filter(function (c) {
-      var x = data.regimenes[c]; return !k || (k === "m" ? x[2] : x[1]);
-    }).map(function (c) { return [c, data.regimenes[c][0]]; });
-    fill(reg, regs, "Elige tu régimen fiscal");
-    r = reg.value;
-    var usos = Object.keys(data.usos).filter(function (c) {
-      var u = data.usos[c];
-      return (!k || (k === "m" ? u[2] : u[1])) && (!r || u[3].indexOf(r) >= 0);
-    }).map(function (c) { return [c, data.usos[c][0]]; });
-    fill(uso, usos, "Elige el uso de la factura");
+    var k = kind(), lists = data.matrix[k];
+    persona.textContent = k === "moral" ? "RFC de persona moral (empresa): te mostramos sus regímenes."
+      : k === "fisica" ? "RFC de persona física: te mostramos sus regímenes." : "";
+    fill(reg, lists.regimenes, data.regimenes, "Elige tu régimen fiscal");
+    fill(uso, lists.usos[reg.value] || lists.usos[""], data.usos, "Elige el uso de la factura");
   }
 
   function nameHint() {

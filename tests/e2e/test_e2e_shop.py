@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from invoicing.cfdi.catalogs import regimenes_for, usos_for
 from invoicing.cfdi.verify import verify
 from invoicing.models import Invoice
 from invoicing.pac.sandbox import sandbox_certificate_row
@@ -158,6 +159,22 @@ def test_persona_fisica_605_cannot_pick_g03(live_server, shop, page, shot):
     assert "El uso G03 «Gastos en general» no se permite con el régimen 605" in page.locator("#id_cfdi_use-error").inner_text()
     assert page.locator("#errores a[href='#id_cfdi_use']").count() == 1
     shot(page, "605-g03-refused")
+
+
+def test_the_scripts_lists_are_the_servers_matrix(live_server, shop, page):
+    """fiscal.js only looks up what the server sends: for every persona and régimen its lists are the rule's."""
+    ticket = make_ticket(shop, "M1", "10.00")
+    page.goto(f"{live_server.url}/t/{ticket.public_code}")
+    page.get_by_role("link", name="Continuar con mis datos fiscales").click()
+    options = "os => os.map(o => o.value).filter(v => v)"
+    for typed, rfc in (("eku-900317-3c9", "EKU9003173C9"), ("XIQB891116QE4", "XIQB891116QE4"), ("XIQB", "")):
+        page.get_by_label("RFC", exact=True).fill(typed)
+        regimenes = page.locator("#id_tax_regime option").evaluate_all(options)
+        assert regimenes == [r.code for r in regimenes_for(rfc)]
+        for regimen in regimenes:
+            page.get_by_label("Régimen fiscal").select_option(regimen)
+            usos = page.locator("#id_cfdi_use option").evaluate_all(options)
+            assert usos == [u.code for u in usos_for(rfc, regimen)], (rfc, regimen)
 
 
 def test_two_tickets_in_one_invoice(live_server, shop, page, shot, wait_for):

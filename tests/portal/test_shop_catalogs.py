@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from tickets.catalogs import PostalCode, UnitKey, iana_time_zone, postal_code_exists
+from tickets.catalogs import UnitKey, iana_time_zone
 from tickets.management.commands.load_sat_catalogs import _postal_code
 
 
@@ -24,9 +24,3 @@ def test_postal_code_rows_carry_the_iana_time_zone():
     assert _postal_code("83000", ["SON", "030", "07", "0", "Tiempo del Pacífico"])[-1] == "America/Hermosillo"
     assert iana_time_zone("Tiempo del Sureste", "ROO") == "America/Cancun"
     assert iana_time_zone("Tiempo del Noroeste", "BCN") == "America/Tijuana"
-
-
-def test_once_loaded_only_catalog_postal_codes_pass(db):
-    PostalCode.objects.create(code="06600", state="CMX", time_zone_name="Tiempo del Centro",
-                              time_zone="America/Mexico_City")
-    assert postal_code_exists("06600") and not postal_code_exists("99999")

@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from rest_framework import serializers
 
+from tickets.eligibility import ticket_eligibility
 from tickets.ingest.batch import self_invoice_url
 from tickets.models import Batch, Ticket
 
@@ -253,7 +254,7 @@ def ticket_summary(ticket: Ticket, now=None) -> dict:
         "status": ticket.status,
         "source": ticket.source,
         "expires_at": _local(ticket.expires_at, tz),
-        "can_self_invoice": ticket.status in (Ticket.Status.OPEN, Ticket.Status.GLOBALIZED) and ticket.expires_at > now,
+        "can_self_invoice": ticket_eligibility(ticket, merchant=ticket.merchant, now=now).ok,
         "self_invoice_url": self_invoice_url(ticket.public_code),
         "created_at": _local(ticket.created_at, tz),
     }

@@ -11,6 +11,7 @@ from invoicing.cfdi.builder import build_egreso, build_global, build_ingreso
 from invoicing.cfdi.csd import CsdError, load_csd
 from invoicing.cfdi.errors import CfdiError, errors_only
 from invoicing.cfdi.inputs import Emisor, GlobalInfo, Receptor, Related
+from invoicing.cfdi.rfc import is_persona_moral
 from invoicing.cfdi.samples import random_ticket
 from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.testcsd import generate_test_csd
@@ -39,7 +40,7 @@ class Command(BaseCommand):
         if o["count"] < 1:
             raise CommandError("--count debe ser al menos 1.")
         csd = self._csd(o)
-        emisor = Emisor(csd.rfc, csd.legal_name, o["regimen"] or ("601" if len(csd.rfc) == 12 else "612"))
+        emisor = Emisor(csd.rfc, csd.legal_name, o["regimen"] or ("601" if is_persona_moral(csd.rfc) else "612"))
         rng = random.Random(o["seed"])
         out = Path(o["out"])
         out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoicing.cfdi.csd import CsdError, read_certificate
+from invoicing.cfdi.rfc import is_persona_moral
 from invoicing.cfdi.samples import random_ticket
 from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.services.certificates import certificate_install
@@ -79,7 +80,7 @@ class Command(BaseCommand):
             defaults={
                 "legal_name": name,
                 "rfc": rfc,
-                "tax_regime": "601" if len(rfc) == 12 else "612",
+                "tax_regime": "601" if is_persona_moral(rfc) else "612",
                 "contact_email": "facturacion@demo.example",
                 "brand_color": "#0B5FFF",
             },
