@@ -59,6 +59,7 @@ class Invoice(models.Model):
         GLOBAL = "global", "Factura global"
 
     class Status(models.TextChoices):
+        ON_HOLD = "on_hold", "En espera"
         PENDING = "pending", "En cola"
         SEALED = "sealed", "Sellada"
         STAMPED = "stamped", "Timbrada"

@@ -27,13 +27,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Invoice, StampSlot
 from tickets.prepared import prepared_fetchall
 
 log = logging.getLogger(__name__)
 
 SLOTS_MAX = 16  # rows created; INVOICE_STAMP_SLOTS of them are used
-IN_FLIGHT = (Invoice.Status.PENDING, Invoice.Status.SEALED)
 
 
 def stamp_slots_ensure(**kwargs) -> None:

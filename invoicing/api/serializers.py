@@ -4,6 +4,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
 from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
@@ -89,7 +90,7 @@ class InvoiceOut(serializers.ModelSerializer):
         request = self.context.get("request")
         base = request.build_absolute_uri(f"/api/v1/invoices/{obj.pk}") if request else f"/api/v1/invoices/{obj.pk}"
         links = {"self": base}
-        if obj.status in (Invoice.Status.STAMPED, Invoice.Status.CANCELLING, Invoice.Status.CANCELLED):
+        if obj.status in LEGAL:
             links.update(xml=f"{base}/xml", pdf=f"{base}/pdf", zip=f"{base}/zip")
         return links
 

@@ -12,6 +12,7 @@ from invoicing.api.serializers import ErrorOut, InvoiceCreatedOut, InvoiceCreate
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.downloads import document_response
 from invoicing.errors import InvoicingError
+from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
 from invoicing.services import ReceptorData, invoice_issue
 from invoicing.services.receptor import issues_out, receptor_check
@@ -19,7 +20,7 @@ from tickets.api.auth import HasScope
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-LIVE_DOCUMENT = (Invoice.Status.STAMPED, Invoice.Status.CANCELLING, Invoice.Status.CANCELLED)
+LIVE_DOCUMENT = LEGAL
 
 
 class _InvoicesView(APIView):

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from invoicing.errors import InvoicingError
+from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
 from invoicing.pdf import SANDBOX_WATERMARK, money, render_invoice_pdf, safe_color
 from tickets.events import record_event
@@ -27,7 +28,7 @@ from tickets.models import Event
 logger = logging.getLogger(__name__)
 
 # Statuses whose invoice carries a stamped XML (a cancelled CFDI is still a document one may download).
-DOWNLOADABLE = (Invoice.Status.STAMPED, Invoice.Status.CANCELLING, Invoice.Status.CANCELLED)
+DOWNLOADABLE = LEGAL
 EMAIL_EVENT = "email_sent"
 MAX_RECIPIENTS = 10
 

@@ -24,11 +24,11 @@ from django.utils import timezone
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
+from invoicing.lifecycle import FINAL, invoice_created
 from invoicing.models import GlobalPeriod, Invoice, InvoiceTicket
 from invoicing.periods import Period, PeriodError, check_periodicity, effective_periodicity, period_parse
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.bulk import bulk_insert
-from tickets.events import record_event
 from tickets.models import Branch, Event, Merchant, Ticket
 
 ZERO = Decimal("0")
@@ -214,10 +214,8 @@ def _create_global(*, merchant, branch, currency, period, tickets, actor) -> Inv
         **sums,
     )
     _attach_tickets(invoice, tickets, actor=actor, reason=f"factura global #{invoice.pk} ({period.label})")
-    record_event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
-                 to_status=invoice.status, actor=actor,
-                 reason=f"factura global {period.label}: {len(tickets)} ticket(s)",
-                 data={"period": period.key, "periodicity": period.periodicity})
+    invoice_created(invoice, actor=actor, reason=f"factura global {period.label}: {len(tickets)} ticket(s)",
+                    data={"period": period.key, "periodicity": period.periodicity})
     stamp_queue_wake_on_commit()
     return invoice
 
@@ -272,4 +270,4 @@ def _explain_excluded(merchant, period, branch, ids, taken: set[int]) -> list[di
 
 
 def live_global_filter() -> Q:
-    return Q(kind=Invoice.Kind.GLOBAL) & ~Q(status__in=(Invoice.Status.FAILED, Invoice.Status.CANCELLED))
+    return Q(kind=Invoice.Kind.GLOBAL) & ~Q(status__in=FINAL)

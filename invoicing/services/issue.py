@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from invoicing.errors import InvoicingError
+from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice, InvoiceTicket
 from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
 from invoicing.services.receptor import ReceptorData, receptor_check, receptor_normalized
@@ -113,7 +114,7 @@ def _comparable(value):
 def live_invoice_id(ticket_id: int) -> int | None:
     """The nominative invoice holding the ticket (not failed, not cancelled); a refusal names it."""
     return (InvoiceTicket.objects.filter(ticket_id=ticket_id, invoice__kind=Invoice.Kind.INGRESO)
-            .exclude(invoice__status__in=(Invoice.Status.FAILED, Invoice.Status.CANCELLED))
+            .exclude(invoice__status__in=FINAL)
             .order_by("-invoice_id").values_list("invoice_id", flat=True).first())
 
 

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from invoicing.folios import folio_next
+from invoicing.lifecycle import creation_event_values, invoice_created_event
 from invoicing.models import FolioCounter, Invoice, InvoiceTicket
 from tickets.bulk import insert_sql
 from tickets.models import Branch, Event, Ticket
@@ -109,8 +110,7 @@ def _write_orm(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str)
                 [Event(merchant_id=invoice.merchant_id, entity="ticket", object_id=t.pk,
                        from_status=Ticket.Status.OPEN, to_status=Ticket.Status.INVOICED, actor=actor,
                        reason=_ticket_reason(invoice.pk)) for t in tickets]
-                + [Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status="",
-                         to_status=invoice.status, actor=actor, reason=_invoice_reason(tickets))]
+                + [invoice_created_event(invoice, actor=actor, reason=_invoice_reason(tickets))]
             )
             invoice.folio = folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie)
             Invoice.objects.filter(pk=invoice.pk).update(folio=invoice.folio)
@@ -128,6 +128,7 @@ def _write_one_statement(invoice: Invoice, tickets: Sequence[TicketValues], *, a
     ticket_table, events = qn(Ticket._meta.db_table), qn(Event._meta.db_table)
     insert, insert_params = insert_sql(invoice, sql_values={"folio": "f.folio"}, select_from="f")
     invoiced, open_ = Ticket.Status.INVOICED.value, Ticket.Status.OPEN.value  # code constants, not input
+    created, initial = creation_event_values(invoice.status)  # the lifecycle's first step, as in _write_orm
     sql = (
         "WITH p AS (SELECT %s::bigint AS merchant_id, %s::text AS serie, %s::text AS actor, "
         "%s::text AS ticket_reason, %s::text AS invoice_reason), "
@@ -144,7 +145,8 @@ def _write_one_statement(invoice: Invoice, tickets: Sequence[TicketValues], *, a
         f"e AS (INSERT INTO {events} (merchant_id, entity, object_id, from_status, to_status, actor, reason, data, "
         f"created_at) SELECT i.merchant_id, 'ticket', t.id, '{open_}', '{invoiced}', p.actor, "
         "p.ticket_reason || i.id, '{}'::jsonb, i.created_at FROM i, t, p "
-        "UNION ALL SELECT i.merchant_id, 'invoice', i.id, '', i.status, p.actor, p.invoice_reason, '{}'::jsonb, "
+        f"UNION ALL SELECT i.merchant_id, 'invoice', i.id, '{created}', '{initial}', p.actor, p.invoice_reason, "
+        "'{}'::jsonb, "
         "i.created_at FROM i, p) "
         "SELECT (SELECT ok FROM ok), i.id, i.folio FROM (SELECT 1) AS one LEFT JOIN i ON true"
     )

@@ -2,8 +2,7 @@
 
 ``late_request_issue`` is what the shopper portal calls when ``invoice_issue`` answered
 ``ticket_in_global_invoice``. It creates the shopper's nominative invoice at once (so the portal can follow
-it) but *parks* it (pending, ``next_attempt_at`` far away, so neither the stamping task nor the sweeper
-touches it) until the global is corrected, according to ``merchant.late_request_policy``:
+it) but holds it (status ``on_hold``: outside the stamping queue) until the global is corrected, according to ``merchant.late_request_policy``:
 
 * ``credit_note``: per global, a CFDI de egreso for those tickets related with TipoRelacion 01, receptor
   público en general with UsoCFDI G02, ClaveProdServ 84111506 / ClaveUnidad ACT, ticket in NoIdentificacion
@@ -32,6 +31,7 @@ from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
 from invoicing.cfdi.rfc import is_persona_moral
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
+from invoicing.lifecycle import invoice_created, invoice_transition
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
 from invoicing.services.global_invoice import _attach_tickets
 from invoicing.services.issue import ReceptorData, idempotent_issue, live_invoice_id, receptor_normalized
@@ -44,7 +44,6 @@ from tickets.models import Merchant, Ticket
 
 log = logging.getLogger(__name__)
 
-PARKED_FOR = dt.timedelta(days=3650)
 MAX_TICKETS = 50
 CANCEL_MOTIVO = "04"
 ACTOR = "solicitud tardía"
@@ -111,7 +110,7 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
         receptor_emails=list(receptor.emails), currency=main.currency, payment_form=main.payment_form,
-        payment_method="PUE", next_attempt_at=now + PARKED_FOR, idempotency_key=idempotency_key,
+        payment_method="PUE", status=Invoice.Status.ON_HOLD, idempotency_key=idempotency_key,
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
         tax_total=sum(t.tax_total for t in tickets), withheld_total=sum(t.withheld_total for t in tickets),
         total=sum(t.total for t in tickets),
@@ -124,9 +123,8 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
                        reason=f"factura #{invoice.pk} (solicitud tardía)", updated_at=now)
     lr = LateRequest.objects.create(merchant=merchant, policy=merchant.late_request_policy, invoice=invoice)
     lr.tickets.set(tickets)
-    record_event(merchant_id=merchant.pk, entity="invoice", object_id=invoice.pk, from_status="",
-                 to_status=invoice.status, actor=actor,
-                 reason=f"solicitud tardía #{lr.pk} ({lr.get_policy_display()}): en espera de corregir la global")
+    invoice_created(invoice, actor=actor,
+                    reason=f"solicitud tardía #{lr.pk} ({lr.get_policy_display()}): en espera de corregir la global")
     record_event(merchant_id=merchant.pk, entity="late_request", object_id=lr.pk, from_status="",
                  to_status=lr.status, actor=actor, data={"tickets": ids, "policy": lr.policy})
     _enqueue_advance(lr.pk)
@@ -209,9 +207,8 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
     InvoiceTicket.objects.bulk_create(InvoiceTicket(invoice=note, ticket=t, amount=t.total) for t in tickets)
     InvoiceRelation.objects.create(invoice=note, relation_type="01", related_uuid=g.uuid, related_invoice=g)
     lr.documents.add(note)
-    record_event(merchant_id=lr.merchant_id, entity="invoice", object_id=note.pk, from_status="",
-                 to_status=note.status, actor=ACTOR,
-                 reason=f"nota de crédito a la global #{g.pk} por {len(tickets)} ticket(s), solicitud tardía #{lr.pk}")
+    invoice_created(note, actor=ACTOR,
+                    reason=f"nota de crédito a la global #{g.pk} por {len(tickets)} ticket(s), solicitud tardía #{lr.pk}")
     stamp_queue_wake_on_commit()
     return note
 
@@ -231,9 +228,9 @@ def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | s
     from invoicing.pac.base import CANCELLED, IN_PROCESS
 
     if g.status == Invoice.Status.STAMPED:
-        transition(g, entity="invoice", expected=Invoice.Status.STAMPED, to=Invoice.Status.CANCELLING, actor=ACTOR,
-                   reason=f"cancelación motivo {CANCEL_MOTIVO} por la solicitud tardía #{lr.pk}",
-                   updated_at=timezone.now())
+        invoice_transition(g, expected=Invoice.Status.STAMPED, to=Invoice.Status.CANCELLING, actor=ACTOR,
+                           reason=f"cancelación motivo {CANCEL_MOTIVO} por la solicitud tardía #{lr.pk}",
+                           updated_at=timezone.now())
         g.refresh_from_db()
     if g.status != Invoice.Status.CANCELLING:
         return False
@@ -263,17 +260,17 @@ def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | s
 
 
 def _undo_cancelling(g: Invoice, why: str) -> None:
-    transition(g, entity="invoice", expected=Invoice.Status.CANCELLING, to=Invoice.Status.STAMPED, actor=ACTOR,
-               reason=f"cancelación no realizada: {why}"[:500], updated_at=timezone.now())
+    invoice_transition(g, expected=Invoice.Status.CANCELLING, to=Invoice.Status.STAMPED, actor=ACTOR,
+                       reason=f"cancelación no realizada: {why}"[:500], updated_at=timezone.now())
 
 
 @transaction.atomic
 def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | None:
     """Record the cancellation and, in the same transaction, the re-issued global: never one without the other."""
     g = Invoice.objects.select_for_update().get(pk=g.pk)
-    if not transition(g, entity="invoice", expected=Invoice.Status.CANCELLING, to=Invoice.Status.CANCELLED,
-                      actor=ACTOR, reason=f"cancelada (motivo {CANCEL_MOTIVO}): {result.message}"[:500],
-                      data={"code": result.code}, updated_at=timezone.now()):
+    if not invoice_transition(g, expected=Invoice.Status.CANCELLING, to=Invoice.Status.CANCELLED,
+                              actor=ACTOR, reason=f"cancelada (motivo {CANCEL_MOTIVO}): {result.message}"[:500],
+                              data={"code": result.code}, updated_at=timezone.now()):
         return None  # another worker recorded it (and re-issued)
     # Leave out the tickets of every late request waiting on this global, not only this one's.
     requested = set(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS, merchant_id=g.merchant_id,
@@ -300,9 +297,8 @@ def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | No
     for gp in g.global_periods.all():
         gp.invoices.add(new)
     lr.documents.add(new)
-    record_event(merchant_id=g.merchant_id, entity="invoice", object_id=new.pk, from_status="",
-                 to_status=new.status, actor=ACTOR,
-                 reason=f"reexpedición de la global #{g.pk} sin {len(requested)} ticket(s) (TipoRelacion 04)")
+    invoice_created(new, actor=ACTOR,
+                    reason=f"reexpedición de la global #{g.pk} sin {len(requested)} ticket(s) (TipoRelacion 04)")
     stamp_queue_wake_on_commit()
     return new
 
@@ -318,8 +314,8 @@ def _release(lr: LateRequest) -> str:
         if t.status in (Ticket.Status.GLOBALIZED, Ticket.Status.OPEN):
             transition(t, entity="ticket", expected=t.status, to=Ticket.Status.INVOICED, actor=ACTOR,
                        reason=f"factura #{lr.invoice_id} (solicitud tardía #{lr.pk})", updated_at=now)
-    Invoice.objects.filter(pk=lr.invoice_id, status=Invoice.Status.PENDING).update(next_attempt_at=None,
-                                                                                    updated_at=now)
+    invoice_transition(lr.invoice, expected=Invoice.Status.ON_HOLD, to=Invoice.Status.PENDING, actor=ACTOR,
+                       reason=f"solicitud tardía #{lr.pk}: global corregida", updated_at=now)
     transition(lr, entity="late_request", expected=LateRequest.Status.IN_PROGRESS, to=LateRequest.Status.RELEASED,
                actor=ACTOR, reason="global corregida; factura nominativa en timbrado", updated_at=now)
     stamp_queue_wake_on_commit()
@@ -333,8 +329,8 @@ def _fail(lr: LateRequest, message: str) -> str:
                       to=LateRequest.Status.FAILED, actor=ACTOR, reason=message[:500], last_error=message,
                       updated_at=timezone.now()):
         return lr.status
-    transition(lr.invoice, entity="invoice", expected=Invoice.Status.PENDING, to=Invoice.Status.FAILED, actor=ACTOR,
-               reason=message[:500], last_error_code="late_request_failed", last_error_message=message,
+    invoice_transition(lr.invoice, expected=Invoice.Status.ON_HOLD, to=Invoice.Status.FAILED, actor=ACTOR,
+                       reason=message[:500], last_error_code="late_request_failed", last_error_message=message,
                last_error_permanent=True, next_attempt_at=None, updated_at=timezone.now())
     # Tickets reserved from ``open`` go back; globalized ones stay in their (still vigente) global.
     for t in Ticket.objects.select_for_update().filter(late_requests=lr, status=Ticket.Status.INVOICED):

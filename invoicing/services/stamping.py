@@ -28,12 +28,12 @@ from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
 from invoicing.engine_inputs import engine_csd
+from invoicing.lifecycle import IN_FLIGHT, invoice_transition, invoice_transitions_bulk
 from invoicing.models import Certificate, Invoice
 from invoicing.services.compose import comprobante_inputs, invoice_comprobante
 from invoicing.webhooks.services import invoice_webhook_emit
-from tickets.bulk import bulk_update_fields
 from tickets.events import record_event, transition
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ MAX_ATTEMPTS = 12  # with the backoff below: about three hours of a PAC outage b
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 
-_SEALED_FIELDS = ["status", "sealed_xml", "certificate", "issued_at", "subtotal", "discount", "tax_total",
-                  "withheld_total", "total", "payment_form", "updated_at"]
-_STAMPED_FIELDS = ["status", "stamped_xml", "uuid", "stamped_at", "pac", "attempts", "next_attempt_at",
-                   "lease_until", "last_error_code", "last_error_message", "last_error_permanent", "updated_at"]
+_SEALED_FIELDS = ["sealed_xml", "certificate", "issued_at", "subtotal", "discount", "tax_total", "withheld_total",
+                  "total", "payment_form"]
+_STAMPED_FIELDS = ["stamped_xml", "uuid", "stamped_at", "pac", "attempts", "next_attempt_at", "lease_until",
+                   "last_error_code", "last_error_message", "last_error_permanent"]
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -69,20 +69,17 @@ def invoice_retry_now(*, invoice_id: int, actor: str) -> bool:
     """Staff's "reintentar ahora": an invoice backing off after a PAC error is sent again now, not at its
     retry time (after an outage ends, the backoff can be up to an hour away). Returns whether it was queued.
 
-    Only an invoice waiting out a transient error qualifies: not one that a late request parks until its
-    global is corrected, and nothing stamped or failed. The same sealed XML is resent, as on any retry.
+    Only an invoice waiting out a transient error qualifies: not one on hold (a late request's, until its
+    global is corrected), and nothing stamped or failed. The same sealed XML is resent, as on any retry.
     """
     from django_q.tasks import async_task
-
-    from invoicing.models import LateRequest
 
     now = timezone.now()
     with transaction.atomic():
         invoice = (
             Invoice.objects.select_for_update()
-            .filter(pk=invoice_id, status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED), attempts__gt=0,
+            .filter(pk=invoice_id, status__in=IN_FLIGHT, attempts__gt=0,
                     last_error_permanent=False, next_attempt_at__gt=now)
-            .exclude(pk__in=LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS).values("invoice_id"))
             .first()
         )
         if invoice is None:
@@ -144,8 +141,7 @@ def _seal_many(invoice_ids: list[int]) -> list[Invoice]:
     certificates = {c.merchant_id: c for c in Certificate.objects.filter(
         merchant_id__in={i.merchant_id for i in invoices}, is_active=True)}
     tickets, relations = comprobante_inputs([i.pk for i in invoices])
-    now = timezone.now()
-    sealed, events = [], []
+    sealed, reasons = [], []
     for invoice in invoices:
         certificate = certificates.get(invoice.merchant_id)
         try:
@@ -163,14 +159,10 @@ def _seal_many(invoice_ids: list[int]) -> list[Invoice]:
         if problems:
             _fail(invoice, problems)
             continue
-        invoice.updated_at = now
         sealed.append(invoice)
-        events.append(Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
-                            from_status=Invoice.Status.PENDING, to_status=Invoice.Status.SEALED,
-                            reason=f"sellado con el CSD {certificate.number}"))
-    if sealed:
-        bulk_update_fields(sealed, _SEALED_FIELDS)
-        Event.objects.bulk_create(events)
+        reasons.append(f"sellado con el CSD {certificate.number}")
+    invoice_transitions_bulk(sealed, from_status=Invoice.Status.PENDING, to=Invoice.Status.SEALED,
+                             fields=_SEALED_FIELDS, reasons=reasons)
     return sealed
 
 
@@ -188,7 +180,6 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
     if problems:
         return problems
     impuestos = comprobante.impuestos
-    invoice.status = Invoice.Status.SEALED
     invoice.sealed_xml = to_bytes(root)
     invoice.certificate = certificate
     invoice.issued_at = dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=invoice.merchant.tzinfo)
@@ -243,10 +234,9 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
 def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> list[int]:
     from invoicing.pac.base import PacError
 
-    now = timezone.now()
     still_sealed = set(Invoice.objects.select_for_update().filter(
         pk__in=[i.pk for i in invoices], status=Invoice.Status.SEALED).values_list("pk", flat=True))
-    stamped, events = [], []
+    stamped, reasons = [], []
     for invoice, outcome in zip(invoices, outcomes, strict=True):
         if invoice.pk not in still_sealed:
             continue  # another worker got here first (an expired lease): its outcome stands
@@ -257,7 +247,6 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
             else:
                 _retry_later(invoice, outcome.code, outcome.message)
             continue
-        invoice.status = Invoice.Status.STAMPED
         invoice.stamped_xml = outcome.stamped_xml
         invoice.uuid = outcome.uuid
         invoice.stamped_at = outcome.stamped_at
@@ -265,14 +254,11 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
         invoice.next_attempt_at = invoice.lease_until = None
         invoice.last_error_code = invoice.last_error_message = ""
         invoice.last_error_permanent = False
-        invoice.updated_at = now
         stamped.append(invoice)
-        events.append(Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
-                            from_status=Invoice.Status.SEALED, to_status=Invoice.Status.STAMPED,
-                            reason=f"timbrado por {pac_name}: {outcome.uuid}"))
+        reasons.append(f"timbrado por {pac_name}: {outcome.uuid}")
+    invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
+                             fields=_STAMPED_FIELDS, reasons=reasons)
     if stamped:
-        bulk_update_fields(stamped, _STAMPED_FIELDS)
-        Event.objects.bulk_create(events)
         ids = [i.pk for i in stamped]
         # Documents go out for an invoice whose PDF is rendered now, or whose receptor gave an address.
         deliver = [i.pk for i in stamped if settings.INVOICE_PDF_AFTER_STAMP or i.receptor_emails]
@@ -282,7 +268,7 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
 
 def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no disponible") -> None:
     delay = backoff_seconds(invoice.attempts)
-    Invoice.objects.filter(pk=invoice.pk, status__in=(Invoice.Status.PENDING, Invoice.Status.SEALED)).update(
+    Invoice.objects.filter(pk=invoice.pk, status__in=IN_FLIGHT).update(
         attempts=invoice.attempts,
         next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
         lease_until=None,
@@ -301,10 +287,9 @@ def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -
     """Permanent failure: record why, and give the tickets back so they can be invoiced again."""
     first = issues[0]
     message = " ".join(dict.fromkeys(i.message for i in issues))
-    changed = transition(
+    changed = invoice_transition(
         invoice,
-        entity="invoice",
-        expected=(Invoice.Status.PENDING, Invoice.Status.SEALED),
+        expected=IN_FLIGHT,
         to=Invoice.Status.FAILED,
         reason=message[:500],
         data={"issues": [i.as_dict() for i in issues]},

@@ -24,6 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from invoicing.lifecycle import LEGAL
 from invoicing.webhooks import transport
 from invoicing.webhooks.models import EVENTS, TEST_EVENT, WebhookDelivery, WebhookEndpoint, new_secret
 from tickets.errors import InvalidInput, Unprocessable
@@ -186,8 +187,7 @@ def invoice_event_data(invoice) -> dict:
                           "year": invoice.global_year}
     else:
         data["ticket_ids"] = ticket_ids
-    if invoice.uuid and invoice.status in (Invoice.Status.STAMPED, Invoice.Status.CANCELLING,
-                                           Invoice.Status.CANCELLED):
+    if invoice.uuid and invoice.status in LEGAL:
         links.update({fmt: f"{base}/{fmt}" for fmt in ("xml", "pdf", "zip")})
         links["public"] = {fmt: public_download_url(invoice, fmt) for fmt in ("xml", "pdf", "zip")}
     if invoice.last_error_code:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice
 from tickets import eligibility
 from tickets.models import Merchant, Ticket
@@ -71,7 +72,7 @@ def live_invoice(ticket: Ticket) -> Invoice | None:
     """The nominative invoice that holds ``ticket`` (not failed, not cancelled), if any."""
     return (
         Invoice.objects.filter(merchant_id=ticket.merchant_id, kind=Invoice.Kind.INGRESO, ticket_links__ticket=ticket)
-        .exclude(status__in=[Invoice.Status.FAILED, Invoice.Status.CANCELLED])
+        .exclude(status__in=FINAL)
         .order_by("-pk")
         .first()
     )

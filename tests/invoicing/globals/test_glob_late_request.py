@@ -58,7 +58,7 @@ def assert_verifies(sat_cert, *invoices):
 def test_credit_note_policy_egreso_then_nominative(merchant, stamped_global, receptor, worker, sat_cert):
     g, (asked, other) = stamped_global
     nominative = ask(merchant, asked, receptor)
-    assert nominative.status == "pending" and nominative.next_attempt_at  # parked until the global is fixed
+    assert nominative.status == "on_hold" and nominative.next_attempt_at is None  # until the global is fixed
     worker()
     nominative.refresh_from_db()
     assert nominative.status == "stamped", nominative.last_error_message

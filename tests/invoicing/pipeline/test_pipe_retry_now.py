@@ -60,7 +60,8 @@ def test_only_an_invoice_waiting_out_a_transient_error_is_retried(backing_off, m
                                                                   django_capture_on_commit_callbacks):
     fresh = invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number="R2").pk], receptor=receptor)
     parked = invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number="R3").pk], receptor=receptor)
-    Invoice.objects.filter(pk=parked.pk).update(attempts=1, next_attempt_at=timezone.now() + dt.timedelta(days=30))
+    Invoice.objects.filter(pk=parked.pk).update(status="on_hold", attempts=1,
+                                                next_attempt_at=timezone.now() + dt.timedelta(days=30))
     LateRequest.objects.create(merchant=merchant, policy="credit_note", invoice=parked)
     failed = invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number="R4").pk], receptor=receptor)
     Invoice.objects.filter(pk=failed.pk).update(status="failed", attempts=1, last_error_permanent=True,
