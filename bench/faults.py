@@ -126,6 +126,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--settle-seconds", type=float,
                    help="the drain also ends when nothing changed for this long (default 90)")
     p.add_argument("--pg-stop-mode", choices=["fast", "immediate"], default="fast")
+    p.add_argument("--pac-min-calls", type=int, default=10,
+                   help="a PAC fault lasts until the product has met it this many times ...")
+    p.add_argument("--pac-hold-seconds", type=float, default=60, help="... or this much longer than its phase")
     p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FAULTS)}")
     p.add_argument("--clusters", default=os.environ.get("FAULTS_Q_CLUSTERS", ""),
                    help="named qcluster clusters to run (default: one, named by the settings)")
@@ -305,8 +308,9 @@ class Suite:
 
     # --- phases ---------------------------------------------------------------------------------------
 
-    def phase(self, name: str, seconds: float, steps=()) -> tuple[float, float]:
-        """Run the load in phase ``name`` for ``seconds``; ``steps`` are (offset, callable) done on the way."""
+    def phase(self, name: str, seconds: float, steps=(), hold=None, hold_max: float = 0) -> tuple[float, float]:
+        """Run the load in phase ``name`` for ``seconds``; ``steps`` are (offset, callable) done on the way.
+        ``hold()`` True at the end keeps the phase going, up to ``hold_max`` seconds more."""
         log(f"phase {name} ({seconds:.0f} s)")
         self.rec.phase = name
         start = time.time()
@@ -318,6 +322,8 @@ class Suite:
         delay = start + seconds - time.time()
         if delay > 0:
             time.sleep(delay)
+        while hold is not None and time.time() < start + seconds + hold_max and hold():
+            time.sleep(1)
         end = time.time()
         self.phase_bounds.append((name, start, end))
         return start, end
@@ -371,13 +377,24 @@ class Suite:
         self.phase("pg_restart", self.args.fault_seconds, [(1, down), (1 + self.args.db_down_seconds, up)])
 
     def _pac_fault(self, w: dict, fault: str, phase: str) -> None:
+        """The fault stays on for the phase, and longer (up to --pac-hold-seconds) until the product has met it
+        on at least --pac-min-calls calls: a PAC outage while nothing is being stamped tests nothing."""
+        before = Counter(control(self.pac_url)["counts"])
+
+        def faulted() -> int:
+            now = Counter(control(self.pac_url)["counts"]) - before
+            return now["hung"] + now["stamped_then_hung"] + now["answered_5xx"]
+
         def on():
             w["start"] = time.time()
             control(self.pac_url, fault)
 
-        start, end = self.phase(phase, self.args.fault_seconds, [(0, on)])
-        w["pac"] = control(self.pac_url, "none")
+        start, end = self.phase(phase, self.args.fault_seconds, [(0, on)],
+                                hold=lambda: faulted() < self.args.pac_min_calls, hold_max=self.args.pac_hold_seconds)
+        control(self.pac_url, "none")
         w["end"] = time.time()
+        w["held_s"] = round(max(0.0, end - start - self.args.fault_seconds), 1)
+        w["pac"] = dict(Counter(control(self.pac_url)["counts"]) - before)
 
     def fault_pac_timeouts(self, w: dict) -> None:
         self._pac_fault(w, "timeout", "pac_timeouts")
@@ -519,7 +536,8 @@ class Suite:
                 detail["worker_respawned"] = bool(w.get("worker_pids_after")) and \
                     w.get("killed_worker") not in w.get("worker_pids_after", [])
             if fault.startswith("pac_"):
-                detail["fake_pac"] = w.get("pac", {}).get("counts")
+                detail["fake_pac"] = w.get("pac")  # what the fake did while the fault was on
+                detail["held_s"] = w.get("held_s")
             faults[fault] = detail
 
         result = {

@@ -76,14 +76,10 @@ class ControlledFinkok(FinkokFake):
             return "timeout", {}, b""
         return super().handle(method, path, headers, body)
 
-    def op_stamp(self, text, fields, mode):
-        known = len(self.stamps)
-        result = super().op_stamp(text, fields, mode)
-        if len(self.stamps) > known:
-            self.count("stamped")
-        elif isinstance(result, str) and "timbre previo" in result:
-            self.count("answered_307")
-        return result
+    def _stamp_once(self, key, sealed, fecha, mode):
+        # Runs under the fake's stamp lock: whether this document is new is decided exactly once.
+        self.count("answered_307" if key in self.stamps else "stamped")
+        return super()._stamp_once(key, sealed, fecha, mode)
 
 
 def control(url: str, fault: str | None = None, timeout: float = 5, uuids: bool = False) -> dict:
