@@ -1,8 +1,8 @@
 """Reliability suite: mixed load against a production-like install while faults are injected one after another.
 Prints ONE JSON object. Not a test and not part of `make bench`; run it on its own:
 
-    .venv/bin/python bench/faults.py            # ≈ 6-9 minutes
-    .venv/bin/python bench/faults.py --quick    # ≈ 3-4 minutes, shorter phases (and a 30 s invoice lease)
+    .venv/bin/python bench/faults.py            # ≈ 10-15 minutes today, a few once recovery is quick
+    .venv/bin/python bench/faults.py --quick    # ≈ 4-6 minutes today: shorter phases, a 30 s invoice lease
     make faults                                 # the same as the first line
 
 Self-contained: it starts its OWN PostgreSQL (initdb into a temp dir, run as the "postgres" user when started as
@@ -16,14 +16,18 @@ enough to go to a background worker), shoppers self-invoicing through the real H
 cart, fiscal data, confirmation, progress page), an ERP invoicing through the API with an Idempotency-Key, and
 API reads. Clients retry as real ones do (machines resend the same batch or key; people reload a few times).
 
-Phases: baseline, then each fault followed by an "after" phase:
+Phases: a warm-up, the baseline, then each fault followed by an "after" phase. Before each fault the run waits
+(load running, up to `--between-seconds`) until the stamping queue holds nothing older than 20 s, so that one
+fault's effects do not pile onto the next; the PAC faults come first because they need invoices flowing.
+- pac_timeouts: every Finkok call hangs past PAC_TIMEOUT_SECONDS (3 s here); every other stamp call is stamped
+  at the PAC first, so resends must come back as 307 with the same UUID;
+- pac_5xx: every Finkok call answers 500 (SOAP fault) or 503 (HTML);
+  (a PAC fault stays on past its phase, up to `--pac-hold-seconds`, until the product met it `--pac-min-calls`
+  times)
 - worker_kill: SIGKILL of the busiest worker of the stamping cluster (django-q2 forks a new one), then, half-way,
   SIGKILL of the whole cluster, restarted at once as a supervisor would;
 - pg_restart: PostgreSQL stopped (`pg_ctl stop -m fast`, `--pg-stop-mode immediate` for a crash), down for
   `--db-down-seconds`, started again;
-- pac_timeouts: every Finkok call hangs past PAC_TIMEOUT_SECONDS (3 s here); every other stamp call is stamped
-  at the PAC first, so resends must come back as 307 with the same UUID;
-- pac_5xx: every Finkok call answers 500 (SOAP fault) or 503 (HTML);
 - redis_away: redis-server SIGKILLed (no persistence: the queued tasks are gone), back after
   `--redis-down-seconds`.
 Then the load stops and the run drains (up to `--drain-seconds`) until no invoice is in flight, every
@@ -36,11 +40,11 @@ What it counts (bench/faultkit/counting.py):
 - invoices_lost: requests acknowledged (portal redirect to the invoice page, API 202) whose invoice is missing
   or not stamped at the end; invoices_duplicated: more than one live invoice per ticket or per Idempotency-Key;
 - folio_gaps per (merchant, serie); emails_unsent: stamped invoices with an address and no message in the
-  file backend's directory;
+  file backend's directory; pac_stamps_without_invoice: UUIDs the fake Finkok gave that no invoice holds;
 - p99 latency of every phase, and per fault: its window, 5xx during and after it, how long until requests
   stopped failing (http_recovered_s) and until every invoice created before the fault ended had left the
   queue (stamping_recovered_s).
-Target: 0 lost, 0 duplicated, 0 folio gaps, 0 unsent emails, 0 5xx outside the DB-down window, and only 503s
+Target: 0 lost, 0 duplicated, 0 folio gaps, 0 unsent emails, 0 stamps without invoice, 0 5xx outside the DB-down window, and only 503s
 (no 500s) inside it. `targets_met` says whether this run hit it.
 
 Where the workers are started: bench/faultkit/services.py `start_workers` (one place; `--clusters` runs several
@@ -82,7 +86,10 @@ from faultkit.services import (  # noqa: E402
     wait_until,
 )
 
-FAULTS = ["worker_kill", "pg_restart", "pac_timeouts", "pac_5xx", "redis_away"]
+# The PAC faults first: they need invoices flowing to the PAC, and today stamping can stall for minutes after
+# a worker kill or a PostgreSQL restart.
+FAULTS = ["pac_timeouts", "pac_5xx", "worker_kill", "pg_restart", "redis_away"]
+STALE_AFTER_SECONDS = 20
 PAC_TIMEOUT_SECONDS = 3
 
 SETTINGS = '''
@@ -123,6 +130,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--db-down-seconds", type=float, help="PostgreSQL down time (default 10)")
     p.add_argument("--redis-down-seconds", type=float, help="Redis down time (default 20)")
     p.add_argument("--drain-seconds", type=float, default=300, help="longest wait for the queue to settle")
+    p.add_argument("--between-seconds", type=float,
+                   help="before each fault, wait up to this long (load running) for the stamping queue to hold "
+                        f"nothing older than {STALE_AFTER_SECONDS} s, so that faults do not pile up (default 60)")
     p.add_argument("--settle-seconds", type=float,
                    help="the drain also ends when nothing changed for this long (default 90)")
     p.add_argument("--pg-stop-mode", choices=["fast", "immediate"], default="fast")
@@ -142,7 +152,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"warmup_seconds": 4 if quick else 8, "baseline_seconds": 10 if quick else 30,
-                "settle_seconds": 45 if quick else 90, "fault_seconds": 10 if quick else 30,
+                "settle_seconds": 45 if quick else 90, "between_seconds": 30 if quick else 60, "fault_seconds": 10 if quick else 30,
                 "after_seconds": 8 if quick else 20, "db_down_seconds": 5 if quick else 10,
                 "redis_down_seconds": 6 if quick else 20, "lease_seconds": 30 if quick else None}
     for name, value in defaults.items():
@@ -334,8 +344,23 @@ class Suite:
         self.phase("baseline", a.baseline_seconds)
         for fault in a.faults:
             window = self.windows.setdefault(fault, {})
+            window["waited_before_s"] = self.settle_before(fault)
             getattr(self, f"fault_{fault}")(window)
             self.phase(f"after_{fault}", a.after_seconds)
+
+    def stamping_stale(self) -> bool:
+        if not self.queue_samples:
+            return False
+        at, oldest, _ = self.queue_samples[-1]
+        return oldest is not None and at - oldest > STALE_AFTER_SECONDS
+
+    def settle_before(self, fault: str) -> float:
+        """Start each fault from a queue that moves, as far as the product lets it within --between-seconds."""
+        if not self.stamping_stale():
+            return 0.0
+        start, end = self.phase(f"settle_before_{fault}", 0, hold=self.stamping_stale,
+                                hold_max=self.args.between_seconds)
+        return round(end - start, 1)
 
     def fault_worker_kill(self, w: dict) -> None:
         cluster = self.stamp_cluster
@@ -508,8 +533,9 @@ class Suite:
             start, end = bounds.get(fault, (None, None))
             fault_end = w.get("end", end)
             after = bounds.get(f"after_{fault}")
-            nxt = order.index(f"after_{fault}") + 1 if f"after_{fault}" in order else len(order)
-            horizon = bounds[order[nxt]][0] if nxt < len(order) else time.time()
+            # Until the next fault starts (a settle phase in between still counts as "after" this one).
+            later = order[order.index(fault) + 1:] if fault in order else []
+            horizon = next((bounds[name][0] for name in later if name in self.args.faults), time.time())
             detail = {
                 "window_s": [round(w.get("start", start) - self.started, 1), round(fault_end - self.started, 1)],
                 "p99_ms_during": latency.get(fault, {}).get("p99_ms"),
@@ -521,6 +547,7 @@ class Suite:
                 "http_recovered_s": _http_recovered(samples, fault_end, horizon),
                 "stamping_recovered_s": counting.queue_recovered_after(
                     [(t, oldest) for t, oldest, _ in self.queue_samples], fault_end),
+                "waited_before_s": w.get("waited_before_s"),
                 "queue_peak": max((n for t, _, n in self.queue_samples if start and start <= t <= horizon),
                                   default=0),
             }
@@ -551,9 +578,9 @@ class Suite:
             "folio_gaps": gaps,
             "emails_unsent": emails["emails_unsent"],
             "pac_stamps_without_invoice": orphans,
-            "p99_ms": {name: latency.get(name, {}).get("p99_ms") for name in order if name != "warmup"},
+            "p99_ms": {name: latency.get(name, {}).get("p99_ms") for name in order if _reported(name)},
             # From "Facturar" (or the API's 202) to stamped, by the phase the invoice was requested in.
-            "stamp_p99_s": {name: stamp_latency.get(name, {}).get("p99_s") for name in order if name != "warmup"},
+            "stamp_p99_s": {name: stamp_latency.get(name, {}).get("p99_s") for name in order if _reported(name)},
             "faults": faults,
             "details": {
                 **{k: v for k, v in tickets.items() if k not in ("tickets_lost", "tickets_duplicated")},
@@ -627,6 +654,10 @@ class Suite:
             log(f"kept {self.tmp}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _reported(phase: str) -> bool:
+    return phase != "warmup" and not phase.startswith("settle_before_")
 
 
 def _healthy(requests, base: str) -> bool:
