@@ -515,12 +515,20 @@ class Suite:
         tickets = counting.ticket_counts(self.rec.tickets_acknowledged, stored_tickets)
         inv = counting.invoice_counts(self.rec.invoice_requests, invoices)
         gaps, gap_detail = counting.folio_gaps(invoices)
-        emails = counting.email_counts(invoices, counting.sent_email_uuids(self.mail))
+        sent = counting.sent_email_uuids(self.mail)
+        emails = counting.email_counts(invoices, sent)
         samples = [s for s in self.rec.samples if s.phase not in ("setup",)]
         errors = counting.http_errors(samples, self.db_down)
         latency = counting.latency_by_phase(samples)
         batches = Counter(Batch.objects.filter(merchant__slug__startswith="faults-").values_list("status", flat=True))
-        stamp_latency = self.stamp_latency()
+        stamp_latency, stamped_at = self.stamp_latency()
+        # Which phase each loss comes from: a batch by when its 202 came, an email by when its invoice stamped.
+        unfinished = Batch.objects.filter(merchant__slug__startswith="faults-", finished_at__isnull=True)
+        batches_lost_by_phase = Counter(self.rec.background_batches.get(b, "?")
+                                        for b in unfinished.values_list("batch_id", flat=True))
+        emails_unsent_by_phase = Counter(
+            counting.phase_of(stamped_at.get(i.id, 0), self.phase_bounds) or "drain"
+            for i in counting.unsent_emails(invoices, sent))
         pac = control(self.pac_url, uuids=True)
         orphans = counting.pac_stamps_without_invoice(pac.pop("uuids"), invoices, "faults-finkok")
         pdfs_missing = Invoice.objects.filter(merchant__slug__startswith="faults-", status="stamped", pdf="").count()
@@ -587,9 +595,11 @@ class Suite:
                 "tickets_unacknowledged": self.rec.tickets_unacknowledged,
                 "tickets_rejected": self.rec.tickets_rejected,
                 "batches_by_status": dict(batches),
+                "batches_unfinished_by_phase_acknowledged": dict(batches_lost_by_phase),
                 **{k: v for k, v in inv.items() if k not in ("invoices_lost", "invoices_duplicated")},
                 "folios": gap_detail,
                 **{k: v for k, v in emails.items() if k != "emails_unsent"},
+                "emails_unsent_by_phase_stamped": dict(emails_unsent_by_phase),
                 "pdfs_missing": pdfs_missing,
                 "fake_pac": pac,
                 "errors_by_phase": errors.by_phase,
@@ -617,7 +627,8 @@ class Suite:
         result["seconds"] = round(time.time() - self.started, 1)
         return result
 
-    def stamp_latency(self) -> dict:
+    def stamp_latency(self) -> tuple[dict, dict[int, float]]:
+        """Stamp latency by phase, and when each invoice was stamped (its first "stamped" event)."""
         from django.db.models import Min
 
         from invoicing.models import Invoice
@@ -628,7 +639,7 @@ class Suite:
         stamped = {pk: at.timestamp() for pk, at in Event.objects.filter(
             merchant__slug__startswith="faults-", entity="invoice", to_status="stamped").values_list(
             "object_id").annotate(at=Min("created_at")).values_list("object_id", "at")}
-        return counting.stamp_latency_by_phase(created, stamped, self.phase_bounds)
+        return counting.stamp_latency_by_phase(created, stamped, self.phase_bounds), stamped
 
     # --- tear-down ------------------------------------------------------------------------------------
 

@@ -143,12 +143,18 @@ def sent_email_uuids(mail_dir: Path) -> Counter:
 
 
 def email_counts(invoices: Iterable[StoredInvoice], sent: Counter) -> dict:
+    invoices = list(invoices)
     due = [i for i in invoices if i.status == "stamped" and i.emails and i.kind == "ingreso"]
     return {
         "emails_due": len(due),
-        "emails_unsent": sum(1 for i in due if sent.get(i.uuid.upper(), 0) == 0),
+        "emails_unsent": len(unsent_emails(invoices, sent)),
         "emails_duplicated": sum(sent[i.uuid.upper()] - 1 for i in due if sent.get(i.uuid.upper(), 0) > 1),
     }
+
+
+def unsent_emails(invoices: Iterable[StoredInvoice], sent: Counter) -> list[StoredInvoice]:
+    return [i for i in invoices if i.status == "stamped" and i.emails and i.kind == "ingreso"
+            and sent.get(i.uuid.upper(), 0) == 0]
 
 
 def percentile(values: list[float], q: float) -> float | None:

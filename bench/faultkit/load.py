@@ -60,7 +60,7 @@ class Recorder:
         self.tickets_acknowledged: set[TicketKey] = set()
         self.tickets_unacknowledged = 0
         self.tickets_rejected = 0
-        self.background_batches: list[tuple[Shop, str]] = []
+        self.background_batches: dict[str, str] = {}  # batch_id → the phase its 202 came in
         self.invoice_requests: list[InvoiceRequest] = []
         self.open_tickets: collections.deque[OpenTicket] = collections.deque()
         self.flows = collections.Counter()
@@ -176,7 +176,7 @@ class PointOfSale(Actor):
             # 202: stored in the background. 422 on a resend: the product says it already has this batch.
             with self.rec.lock:
                 self.rec.tickets_acknowledged.update(keys)
-                self.rec.background_batches.append((shop, batch_id))
+                self.rec.background_batches[batch_id] = self.rec.phase
         else:
             with self.rec.lock:
                 self.rec.tickets_unacknowledged += len(keys)
