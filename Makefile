@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install install-dev test lint bench migrate clean
+.PHONY: run install install-dev test lint bench faults migrate clean
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -51,7 +51,12 @@ lint: install-dev
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: install-dev
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/*.py; do [ "$$f" = bench/faults.py ] && continue; echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Reliability suite: its own PostgreSQL, Redis, gunicorn and workers; faults injected one after another; one
+# JSON object on stdout (docs/operations.md). FAULTS_ARGS=--quick for a shorter run.
+faults: install-dev
+	$(PY) bench/faults.py $(FAULTS_ARGS)
 
 clean:
 	rm -rf var/db.sqlite3* var/media
