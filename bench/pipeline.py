@@ -76,9 +76,10 @@ def main() -> None:
         receptor = ReceptorData("CACX7605101P8", "XOCHILT CASAS CHAVEZ", "612", "36257", "G03")
         env = dict(os.environ, Q_WORKERS=str(args.workers), INVOICE_PDF_AFTER_STAMP="0", DEBUG="0",
                    SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY)
-        from django_q.brokers import get_broker
+        from tickets.queues import QUEUES, broker
 
-        get_broker().purge_queue()  # tasks a previous run's killed cluster left behind are not this run's work
+        for queue in QUEUES:  # tasks a previous run's killed cluster left behind are not this run's work
+            broker(queue).purge_queue()
         ids = []
         if args.issue_first:
             pre = time.perf_counter()

@@ -33,11 +33,11 @@ from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
 from invoicing.services.global_invoice import _attach_tickets
-from invoicing.services.issue import ReceptorData, receptor_normalized
+from invoicing.services.issue import ReceptorData, invoice_concepts_check, receptor_normalized
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets.events import record_event, transition
-from tickets.models import Merchant, Ticket
+from tickets.models import Merchant, Ticket, TicketLine
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline) -> Invoice:
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)
+    invoice_concepts_check(TicketLine.objects.filter(ticket__in=tickets).count())
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     branch = main.branch
     invoice = Invoice.objects.create(
