@@ -25,7 +25,8 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-# Web server + one django-q2 worker; Ctrl-C stops both.
+# Web server + the three task queues (stamp, deliver, bulk: one cluster each, one worker each; see
+# docs/operations.md); Ctrl-C stops them all.
 run: migrate
 	$(PY) manage.py load_sat_catalogs
 	$(PY) manage.py seed_demo --if-empty
@@ -36,7 +37,9 @@ run: migrate
 	@echo "  Salud:          http://$(HOST):$(PORT)/healthz"
 	@echo ""
 	@trap 'kill 0' INT TERM; \
-	$(PY) manage.py qcluster & \
+	$(PY) manage.py qcluster --queue stamp & \
+	$(PY) manage.py qcluster --queue deliver & \
+	$(PY) manage.py qcluster --queue bulk & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 

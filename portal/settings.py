@@ -142,7 +142,7 @@ for _queue, _workers in (("stamp", _Q_WORKERS), ("deliver", 1), ("bulk", 1)):
     Q_QUEUE_OPTIONS[_queue] = {
         "workers": env_int(f"Q_{_queue.upper()}_WORKERS", _workers),
         "timeout": _timeout,
-        "retry": max(_Q_RETRY, _timeout + 60),
+        "retry": max(_Q_RETRY, _timeout + 1),
     }
 Q_CLUSTER = {
     # The site's name, shared by every cluster: django-q2 signs task payloads with it. Not a queue: tasks are
