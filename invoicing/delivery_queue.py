@@ -158,5 +158,6 @@ def delivery_request_pdf(invoice: Invoice) -> None:
         if not created and delivery.status != InvoiceDelivery.Status.PENDING:
             # From scratch; an email that already went out is not sent again (email_sent_at stays).
             transition(delivery, entity=ENTITY, expected=delivery.status, to=InvoiceDelivery.Status.PENDING,
-                       reason="PDF solicitado en una descarga", attempts=0, next_attempt_at=now, last_error="")
+                       reason="PDF solicitado en una descarga", attempts=0, next_attempt_at=now, last_error="",
+                       pdf_rendered_at=None)
         deliveries_wake_on_commit([delivery.large])

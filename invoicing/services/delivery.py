@@ -55,8 +55,8 @@ def invoice_deliver(*, invoice_id: int) -> str:
         return delivery.status
     attempts = delivery.attempts + 1
     try:
+        invoice_pdf_render(invoice_id=invoice_id)  # nothing to do when stored (by a download, a resend, a retry)
         if delivery.pdf_rendered_at is None:
-            invoice_pdf_render(invoice_id=invoice_id)  # stored already (a download, a resend): kept
             InvoiceDelivery.objects.filter(pk=invoice_id).update(pdf_rendered_at=timezone.now())
         if delivery.send_email:
             invoice_email_send(invoice_id=invoice_id, skip_if_sent=True)

@@ -104,19 +104,20 @@ def test_one_invoice_failing_backs_off_alone_and_is_retried(stamped, monkeypatch
 def test_a_mail_server_outage_retries_the_email_but_not_the_pdf(stamped, monkeypatch):
     [invoice_id] = stamped(1)
     renders = []
-    real = documents.invoice_pdf_render
-    monkeypatch.setattr(delivery, "invoice_pdf_render", lambda **kw: renders.append(kw) or real(**kw))
+    real = documents.render_invoice_pdf
+    monkeypatch.setattr(documents, "render_invoice_pdf", lambda invoice: renders.append(invoice.pk) or real(invoice))
+    real_send = EmailMultiAlternatives.send
     monkeypatch.setattr(EmailMultiAlternatives, "send", lambda self, **kw: (_ for _ in ()).throw(
         ConnectionRefusedError("smtp caído")))
     tasks.deliver_documents(False)
     row = InvoiceDelivery.objects.get()
     assert (row.status, row.attempts, row.email_sent_at) == ("pending", 1, None) and row.pdf_rendered_at
     assert "smtp caído" in row.last_error
-    monkeypatch.undo()
+    monkeypatch.setattr(EmailMultiAlternatives, "send", real_send)  # the mail server is back
     InvoiceDelivery.objects.update(next_attempt_at=timezone.now())
     tasks.deliver_documents(False)
     assert InvoiceDelivery.objects.get().status == "delivered" and len(mail.outbox) == 1
-    assert len(renders) == 1
+    assert renders == [invoice_id]  # the stored PDF was attached, not rendered again
 
 
 def test_a_retry_after_the_email_went_out_does_not_send_it_again(stamped, monkeypatch):

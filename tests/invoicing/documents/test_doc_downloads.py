@@ -130,6 +130,12 @@ def large(branch, make_stamped_invoice, media_root, settings, monkeypatch):
     return invoice
 
 
+def _allow_render(monkeypatch):
+    from invoicing.pdf import render_invoice_pdf
+
+    monkeypatch.setattr("invoicing.services.documents.render_invoice_pdf", render_invoice_pdf)
+
+
 @pytest.mark.parametrize("fmt", ["pdf", "zip"])
 def test_doc_large_pdf_download_answers_202_in_spanish_and_queues_the_render(client, large, fmt, queued_tasks,
                                                                             monkeypatch,
@@ -141,7 +147,7 @@ def test_doc_large_pdf_download_answers_202_in_spanish_and_queues_the_render(cli
     assert "Estamos generando tu PDF" in page and 'http-equiv="refresh" content="5"' in page
     assert [(q, func, args) for q, func, args in queued_tasks] == [
         ("bulk", "invoicing.tasks.deliver_documents", (True,))]
-    monkeypatch.undo()  # the bulk queue's worker renders it
+    _allow_render(monkeypatch)  # the bulk queue's worker renders it
     assert queued_tasks.run() == 1
     response = client.get(f"/f/{large.public_code}/{fmt}")
     assert response.status_code == 200 and response.content[:4] in (b"%PDF", b"PK\x03\x04")
@@ -181,3 +187,21 @@ def test_doc_api_large_pdf_answers_202_json_with_retry_after(large, queued_tasks
     assert response.json() == {"status": "generating", "retry_after": 5,
                                "message": "Estamos generando tu PDF; estará listo en unos segundos."}
     assert client.get(f"/api/v1/invoices/{large.pk}/xml").status_code == 200  # the XML is always at hand
+
+
+def test_doc_large_pdf_whose_stored_file_was_lost_is_rendered_again_in_the_background(
+        client, large, queued_tasks, monkeypatch, django_capture_on_commit_callbacks):
+    from invoicing.models import InvoiceDelivery
+    from invoicing.services.delivery import invoice_deliver
+
+    _allow_render(monkeypatch)
+    InvoiceDelivery.objects.create(invoice=large, merchant=large.merchant, large=True, concepts=4,
+                                   next_attempt_at=None)
+    invoice_deliver(invoice_id=large.pk)  # rendered and stored after stamping
+    large.refresh_from_db()
+    large.pdf.storage.delete(large.pdf.name)  # the storage lost it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(f"/f/{large.public_code}/pdf").status_code == 202
+    assert InvoiceDelivery.objects.get(pk=large.pk).status == "pending"
+    assert queued_tasks.run() == 1
+    assert client.get(f"/f/{large.public_code}/pdf").content.startswith(b"%PDF")
