@@ -97,14 +97,21 @@ class Command(QclusterCommand):
             cluster.stop()
             return
         interval = max(settings.INVOICE_QUEUE_TICK_MS, 50) / 1000
+        failing_since = None
         while cluster.sentinel.is_alive():
             wait = interval
             try:
                 close_old_connections()  # drop a connection the database closed (a restart), like a request would
                 wait = tick(interval)
+                if failing_since is not None:
+                    log.warning("queue %s: tick works again after %.0f s", queue, time.monotonic() - failing_since)
+                    failing_since = None
             except Exception:  # noqa: BLE001 - the database may be down for a while; the cluster goes on
-                log.exception("queue %s: tick failed", queue)
+                if failing_since is None:  # once per outage, not twice a second
+                    failing_since = time.monotonic()
+                    log.exception("queue %s: tick failed; retrying quietly until it works", queue)
                 connections.close_all()
+                wait = max(interval, 1.0)
             time.sleep(max(wait, 0.01))
 
     def _supervise(self, *, run_once: bool) -> int:
