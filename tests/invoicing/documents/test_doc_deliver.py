@@ -219,3 +219,21 @@ def test_the_clusters_tick_wakes_a_lane_when_a_retry_falls_due(stamped, queued_t
     InvoiceDelivery.objects.update(next_attempt_at=timezone.now())
     assert deliveries_next_wait(False, 0.5) == 0.5
     assert _lane_tasks(queued_tasks) == [("deliver", (False,))]
+
+
+def test_what_the_stamp_owes_is_committed_with_it(merchant, branch, certificate, make_ticket, receptor, media_root,
+                                                   django_capture_on_commit_callbacks):
+    """The worker dies right after the stamping commit, before anything after it runs: the webhook and the
+    delivery are already rows, due now, that the sweepers hand out."""
+    from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
+    from invoicing.webhooks.services import due_delivery_ids
+
+    endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://erp.example.com/hooks",
+                                              secret="whsec_x")
+    invoice = invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number="W1").pk], receptor=receptor)
+    with django_capture_on_commit_callbacks(execute=False):  # nothing after the commit happens
+        assert invoices_stamp([invoice.pk]) == [invoice.pk]
+    [hook] = WebhookDelivery.objects.all()
+    assert (hook.endpoint, hook.event, hook.payload["data"]["id"]) == (endpoint, "invoice.stamped", invoice.pk)
+    assert due_delivery_ids() == [hook.pk]
+    assert delivery_claim(False) == invoice.pk
