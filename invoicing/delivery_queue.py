@@ -13,7 +13,7 @@ Like the stamping queue (stamp_queue.py), the rows are the queue and a few tasks
 - A failure is that invoice's alone: it backs off (INVOICE_DELIVERY_BACKOFF_SECONDS, doubling) up to
   INVOICE_DELIVERY_MAX_ATTEMPTS. ``manage.py qcluster`` looks at its lanes every INVOICE_QUEUE_TICK_MS and the
   every-minute sweeper does the same: a retry that is due, a lease a dead worker left, or a wake-up that got
-  lost (a slot armed for longer than the lease) wakes the lane again.
+  lost (a slot armed for longer than INVOICE_STUCK_AFTER_SECONDS) wakes the lane again.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def deliveries_create(invoices: list[Invoice], *, send_pdf: bool) -> set[bool]:
 def deliveries_wake(large: bool) -> bool:
     """Make sure a task looks at the lane after now. Never raises: the sweeper repairs a lost wake-up."""
     slot, queue = LANES[bool(large)]
+    armed = 0
     try:
         armed = DeliverySlot.objects.filter(pk=slot, armed_at__isnull=True).update(armed_at=timezone.now())
         if armed:
@@ -80,6 +81,11 @@ def deliveries_wake(large: bool) -> bool:
         return bool(armed)
     except Exception:  # noqa: BLE001 - the broker or the database hiccuped; the tick and the sweeper wake it later
         log.exception("could not wake the delivery lane %s", slot)
+        if armed:  # no task is coming: the next wake-up (the cluster's tick) may try again at once
+            try:
+                delivery_slot_disarm(large)
+            except Exception:  # noqa: BLE001 - then the slot goes stale and the tick re-arms it
+                log.exception("could not disarm the delivery lane %s", slot)
         return False
 
 
@@ -116,7 +122,7 @@ def deliveries_tick(large: bool) -> bool:
     now = timezone.now()
     if not _due(large, now).exists():
         return False
-    stale = now - dt.timedelta(seconds=settings.INVOICE_DELIVERY_LEASE_SECONDS)
+    stale = now - dt.timedelta(seconds=settings.INVOICE_STUCK_AFTER_SECONDS)  # its task never started: lost
     DeliverySlot.objects.filter(pk=LANES[bool(large)][0], armed_at__lt=stale).update(armed_at=None)
     deliveries_wake(large)
     return True

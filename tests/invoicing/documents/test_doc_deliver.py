@@ -237,3 +237,18 @@ def test_what_the_stamp_owes_is_committed_with_it(merchant, branch, certificate,
     assert (hook.endpoint, hook.event, hook.payload["data"]["id"]) == (endpoint, "invoice.stamped", invoice.pk)
     assert due_delivery_ids() == [hook.pk]
     assert delivery_claim(False) == invoice.pk
+
+
+def test_a_broker_down_at_wake_up_leaves_the_lane_free_for_the_next_one(stamped, queued_tasks, monkeypatch):
+    from invoicing.delivery_queue import deliveries_wake
+
+    stamped(1)
+    DeliverySlot.objects.update(armed_at=None)
+    queued_tasks.clear()
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker caído")
+
+    monkeypatch.setattr("django_q.tasks.async_task", broker_down)
+    assert deliveries_wake(False) is False
+    assert DeliverySlot.objects.get(pk=0).armed_at is None  # no task is coming: not marked as if one were
