@@ -26,7 +26,8 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 # Web server + the three task queues (stamp, deliver, bulk: one cluster each, one worker each; see
-# docs/operations.md); Ctrl-C stops them all.
+# docs/operations.md); Ctrl-C stops them all. The trap signals the jobs themselves, not the whole group: a
+# cluster's sentinel killed outright by a group-wide SIGTERM can leave its parent waiting forever.
 run: migrate
 	$(PY) manage.py load_sat_catalogs
 	$(PY) manage.py seed_demo --if-empty
@@ -36,7 +37,7 @@ run: migrate
 	@echo "  API (docs):     http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Salud:          http://$(HOST):$(PORT)/healthz"
 	@echo ""
-	@trap 'kill 0' INT TERM; \
+	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM; \
 	$(PY) manage.py qcluster --queue stamp & \
 	$(PY) manage.py qcluster --queue deliver & \
 	$(PY) manage.py qcluster --queue bulk & \

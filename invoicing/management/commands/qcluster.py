@@ -92,13 +92,20 @@ class Command(QclusterCommand):
         restart()
         connections.close_all()  # the forked cluster must not share this process's database connection
         cluster = Cluster()
+        # Signals only set a flag; the loop below stops the cluster. django-q2's own handler stops it inside the
+        # signal handler, which deadlocks when the signal lands while this process holds a lock the stop needs
+        # (the logging lock mid-tick, or the cluster's events when a group-wide SIGTERM killed the sentinel
+        # holding theirs).
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+        signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
         cluster.start()
         if run_once:
             cluster.stop()
             return
         interval = max(settings.INVOICE_QUEUE_TICK_MS, 50) / 1000
         failing_since = None
-        while cluster.sentinel.is_alive():
+        while not stopping and cluster.sentinel.is_alive():
             wait = interval
             try:
                 close_old_connections()  # drop a connection the database closed (a restart), like a request would
@@ -113,6 +120,10 @@ class Command(QclusterCommand):
                 connections.close_all()
                 wait = max(interval, 1.0)
             time.sleep(max(wait, 0.01))
+        if cluster.sentinel.is_alive():
+            cluster.stop()  # the workers finish the task at hand
+        else:
+            log.warning("queue %s: the cluster's sentinel is gone; exiting", queue)
 
     def _supervise(self, *, run_once: bool) -> int:
         """One child per queue; a signal is passed on to them, and if one of them ends the others are stopped
