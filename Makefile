@@ -25,8 +25,11 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-# Web server + one django-q2 worker; Ctrl-C stops both. The demo lets webhooks reach a receiver on this machine
-# or its network (WEBHOOK_ALLOW_PRIVATE=0 make run to refuse them, as production does by default).
+# Web server + the three task queues (stamp, deliver, bulk: one cluster each, one worker each; see
+# docs/operations.md); Ctrl-C stops them all. The trap signals the jobs themselves, not the whole group: a
+# cluster's sentinel killed outright by a group-wide SIGTERM can leave its parent waiting forever.
+# The demo lets webhooks reach a receiver on this machine or its network (WEBHOOK_ALLOW_PRIVATE=0 make run to
+# refuse them, as production does by default).
 run: export WEBHOOK_ALLOW_PRIVATE ?= 1
 run: migrate
 	$(PY) manage.py load_sat_catalogs
@@ -38,8 +41,10 @@ run: migrate
 	@echo "  Salud:          http://$(HOST):$(PORT)/healthz"
 	@echo "  Webhooks a direcciones privadas: $(if $(filter 1 true yes on,$(WEBHOOK_ALLOW_PRIVATE)),permitidos (demo),rechazados)"
 	@echo ""
-	@trap 'kill 0' INT TERM; \
-	$(PY) manage.py qcluster & \
+	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM; \
+	$(PY) manage.py qcluster --queue stamp & \
+	$(PY) manage.py qcluster --queue deliver & \
+	$(PY) manage.py qcluster --queue bulk & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 

@@ -40,10 +40,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     settings.GLOBAL_INVOICE_MAX_TICKETS = max(args.tickets, 1)  # one CFDI for the whole period
     import invoicing.stamp_queue as stamp_queue
-    import invoicing.tasks as tasks
 
     stamp_queue.stamp_queue_wake = lambda: None  # this process is the worker; nothing lands in the broker
-    tasks.enqueue_after_stamped = lambda *ids: None  # PDF/email run in the background, not measured
+    settings.INVOICE_POST_STAMP_TASKS = False  # webhooks, PDF and email run in the background, not measured
 
     from invoicing.cfdi.testcsd import generate_test_csd
     from invoicing.models import Invoice

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 
-def stamped_one_line_xml() -> bytes:
+def stamped_one_line_xml(concepts: int = 1) -> bytes:
     from lxml import etree
 
     from invoicing.cfdi.builder import build_ingreso
@@ -37,9 +37,10 @@ def stamped_one_line_xml() -> bytes:
     from invoicing.cfdi.xml import to_bytes
 
     csd = load_csd(*generate_test_csd("EKU9003173C9", "ESCUELA KEMPER URGATE"))
+    line = TicketLine("Cuaderno profesional", Decimal("2"), Decimal("45.50"), "14111514", "H87", unidad="Pieza",
+                      taxes=(IVA_16,))
     c = build_ingreso(
-        [Ticket("T-1001", (TicketLine("Cuaderno profesional", Decimal("2"), Decimal("45.50"), "14111514", "H87",
-                                      unidad="Pieza", taxes=(IVA_16,)),), payment_form="04")],
+        [Ticket("T-1001", (line,) * concepts, payment_form="04")],
         emisor=Emisor("EKU9003173C9", "ESCUELA KEMPER URGATE", "601"),
         receptor=Receptor("XIQB891116QE4", "BERENICE XIMO QUEZADA", "26015", "612", "G03"),
         issued_at=datetime.now(UTC), lugar_expedicion="06600", serie="F", folio="1",
@@ -75,6 +76,8 @@ def _timed(fn, n: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--renders", type=int, default=20)
+    parser.add_argument("--concepts", default="",
+                        help="comma-separated sizes (e.g. 1000,2000,5000): seconds to render one invoice of each")
     args = parser.parse_args()
 
     import django
@@ -84,6 +87,8 @@ def main() -> None:
     from invoicing.cfdi.qr import qr_url
     from invoicing.pdf import Branding, qr_png, render_cfdi_pdf
 
+    if args.concepts:
+        return _big(args.concepts)
     xml = stamped_one_line_xml()
     branding = Branding(name="ESCUELA KEMPER URGATE", color="#0B7A5F")
     pdf = render_cfdi_pdf(xml, branding=branding, sandbox=True)  # warm-up: fonts, stylesheet, templates
@@ -106,6 +111,23 @@ def main() -> None:
         "renders": args.renders,
         "target_pdf_ms_per_page": 120,
     }))
+
+
+def _big(sizes: str) -> None:
+    """Seconds and pages for one invoice of each size: what sizes INVOICE_MAX_CONCEPTS and
+    INVOICE_PDF_INLINE_MAX_CONCEPTS (docs/stamping.md)."""
+    from invoicing.pdf import Branding, render_cfdi_pdf
+
+    branding = Branding(name="ESCUELA KEMPER URGATE", color="#0B7A5F")
+    render_cfdi_pdf(stamped_one_line_xml(), branding=branding, sandbox=True)  # warm-up
+    out = {}
+    for size in (int(s) for s in sizes.split(",") if s.strip()):
+        xml = stamped_one_line_xml(size)
+        wall, cpu = time.perf_counter(), time.process_time()
+        pdf = render_cfdi_pdf(xml, branding=branding, sandbox=True)
+        out[str(size)] = {"seconds": round(time.perf_counter() - wall, 2), "cpu_seconds": round(time.process_time() - cpu, 2),
+                          "pages": _page_count(pdf), "xml_bytes": len(xml), "pdf_bytes": len(pdf)}
+    print(json.dumps({"pdf_by_concepts": out}))
 
 
 if __name__ == "__main__":

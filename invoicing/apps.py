@@ -15,6 +15,10 @@ class InvoicingConfig(AppConfig):
 
         post_migrate.connect(stamp_slots_ensure, sender=self, dispatch_uid="invoicing_stamp_slots")
 
+        from invoicing.delivery_queue import delivery_slots_ensure
+
+        post_migrate.connect(delivery_slots_ensure, sender=self, dispatch_uid="invoicing_delivery_slots")
+
         from invoicing.webhooks.receivers import on_batch_finished
         from tickets.signals import batch_finished
 

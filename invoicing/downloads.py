@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.documents import (
     DOWNLOADABLE,
+    PdfNotReady,
     document_basename,
-    invoice_email_send,
-    invoice_pdf_bytes,
+    invoice_email_resend_enqueue,
+    invoice_pdf_download,
     invoice_xml_bytes,
     invoice_zip,
     is_downloadable,
@@ -21,13 +22,16 @@ from invoicing.services.documents import (
 
 FORMATS = {
     "xml": ("application/xml", invoice_xml_bytes),
-    "pdf": ("application/pdf", invoice_pdf_bytes),
+    "pdf": ("application/pdf", invoice_pdf_download),
     "zip": ("application/zip", invoice_zip),
 }
 
 
 def document_response(invoice: Invoice, fmt: str) -> HttpResponse:
-    """An attachment named ``{RFC}_{serie}{folio}_{UUID}.{fmt}``; 404 for unknown formats or unstamped invoices."""
+    """An attachment named ``{RFC}_{serie}{folio}_{UUID}.{fmt}``; 404 for unknown formats or unstamped invoices.
+
+    Raises ``PdfNotReady`` while a large invoice's PDF renders in the background (``pdf_pending_response``).
+    """
     if fmt not in FORMATS or not is_downloadable(invoice):
         raise Http404("La factura no existe o todavía no está timbrada.")
     content_type, producer = FORMATS[fmt]
@@ -35,6 +39,15 @@ def document_response(invoice: Invoice, fmt: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{document_basename(invoice)}.{fmt}"'
     response["Cache-Control"] = "private, max-age=0, no-cache"
     response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def pdf_pending_response(request, invoice: Invoice, exc: PdfNotReady) -> HttpResponse:
+    """202 and a Spanish page that reloads itself: the PDF is being rendered in the background."""
+    response = render(request, "portal/pdf_pending.html", {"merchant": invoice.merchant,
+                                                           "retry_after": exc.retry_after}, status=202)
+    response["Retry-After"] = str(exc.retry_after)
+    response["Cache-Control"] = "no-store"
     return response
 
 
@@ -47,7 +60,10 @@ def public_download(request, code: str, fmt: str):
     )
     if invoice is None:
         raise Http404("La factura no existe o todavía no está timbrada.")
-    return document_response(invoice, fmt)
+    try:
+        return document_response(invoice, fmt)
+    except PdfNotReady as exc:
+        return pdf_pending_response(request, invoice, exc)
 
 
 class InvoiceDocumentsAdminMixin:
@@ -72,7 +88,10 @@ class InvoiceDocumentsAdminMixin:
         invoice = self.get_queryset(request).select_related("merchant").filter(pk=object_id).first()
         if invoice is None or not self.has_view_permission(request, invoice):
             raise Http404("La factura no existe.")
-        return document_response(invoice, fmt)
+        try:
+            return document_response(invoice, fmt)
+        except PdfNotReady as exc:
+            return pdf_pending_response(request, invoice, exc)
 
     @admin.display(description="Documentos")
     def document_links(self, obj):
@@ -88,17 +107,17 @@ class InvoiceDocumentsAdminMixin:
 
     @admin.action(description="Reenviar por correo al receptor", permissions=["view"])
     def resend_email(self, request, queryset):
-        sent = 0
+        # Queued, not sent here: the PDF may have to be rendered first, which takes long for a large invoice.
+        queued = 0
         for invoice in queryset.filter(status__in=DOWNLOADABLE):
             if not invoice.receptor_emails:
                 self.message_user(request, f"{invoice}: no tiene correos del receptor.", messages.WARNING)
                 continue
-            try:
-                sent += invoice_email_send(invoice_id=invoice.pk, actor=request.user.get_username())
-            except InvoicingError as exc:
-                self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
+            invoice_email_resend_enqueue(invoice=invoice, actor=request.user.get_username())
+            queued += 1
         not_stamped = queryset.exclude(status__in=DOWNLOADABLE).count()
         if not_stamped:
             self.message_user(request, f"{not_stamped} factura(s) sin timbrar no se enviaron.", messages.WARNING)
-        if sent:
-            self.message_user(request, f"Se reenviaron {sent} factura(s) por correo.", messages.SUCCESS)
+        if queued:
+            self.message_user(request, f"Se reenviarán {queued} factura(s) por correo en unos momentos.",
+                              messages.SUCCESS)

@@ -197,3 +197,59 @@ class StampSlot(models.Model):
 
     def __str__(self):
         return f"slot {self.id}"
+
+
+class InvoiceDelivery(models.Model):
+    """What a stamped invoice still owes its receptor: its PDF stored and its email sent (docs/stamping.md).
+
+    Written in the transaction that stamps the invoice, so a crash never loses it; the pending rows are the
+    delivery queue (invoicing/delivery_queue.py), one invoice per claim, each retried with backoff on its own.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pendiente"
+        DELIVERED = "delivered", "Entregada"
+        FAILED = "failed", "Fallida"
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, primary_key=True, related_name="delivery")
+    # Denormalised from the invoice: event rows and scoping without a join. No index: deleting a merchant is rare.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField("estado", max_length=10, choices=Status, default=Status.PENDING)
+    # More than INVOICE_PDF_LARGE_CONCEPTS concepts: rendered on the bulk queue, apart from the small ones.
+    large = models.BooleanField("grande", default=False)
+    concepts = models.PositiveIntegerField("conceptos", default=0)
+    send_email = models.BooleanField("enviar correo", default=False)
+    attempts = models.PositiveSmallIntegerField("intentos", default=0)
+    # Pending: when it may be worked on; while a task holds it, the end of that task's lease.
+    next_attempt_at = models.DateTimeField("próximo intento", null=True, blank=True)
+    pdf_rendered_at = models.DateTimeField("PDF generado", null=True, blank=True)
+    email_sent_at = models.DateTimeField("correo enviado", null=True, blank=True)
+    last_error = models.TextField("último error", blank=True)
+    created_at = models.DateTimeField("creada", auto_now_add=True)
+    delivered_at = models.DateTimeField("entregada", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "entrega de factura"
+        verbose_name_plural = "entregas de facturas"
+        indexes = [
+            # The queue: only pending rows, so the index stays as small as the backlog.
+            models.Index(fields=["large", "next_attempt_at"], condition=Q(status="pending"),
+                         name="invoice_delivery_due"),
+        ]
+
+    def __str__(self):
+        return f"entrega de la factura #{self.invoice_id} ({self.get_status_display()})"
+
+
+class DeliverySlot(models.Model):
+    """One row per delivery lane (0: ordinary invoices on the deliver queue, 1: large ones on the bulk queue).
+
+    ``armed_at`` is set while the lane's task is queued and has not started, like StampSlot: a stamped batch
+    then knows a task will look at the lane after its commit, and enqueues nothing more.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    armed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"lane {self.id}"

@@ -24,12 +24,14 @@ import logging
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Min, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Invoice, StampSlot
 from tickets.prepared import prepared_fetchall
+from tickets.queues import STAMP, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,7 @@ def stamp_queue_wake() -> int | None:
         row = rows[0] if rows else None
         if row is None:
             return None
-        from django_q.tasks import async_task
-
-        async_task("invoicing.tasks.stamp_batch", row[0], group="stamp")
+        enqueue("invoicing.tasks.stamp_batch", row[0], queue=STAMP)
         return row[0]
     except Exception:  # noqa: BLE001 - the broker or the database hiccuped; the sweeper wakes the queue later
         log.exception("could not wake the stamping queue")
@@ -117,6 +117,25 @@ def stamp_queue_sweep() -> bool:
     StampSlot.objects.filter(pk__lt=_slots(), armed_at__lt=stale).update(armed_at=None)
     stamp_queue_wake()
     return True
+
+
+def stamp_queue_tick(max_wait: float) -> float:
+    """The stamping cluster's look at its queue, every few hundred milliseconds (``manage.py qcluster``): wake
+    it when work is claimable (``stamp_queue_sweep``). Returns how long to wait before the next look: less than
+    ``max_wait`` when a retry or a lease falls due sooner, so a retry fires at its time.
+
+    One query over the in-flight rows (the partial index ``invoice_in_flight``); nothing in flight costs nothing.
+    """
+    now = timezone.now()
+    epoch = Value(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    earliest = Invoice.objects.filter(status__in=IN_FLIGHT).aggregate(at=Min(Greatest(
+        Coalesce("next_attempt_at", epoch), Coalesce("lease_until", epoch))))["at"]
+    if earliest is None:
+        return max_wait
+    if earliest <= now:
+        stamp_queue_sweep()
+        return max_wait
+    return min(max_wait, (earliest - now).total_seconds())
 
 
 def stamp_queue_restart() -> None:

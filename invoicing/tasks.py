@@ -1,8 +1,7 @@
-"""django-q2 tasks: each takes ids (stamp_batch: its queue slot), calls one service, and is enqueued after commit."""
+"""django-q2 tasks: each takes ids (a queue's task: its lane or slot), calls one service, and is enqueued after
+commit through tickets.queues.enqueue, on the queue named where it is enqueued (docs/operations.md)."""
 
 import logging
-
-from django_q.tasks import async_task
 
 log = logging.getLogger(__name__)
 
@@ -24,59 +23,42 @@ def stamp_invoice(invoice_id: int) -> str:
     return invoice_stamp(invoice_id=invoice_id)
 
 
-def enqueue_after_stamped(invoice_ids: list[int], deliver_ids: list[int] | None = None) -> None:
-    """Right after a batch is stamped (on commit, in the worker): the webhooks, then one task for the documents
-    of ``deliver_ids`` (default: all of them)."""
-    from django.conf import settings
+def deliver_documents(large: bool) -> int:
+    """Drain one delivery lane (see invoicing/delivery_queue.py): PDFs and emails, invoice by invoice, each
+    retried on its own. ``large``: the lane of invoices with many concepts, run on the bulk queue."""
+    from invoicing.delivery_queue import delivery_slot_disarm
+    from invoicing.services.delivery import invoices_deliver_queued
 
-    from invoicing.webhooks.services import invoices_webhook_emit
-
-    if not settings.INVOICE_POST_STAMP_TASKS or not invoice_ids:
-        return
-    invoices_webhook_emit(invoice_ids)  # invoice.stamped / global_invoice.stamped; never raises
-    deliver_ids = invoice_ids if deliver_ids is None else deliver_ids
-    if deliver_ids:
-        async_task("invoicing.tasks.deliver_stamped", list(deliver_ids), group="deliver")
-
-
-def deliver_stamped(invoice_ids: list[int]) -> None:
-    """The PDF and the email of each invoice of a stamped batch.
-
-    One task per batch, not two per invoice: at hundreds of invoices a second, per-invoice tasks would be most
-    of the queue's work. A problem with one invoice is logged and does not stop the others; the email is
-    skipped if it already went out, so a retried task does not send twice.
-    """
-    from django.conf import settings
-
-    from invoicing.services.documents import invoice_email_send, invoice_pdf_render
-
-    for invoice_id in invoice_ids:
-        try:
-            if settings.INVOICE_PDF_AFTER_STAMP:
-                invoice_pdf_render(invoice_id=invoice_id)
-            invoice_email_send(invoice_id=invoice_id, skip_if_sent=True)
-        except Exception:  # noqa: BLE001 - one invoice's document must not hold back the rest of the batch
-            log.exception("documents of invoice %s could not be delivered", invoice_id)
+    delivery_slot_disarm(large)
+    return invoices_deliver_queued(large=large)
 
 
 def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str = "") -> int:
-    """First delivery after stamping (``to`` None: skipped if it already went out, so a retried task does
-    not email twice) or a resend to ``to``."""
+    """A resend asked for by a person (``to`` None: the receptor's addresses)."""
     from invoicing.services.documents import invoice_email_send
 
-    return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor, skip_if_sent=to is None)
+    return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
 
 
 def sweep_stuck_invoices() -> bool:
     """Periodic: wake the stamping queue if a crashed worker left leased invoices, a retry is due, or a wake-up
-    was lost. Skipped while the broker holds a large backlog: the work is most likely still waiting in it."""
+    was lost. Skipped while the stamping queue's broker holds a large backlog: the work is most likely still
+    waiting in it."""
     from django.conf import settings
-    from django_q.brokers import get_broker
 
     from invoicing.stamp_queue import stamp_queue_sweep
+    from tickets.queues import STAMP, backlog
 
-    backlog = get_broker().queue_size() or 0
-    if backlog > settings.INVOICE_SWEEP_MAX_BACKLOG:
-        log.info("sweeper skipped: %d tasks still queued", backlog)
+    waiting = backlog(STAMP)
+    if waiting > settings.INVOICE_SWEEP_MAX_BACKLOG:
+        log.info("sweeper skipped: %d tasks still queued", waiting)
         return False
     return stamp_queue_sweep()
+
+
+def sweep_deliveries() -> int:
+    """Periodic: wake each delivery lane that has due work (a retry, a lease a dead worker left, a wake-up that
+    got lost). Returns how many lanes it woke."""
+    from invoicing.delivery_queue import deliveries_tick
+
+    return sum(deliveries_tick(large) for large in (False, True))

@@ -1,8 +1,8 @@
-"""django-q2 tasks of the factura global and of late requests: ids in, one service call each."""
+"""django-q2 tasks of the factura global and of late requests (the bulk queue): ids in, one service call each."""
 
 import logging
 
-from django_q.tasks import async_task
+from tickets.queues import BULK, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +15,8 @@ def global_invoices_tick() -> dict:
 
 
 def enqueue_advance_late_request(late_request_id: int) -> None:
-    async_task("invoicing.tasks_global.advance_late_request", late_request_id,
-               task_name=f"late-request-{late_request_id}", group="late-request")
+    enqueue("invoicing.tasks_global.advance_late_request", late_request_id, queue=BULK,
+            task_name=f"late-request-{late_request_id}", group="late-request")
 
 
 def advance_late_request(late_request_id: int) -> str:

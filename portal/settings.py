@@ -121,14 +121,39 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Task queue: django-q2, ORM broker by default, Redis when REDIS_URL is set.
+# --- Task queues: django-q2, ORM broker by default, Redis when REDIS_URL is set.
+# Three queues, each drained by its own cluster so that none can starve another (docs/operations.md):
+#   stamp    stamping batches (and nothing else: an invoice never waits behind a PDF or a webhook),
+#   deliver  PDFs and emails of ordinary invoices, webhooks,
+#   bulk     background POS batches, global invoices, late requests, PDFs of large invoices, housekeeping.
+# A queue is a django-q2 cluster name: `manage.py qcluster --queue stamp` (or Q_CLUSTER_NAME=stamp) runs one,
+# `manage.py qcluster` runs all three. Every task is routed by tickets.queues.enqueue.
 REDIS_URL = env_str("REDIS_URL")
 Q_KEEP_RESULTS_HOURS = env_int("Q_KEEP_RESULTS_HOURS", 24)
+Q_QUEUES = {
+    "stamp": env_str("Q_QUEUE_STAMP", "stamp"),
+    "deliver": env_str("Q_QUEUE_DELIVER", "deliver"),
+    "bulk": env_str("Q_QUEUE_BULK", "bulk"),
+}
+_Q_WORKERS = env_int("Q_WORKERS", 1)
+_Q_TIMEOUT = env_int("Q_TIMEOUT", 300)
+_Q_RETRY = env_int("Q_RETRY", 360)
+# Per queue: workers and timeout (Q_STAMP_WORKERS, Q_DELIVER_TIMEOUT, ...); the broker's retry follows the timeout.
+Q_QUEUE_OPTIONS = {}
+for _queue, _workers in (("stamp", _Q_WORKERS), ("deliver", 1), ("bulk", 1)):
+    _timeout = env_int(f"Q_{_queue.upper()}_TIMEOUT", _Q_TIMEOUT)
+    Q_QUEUE_OPTIONS[_queue] = {
+        "workers": env_int(f"Q_{_queue.upper()}_WORKERS", _workers),
+        "timeout": _timeout,
+        "retry": max(_Q_RETRY, _timeout + 1),
+    }
 Q_CLUSTER = {
-    "name": env_str("Q_CLUSTER_NAME", "autofactura"),
-    "workers": env_int("Q_WORKERS", 1),
-    "timeout": env_int("Q_TIMEOUT", 300),
-    "retry": env_int("Q_RETRY", 360),
+    # The site's name, shared by every cluster: django-q2 signs task payloads with it. Not a queue: tasks are
+    # always sent to one of Q_QUEUES (ALT_CLUSTERS below), never to this default cluster.
+    "name": env_str("Q_SITE_NAME", "autofactura"),
+    "workers": _Q_WORKERS,
+    "timeout": _Q_TIMEOUT,
+    "retry": _Q_RETRY,
     # A recycled worker re-imports everything and recompiles SAT's schema and XSLT (~1 s): not every 500 tasks.
     "recycle": env_int("Q_RECYCLE", 5000),
     "max_attempts": 1,  # our tasks handle their own retries with backoff
@@ -139,6 +164,8 @@ Q_CLUSTER = {
     # 0 = django-q2 never prunes on its own: its pruning reads every stored result under a lock for each finished
     # task, which capped a cluster at ~25 tasks/s. portal.tasks.prune_task_results deletes old ones instead.
     "save_limit": env_int("Q_SAVE_LIMIT", 0),
+    # django-q2 applies the entry named by Q_CLUSTER_NAME over the options above (its multi-queue set-up).
+    "ALT_CLUSTERS": {Q_QUEUES[q]: dict(options) for q, options in Q_QUEUE_OPTIONS.items()},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -212,18 +239,40 @@ SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS",
 # should stamp; raise it when more machines run workers), invoices per claim, pause after a short batch so
 # the next one is fuller, seconds a task drains before
 # handing over to a fresh one, and the lease: a claimed invoice untouched this long is taken by another task.
-INVOICE_STAMP_SLOTS = env_int("INVOICE_STAMP_SLOTS", max(2, Q_CLUSTER["workers"]))
+INVOICE_STAMP_SLOTS = env_int("INVOICE_STAMP_SLOTS", max(2, Q_QUEUE_OPTIONS["stamp"]["workers"]))
 INVOICE_STAMP_BATCH = env_int("INVOICE_STAMP_BATCH", 50)
 INVOICE_STAMP_LINGER_MS = env_int("INVOICE_STAMP_LINGER_MS", 300)
-INVOICE_STAMP_TASK_SECONDS = env_int("INVOICE_STAMP_TASK_SECONDS", max(1, min(60, Q_CLUSTER["timeout"] // 3)))
+INVOICE_STAMP_TASK_SECONDS = env_int("INVOICE_STAMP_TASK_SECONDS",
+                                     max(1, min(60, Q_QUEUE_OPTIONS["stamp"]["timeout"] // 3)))
 INVOICE_STUCK_AFTER_SECONDS = env_int("INVOICE_STUCK_AFTER_SECONDS", 120)
 INVOICE_SWEEP_MAX_BACKLOG = env_int("INVOICE_SWEEP_MAX_BACKLOG", 1000)
+# A transient PAC error retries after this many seconds, doubling per attempt (up to an hour). Each queue's
+# cluster looks every INVOICE_QUEUE_TICK_MS for work that became due (a retry, an expired lease), so a retry
+# fires at its time, not at the sweeper's next minute.
+INVOICE_RETRY_BACKOFF_SECONDS = env_int("INVOICE_RETRY_BACKOFF_SECONDS", 5)
+INVOICE_QUEUE_TICK_MS = env_int("INVOICE_QUEUE_TICK_MS", 500)
 # Network PACs: documents of a batch sent at once.
 PAC_STAMP_CONCURRENCY = env_int("PAC_STAMP_CONCURRENCY", 4)
-# Webhooks, PDF and email after stamping (one task per batch); off only for benchmarks that measure stamping
-# alone. With INVOICE_PDF_AFTER_STAMP off, a PDF is rendered the first time it is downloaded or emailed.
+# Webhooks, PDF and email after stamping (docs/stamping.md, "Delivery"); off only for benchmarks that measure
+# stamping alone. With INVOICE_PDF_AFTER_STAMP off, a PDF is rendered when first downloaded or emailed.
 INVOICE_POST_STAMP_TASKS = env_bool("INVOICE_POST_STAMP_TASKS", True)
 INVOICE_PDF_AFTER_STAMP = env_bool("INVOICE_PDF_AFTER_STAMP", True)
+# Concepts (ticket lines) one invoice may hold: its PDF must render well inside a task's timeout
+# (bench/pdf.py --concepts: ~9 s for 1,000 and ~18 s for 2,000 on a 2-core machine, 57 s for 5,000).
+INVOICE_MAX_CONCEPTS = env_int("INVOICE_MAX_CONCEPTS", 2000)
+# Above this many concepts an invoice is "large": its PDF is rendered only in the background, on the bulk
+# queue, never inside a web request (~1 s at 100) nor beside the small invoices' emails.
+INVOICE_PDF_LARGE_CONCEPTS = env_int("INVOICE_PDF_LARGE_CONCEPTS", 100)
+# Per-invoice delivery (PDF stored, email sent): attempts, first backoff (doubling up to an hour), seconds a
+# delivery task works before handing over to a fresh one, and the lease of a claimed delivery (past it another
+# task may take the invoice: longer than a task can live).
+INVOICE_DELIVERY_MAX_ATTEMPTS = env_int("INVOICE_DELIVERY_MAX_ATTEMPTS", 10)
+INVOICE_DELIVERY_BACKOFF_SECONDS = env_int("INVOICE_DELIVERY_BACKOFF_SECONDS", 30)
+INVOICE_DELIVERY_TASK_SECONDS = env_int("INVOICE_DELIVERY_TASK_SECONDS",
+                                        max(1, min(60, Q_QUEUE_OPTIONS["deliver"]["timeout"] // 3)))
+INVOICE_DELIVERY_LEASE_SECONDS = env_int(
+    "INVOICE_DELIVERY_LEASE_SECONDS",
+    max(Q_QUEUE_OPTIONS["deliver"]["timeout"], Q_QUEUE_OPTIONS["bulk"]["timeout"]) + 60)
 # Factura global: tickets per CFDI (bigger periods are split), alert this long before the 24-h deadline,
 # automatic attempts per period before a person must press "generar ahora".
 GLOBAL_INVOICE_MAX_TICKETS = env_int("GLOBAL_INVOICE_MAX_TICKETS", 5000)

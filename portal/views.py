@@ -279,7 +279,7 @@ def _confirmed(request, merchant: Merchant, pending: dict):
     except InvoicingError as exc:
         tickets, dropped = cart.cart_tickets(request, merchant)
         return _render(request, "portal/confirm.html", merchant,
-                       {**_confirm_context(tickets, dropped, pending), "error": exc.message}, status=409)
+                       {**_confirm_context(tickets, dropped, pending), "error": exc.message}, status=exc.status if 400 <= exc.status < 500 else 409)
     cart.cart_clear(request, merchant)
     request.session.pop(PENDING_KEY, None)
     request.session.pop(PREFILL_KEY, None)
@@ -352,13 +352,9 @@ def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
     if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
         return _render(request, "portal/message.html", merchant, {"title": "Espera un momento",
                                                                   "message": RATE_LIMITED}, status=429)
-    try:
-        from invoicing.services.documents import invoice_email_send
-    except ImportError:
-        return _render(request, "portal/message.html", merchant, {
-            "title": "No disponible", "message": "El reenvío por correo no está disponible por ahora; intenta "
-                                                 "más tarde."}, status=503)
-    invoice_email_send(invoice_id=invoice.pk, to=None)
+    from invoicing.services.documents import invoice_email_resend_enqueue
+
+    invoice_email_resend_enqueue(invoice=invoice, actor="portal")  # queued: the PDF may take long to render
     return redirect(back + "?reenviado=1")
 
 

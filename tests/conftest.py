@@ -138,3 +138,29 @@ def still_clock(monkeypatch):
 
     now = (time.time() // 3600) * 3600 + 30
     monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))
+
+
+@pytest.fixture
+def queued_tasks(monkeypatch):
+    """What code puts on the task queues (tickets.queues.enqueue), as (queue, func, args), instead of the broker.
+    ``run(i)`` runs the i-th task as its worker would."""
+    from django.conf import settings
+
+    class Queued(list):
+        def run(self, index=0):
+            import importlib
+
+            _, func, args = self[index]
+            module, name = func.rsplit(".", 1)
+            return getattr(importlib.import_module(module), name)(*args)
+
+    out = Queued()
+
+    def fake(func, *args, cluster=None, **kw):
+        queue = next(q for q, name in settings.Q_QUEUES.items() if name == cluster)
+        out.append((queue, func, args))
+        return f"task-{len(out)}"
+
+    monkeypatch.setattr("django_q.tasks.async_task", fake)
+    monkeypatch.setattr("tickets.queues.broker", lambda queue: None)
+    return out

@@ -56,6 +56,14 @@ class ErrorOut(serializers.Serializer):
     error = _Error()
 
 
+class PdfPendingOut(serializers.Serializer):
+    """202 while a large invoice's PDF is rendered in the background."""
+
+    status = serializers.CharField(help_text="«generating»")
+    message = serializers.CharField()
+    retry_after = serializers.IntegerField(help_text="Segundos para volver a pedirlo (también en Retry-After).")
+
+
 class InvoiceOut(serializers.ModelSerializer):
     uuid = serializers.SerializerMethodField()
     ticket_ids = serializers.SerializerMethodField()

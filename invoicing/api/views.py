@@ -8,13 +8,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api.params import date_param, int_param
-from invoicing.api.serializers import ErrorOut, InvoiceCreatedOut, InvoiceCreateIn, InvoiceOut, ResendIn
+from invoicing.api.serializers import (
+    ErrorOut,
+    InvoiceCreatedOut,
+    InvoiceCreateIn,
+    InvoiceOut,
+    PdfPendingOut,
+    ResendIn,
+)
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.downloads import document_response
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
 from invoicing.services import ReceptorData, invoice_issue
+from invoicing.services.documents import PdfNotReady, invoice_email_resend_enqueue
 from invoicing.services.receptor import issues_out, receptor_check
 from tickets.api.auth import HasScope
 
@@ -126,21 +134,26 @@ class InvoiceDetail(_InvoicesView):
 
 
 class InvoiceDocument(_InvoicesView):
-    @extend_schema(summary="Descargar XML, PDF o ZIP", operation_id="v1_invoices_document", responses={(200, "application/octet-stream"): bytes,
-                                                                 404: ErrorOut, 409: ErrorOut})
+    @extend_schema(summary="Descargar XML, PDF o ZIP", operation_id="v1_invoices_document",
+                   description="El PDF de una factura grande se genera en segundo plano: mientras tanto la "
+                               "respuesta es 202 con el encabezado Retry-After (segundos); repite la solicitud.",
+                   responses={(200, "application/octet-stream"): bytes, 202: PdfPendingOut, 404: ErrorOut,
+                              409: ErrorOut})
     def get(self, request, pk: int, fmt: str):
         invoice = self.get_invoice(request, pk)
         if invoice.status not in LIVE_DOCUMENT:
             raise InvoicingError("not_stamped", "La factura aún no está timbrada.", {"status": invoice.status})
-        return document_response(invoice, fmt)
+        try:
+            return document_response(invoice, fmt)
+        except PdfNotReady as exc:
+            return Response({"status": "generating", "message": exc.message, "retry_after": exc.retry_after},
+                            status=status.HTTP_202_ACCEPTED, headers={"Retry-After": str(exc.retry_after)})
 
 
 class InvoiceResend(_InvoicesView):
     @extend_schema(summary="Reenviar por correo", request=ResendIn,
                    responses={202: InvoiceOut, 404: ErrorOut, 409: ErrorOut})
     def post(self, request, pk: int):
-        from django_q.tasks import async_task
-
         invoice = self.get_invoice(request, pk)
         data = ResendIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -149,5 +162,5 @@ class InvoiceResend(_InvoicesView):
         emails = data.validated_data.get("emails") or invoice.receptor_emails
         if not emails:
             raise InvoicingError("no_email", "La factura no tiene correo registrado: indica «emails».", status=422)
-        async_task("invoicing.tasks.send_invoice_email", invoice.pk, emails, str(request.user), group="email")
+        invoice_email_resend_enqueue(invoice=invoice, to=list(emails), actor=str(request.user))
         return Response(InvoiceOut(invoice, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

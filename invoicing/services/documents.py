@@ -1,7 +1,9 @@
 """The documents a stamped invoice hands out: the stored PDF, the email with XML + PDF, and the ZIP of both.
 
-The stamping task calls ``invoice_pdf_render`` and ``invoice_email_send`` after an invoice is stamped; the
-shoppers' downloads, the admin and the API call ``invoice_pdf_bytes`` / ``invoice_zip`` / the email resend.
+The delivery queue (services/delivery.py) calls ``invoice_pdf_render`` and ``invoice_email_send`` after an
+invoice is stamped; the shoppers' downloads, the admin and the API call ``invoice_pdf_download`` /
+``invoice_zip``, which never render a large invoice inside the request (``PdfNotReady``), and queue resends
+with ``invoice_email_resend_enqueue``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
-from invoicing.models import Invoice
+from invoicing.models import Invoice, InvoiceDelivery
 from invoicing.pdf import SANDBOX_WATERMARK, money, render_invoice_pdf, safe_color
 from tickets.events import record_event
 from tickets.models import Event
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 DOWNLOADABLE = LEGAL
 EMAIL_EVENT = "email_sent"
 MAX_RECIPIENTS = 10
+PDF_RETRY_AFTER_SECONDS = 5
 
 
 def _stamped(invoice_id: int) -> Invoice:
@@ -90,14 +94,40 @@ def _render_and_store(invoice: Invoice) -> bytes:
     return body
 
 
+class PdfNotReady(InvoicingError):
+    """A large invoice's PDF is being rendered in the background; ask again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int = PDF_RETRY_AFTER_SECONDS):
+        self.retry_after = retry_after
+        super().__init__("pdf_not_ready", "Estamos generando tu PDF; estará listo en unos segundos.",
+                         {"retry_after": retry_after}, status=202)
+
+
 def invoice_pdf_bytes(invoice: Invoice) -> bytes:
-    """The stored PDF, or rendered (and stored) now if the background render has not happened yet."""
+    """The stored PDF, or rendered (and stored) now: for workers, which may take the time a large one needs."""
     if not is_downloadable(invoice):
         raise InvoicingError("invoice_not_stamped", "La factura todavía no está timbrada.", status=409)
     body = _stored_pdf(invoice)
     if body is None:
         body = _render_and_store(invoice)
     return body
+
+
+def invoice_pdf_download(invoice: Invoice) -> bytes:
+    """The PDF for a web request: the stored one, else rendered now if the invoice is small (up to
+    INVOICE_PDF_LARGE_CONCEPTS concepts, about a second), else queued for the background and ``PdfNotReady``:
+    a giant invoice once held a request for 46 s."""
+    if not is_downloadable(invoice):
+        raise InvoicingError("invoice_not_stamped", "La factura todavía no está timbrada.", status=409)
+    body = _stored_pdf(invoice)
+    if body is not None:
+        return body
+    from invoicing.delivery_queue import concept_count, delivery_request_pdf, is_large
+
+    if is_large(concept_count(invoice.stamped_xml)):
+        delivery_request_pdf(invoice)
+        raise PdfNotReady()
+    return _render_and_store(invoice)
 
 
 def invoice_xml_bytes(invoice: Invoice) -> bytes:
@@ -107,9 +137,9 @@ def invoice_xml_bytes(invoice: Invoice) -> bytes:
 
 
 def invoice_zip(invoice: Invoice) -> bytes:
-    """A ZIP with ``{RFC}_{serie}{folio}_{UUID}.xml`` and ``.pdf``."""
+    """A ZIP with ``{RFC}_{serie}{folio}_{UUID}.xml`` and ``.pdf`` (``PdfNotReady`` like the PDF download)."""
     xml = invoice_xml_bytes(invoice)
-    pdf = invoice_pdf_bytes(invoice)
+    pdf = invoice_pdf_download(invoice)
     base = document_basename(invoice)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -146,16 +176,25 @@ def public_download_url(invoice: Invoice, fmt: str) -> str:
 
 
 def _already_emailed(invoice: Invoice) -> bool:
-    return Event.objects.filter(entity="invoice", object_id=invoice.pk, data__kind=EMAIL_EVENT).exists()
+    # The event: invoices delivered before InvoiceDelivery existed.
+    return (InvoiceDelivery.objects.filter(pk=invoice.pk, email_sent_at__isnull=False).exists()
+            or Event.objects.filter(entity="invoice", object_id=invoice.pk, data__kind=EMAIL_EVENT).exists())
+
+
+def _message_id(invoice: Invoice) -> str:
+    """The first delivery's Message-ID, the same on every attempt: if a worker died between the mail server's
+    "OK" and recording it, the retry's message is the same message to the receiver's mail client."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "localhost"
+    return f"<factura-{str(invoice.uuid).lower()}@{domain}>"
 
 
 def invoice_email_send(*, invoice_id: int, to: list[str] | None = None, actor: str = "",
                        skip_if_sent: bool = False) -> int:
     """Email the XML and the PDF; returns how many messages went out (0 or 1).
 
-    ``to`` None sends to the receptor's addresses; a list sends there instead (a resend to another address).
-    ``skip_if_sent`` makes the automatic send after stamping safe to retry: nothing goes out twice.
-    An event row records who got it (the status does not change: from = to = the current status).
+    ``to`` None sends to the receptor's addresses (and marks the invoice's delivery as emailed); a list sends
+    there instead (a resend to another address). ``skip_if_sent`` makes the automatic send after stamping safe
+    to retry: nothing goes out twice. An event row records who got it (the status does not change).
     """
     invoice = _stamped(invoice_id)
     recipients = _clean_recipients(invoice.receptor_emails if to is None else to)
@@ -187,14 +226,28 @@ def invoice_email_send(*, invoice_id: int, to: list[str] | None = None, actor: s
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
         reply_to=[merchant.contact_email] if merchant.contact_email else None,
+        headers={"Message-ID": _message_id(invoice)} if skip_if_sent else None,
     )
     message.attach_alternative(render_to_string("email/invoice.html", context), "text/html")
     message.attach(f"{base}.xml", bytes(invoice.stamped_xml), "application/xml")
     message.attach(f"{base}.pdf", invoice_pdf_bytes(invoice), "application/pdf")
     sent = message.send(fail_silently=False)
+    if to is None:
+        InvoiceDelivery.objects.filter(pk=invoice.pk, email_sent_at__isnull=True).update(email_sent_at=timezone.now())
     record_event(
         merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status=invoice.status,
         to_status=invoice.status, actor=actor, reason=f"Correo enviado a {', '.join(recipients)}",
         data={"kind": EMAIL_EVENT, "to": recipients, "resend": to is not None},
     )
     return sent
+
+
+def invoice_email_resend_enqueue(*, invoice: Invoice, to: list[str] | None = None, actor: str = "") -> None:
+    """Queue a resend (the portal's, the admin's and the API's "reenviar"): it may have to render the PDF, which
+    for a large invoice takes long, so never inside the request; large invoices go to the bulk queue."""
+    from invoicing.delivery_queue import concept_count, is_large
+    from tickets.queues import BULK, DELIVER, enqueue_on_commit
+
+    recipients = _clean_recipients(to) if to is not None else None
+    queue = BULK if is_large(concept_count(invoice.stamped_xml)) else DELIVER
+    enqueue_on_commit("invoicing.tasks.send_invoice_email", invoice.pk, recipients, actor, queue=queue, group="email")

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from dataclasses import fields
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -165,6 +166,21 @@ def _check(merchant: Merchant, ids: list[int], tickets: list[TicketValues], *, e
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)
+    invoice_concepts_check(sum(t.lines for t in tickets))
+
+
+def invoice_concepts_check(concepts: int) -> None:
+    """Every path that issues a nominative invoice calls this: one CFDI holds at most INVOICE_MAX_CONCEPTS
+    concepts (one per ticket line), so that its PDF renders and its delivery ends well inside a task's time."""
+    cap = settings.INVOICE_MAX_CONCEPTS
+    if concepts > cap:
+        raise InvoicingError(
+            "too_many_concepts",
+            f"Una factura admite hasta {cap:,} conceptos y estos tickets suman {concepts:,}: "
+            "factúralos en varias facturas.",
+            {"concepts": concepts, "max_concepts": cap},
+            status=400,
+        )
 
 
 def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: ReceptorData,

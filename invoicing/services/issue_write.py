@@ -21,13 +21,14 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from invoicing.folios import folio_next
 from invoicing.lifecycle import creation_event_values, invoice_created_event
 from invoicing.models import FolioCounter, Invoice, InvoiceTicket
 from tickets.bulk import insert_sql
-from tickets.models import Branch, Event, Ticket
+from tickets.models import Branch, Event, Ticket, TicketLine
 from tickets.prepared import prepared_fetchall
 
 MONEY_FIELDS = ("subtotal", "discount", "tax_total", "withheld_total", "total")
@@ -47,6 +48,7 @@ class TicketValues(NamedTuple):
     tax_total: Decimal
     withheld_total: Decimal
     total: Decimal
+    lines: int  # the concepts this ticket brings to the invoice
 
 
 def tickets_read(*, merchant_id: int, ids: list[int]) -> list[TicketValues]:
@@ -54,14 +56,16 @@ def tickets_read(*, merchant_id: int, ids: list[int]) -> list[TicketValues]:
     path, and model instances cost more here than the query."""
     if connection.vendor != "postgresql":
         rows = (Ticket.objects.filter(merchant_id=merchant_id, pk__in=ids).order_by("pk")
+                .annotate(line_count=Count("lines"))
                 .values_list("pk", "status", "number", "expires_at", "currency", "payment_form", "branch_id",
-                             "branch__invoice_serie", *MONEY_FIELDS))
+                             "branch__invoice_serie", *MONEY_FIELDS, "line_count"))
         return [TicketValues(*row) for row in rows]
     qn = connection.ops.quote_name
     money = ", ".join(f"t.{name}" for name in MONEY_FIELDS)
     rows = prepared_fetchall(
         "SELECT t.id, t.status, t.number, t.expires_at, t.currency, t.payment_form, t.branch_id, b.invoice_serie, "
-        f"{money} FROM {qn(Ticket._meta.db_table)} t JOIN {qn(Branch._meta.db_table)} b ON b.id = t.branch_id "  # noqa: S608
+        f"{money}, (SELECT count(*) FROM {qn(TicketLine._meta.db_table)} l WHERE l.ticket_id = t.id) "  # noqa: S608
+        f"FROM {qn(Ticket._meta.db_table)} t JOIN {qn(Branch._meta.db_table)} b ON b.id = t.branch_id "
         "WHERE t.merchant_id = %s AND t.id = ANY(%s::bigint[]) ORDER BY t.id",
         [merchant_id, ids],
     )

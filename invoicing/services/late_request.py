@@ -34,13 +34,19 @@ from invoicing.folios import folio_next
 from invoicing.lifecycle import invoice_created, invoice_transition
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
 from invoicing.services.global_invoice import _attach_tickets
-from invoicing.services.issue import ReceptorData, idempotent_issue, live_invoice_id, receptor_normalized
+from invoicing.services.issue import (
+    ReceptorData,
+    idempotent_issue,
+    invoice_concepts_check,
+    live_invoice_id,
+    receptor_normalized,
+)
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
 from tickets.events import record_event, transition
-from tickets.models import Merchant, Ticket
+from tickets.models import Merchant, Ticket, TicketLine
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +108,7 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
     if len({t.currency for t in tickets}) > 1:
         raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
                              status=422)
+    invoice_concepts_check(TicketLine.objects.filter(ticket__in=tickets).count())
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     branch = main.branch
     invoice = Invoice.objects.create(

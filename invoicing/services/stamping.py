@@ -27,18 +27,19 @@ from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
+from invoicing.delivery_queue import deliveries_create, deliveries_wake_on_commit
 from invoicing.engine_inputs import engine_csd
 from invoicing.lifecycle import IN_FLIGHT, invoice_transition, invoice_transitions_bulk
 from invoicing.models import Certificate, Invoice
 from invoicing.services.compose import comprobante_inputs, invoice_comprobante
-from invoicing.webhooks.services import invoice_webhook_emit
+from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.events import record_event, transition
 from tickets.models import Ticket
+from tickets.queues import STAMP, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12  # with the backoff below: about three hours of a PAC outage before giving up
-BACKOFF_BASE_SECONDS = 5
+MAX_ATTEMPTS = 12  # with the default backoff (5 s doubling): about three hours of a PAC outage before giving up
 BACKOFF_MAX_SECONDS = 3600
 
 _SEALED_FIELDS = ["sealed_xml", "certificate", "issued_at", "subtotal", "discount", "tax_total", "withheld_total",
@@ -48,7 +49,7 @@ _STAMPED_FIELDS = ["stamped_xml", "uuid", "stamped_at", "pac", "attempts", "next
 
 
 def backoff_seconds(attempts: int) -> int:
-    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+    return min(settings.INVOICE_RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
 
 
 def invoice_stamp(*, invoice_id: int) -> str:
@@ -72,7 +73,6 @@ def invoice_retry_now(*, invoice_id: int, actor: str) -> bool:
     Only an invoice waiting out a transient error qualifies: not one on hold (a late request's, until its
     global is corrected), and nothing stamped or failed. The same sealed XML is resent, as on any retry.
     """
-    from django_q.tasks import async_task
 
     now = timezone.now()
     with transaction.atomic():
@@ -89,7 +89,7 @@ def invoice_retry_now(*, invoice_id: int, actor: str) -> bool:
         record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
                      from_status=invoice.status, to_status=invoice.status, actor=actor,
                      reason=f"reintento de timbrado solicitado (esperaba hasta {waited:%d/%m/%Y %H:%M:%S})")
-        transaction.on_commit(lambda: async_task("invoicing.tasks.stamp_invoice", invoice.pk, group="stamp"))
+        enqueue_on_commit("invoicing.tasks.stamp_invoice", invoice.pk, queue=STAMP)
     return True
 
 
@@ -259,10 +259,11 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
     invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
                              fields=_STAMPED_FIELDS, reasons=reasons)
     if stamped:
-        ids = [i.pk for i in stamped]
-        # Documents go out for an invoice whose PDF is rendered now, or whose receptor gave an address.
-        deliver = [i.pk for i in stamped if settings.INVOICE_PDF_AFTER_STAMP or i.receptor_emails]
-        transaction.on_commit(lambda: _after_stamped(ids, deliver))
+        if settings.INVOICE_POST_STAMP_TASKS:
+            # In this transaction: what the stamp owes (webhooks, PDF, email) is committed with it, per invoice,
+            # so a worker dying right after the commit loses none of it.
+            invoices_webhook_emit([i.pk for i in stamped])
+            deliveries_wake_on_commit(deliveries_create(stamped, send_pdf=settings.INVOICE_PDF_AFTER_STAMP))
     return [i.pk for i in stamped]
 
 
@@ -316,9 +317,3 @@ def _release_tickets(invoice: Invoice) -> None:
     for ticket in tickets:
         transition(ticket, entity="ticket", expected=held, to=Ticket.Status.OPEN,
                    reason=f"factura #{invoice.pk} rechazada", updated_at=timezone.now())
-
-
-def _after_stamped(invoice_ids: list[int], deliver_ids: list[int]) -> None:
-    from invoicing.tasks import enqueue_after_stamped
-
-    enqueue_after_stamped(invoice_ids, deliver_ids)

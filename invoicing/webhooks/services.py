@@ -224,10 +224,11 @@ def invoices_webhook_emit(invoice_ids: list[int]) -> int:
     from invoicing.models import Invoice
 
     try:
-        hooked = WebhookEndpoint.objects.filter(
-            is_active=True, merchant_id__in=Invoice.objects.filter(pk__in=invoice_ids).values("merchant_id"))
-        invoices = list(Invoice.objects.filter(pk__in=invoice_ids, merchant_id__in=hooked.values("merchant_id"))
-                        .order_by("pk")) if hooked.exists() else []
+        with transaction.atomic():  # a savepoint: called inside the stamping transaction, which must survive
+            hooked = WebhookEndpoint.objects.filter(
+                is_active=True, merchant_id__in=Invoice.objects.filter(pk__in=invoice_ids).values("merchant_id"))
+            invoices = list(Invoice.objects.filter(pk__in=invoice_ids, merchant_id__in=hooked.values("merchant_id"))
+                            .order_by("pk")) if hooked.exists() else []
     except Exception:
         log.exception("webhooks for %d stamped invoices could not be emitted", len(invoice_ids))
         return 0

@@ -1,16 +1,16 @@
-"""django-q2 tasks for webhooks: each takes ids and calls one service."""
+"""django-q2 tasks for webhooks (the deliver queue): each takes ids and calls one service."""
 
 import logging
 
-from django_q.tasks import async_task
+from tickets.queues import DELIVER, enqueue
 
 log = logging.getLogger(__name__)
 
 
 def enqueue_deliveries(delivery_ids: list[int]) -> None:
     for delivery_id in delivery_ids:
-        async_task("invoicing.webhooks.tasks.deliver_webhook", delivery_id, group="webhooks",
-                   task_name=f"webhook-{delivery_id}")
+        enqueue("invoicing.webhooks.tasks.deliver_webhook", delivery_id, queue=DELIVER, group="webhooks",
+                task_name=f"webhook-{delivery_id}")
 
 
 def deliver_webhook(delivery_id: int) -> str:

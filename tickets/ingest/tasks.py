@@ -1,10 +1,12 @@
-"""django-q2 tasks for large batches: each takes the batch's id (or nothing) and calls one service."""
+"""django-q2 tasks for large batches (the bulk queue): each takes the batch's id (or nothing) and calls one
+service; enqueued after commit."""
 
-from django_q.tasks import async_task
+from tickets.queues import BULK, enqueue
 
 
 def enqueue_batch(batch_pk: int) -> None:
-    async_task("tickets.ingest.tasks.process_batch", batch_pk, task_name=f"ticket-batch-{batch_pk}", group="batch")
+    enqueue("tickets.ingest.tasks.process_batch", batch_pk, queue=BULK, task_name=f"ticket-batch-{batch_pk}",
+            group="batch")
 
 
 def process_batch(batch_pk: int) -> str:

@@ -127,15 +127,16 @@ def test_documents_of_a_stamped_invoice_and_409_before(api, ticket):
     assert api.get(f"/api/v1/invoices/{invoice_id}/docx").status_code == 404
 
 
-def test_resend_queues_an_email_to_the_given_address(api, ticket, monkeypatch):
+def test_resend_queues_an_email_to_the_given_address(api, ticket, queued_tasks, django_capture_on_commit_callbacks):
     invoice_id = _create(api, [ticket.pk]).json()["id"]
     assert api.post(f"/api/v1/invoices/{invoice_id}/resend", {}, format="json").status_code == 409
     invoice_stamp(invoice_id=invoice_id)
-    queued = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: queued.append(args))
-    response = api.post(f"/api/v1/invoices/{invoice_id}/resend", {"emails": ["otra@example.com"]}, format="json")
+    queued_tasks.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/invoices/{invoice_id}/resend", {"emails": ["otra@example.com"]},
+                            format="json")
     assert response.status_code == 202
-    func, *task_args = queued[0]
-    assert func == "invoicing.tasks.send_invoice_email"
+    queue, func, task_args = queued_tasks[0]
+    assert (queue, func) == ("deliver", "invoicing.tasks.send_invoice_email")
     send_invoice_email(*task_args)
     assert mail.outbox[-1].to == ["otra@example.com"] and len(mail.outbox[-1].attachments) == 2

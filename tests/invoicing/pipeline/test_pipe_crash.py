@@ -36,7 +36,7 @@ def _start_worker(tmp_path, name):
         "Q_TIMEOUT": "3",
         "INVOICE_STAMP_BATCH": "20",  # several batches in flight when the kill comes
         "INVOICE_STUCK_AFTER_SECONDS": "5",  # the lease the killed worker's invoices carry
-        "SANDBOX_PAC_LATENCY_MS": "100",  # a batch spends ~0.5 s at the PAC: the kill lands in the middle of one
+        "SANDBOX_PAC_LATENCY_MS": "200",  # a batch spends ~1 s at the PAC (two at once): the kill lands mid-batch
         "VAR_DIR": str(tmp_path),
         "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY", ""),
     })

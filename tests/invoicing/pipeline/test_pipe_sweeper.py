@@ -16,7 +16,7 @@ def queued(monkeypatch):
     """The batch tasks the sweeper enqueues (slot numbers)."""
     out = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, slot, **kw: out.append(slot))
-    monkeypatch.setattr("django_q.brokers.get_broker", lambda: type("Idle", (), {"queue_size": lambda self: 0})())
+    monkeypatch.setattr("tickets.queues.broker", lambda queue: type("Idle", (), {"queue_size": lambda self: 0})())
     return out
 
 
@@ -65,5 +65,24 @@ def test_the_sweeper_waits_while_the_broker_holds_a_backlog(merchant, ticket, re
         def queue_size(self):
             return settings.INVOICE_SWEEP_MAX_BACKLOG + 1
 
-    monkeypatch.setattr("django_q.brokers.get_broker", lambda: Busy())
+    seen = []
+    monkeypatch.setattr("tickets.queues.broker", lambda queue: seen.append(queue) or Busy())
     assert tasks.sweep_stuck_invoices() is False and queued == []
+    assert seen == ["stamp"]  # the stamping queue's own backlog: a busy deliver queue is no reason to wait
+
+
+def test_the_clusters_tick_fires_a_retry_at_its_time_not_at_the_next_minute(merchant, ticket, receptor, queued):
+    """``manage.py qcluster --queue stamp`` calls stamp_queue_tick every INVOICE_QUEUE_TICK_MS; it sleeps no
+    longer than until the next retry is due, then wakes the queue."""
+    from invoicing.stamp_queue import stamp_queue_tick
+
+    assert stamp_queue_tick(0.5) == 0.5  # nothing in flight
+    now = timezone.now()
+    invoice = _issue(merchant, ticket, receptor, status="sealed", attempts=1,
+                     next_attempt_at=now + dt.timedelta(seconds=0.2), lease_until=None)
+    wait = stamp_queue_tick(0.5)
+    assert 0 < wait <= 0.2 and queued == []  # look again right when it falls due
+    Invoice.objects.filter(pk=invoice.pk).update(next_attempt_at=timezone.now() - dt.timedelta(milliseconds=1))
+    assert stamp_queue_tick(0.5) == 0.5 and queued == [0]
+    Invoice.objects.filter(pk=invoice.pk).update(lease_until=timezone.now() + dt.timedelta(minutes=2))
+    assert stamp_queue_tick(0.5) == 0.5 and queued == [0]  # a worker holds it: nothing to do until the lease ends

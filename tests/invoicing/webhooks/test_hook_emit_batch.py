@@ -1,11 +1,10 @@
 """A finished background batch is announced to the merchant's webhooks (tickets → signal → invoicing)."""
 
-from tickets.ingest import tasks
 from tickets.models import Batch
 from tickets.services import api_key_create
 
 
-def test_finished_batch_emits_batch_completed(merchant, branch, settings, monkeypatch,
+def test_finished_batch_emits_batch_completed(merchant, branch, settings, queued_tasks,
                                               django_capture_on_commit_callbacks):
     from rest_framework.test import APIClient
 
@@ -14,8 +13,6 @@ def test_finished_batch_emits_batch_completed(merchant, branch, settings, monkey
     WebhookEndpoint.objects.create(merchant=merchant, url="https://erp.example.com/hooks", secret="whsec_x",
                                    events=["batch.completed"])
     settings.API_BATCH_SYNC_MAX = 1
-    queued = []
-    monkeypatch.setattr(tasks, "async_task", lambda *args, **kw: queued.append(args))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(merchant=merchant, name='x', scopes=['tickets'])[1]}")
     ticket = {"branch": branch.code, "sold_at": "2026-11-20T12:00:00-06:00", "payment_form": "01", "total": "116.00",
@@ -25,7 +22,8 @@ def test_finished_batch_emits_batch_completed(merchant, branch, settings, monkey
         response = client.post("/api/v1/tickets/batch", {"batch_id": "b1", "tickets": [
             {**ticket, "number": "1"}, {**ticket, "number": "2"}]}, format="json")
     assert response.status_code == 202
-    assert tasks.process_batch(*queued[0][1:]) == "done"
+    assert queued_tasks[0][:2] == ("bulk", "tickets.ingest.tasks.process_batch")
+    assert queued_tasks.run() == "done"
     delivery = WebhookDelivery.objects.get(event="batch.completed")
     assert delivery.payload["data"]["batch_id"] == "b1" and delivery.payload["data"]["created"] == 2
     assert Batch.objects.get().status == "done"

@@ -84,19 +84,17 @@ def test_malformed_batch_envelopes_are_400(api_client, body):
     assert api_client.post("/api/v1/tickets/batch", body, format="json").status_code == 400
 
 
-def test_large_batch_goes_to_the_background_with_progress(api_client, payload, settings, monkeypatch,
+def test_large_batch_goes_to_the_background_with_progress(api_client, payload, settings, queued_tasks,
                                                           django_capture_on_commit_callbacks):
     settings.API_BATCH_SYNC_MAX = 2
-    queued = []
-    monkeypatch.setattr(tasks, "async_task", lambda *args, **kw: queued.append(args))
     tickets = [payload(number=f"G-{i}") for i in range(5)] + [payload(number="G-bad", total="0.01")]
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post("/api/v1/tickets/batch", {"batch_id": "bg", "tickets": tickets}, format="json")
     assert response.status_code == 202
     assert response["Location"].endswith("/api/v1/batches/bg")
     assert response.json()["status"] == "received" and response.json()["progress"] == 0
-    assert queued == [("tickets.ingest.tasks.process_batch", Batch.objects.get().pk)]
-    assert tasks.process_batch(*queued[0][1:]) == "done"  # what the worker runs
+    assert queued_tasks == [("bulk", "tickets.ingest.tasks.process_batch", (Batch.objects.get().pk,))]
+    assert queued_tasks.run() == "done"  # what the worker runs
     body = api_client.get("/api/v1/batches/bg").json()
     assert (body["status"], body["progress"], body["created_count"], body["rejected_count"]) == ("done", 1.0, 5, 1)
     assert Batch.objects.get().payload is None
@@ -107,11 +105,9 @@ def test_large_batch_goes_to_the_background_with_progress(api_client, payload, s
     assert "rejected" in rows[-1] and "total" in rows[-1]
 
 
-def test_background_batch_resumes_after_a_crash(api_client, payload, settings, monkeypatch,
+def test_background_batch_resumes_after_a_crash(api_client, payload, settings, monkeypatch, queued_tasks,
                                                 django_capture_on_commit_callbacks):
     settings.API_BATCH_SYNC_MAX = 1
-    queued = []
-    monkeypatch.setattr(tasks, "async_task", lambda *a, **k: queued.append(a[1]))
     monkeypatch.setattr("tickets.ingest.lifecycle.CHUNK", 2)
     tickets = [payload(number=f"R-{i}") for i in range(5)]
     api_client.post("/api/v1/tickets/batch", {"batch_id": "resume", "tickets": tickets}, format="json")
@@ -123,7 +119,7 @@ def test_background_batch_resumes_after_a_crash(api_client, payload, settings, m
     assert tasks.process_batch(batch.pk) == "nothing to do"  # only the sweeper hands an abandoned batch out again
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_batches() == 1
-    assert queued == [batch.pk]
+    assert [(queue, args) for queue, _, args in queued_tasks] == [("bulk", (batch.pk,))]
     assert tasks.process_batch(batch.pk) == "done"
     batch.refresh_from_db()
     assert (batch.processed_count, batch.created_count, len(batch.report)) == (5, 5, 5)

@@ -22,7 +22,7 @@ def on_hold_to_parked(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0006_fewer_indexes'),
+        ('invoicing', '0007_invoice_delivery'),
     ]
 
     operations = [

@@ -1,0 +1,70 @@
+"""The task queues, and the one way code puts a task on them (``enqueue``).
+
+Three django-q2 clusters, one per queue (settings.Q_QUEUES; docs/operations.md), so that no kind of work can
+starve another:
+
+- ``stamp``: the stamping batches only. An invoice never waits behind a PDF, an email or a webhook.
+- ``deliver``: what a stamped invoice hands out (PDF and email of ordinary invoices) and the webhooks.
+- ``bulk``: big, slow jobs whose latency matters less: background POS batches, global invoices, late
+  requests, the PDFs of large invoices, housekeeping.
+
+A queue is a cluster name: tasks are pushed to that cluster's broker list, and only ``manage.py qcluster
+--queue <name>`` (or all three, its default) takes them off it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.db import transaction
+
+STAMP = "stamp"
+DELIVER = "deliver"
+BULK = "bulk"
+QUEUES = (STAMP, DELIVER, BULK)
+
+_brokers: dict[tuple[int, str], object] = {}
+
+
+def cluster_name(queue: str) -> str:
+    """The django-q2 cluster (= broker list) of ``queue``."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(QUEUES)}")
+    return settings.Q_QUEUES[queue]
+
+
+def queue_of_cluster(name: str) -> str | None:
+    return next((q for q in QUEUES if settings.Q_QUEUES[q] == name), None)
+
+
+def broker(queue: str):
+    """The broker of ``queue``, one per process (a Redis client made before a fork is not shared after it)."""
+    from django_q.brokers import get_broker
+
+    key = (os.getpid(), cluster_name(queue))
+    if key not in _brokers:
+        _brokers[key] = get_broker(key[1])
+    return _brokers[key]
+
+
+def enqueue(func: str, *args, queue: str, task_name: str | None = None, group: str | None = None) -> str | None:
+    """Queue ``func(*args)`` on ``queue``; returns the task id. Tasks take ids and call one service."""
+    from django_q import tasks
+
+    options = {"task_name": task_name} if task_name else {}
+    return tasks.async_task(func, *args, group=group or queue, broker=broker(queue), cluster=cluster_name(queue),
+                            **options)
+
+
+def enqueue_on_commit(func: str, *args, queue: str, task_name: str | None = None, group: str | None = None) -> None:
+    """``enqueue`` once the current transaction commits (at once outside one): a worker must find the rows."""
+    transaction.on_commit(lambda: enqueue(func, *args, queue=queue, task_name=task_name, group=group))
+
+
+def backlog(queue: str) -> int:
+    """Tasks waiting on ``queue``'s broker (0 if it cannot say)."""
+    try:
+        return int(broker(queue).queue_size() or 0)
+    except Exception:  # noqa: BLE001 - a backlog figure is advice, never a reason to fail
+        return 0
