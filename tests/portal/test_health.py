@@ -19,25 +19,38 @@ def test_outsiders_get_only_up(client, db):
 
 
 def test_outsiders_get_only_down_without_the_internal_error(client, db, healthz_token):
-    with mock.patch("django_q.brokers.get_broker", side_effect=ConnectionError("redis.internal:6379 refused")):
+    failing = mock.Mock(side_effect=RuntimeError("db.internal:5432 refused"))
+    with mock.patch("portal.health._check_database", failing):
         anonymous = client.get("/healthz")
         wrong_token = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN[:-1] + "x")
     for response in (anonymous, wrong_token):
         assert response.status_code == 503
         assert response.json() == {"status": "error"}
-        assert b"redis.internal" not in response.content
+        assert b"db.internal" not in response.content
+
+
+def test_a_broker_that_is_down_degrades_but_keeps_the_web_up(client, db, healthz_token):
+    # Pulling every web process out of the balancer because the broker is away would be a total outage.
+    with mock.patch("django_q.brokers.get_broker", side_effect=ConnectionError("redis.internal:6379 refused")):
+        anonymous = client.get("/healthz")
+        detailed = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN)
+    assert (anonymous.status_code, anonymous.json()) == (200, {"status": "ok"})
+    assert b"redis.internal" not in anonymous.content
+    assert detailed.status_code == 200 and detailed.json()["status"] == "degraded"
+    assert detailed.json()["checks"]["queue"] == {"ok": False, "error": "ConnectionError: redis.internal:6379 refused"}
 
 
 def test_the_token_shows_every_check_and_its_error(client, db, healthz_token):
     body = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN).json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"]
+    assert set(body["checks"]["queue"]["queued"]) == {"stamp", "deliver", "bulk"}
     assert body["checks"]["cache"]["ok"] and body["checks"]["cache"]["backend"] == "LocMemCache"
-    with mock.patch("django_q.brokers.get_broker", side_effect=ConnectionError("redis down")):
+    with mock.patch("portal.health._check_database", mock.Mock(side_effect=RuntimeError("db down"))):
         response = client.get("/healthz", HTTP_X_HEALTHZ_TOKEN=TOKEN)
     assert response.status_code == 503
     assert response.json()["status"] == "error"
-    assert response.json()["checks"]["queue"] == {"ok": False, "error": "ConnectionError: redis down"}
+    assert response.json()["checks"]["database"] == {"ok": False, "error": "RuntimeError: db down"}
 
 
 def test_without_a_configured_token_no_header_opens_the_details(client, db, settings):
