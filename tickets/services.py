@@ -93,10 +93,13 @@ class Registration:
     entry: dict
 
 
-def ticket_register(*, merchant: Merchant, payload, actor: str = "", source: str = Ticket.Source.API
-                    ) -> Registration:
-    """One ticket from the POS. Replay of the same data → the stored ticket; different data → Conflict (409)."""
-    outcome = ingest(merchant=merchant, items=[Item({}, payload)], source=source, actor=actor)
+def ticket_register(*, merchant: Merchant, payload, actor: str = "", source: str = Ticket.Source.API,
+                    default_branch: Branch | None = None) -> Registration:
+    """One ticket from the POS. Replay of the same data → the stored ticket; different data → Conflict (409).
+
+    ``default_branch``: the API key's branch, for a ticket that names none."""
+    outcome = ingest(merchant=merchant, items=[Item({}, payload)], source=source, actor=actor,
+                     default_branch=default_branch)
     entry = outcome.entries[0]
     if entry["status"] == "rejected":
         if entry["code"] == "conflict":
@@ -208,8 +211,12 @@ def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = 
 
 
 @transaction.atomic
-def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: str = "") -> tuple[ApiKey, str]:
-    """A new key; the plain key is returned once and never stored (only its SHA-256)."""
+def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: str = "",
+                   branch: Branch | None = None) -> tuple[ApiKey, str]:
+    """A new key; the plain key is returned once and never stored (only its SHA-256). ``branch``: the branch
+    the POS using it belongs to (its tickets without a branch are registered there)."""
+    if branch is not None and branch.merchant_id != merchant.pk:
+        raise InvalidInput(details={"branch": ["La sucursal es de otro comercio."]})
     valid = set(ApiKey.Scope.values)
     scopes = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
     unknown = [s for s in scopes if s not in valid]
@@ -221,9 +228,10 @@ def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: s
     prefix = KEY_PREFIX_TAG + "".join(secrets.choice(alphabet) for _ in range(8))
     plain = prefix + secrets.token_urlsafe(30)
     key = ApiKey.objects.create(merchant=merchant, name=name.strip()[:100], prefix=prefix, key_hash=hash_key(plain),
-                                scopes=scopes)
+                                scopes=scopes, branch=branch)
+    where = f", sucursal {branch.code}" if branch is not None else ""
     record_event(merchant_id=merchant.pk, entity="api_key", object_id=key.pk, from_status="", to_status="active",
-                 actor=actor, reason=f"llave «{key.name}» creada ({', '.join(scopes)})")
+                 actor=actor, reason=f"llave «{key.name}» creada ({', '.join(scopes)}{where})")
     return key, plain
 
 

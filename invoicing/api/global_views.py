@@ -126,6 +126,7 @@ class GlobalInvoiceCollection(APIView):
             "invoices": GlobalInvoiceOut(invoices, many=True).data,
             "included": result.included,
             "excluded": result.excluded,
+            "late": result.late,
         }, status=status.HTTP_201_CREATED if result.invoices else status.HTTP_200_OK)
 
 

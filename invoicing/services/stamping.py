@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -29,9 +30,15 @@ from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
 from invoicing.engine_inputs import engine_csd
 from invoicing.models import Certificate, Invoice
-from invoicing.services.compose import comprobante_inputs, invoice_comprobante
+from invoicing.services.compose import (
+    border_vat_allowed,
+    comprobante_inputs,
+    invoice_comprobante,
+    issuing_zone,
+)
 from invoicing.webhooks.services import invoice_webhook_emit
 from tickets.bulk import bulk_update_fields
+from tickets.catalogs import tax_rate_catalog
 from tickets.events import record_event, transition
 from tickets.models import Event, Ticket
 
@@ -180,7 +187,9 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
         return [ValidationIssue("sin_csd", "emisor", "El comercio no tiene un certificado de sello digital (CSD) activo.")]
     csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
     comprobante = invoice_comprobante(invoice, tickets=tickets, relations=relations)
-    problems = errors_only(validate(comprobante, csd=csd, tz=invoice.merchant.time_zone))
+    zone = issuing_zone(invoice)
+    problems = errors_only(validate(comprobante, csd=csd, tz=zone, tasas=tax_rate_catalog(),
+                                    iva_frontera=border_vat_allowed(invoice)))
     if problems:
         return problems
     root = seal_document(comprobante, csd)
@@ -191,7 +200,7 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
     invoice.status = Invoice.Status.SEALED
     invoice.sealed_xml = to_bytes(root)
     invoice.certificate = certificate
-    invoice.issued_at = dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=invoice.merchant.tzinfo)
+    invoice.issued_at = dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=ZoneInfo(zone))
     invoice.subtotal = comprobante.subtotal
     invoice.discount = comprobante.descuento or 0
     invoice.tax_total = (impuestos.total_traslados or 0) if impuestos else 0

@@ -45,7 +45,7 @@ def key_header(merchant, make_ticket, settings, _keep_test_connection):
     return {"Authorization": f"Bearer {plain}"}
 
 
-@schema.include(path_regex=r"^/api/v1/(tickets|batches)").parametrize()
+@schema.include(path_regex=r"^/api/v1/(tickets|batches|exchange-rates)").parametrize()
 @settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))
 def test_tickets_api_conforms_to_its_schema(case, key_header):
