@@ -176,6 +176,16 @@ class Validation:
     ticket: Ticket | None = None
 
 
+def zone_of(branch: Branch, merchant: Merchant):
+    """The branch's local zone (its postal code's in SAT's catalog, else the merchant's): receipts print
+    dates in it."""
+    import zoneinfo
+
+    from tickets.zones import zone_name
+
+    return zoneinfo.ZoneInfo(zone_name(branch.postal_code, merchant.time_zone))
+
+
 def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = None, date: dt.date | None = None,
                     branch_code: str | None = None) -> Validation:
     """Would the portal let a shopper self-invoice this ticket? If not, why (in Spanish)."""
@@ -190,7 +200,7 @@ def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = 
     ticket = found[0]
     if total is not None and ticket.total != total:
         return Validation(False, "total_mismatch", "El total no coincide con el ticket.", ticket)
-    if date is not None and ticket.sold_at.astimezone(merchant.tzinfo).date() != date:
+    if date is not None and ticket.sold_at.astimezone(zone_of(ticket.branch, merchant)).date() != date:
         return Validation(False, "date_mismatch", "La fecha no coincide con la del ticket.", ticket)
     if ticket.status == Ticket.Status.VOID:
         return Validation(False, "void", "El ticket fue cancelado en la tienda y no se puede facturar.", ticket)

@@ -234,7 +234,7 @@ def build_ingreso(
                 continue
             where = f"{path}.lines[{li}]"
             qty = _quantity(line.quantity, f"{where}.quantity")
-            res = solve(gross, disc, qty, line.taxes, line.objeto_imp, where)
+            res = solve(gross, disc, qty, line.taxes, line.objeto_imp, where, line.net)
             conceptos.append(_concepto_from_line(res, line, qty, ticket.number, where))
         if len(conceptos) == before:
             raise BuildError("CFDI40166", path, f"El ticket {ticket.number} no tiene importe que facturar.")
@@ -290,14 +290,16 @@ def ticket_concepto(
         qty = _quantity(line.quantity, f"{path}.lines[{li}].quantity")
         objeto = line.objeto_imp if gross else "01"
         key = (objeto, line.taxes if objeto == "02" else ())
-        acc = groups.setdefault(key, [ZERO, ZERO, ZERO])
+        acc = groups.setdefault(key, [ZERO, ZERO, ZERO, ZERO])
         acc[0] += gross
         acc[1] += disc
         acc[2] += qty
+        acc[3] = None if acc[3] is None or line.net is None else acc[3] + line.net
     if not groups:
         raise BuildError("CFDI40166", path, f"El ticket {ticket.number} no tiene importe.")
     results = [
-        solve(gross, disc, qty, taxes, objeto, path) for (objeto, taxes), (gross, disc, qty) in groups.items()
+        solve(gross, disc, qty, taxes, objeto, path, net)
+        for (objeto, taxes), (gross, disc, qty, net) in groups.items()
     ]
     _repair_windows(results, path)
     importe = sum((r.importe for r in results), ZERO)

@@ -138,8 +138,12 @@ def solve(
     taxes: tuple[LineTax, ...],
     objeto_imp: str,
     where: str,
+    prefer_base: Decimal | None = None,
 ) -> LineResult:
-    """Split a tax-inclusive amount into Base + taxes, exact to the cent and inside SAT's windows."""
+    """Split a tax-inclusive amount into Base + taxes, exact to the cent and inside SAT's windows.
+
+    ``prefer_base`` (the net amount a POS printed) is taken as the Base when the taxes then fit their windows;
+    otherwise the Base closest to gross / (1 + rates) that fits."""
     if objeto_imp != "02" or gross == ZERO:
         # Not broken out (01/03) or fully discounted: the whole amount is the value, no tax rows.
         factor = _ONE
@@ -167,8 +171,8 @@ def solve(
             f"El importe {gross} no alcanza a cubrir la cuota de IEPS de la partida: revisa precio y descuentos.",
         )
     start = round_money(exact)
-    for step in _SEARCH:
-        base = start + CENT * step
+    preferred = () if prefer_base is None or prefer_base <= ZERO else (round_money(prefer_base),)
+    for base in (*preferred, *(start + CENT * step for step in _SEARCH)):
         if base <= ZERO:
             continue
         result = _try_base(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps)
@@ -251,7 +255,7 @@ def _exact_taxes(res: LineResult, quantity: Decimal) -> Decimal:
 
 
 def fit_printed_total(
-    lines: list[tuple[Decimal, Decimal, Decimal, tuple[LineTax, ...], str]], total: Decimal, where: str
+    lines: list[tuple], total: Decimal, where: str
 ) -> list[int]:
     """Cents (+1, −1 or 0) to add to each line's charged amount so the lines add up to the printed ``total``.
 
@@ -263,22 +267,23 @@ def fit_printed_total(
     and per-group rounding never needs more (Σ floor(xᵢ) ≤ round(Σ xᵢ) ≤ Σ ceil(xᵢ)). Lines whose tax was
     rounded furthest against the difference move first, as the POS's own rounding would have it. A difference
     the taxes cannot absorb this way is refused (CFDI40119): it is not rounding.
-    ``lines`` are (charged after discounts, discount, quantity, taxes, ObjetoImp) as ``solve`` takes them.
+    ``lines`` are (charged after discounts, discount, quantity, taxes, ObjetoImp[, net as printed]) as ``solve``
+    takes them.
     """
-    computed = sum((g for g, *_ in lines), ZERO)
+    computed = sum((line[0] for line in lines), ZERO)
     diff = round_money(total) - computed
     need = int(diff / CENT)
     if need == 0:
         return [0] * len(lines)
     step = 1 if need > 0 else -1
-    taxed = [i for i, (gross, _, _, taxes, objeto) in enumerate(lines)
+    taxed = [i for i, (gross, _, _, taxes, objeto, *_) in enumerate(lines)
              if objeto == "02" and gross > ZERO and any(t.factor != "Exento" and t.rate for t in taxes)]
     options = []
     for i in taxed if len(taxed) >= abs(need) else ():
-        gross, discount, quantity, taxes, objeto = lines[i]
+        gross, discount, quantity, taxes, objeto, *hint = lines[i]
         try:
-            before = solve(gross, discount, quantity, taxes, objeto, where)
-            after = solve(gross + CENT * step, discount, quantity, taxes, objeto, where)
+            before = solve(gross, discount, quantity, taxes, objeto, where, hint[0] if hint else None)
+            after = solve(gross + CENT * step, discount, quantity, taxes, objeto, where, before.base)
         except BuildError:
             continue
         if after.base != before.base:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
 import re
@@ -340,20 +341,29 @@ def _line(raw, i, errs, tasas=None) -> tuple[LineDraft, EngineLine] | None:
                        engine_taxes, stored_taxes, amount, discount_gross)
 
 
+def net_hint(quantity: Decimal, unit_price: Decimal, include: bool, discount: Decimal) -> Decimal | None:
+    """The net amount a POS with net prices printed for an undiscounted line: the Base the invoice keeps
+    (engine ``TicketLine.net``). Used here and by invoicing.engine_inputs, from the same stored values."""
+    if include or discount:
+        return None
+    return round_money(quantity * unit_price)
+
+
 def _draft_line(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
                 engine_taxes, stored_taxes, amount, discount) -> tuple[LineDraft, EngineLine]:
     draft = LineDraft(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
                       stored_taxes, amount, discount)
     engine = EngineLine(description=description, quantity=quantity, unit_price=unit_price,
                         clave_prod_serv=product_code, clave_unidad=unit_code, discount=discount,
-                        objeto_imp=tax_object, taxes=engine_taxes, amount=amount)
+                        objeto_imp=tax_object, taxes=engine_taxes, amount=amount,
+                        net=net_hint(quantity, unit_price, include, discount))
     return draft, engine
 
 
 @lru_cache(maxsize=65536)
-def _solve(gross, discount, quantity, taxes, objeto):
+def _solve(gross, discount, quantity, taxes, objeto, net=None):
     """Retail repeats the same lines all day: the engine's split is pure, so cache it."""
-    res = solve(gross, discount, quantity, taxes, objeto, "")
+    res = solve(gross, discount, quantity, taxes, objeto, "", net)
     return res.importe, res.discount, sum((t.importe for t in res.taxes if t.importe is not None), ZERO)
 
 
@@ -476,7 +486,7 @@ def normalize(raw, ctx: Context) -> TicketDraft:
             continue
         try:
             importe, net_discount, taxes = _solve(gross, line_discount, engine.quantity, engine.taxes,
-                                                  engine.objeto_imp)
+                                                  engine.objeto_imp, engine.net)
         except CfdiError as exc:
             errs.add(f"lines[{i}]", str(exc))
             continue
@@ -503,7 +513,8 @@ def normalize(raw, ctx: Context) -> TicketDraft:
 def _fit_total(h: Header, line_pairs, spread, errs) -> list[Decimal] | None:
     """The printed total a cent or a few away from the lines' sum (a POS that computes tax on the subtotal):
     move one cent of tax per line, inside SAT's windows (docs/cfdi-engine.md, "POS rounding")."""
-    items = [(g, d, e.quantity, e.taxes, e.objeto_imp) for (_, e), (g, d) in zip(line_pairs, spread, strict=True)]
+    items = [(g, d, e.quantity, e.taxes, e.objeto_imp, e.net if not d else None)
+             for (_, e), (g, d) in zip(line_pairs, spread, strict=True)]
     computed = sum((g for g, _ in spread), ZERO)
     where = "document" if h.document is not None else "total"
     try:
@@ -635,7 +646,8 @@ def _lines(raw, errs, tasas=None) -> list:
             continue
         pair = _line(line, i, errs, tasas)
         if pair is not None:
-            out.append(pair)
+            # The ticket adjusts its own draft (discount share, rounding cent): the cache keeps a pristine copy.
+            out.append((copy.copy(pair[0]), pair[1]))
             if key is not None:
                 if len(_LINE_CACHE) >= _LINE_CACHE_MAX:
                     _LINE_CACHE.clear()
