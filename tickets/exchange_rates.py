@@ -119,6 +119,7 @@ def exchange_rate_set(*, merchant, currency, valid_from, rate, source: str = Exc
         errs.add("source", f"Fuente: {', '.join(ExchangeRate.Source.values)}.")
     if errs:
         raise InvalidInput(details=dict(errs))
+    value = value.quantize(Decimal("0.000001"))
     with transaction.atomic():
         row, created = ExchangeRate.objects.select_for_update().get_or_create(
             merchant=merchant, currency=code, valid_from=day, defaults={"rate": value, "source": source})

@@ -69,11 +69,14 @@ def _line_total(line: LineInput) -> Decimal:
 @transaction.atomic
 def ticket_create(*, merchant: Merchant, branch: Branch, number: str, sold_at: dt.datetime,
                   lines: list[LineInput], payment_form: str = "01", currency: str = "MXN",
-                  source: str = Ticket.Source.ADMIN, actor: str = "") -> Ticket:
+                  exchange_rate: Decimal | None = None, source: str = Ticket.Source.ADMIN,
+                  actor: str = "") -> Ticket:
     """Create a ticket from lines as a POS prints them (the total is their sum). IntegrityError if the key exists."""
     payload = {"branch": branch.code, "number": number, "sold_at": sold_at.isoformat(), "currency": currency,
                "payment_form": payment_form, "lines": [line.as_payload() for line in lines],
                "total": sum((_line_total(line) for line in lines), Decimal(0))}
+    if exchange_rate is not None:
+        payload["exchange_rate"] = exchange_rate
     ctx = Context(merchant, [branch])
     ctx.now = timezone.now() + dt.timedelta(days=3660)  # admin/demo data may be dated ahead
     try:

@@ -95,7 +95,7 @@ def tipo_cambio_for(moneda: str, tipo_cambio: Decimal | None) -> Decimal | None:
         if exact != tipo_cambio:
             raise BuildError("CFDI40117", "TipoCambio", "El tipo de cambio admite a lo más 6 decimales.")
         tipo_cambio = exact
-    return tipo_cambio
+    return tipo_cambio.normalize()  # written without trailing zeros: 17.250000 → 17.25
 
 
 def _traslados(taxes: list[TaxAmount]) -> list[d.Traslado]:
