@@ -139,9 +139,8 @@ def _branch(raw: dict, c, ctx, errs, warnings: list[str]) -> str | None:
         errs.add("branch", f"Varias sucursales tienen el código postal {place} ({', '.join(by_postal_code)}): "
                            "indica cuál en «branch».")
     else:
-        errs.add("branch", f"Indica la sucursal («branch»): ninguna sucursal tiene el código postal "
-                           f"«{n._shown(place, 10)}» del CFDI (LugarExpedicion) y esta llave de API no está ligada "
-                           "a una sucursal.")
+        errs.add("branch", n.no_branch_message(ctx, f"; ninguna sucursal tiene el código postal "
+                                                   f"«{n._shown(place, 10)}» del CFDI (LugarExpedicion)"))
     return None
 
 

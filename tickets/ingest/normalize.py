@@ -36,6 +36,7 @@ ONE = Decimal(1)
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 MAX_MONEY = Decimal("1e15")
+MAX_RATE = Decimal("1e12")  # Ticket.exchange_rate holds 12 integer digits
 MAX_LINES = 1000
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 FUTURE_SKEW = dt.timedelta(minutes=10)
@@ -388,6 +389,7 @@ class Context:
         self.branches = {b.code: b for b in branches}
         code = getattr(default_branch, "code", None)
         self.default_branch = code if code in self.branches else None
+        self.default_branch_inactive = code if code is not None and code not in self.branches else None
         self.now = None
         self._postal = None
         self._rates = None
@@ -537,7 +539,7 @@ def _header(raw, ctx, errs) -> Header:
     if branch_code is None or branch_code == "":
         branch_code = ctx.default_branch
         if branch_code is None:
-            errs.add("branch", "Indica la sucursal («branch»): esta llave de API no está ligada a una sucursal.")
+            errs.add("branch", no_branch_message(ctx))
     else:
         branch_code = _text(branch_code, "branch", errs, max_len=40)
         if branch_code and branch_code not in ctx.branches:
@@ -553,12 +555,19 @@ def _header(raw, ctx, errs) -> Header:
     return Header(number, branch_code, sold_at, currency, rate, payment_form, discount, total)
 
 
+def no_branch_message(ctx: Context, why: str = "") -> str:
+    if ctx.default_branch_inactive:
+        return (f"Indica la sucursal («branch»){why}: la sucursal «{ctx.default_branch_inactive}» de esta llave de API "
+                "está inactiva.")
+    return f"Indica la sucursal («branch»){why}: esta llave de API no está ligada a una sucursal."
+
+
 def _currency(currency, rate_raw, errs, path="exchange_rate"):
     """The currency (a c_Moneda key with cents) and the rate as sent; the rate itself is settled later
     (``_exchange_rate``), once the branch and the sale's local date are known."""
     currency = _code(currency, "MXN")
-    if currency == "":
-        currency = "MXN"
+    if isinstance(currency, str):
+        currency = currency.strip().upper() or "MXN"  # c_Moneda keys are ISO 4217 codes: «usd» is USD
     row = catalogs.moneda(currency) if isinstance(currency, str) and currency.isascii() else None
     if row is None or currency in NO_EXCHANGE:
         errs.add("currency", f"«{_shown(currency)}» no es una moneda del catálogo c_Moneda del SAT (p. ej. MXN, USD, "
@@ -569,6 +578,9 @@ def _currency(currency, rate_raw, errs, path="exchange_rate"):
                              "monedas con centavos (2 decimales).")
         return currency, None
     rate = _decimal(rate_raw, path, errs, places=6, required=False, positive=True)
+    if rate is not None and rate >= MAX_RATE:
+        errs.add(path, "El tipo de cambio es demasiado grande.")
+        return currency, None
     if currency == "MXN" and rate is not None and rate != ONE:
         errs.add(path, "Con moneda MXN el tipo de cambio se omite (o es 1).")
     return currency, rate

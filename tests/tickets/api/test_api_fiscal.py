@@ -97,11 +97,18 @@ def test_another_merchants_rates_are_not_used(api_client, payload, other_merchan
 
 
 @pytest.mark.parametrize(("currency", "fragment"), [("JPY", "2 decimales"), ("XXX", "c_Moneda"), ("ZZZ", "c_Moneda"),
-                                                    ("usd", "c_Moneda"), (["USD"], "c_Moneda")])
+                                                    ("US", "c_Moneda"), (["USD"], "c_Moneda")])
 def test_currencies_that_cannot_be_a_sale_with_cents_are_refused(api_client, payload, currency, fragment):
     response = post(api_client, payload(currency=currency, exchange_rate="1.5"))
     assert response.status_code == 400
     assert fragment in response.json()["error"]["details"]["currency"][0]
+
+
+def test_a_lowercase_currency_is_its_iso_code_and_an_absurd_rate_is_a_field_error(api_client, payload):
+    response = post(api_client, payload(currency=" usd ", exchange_rate="17.5"))
+    assert response.status_code == 201 and Ticket.objects.get().currency == "USD"
+    huge = post(api_client, payload(currency="USD", exchange_rate="999999999999999", number="H"))
+    assert huge.status_code == 400 and "exchange_rate" in huge.json()["error"]["details"]
 
 
 def test_mxn_with_a_rate_other_than_one_is_refused(api_client, payload):
@@ -335,3 +342,10 @@ def test_a_background_batch_remembers_the_keys_branch(merchant, branch, payload,
     assert batch.default_branch_id == branch.pk
     assert tasks.process_batch(batch.pk) == "done"
     assert set(Ticket.objects.values_list("branch__code", flat=True)) == {"CENTRO"}
+
+
+def test_a_key_whose_branch_was_deactivated_says_so(merchant, payload):
+    closed = Branch.objects.create(merchant=merchant, code="VIEJA", name="Vieja", postal_code="06600", is_active=False)
+    _, plain = api_key_create(merchant=merchant, name="caja", scopes=["tickets"], branch=closed)
+    response = post(client_for(plain), payload(branch=None))
+    assert response.status_code == 400 and "VIEJA" in response.json()["error"]["details"]["branch"][0]
