@@ -7,7 +7,7 @@ from invoicing.models import Certificate, Invoice, InvoiceRelation, InvoiceTicke
 from invoicing.services.certificates import certificate_install
 from invoicing.services.stamping import invoice_retry_now
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
-from tickets.models import Merchant
+from tickets.models import Event, Merchant
 
 
 class CertificateUploadForm(forms.ModelForm):
@@ -120,6 +120,15 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
                 "o detenidas por una solicitud tardía); no se tocaron.",
                 messages.WARNING,
             )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, object_id)  # scoped: None for another merchant's invoice
+        if invoice is not None and invoice.kind == Invoice.Kind.GLOBAL:
+            late = (Event.objects.filter(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
+                                         data__late_global=True).values_list("reason", flat=True).first())
+            if late:
+                self.message_user(request, late, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         # An invoice is a legal snapshot: nothing is edited after it exists.

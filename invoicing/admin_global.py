@@ -41,6 +41,8 @@ def _issue_now(admin_obj, request, merchant, period, branch=None) -> None:
     if result.invoices:
         admin_obj.message_user(request, f"{period.label}: {len(result.invoices)} factura(s) global(es) con "
                                f"{len(result.included)} ticket(s) en timbrado.", messages.SUCCESS)
+    for late in result.late:
+        admin_obj.message_user(request, late["message"], messages.WARNING)
     else:
         admin_obj.message_user(request, f"{period.label}: no hay tickets abiertos que incluir.", messages.INFO)
 

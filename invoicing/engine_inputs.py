@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from invoicing.cfdi import inputs as cfdi
 from invoicing.models import Certificate, Invoice
+from tickets.ingest.normalize import net_hint
 from tickets.models import Merchant, Ticket, TicketLine
 
 
@@ -29,6 +30,7 @@ def _engine_line(line: TicketLine) -> cfdi.TicketLine:
         objeto_imp=line.tax_object,
         taxes=tuple(engine_tax(t) for t in line.taxes if not t.get("withheld")),
         amount=line.amount,
+        net=net_hint(line.quantity, line.unit_price, line.prices_include_tax, line.discount),
     )
 
 
@@ -39,13 +41,13 @@ def engine_ticket(ticket: Ticket, lines=None) -> cfdi.Ticket:
 
 
 _LINE_FIELDS = ("ticket_id", "description", "quantity", "unit_price", "product_code", "unit_code", "sku", "discount",
-                "tax_object", "taxes", "amount")
+                "tax_object", "taxes", "amount", "prices_include_tax")
 
 
 def _lines_by_ticket(lines) -> dict[int, list[cfdi.TicketLine]]:
     by_ticket: dict[int, list[cfdi.TicketLine]] = {}
     taxes_cache: dict[str, tuple[cfdi.LineTax, ...]] = {}
-    for ticket_id, description, quantity, unit_price, product, unit, sku, discount, objeto, taxes, amount in (
+    for ticket_id, description, quantity, unit_price, product, unit, sku, discount, objeto, taxes, amount, include in (
         lines.order_by("ticket_id", "position").values_list(*_LINE_FIELDS)
     ):
         key = repr(taxes)  # a few distinct tax sets repeat over thousands of lines
@@ -55,7 +57,7 @@ def _lines_by_ticket(lines) -> dict[int, list[cfdi.TicketLine]]:
         by_ticket.setdefault(ticket_id, []).append(cfdi.TicketLine(
             description=description, quantity=quantity, unit_price=unit_price, clave_prod_serv=product,
             clave_unidad=unit, sku=sku or None, discount=discount, objeto_imp=objeto, taxes=engine_taxes,
-            amount=amount,
+            amount=amount, net=net_hint(quantity, unit_price, include, discount),
         ))
     return by_ticket
 

@@ -88,6 +88,8 @@ class Invoice(models.Model):
     receptor_emails = models.JSONField("correos", default=list, blank=True)
     # Amounts snapshot
     currency = models.CharField(max_length=3, default="MXN")
+    # TipoCambio of the CFDI: the tickets' (all of an invoice's tickets share currency and rate); None for MXN.
+    exchange_rate = models.DecimalField("tipo de cambio", max_digits=18, decimal_places=6, null=True, blank=True)
     payment_form = models.CharField("forma de pago", max_length=2, default="01")
     payment_method = models.CharField("método de pago", max_length=3, default="PUE")
     subtotal = models.DecimalField(default=0, **MONEY)

@@ -115,6 +115,10 @@ def _lookup(request, merchant: Merchant):
 
 def _after_outcome(request, merchant: Merchant, outcome: Outcome, context: dict):
     if outcome.can_invoice:
+        conflict = cart.cart_currency_conflict(request, merchant, outcome.ticket)
+        if conflict:
+            context["outcome"] = Outcome("currency_mismatch", conflict)
+            return _render(request, "portal/merchant.html", merchant, context)
         if not cart.cart_add(request, merchant, outcome.ticket):
             context["outcome"] = Outcome("cart_full", "Tu factura ya tiene el máximo de tickets; factúralos y "
                                                       "después agrega los demás.")

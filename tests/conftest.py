@@ -164,3 +164,45 @@ def queued_tasks(monkeypatch):
     monkeypatch.setattr("django_q.tasks.async_task", fake)
     monkeypatch.setattr("tickets.queues.broker", lambda queue: None)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sat_caches():
+    """Postal-code zones and c_TasaOCuota are cached per process; every test starts from its own database."""
+    from tickets.catalogs import tax_rate_catalog_clear
+    from tickets.zones import cache_clear
+
+    cache_clear()
+    tax_rate_catalog_clear()
+    yield
+    cache_clear()
+    tax_rate_catalog_clear()
+
+
+@pytest.fixture
+def postal_codes(db):
+    """``postal_codes("22000", "06600")``: those rows of SAT's c_CodigoPostal, as load_sat_catalogs loads them."""
+    from tickets.catalogs import PostalCode
+
+    known = {
+        "06600": ("CMX", "0", "Tiempo del Centro", "America/Mexico_City"),
+        "22000": ("BCN", "1", "Tiempo del Noroeste", "America/Tijuana"),
+        "21100": ("BCN", "1", "Tiempo del Noroeste", "America/Tijuana"),
+        "32000": ("CHH", "1", "Tiempo del Centro en Frontera", "America/Ojinaga"),
+        "77500": ("ROO", "0", "Tiempo del Sureste", "America/Cancun"),
+        "64000": ("NLE", "0", "Tiempo del Centro", "America/Mexico_City"),
+        "83000": ("SON", "0", "Tiempo del Pacífico", "America/Hermosillo"),
+        "36257": ("GUA", "0", "Tiempo del Centro", "America/Mexico_City"),  # the receptor fixture's
+    }
+
+    def load(*codes):
+        from tickets.zones import cache_clear
+
+        # Once the catalog has rows, the receptor's postal code must be in it too (tickets.catalogs).
+        for code in (*codes, "36257") if codes else known:
+            state, border, tz_name, tz = known[code]
+            PostalCode.objects.update_or_create(code=code, defaults={
+                "state": state, "border_incentive": border, "time_zone_name": tz_name, "time_zone": tz})
+        cache_clear()
+
+    return load

@@ -7,7 +7,17 @@ from django.utils.html import format_html
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.errors import DomainError
 from tickets.logos import LogoField, human_size
-from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
+from tickets.models import (
+    ApiKey,
+    Batch,
+    Branch,
+    Event,
+    ExchangeRate,
+    Merchant,
+    MerchantMembership,
+    Ticket,
+    TicketLine,
+)
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
@@ -123,7 +133,14 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["merchant", "name", "scopes"]
+        fields = ["merchant", "name", "scopes", "branch"]
+
+    def clean(self):
+        data = super().clean()
+        branch, merchant = data.get("branch"), data.get("merchant")
+        if branch is not None and merchant is not None and branch.merchant_id != merchant.pk:
+            self.add_error("branch", "La sucursal es de otro comercio.")
+        return data
 
 
 @admin.register(ApiKey)
@@ -131,25 +148,29 @@ class ApiKeyAdmin(MerchantScopedAdmin):
     """Keys are created through the service; the plain key is shown once, in the message after saving."""
 
     form = ApiKeyForm
-    list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "scopes", "branch", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
-        fields = ["merchant", "name", "scopes"] if request.user.is_superuser else ["name", "scopes"]
+        fields = ["merchant", "name", "scopes", "branch"] if request.user.is_superuser else ["name", "scopes", "branch"]
         return fields + (self.readonly_fields if obj else [])
 
     def get_readonly_fields(self, request, obj=None):
-        # A key's name and scopes are fixed once issued: revoke it and create another.
-        return ["merchant", "name", "scopes", *self.readonly_fields] if obj else []
+        # A key's name, scopes and branch are fixed once issued: revoke it and create another.
+        return ["merchant", "name", "scopes", "branch", *self.readonly_fields] if obj else []
 
     def save_model(self, request, obj, form, change):
         if change:
             return
         merchant_id = obj.merchant_id if request.user.is_superuser else user_merchant_id(request.user)
+        branch = form.cleaned_data.get("branch")
+        if branch is not None and branch.merchant_id != merchant_id:
+            branch = None  # the form's choices are the user's merchant's; never another's
         key, plain = api_key_create(merchant=Merchant.objects.get(pk=merchant_id), name=form.cleaned_data["name"],
-                                    scopes=form.cleaned_data["scopes"], actor=request.user.get_username())
+                                    scopes=form.cleaned_data["scopes"], actor=request.user.get_username(),
+                                    branch=branch)
         obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
         obj.merchant_id = merchant_id
         messages.warning(request, format_html(
@@ -159,6 +180,49 @@ class ApiKeyAdmin(MerchantScopedAdmin):
     def revoke(self, request, queryset):
         revoked = sum(api_key_revoke(api_key=key, actor=request.user.get_username()) for key in queryset)
         self.message_user(request, f"{revoked} llave(s) revocada(s).", messages.SUCCESS)
+
+
+class ExchangeRateForm(forms.ModelForm):
+    currency = forms.CharField(label="moneda", max_length=3, help_text="Clave de c_Moneda, p. ej. USD o EUR.")
+    merchant_id_for_staff = None  # set by the admin for non-superusers (their form has no merchant field)
+
+    class Meta:
+        model = ExchangeRate
+        fields = ["merchant", "currency", "valid_from", "rate", "source"]
+
+    def clean_currency(self):
+        from tickets.exchange_rates import validate_currency
+
+        value = self.cleaned_data["currency"].strip().upper()
+        validate_currency(value)
+        return value
+
+    def clean(self):
+        data = super().clean()
+        merchant = data.get("merchant")
+        merchant_id = self.merchant_id_for_staff or (merchant.pk if merchant else None)
+        if merchant_id and data.get("currency") and data.get("valid_from") and ExchangeRate.objects.filter(
+                merchant_id=merchant_id, currency=data["currency"], valid_from=data["valid_from"]
+        ).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"Ya hay un tipo de cambio de {data['currency']} que aplica desde el "
+                                        f"{data['valid_from']:%d/%m/%Y}: edítalo en vez de crear otro.")
+        return data
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(MerchantScopedAdmin):
+    """The merchant's daily rates (e.g. the DOF FIX), for foreign-currency tickets whose POS sends none."""
+
+    form = ExchangeRateForm
+    list_display = ["currency", "valid_from", "rate", "source", "updated_at"]
+    list_filter = ["currency", "source"]
+    date_hierarchy = "valid_from"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not request.user.is_superuser:
+            form.merchant_id_for_staff = user_merchant_id(request.user)
+        return form
 
 
 @admin.register(Event)

@@ -72,3 +72,67 @@ class UnitKey(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+
+class TaxRateRule(models.Model):
+    """c_TasaOCuota, loaded by ``manage.py load_sat_catalogs --only tax_rates`` (optionally from a newer SAT
+    file): when rows exist they replace the engine's built-in copy for ticket ingestion and stamping, so a rate
+    SAT adds (e.g. IEPS 200 % on cigarettes, once published) is accepted without a release."""
+
+    class Kind(models.TextChoices):
+        FIXED = "fijo", "Fijo"
+        RANGE = "rango", "Rango"
+
+    kind = models.CharField("tipo", max_length=5, choices=Kind)
+    tax = models.CharField("impuesto", max_length=3)  # 001 ISR, 002 IVA, 003 IEPS
+    factor = models.CharField("tipo de factor", max_length=6)
+    minimum = models.DecimalField("mínimo", max_digits=12, decimal_places=6, null=True, blank=True)
+    value = models.DecimalField("valor (o máximo)", max_digits=12, decimal_places=6)
+    transfer = models.BooleanField("traslado")
+    withholding = models.BooleanField("retención")
+    valid_from = models.DateField("vigente desde", null=True, blank=True)
+    valid_to = models.DateField("vigente hasta", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "tasa o cuota (SAT)"
+        verbose_name_plural = "tasas o cuotas (SAT)"
+
+    def __str__(self):
+        value = f"{self.value:f}" if self.kind == self.Kind.FIXED else f"{self.minimum:f}–{self.value:f}"
+        return f"{self.tax} {self.factor} {value}"
+
+
+_TASAS_TTL = 60.0
+_tasas_cache: list = [0.0, None]
+
+
+def tax_rate_catalog():
+    """c_TasaOCuota in force: the loaded rows (valid today), else the engine's copy of SAT's catalog.
+
+    Cached for a minute per process: every ticket batch and every stamping batch asks."""
+    import time
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from invoicing.cfdi.catalogs import SAT_TASAS_O_CUOTAS, TasaOCuotaRule, TasasOCuotas
+
+    now = time.monotonic()
+    if _tasas_cache[1] is not None and _tasas_cache[0] > now:
+        return _tasas_cache[1]
+    today = timezone.localdate()
+    rows = list(TaxRateRule.objects.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today),
+                                           Q(valid_to__isnull=True) | Q(valid_to__gte=today)))
+    if rows:
+        catalog = TasasOCuotas(
+            [TasaOCuotaRule(r.tax, r.factor, r.value, r.minimum if r.kind == TaxRateRule.Kind.RANGE else None,
+                            r.transfer, r.withholding) for r in rows],
+            source="catálogo cargado (load_sat_catalogs)")
+    else:
+        catalog = SAT_TASAS_O_CUOTAS
+    _tasas_cache[:] = [now + _TASAS_TTL, catalog]
+    return catalog
+
+
+def tax_rate_catalog_clear() -> None:
+    _tasas_cache[:] = [0.0, None]

@@ -114,6 +114,10 @@ class Merchant(models.Model):
     )
     pac_username = models.CharField("usuario del PAC", max_length=200, blank=True)
     pac_password = EncryptedTextField("contraseña o token del PAC", null=True, blank=True)
+    border_region_stimulus = models.BooleanField(
+        "aplica el estímulo fiscal de la región fronteriza (IVA 8 %)", default=False, db_default=False,
+        help_text="Solo quien presentó el aviso ante el SAT. El IVA al 8 % se acepta únicamente en tickets de "
+                  "sucursales cuyo código postal el catálogo del SAT marca como región fronteriza.")
     is_active = models.BooleanField("activo", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -181,6 +185,10 @@ class Batch(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
     report = models.JSONField(default=list, blank=True)
+    # The branch of the API key that sent the batch: tickets that name no branch (and whose CFDI's
+    # LugarExpedicion matches none) are taken from it, also when a worker processes the batch later.
+    default_branch = models.ForeignKey("Branch", on_delete=models.SET_NULL, null=True, blank=True,
+                                       related_name="+", verbose_name="sucursal de la llave")
     processed_count = models.PositiveIntegerField(default=0)
     # Raw body kept for the background worker (JSON or ZIP); cleared once the batch is processed.
     payload = models.BinaryField(null=True, blank=True, editable=False)
@@ -300,6 +308,9 @@ class ApiKey(models.Model):
     prefix = models.CharField("prefijo", max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
     scopes = models.JSONField("permisos", default=list)
+    branch = models.ForeignKey(
+        Branch, on_delete=models.SET_NULL, null=True, blank=True, related_name="api_keys", verbose_name="sucursal",
+        help_text="La caja o punto de venta de esta sucursal: sus tickets sin sucursal se registran en ella.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField("revocada", null=True, blank=True)
@@ -333,4 +344,5 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.entity}#{self.object_id}: {self.from_status or '∅'} → {self.to_status}"
-from tickets.catalogs import PostalCode, ProductKey, UnitKey  # noqa: E402,F401  (SAT catalogs, see tickets/catalogs.py)
+from tickets.catalogs import PostalCode, ProductKey, TaxRateRule, UnitKey  # noqa: E402,F401  (SAT catalogs, see tickets/catalogs.py)
+from tickets.exchange_rates import ExchangeRate  # noqa: E402,F401  (merchant's daily exchange rates)

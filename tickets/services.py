@@ -70,11 +70,14 @@ def _line_total(line: LineInput) -> Decimal:
 @transaction.atomic
 def ticket_create(*, merchant: Merchant, branch: Branch, number: str, sold_at: dt.datetime,
                   lines: list[LineInput], payment_form: str = "01", currency: str = "MXN",
-                  source: str = Ticket.Source.ADMIN, actor: str = "") -> Ticket:
+                  exchange_rate: Decimal | None = None, source: str = Ticket.Source.ADMIN,
+                  actor: str = "") -> Ticket:
     """Create a ticket from lines as a POS prints them (the total is their sum). IntegrityError if the key exists."""
     payload = {"branch": branch.code, "number": number, "sold_at": sold_at.isoformat(), "currency": currency,
                "payment_form": payment_form, "lines": [line.as_payload() for line in lines],
                "total": sum((_line_total(line) for line in lines), Decimal(0))}
+    if exchange_rate is not None:
+        payload["exchange_rate"] = exchange_rate
     ctx = Context(merchant, [branch])
     ctx.now = timezone.now() + dt.timedelta(days=3660)  # admin/demo data may be dated ahead
     try:
@@ -94,10 +97,13 @@ class Registration:
     entry: dict
 
 
-def ticket_register(*, merchant: Merchant, payload, actor: str = "", source: str = Ticket.Source.API
-                    ) -> Registration:
-    """One ticket from the POS. Replay of the same data → the stored ticket; different data → Conflict (409)."""
-    outcome = ingest(merchant=merchant, items=[Item({}, payload)], source=source, actor=actor)
+def ticket_register(*, merchant: Merchant, payload, actor: str = "", source: str = Ticket.Source.API,
+                    default_branch: Branch | None = None) -> Registration:
+    """One ticket from the POS. Replay of the same data → the stored ticket; different data → Conflict (409).
+
+    ``default_branch``: the API key's branch, for a ticket that names none."""
+    outcome = ingest(merchant=merchant, items=[Item({}, payload)], source=source, actor=actor,
+                     default_branch=default_branch)
     entry = outcome.entries[0]
     if entry["status"] == "rejected":
         if entry["code"] == "conflict":
@@ -174,6 +180,16 @@ class Validation:
     ticket: Ticket | None = None
 
 
+def zone_of(branch: Branch, merchant: Merchant):
+    """The branch's local zone (its postal code's in SAT's catalog, else the merchant's): receipts print
+    dates in it."""
+    import zoneinfo
+
+    from tickets.zones import zone_name
+
+    return zoneinfo.ZoneInfo(zone_name(branch.postal_code, merchant.time_zone))
+
+
 def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = None, date: dt.date | None = None,
                     branch_code: str | None = None) -> Validation:
     """Would the portal let a shopper self-invoice this ticket? If not, why (in Spanish)."""
@@ -188,7 +204,7 @@ def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = 
     ticket = found[0]
     if total is not None and ticket.total != total:
         return Validation(False, "total_mismatch", "El total no coincide con el ticket.", ticket)
-    if date is not None and ticket.sold_at.astimezone(merchant.tzinfo).date() != date:
+    if date is not None and ticket.sold_at.astimezone(zone_of(ticket.branch, merchant)).date() != date:
         return Validation(False, "date_mismatch", "La fecha no coincide con la del ticket.", ticket)
     verdict = ticket_eligibility(ticket, merchant=merchant)
     return Validation(verdict.ok, verdict.code, verdict.message, ticket)
@@ -198,8 +214,12 @@ def ticket_validate(*, merchant: Merchant, number: str, total: Decimal | None = 
 
 
 @transaction.atomic
-def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: str = "") -> tuple[ApiKey, str]:
-    """A new key; the plain key is returned once and never stored (only its SHA-256)."""
+def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: str = "",
+                   branch: Branch | None = None) -> tuple[ApiKey, str]:
+    """A new key; the plain key is returned once and never stored (only its SHA-256). ``branch``: the branch
+    the POS using it belongs to (its tickets without a branch are registered there)."""
+    if branch is not None and branch.merchant_id != merchant.pk:
+        raise InvalidInput(details={"branch": ["La sucursal es de otro comercio."]})
     valid = set(ApiKey.Scope.values)
     scopes = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
     unknown = [s for s in scopes if s not in valid]
@@ -211,9 +231,10 @@ def api_key_create(*, merchant: Merchant, name: str, scopes: list[str], actor: s
     prefix = KEY_PREFIX_TAG + "".join(secrets.choice(alphabet) for _ in range(8))
     plain = prefix + secrets.token_urlsafe(30)
     key = ApiKey.objects.create(merchant=merchant, name=name.strip()[:100], prefix=prefix, key_hash=hash_key(plain),
-                                scopes=scopes)
+                                scopes=scopes, branch=branch)
+    where = f", sucursal {branch.code}" if branch is not None else ""
     record_event(merchant_id=merchant.pk, entity="api_key", object_id=key.pk, from_status="", to_status="active",
-                 actor=actor, reason=f"llave «{key.name}» creada ({', '.join(scopes)})")
+                 actor=actor, reason=f"llave «{key.name}» creada ({', '.join(scopes)}{where})")
     return key, plain
 
 

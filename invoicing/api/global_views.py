@@ -50,7 +50,8 @@ class GlobalInvoiceOut(serializers.ModelSerializer):
     class Meta:
         model = Invoice
         fields = ["id", "status", "serie", "folio", "uuid", "branch", "period", "global_periodicity",
-                  "global_months", "global_year", "currency", "payment_form", "subtotal", "discount", "tax_total",
+                  "global_months", "global_year", "currency", "exchange_rate", "payment_form", "subtotal", "discount",
+                  "tax_total",
                   "total", "ticket_count", "issued_at", "stamped_at", "error", "created_at"]
 
     def get_uuid(self, obj) -> str | None:
@@ -106,9 +107,11 @@ class GlobalInvoiceCollection(APIView):
                          "results": GlobalInvoiceOut(page, many=True).data})
 
     @extend_schema(summary="Generar la factura global de un periodo (o de tickets indicados)",
-                   description="Toma los tickets abiertos del periodo cerrado (en la zona horaria del comercio), "
-                               "crea una global por sucursal (dividida arriba del tamaño máximo) y la timbra en "
-                               "segundo plano. Con ticket_ids responde cuáles entraron y por qué no los demás.",
+                   description="Toma los tickets abiertos del periodo cerrado (en la hora local de cada sucursal, la "
+                               "del huso de su código postal), crea una global por sucursal, moneda y tipo de cambio "
+                               "(dividida arriba del tamaño máximo) y la timbra en segundo plano. Con ticket_ids "
+                               "responde cuáles entraron y por qué no los demás; «late» lista las emitidas fuera de "
+                               "plazo (regla 2.7.1.21 de la RMF).",
                    request=GlobalIssueIn, responses={201: GlobalInvoiceOut(many=True)})
     def post(self, request):
         data = GlobalIssueIn(data=request.data)
@@ -126,6 +129,7 @@ class GlobalInvoiceCollection(APIView):
             "invoices": GlobalInvoiceOut(invoices, many=True).data,
             "included": result.included,
             "excluded": result.excluded,
+            "late": result.late,
         }, status=status.HTTP_201_CREATED if result.invoices else status.HTTP_200_OK)
 
 
@@ -136,10 +140,15 @@ def _period_of_tickets(merchant, ticket_ids):
     from tickets.models import Ticket
 
     first = (Ticket.objects.filter(merchant=merchant, pk__in=ticket_ids).order_by("sold_at")
-             .values_list("sold_at", flat=True).first())
+             .values_list("sold_at", "branch__postal_code").first())
     if first is None:
         raise InvoicingError("ticket_not_found", "No encontramos ninguno de los tickets.", status=404)
-    return timezone.localtime(first, merchant.tzinfo).date().isoformat()
+    import zoneinfo
+
+    from tickets.zones import zone_name
+
+    zone = zoneinfo.ZoneInfo(zone_name(first[1], merchant.time_zone))  # the sale's local day, in its branch
+    return timezone.localtime(first[0], zone).date().isoformat()
 
 
 def _money(value) -> str:

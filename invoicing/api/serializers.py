@@ -73,7 +73,8 @@ class InvoiceOut(serializers.ModelSerializer):
 
     class Meta:
         model = Invoice
-        fields = ["id", "kind", "status", "serie", "folio", "uuid", "currency", "payment_form", "payment_method",
+        fields = ["id", "kind", "status", "serie", "folio", "uuid", "currency", "exchange_rate", "payment_form",
+                  "payment_method",
                   "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at",
                   "pac", "attempts", "receptor", "ticket_ids", "error", "links", "created_at"]
 

@@ -12,11 +12,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from . import document as d
-from .catalogs import MONEDA_DECIMALES
+from .catalogs import currency_places
+from .catalogs import moneda as moneda_row
 from .errors import BuildError
 from .inputs import IEPS, IVA, Emisor, GlobalInfo, LineTax, Receptor, Related, Ticket
-from .linecalc import LineResult, TaxAmount, solve, spread_ticket_discount
-from .money import ZERO, Amounts, round_money, tax_limits
+from .linecalc import LineResult, TaxAmount, is_gift, solve, spread_ticket_discount
+from .money import ZERO, Amounts, decimals_of, round_money, tax_limits
 
 DEFAULT_TZ = "America/Mexico_City"
 _CENTS = Decimal("0.01")
@@ -73,6 +74,30 @@ def _unit_value(importe: Decimal, quantity: Decimal, where: str) -> Decimal:
     return value
 
 
+def tipo_cambio_for(moneda: str, tipo_cambio: Decimal | None) -> Decimal | None:
+    """TipoCambio as CFDI 4.0 wants it: absent for MXN (1 is dropped), required for any other currency,
+    never for XXX; at most 6 decimals, greater than zero (CFDI40113–40117)."""
+    row = moneda_row(moneda)
+    if row is None:
+        raise BuildError("CFDI40113", "Moneda", f"La moneda «{moneda}» no existe en el catálogo c_Moneda del SAT.")
+    if moneda == "MXN":
+        if tipo_cambio is not None and tipo_cambio != _ONE:
+            raise BuildError("CFDI40114", "TipoCambio", "Con moneda MXN el tipo de cambio se omite o es 1.")
+        return None
+    if moneda == "XXX":
+        raise BuildError("CFDI40116", "Moneda", "La moneda XXX es solo para comprobantes sin importes.")
+    if tipo_cambio is None:
+        raise BuildError("CFDI40115", "TipoCambio", f"Con moneda {moneda} se requiere el tipo de cambio.")
+    if not tipo_cambio.is_finite() or tipo_cambio <= ZERO or tipo_cambio >= Decimal("1e18"):
+        raise BuildError("CFDI40117", "TipoCambio", "El tipo de cambio debe ser un número mayor que cero.")
+    if decimals_of(tipo_cambio) > 6:
+        exact = tipo_cambio.quantize(Decimal("0.000001"))
+        if exact != tipo_cambio:
+            raise BuildError("CFDI40117", "TipoCambio", "El tipo de cambio admite a lo más 6 decimales.")
+        tipo_cambio = exact
+    return tipo_cambio.normalize()  # written without trailing zeros: 17.250000 → 17.25
+
+
 def _traslados(taxes: list[TaxAmount]) -> list[d.Traslado]:
     out = []
     for t in taxes:
@@ -126,10 +151,12 @@ def _assemble(
     folio: str | None,
     related: Sequence[Related],
     moneda: str,
+    tipo_cambio: Decimal | None,
     expected_total: Decimal,
     informacion_global: GlobalInfo | None = None,
 ) -> d.Comprobante:
-    places = MONEDA_DECIMALES.get(moneda, 2)
+    tipo_cambio = tipo_cambio_for(moneda, tipo_cambio)
+    places = currency_places(moneda)
     subtotal = round_money(sum((c.importe for c in conceptos), ZERO), places)
     discounts = [c.descuento for c in conceptos if c.descuento is not None]
     descuento = round_money(sum(discounts, ZERO), places) if discounts else None
@@ -164,6 +191,7 @@ def _assemble(
         forma_pago=forma_pago,
         metodo_pago=metodo_pago,
         descuento=descuento,
+        tipo_cambio=tipo_cambio,
         informacion_global=info,
         relacionados=[d.CfdiRelacionados(r.tipo_relacion, list(r.uuids)) for r in related],
         impuestos=impuestos,
@@ -189,6 +217,7 @@ def build_ingreso(
     related: Sequence[Related] = (),
     forma_pago: str | None = None,
     moneda: str = "MXN",
+    tipo_cambio: Decimal | None = None,
 ) -> d.Comprobante:
     """Nominative CFDI de ingreso for one or more tickets: one Concepto per ticket line, paid (PUE)."""
     if not tickets:
@@ -199,11 +228,16 @@ def build_ingreso(
         path = f"tickets[{ti}]"
         spread = spread_ticket_discount(ticket, path)
         totals.append(sum((g for g, _ in spread), ZERO))
+        before = len(conceptos)
         for li, (line, (gross, disc)) in enumerate(zip(ticket.lines, spread, strict=True)):
+            if is_gift(gross, disc):
+                continue
             where = f"{path}.lines[{li}]"
             qty = _quantity(line.quantity, f"{where}.quantity")
-            res = solve(gross, disc, qty, line.taxes, line.objeto_imp, where)
+            res = solve(gross, disc, qty, line.taxes, line.objeto_imp, where, line.net)
             conceptos.append(_concepto_from_line(res, line, qty, ticket.number, where))
+        if len(conceptos) == before:
+            raise BuildError("CFDI40166", path, f"El ticket {ticket.number} no tiene importe que facturar.")
     return _assemble(
         tipo="I",
         conceptos=conceptos,
@@ -218,6 +252,7 @@ def build_ingreso(
         folio=folio,
         related=related,
         moneda=moneda,
+        tipo_cambio=tipo_cambio,
         expected_total=sum(totals, ZERO),
     )
 
@@ -250,15 +285,21 @@ def ticket_concepto(
     spread = spread_ticket_discount(ticket, path)
     groups: dict[tuple, list] = {}
     for li, (line, (gross, disc)) in enumerate(zip(ticket.lines, spread, strict=True)):
+        if is_gift(gross, disc):
+            continue
         qty = _quantity(line.quantity, f"{path}.lines[{li}].quantity")
         objeto = line.objeto_imp if gross else "01"
         key = (objeto, line.taxes if objeto == "02" else ())
-        acc = groups.setdefault(key, [ZERO, ZERO, ZERO])
+        acc = groups.setdefault(key, [ZERO, ZERO, ZERO, ZERO])
         acc[0] += gross
         acc[1] += disc
         acc[2] += qty
+        acc[3] = None if acc[3] is None or line.net is None else acc[3] + line.net
+    if not groups:
+        raise BuildError("CFDI40166", path, f"El ticket {ticket.number} no tiene importe.")
     results = [
-        solve(gross, disc, qty, taxes, objeto, path) for (objeto, taxes), (gross, disc, qty) in groups.items()
+        solve(gross, disc, qty, taxes, objeto, path, net)
+        for (objeto, taxes), (gross, disc, qty, net) in groups.items()
     ]
     _repair_windows(results, path)
     importe = sum((r.importe for r in results), ZERO)
@@ -464,6 +505,7 @@ def build_global(
     folio: str | None = None,
     related: Sequence[Related] = (),
     moneda: str = "MXN",
+    tipo_cambio: Decimal | None = None,
 ) -> d.Comprobante:
     """Factura global (RULES.md §2): one Concepto per ticket, FormaPago of the largest ticket, PUE."""
     tickets = list(tickets)
@@ -491,6 +533,7 @@ def build_global(
         folio=folio,
         related=related,
         moneda=moneda,
+        tipo_cambio=tipo_cambio,
         expected_total=sum(totals, ZERO),
         informacion_global=info,
     )
@@ -514,6 +557,7 @@ def build_egreso(
     folio: str | None = None,
     descripcion: str = EGRESO_DESCRIPCION,
     moneda: str = "MXN",
+    tipo_cambio: Decimal | None = None,
 ) -> d.Comprobante:
     """CFDI de egreso (credit note) for the returned or discounted amount of each ticket.
 
@@ -552,6 +596,7 @@ def build_egreso(
         folio=folio,
         related=related,
         moneda=moneda,
+        tipo_cambio=tipo_cambio,
         expected_total=sum(totals, ZERO),
     )
 

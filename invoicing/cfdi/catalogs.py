@@ -226,21 +226,114 @@ EXPORTACIONES: dict[str, str] = {
 IMPUESTOS: dict[str, str] = {"001": "ISR", "002": "IVA", "003": "IEPS"}
 TIPOS_FACTOR: frozenset[str] = frozenset({"Tasa", "Cuota", "Exento"})
 
-# Decimals per currency (c_Moneda); anything else falls back to 2.
-MONEDA_DECIMALES: dict[str, int] = {"MXN": 2, "USD": 2, "EUR": 2, "JPY": 0, "BHD": 3, "CLF": 4, "XXX": 0}
+# --- c_Moneda ------------------------------------------------------------------------------------------------
+# Decimals come from SAT's catalog as satcfdi ships it (resources.sat_catalog). Its copy lacks the variation
+# percentage; SAT's c_Moneda (phpcfdi resources-sat-catalogs cfdi_40_monedas, unchanged since 2022-01-01) has
+# 5 % for every currency except XXX and XTS (0 %): TipoCambio must stay within it of the reference rate, or
+# carry a Confirmacion key from the PAC (CFDI40118), which self-invoicing never has.
+MONEDA_VARIACION_PCT = Decimal(5)
+MONEDAS_SIN_TIPO_CAMBIO = frozenset({"MXN", "XXX"})
 
-# c_TasaOCuota fixed values for traslados, per (Impuesto, TipoFactor). IEPS by cuota is a range.
-TASAS_TRASLADO: dict[tuple[str, str], frozenset[Decimal]] = {
-    ("002", "Tasa"): frozenset(Decimal(v) for v in ("0.000000", "0.160000", "0.080000")),
-    ("003", "Tasa"): frozenset(
-        Decimal(v)
-        for v in (
-            "0.000000", "0.030000", "0.060000", "0.070000", "0.080000", "0.090000", "0.250000",
-            "0.265000", "0.300000", "0.304000", "0.500000", "0.530000", "1.600000",
-        )
-    ),
-}
-IEPS_CUOTA_MAX = Decimal("59.144900")
+
+def moneda(code: str) -> tuple[str, int] | None:
+    """(name, decimals) of a c_Moneda key, or None when SAT's catalog does not have it."""
+    from .resources import sat_catalog
+
+    row = sat_catalog("c_Moneda").get(code) if isinstance(code, str) else None
+    return (str(row[0]), int(row[1])) if row else None
+
+
+def currency_places(code: str) -> int:
+    """Decimals of amounts in ``code`` (c_Moneda); 2 for a currency SAT does not list."""
+    row = moneda(code)
+    return row[1] if row else 2
+
+
+def tipo_cambio_range(reference: Decimal) -> tuple[Decimal, Decimal]:
+    """TipoCambio values SAT accepts without Confirmacion around a reference rate (c_Moneda, CFDI40118)."""
+    delta = reference * MONEDA_VARIACION_PCT / 100
+    return reference - delta, reference + delta
+
+
+# --- c_TasaOCuota -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TasaOCuotaRule:
+    """One row of c_TasaOCuota: a fixed value, or a range ``[minimo, valor]``, for a tax and factor."""
+
+    impuesto: str  # "001" ISR, "002" IVA, "003" IEPS
+    factor: str  # Tasa | Cuota
+    valor: Decimal
+    minimo: Decimal | None = None  # None: fixed value
+    traslado: bool = True
+    retencion: bool = False
+
+    def matches(self, impuesto: str, factor: str, rate: Decimal, traslado: bool) -> bool:
+        if (self.impuesto, self.factor) != (impuesto, factor) or not (self.traslado if traslado else self.retencion):
+            return False
+        if self.minimo is None:
+            return rate == self.valor
+        return self.minimo <= rate <= self.valor
+
+
+class TasasOCuotas:
+    """c_TasaOCuota as a set of rules. The engine carries SAT's current catalog (``SAT_TASAS_O_CUOTAS``); the
+    application may hand a newer one (loaded by ``manage.py load_sat_catalogs``) to ``validate`` and to
+    ticket ingestion without a release."""
+
+    def __init__(self, rules, *, source: str = ""):
+        self.rules = tuple(rules)
+        self.source = source
+        self._fixed = {(r.impuesto, r.factor, r.valor, r.traslado, r.retencion) for r in self.rules
+                       if r.minimo is None}
+        self._hash = hash(frozenset(self.rules))
+
+    def allows(self, impuesto: str, factor: str, rate: Decimal, *, traslado: bool = True) -> bool:
+        if factor == "Exento":
+            return traslado
+        if (impuesto, factor, rate, True, True) in self._fixed or (
+                (impuesto, factor, rate, True, False) in self._fixed if traslado
+                else (impuesto, factor, rate, False, True) in self._fixed):
+            return True
+        return any(r.minimo is not None and r.matches(impuesto, factor, rate, traslado) for r in self.rules)
+
+    def described(self, impuesto: str, factor: str, *, traslado: bool = True) -> str:
+        """The values SAT allows, for an error message: «0.000000, 0.160000» or «de 0 a 72.160500»."""
+        parts = []
+        for r in self.rules:
+            if (r.impuesto, r.factor) != (impuesto, factor) or not (r.traslado if traslado else r.retencion):
+                continue
+            parts.append(f"{r.valor:f}" if r.minimo is None else f"de {r.minimo:f} a {r.valor:f}")
+        return ", ".join(sorted(set(parts))) or "ninguno"
+
+    def __eq__(self, other):
+        return isinstance(other, TasasOCuotas) and set(self.rules) == set(other.rules)
+
+    def __hash__(self):
+        return self._hash
+
+
+def _rules(impuesto: str, factor: str, values: str, *, retencion: bool = False) -> list[TasaOCuotaRule]:
+    return [TasaOCuotaRule(impuesto, factor, Decimal(v), None, True, retencion) for v in values.split()]
+
+
+# SAT's c_TasaOCuota as of its 2026-01-01 update (phpcfdi resources-sat-catalogs cfdi_40_reglas_tasa_cuota,
+# auto-update 2025-12-31, unchanged up to 2026-08-06). 2026 changed only the IEPS cuota ceiling (69.5255 →
+# 72.1605: the new cuotas, sugary drinks 3.0818 MXN/L and drinks with sweeteners 1.50 MXN/L, fit it). Gambling
+# at 50 % and violent video games at 8 % use the existing 0.500000 and 0.080000. The catalog does NOT hold
+# 2.000000, so cigarettes at 200 % cannot be stamped until SAT publishes it (docs/cfdi-engine.md).
+SAT_TASAS_O_CUOTAS = TasasOCuotas(
+    _rules("002", "Tasa", "0.000000 0.160000 0.080000")
+    + [TasaOCuotaRule("002", "Tasa", Decimal("0.160000"), Decimal("0.000000"), False, True)]
+    + _rules("003", "Tasa", "0.265000 0.300000 0.530000 0.500000 1.600000 0.304000 0.250000 0.090000 0.080000 "
+                            "0.070000 0.060000", retencion=True)
+    + _rules("003", "Tasa", "0.030000 0.000000")
+    + [TasaOCuotaRule("003", "Cuota", Decimal("72.160500"), Decimal("0.000000"), True, True),
+       TasaOCuotaRule("001", "Tasa", Decimal("0.350000"), Decimal("0.000000"), False, True)],
+    source="SAT c_TasaOCuota 2026-01-01",
+)
+IVA_FRONTERA = Decimal("0.080000")  # only with the northern/southern border-region stimulus (see tickets)
 
 NOMBRE_PUBLICO_GENERAL = "PUBLICO EN GENERAL"
 

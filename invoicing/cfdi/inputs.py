@@ -81,6 +81,9 @@ class TicketLine:
     objeto_imp: str = "02"
     taxes: tuple[LineTax, ...] = (IVA_16,)
     amount: Decimal | None = None
+    # A POS that prints net prices (tax on top): the line's net amount after discounts as printed. The solver
+    # keeps it as the concept's Base when SAT's windows allow, so the invoice shows the receipt's amounts.
+    net: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,11 +47,21 @@ def line_gross(line: TicketLine) -> Decimal:
     return round_money(amount)
 
 
+def is_gift(gross: Decimal, discount: Decimal) -> bool:
+    """A zero-price line (a gift, a promotion's free item): nothing was charged and nothing was discounted.
+
+    SAT wants ValorUnitario > 0 on an ingreso or egreso (CFDI40166) and a Traslado Base > 0, so such a line
+    cannot be a Concepto: it stays on the ticket and is left out of the CFDI. (A POS that wants the gift on
+    the invoice sends its regular price with a 100 % discount: that line is carried, fully discounted.)
+    """
+    return gross == ZERO and discount == ZERO
+
+
 def spread_ticket_discount(ticket: Ticket, path: str) -> list[tuple[Decimal, Decimal]]:
     """Per line: (amount after all discounts, total discount incl. its share of the ticket discount).
 
     The ticket discount is shared in proportion to each line's amount, largest remainders first, so the
-    shares add up to the printed discount exactly.
+    shares add up to the printed discount exactly. Zero-price lines (``is_gift``) get (0, 0).
     """
     if not ticket.lines:
         raise BuildError("CFDI40162", f"{path}.lines", f"El ticket {ticket.number} no tiene partidas.")
@@ -59,7 +69,7 @@ def spread_ticket_discount(ticket: Ticket, path: str) -> list[tuple[Decimal, Dec
     for i, line in enumerate(ticket.lines):
         gross = line_gross(line)
         discount = round_money(line.discount)
-        if gross <= ZERO:
+        if gross < ZERO or (gross == ZERO and discount):
             raise BuildError(
                 "CFDI40166",
                 f"{path}.lines[{i}]",
@@ -128,8 +138,12 @@ def solve(
     taxes: tuple[LineTax, ...],
     objeto_imp: str,
     where: str,
+    prefer_base: Decimal | None = None,
 ) -> LineResult:
-    """Split a tax-inclusive amount into Base + taxes, exact to the cent and inside SAT's windows."""
+    """Split a tax-inclusive amount into Base + taxes, exact to the cent and inside SAT's windows.
+
+    ``prefer_base`` (the net amount a POS printed) is taken as the Base when the taxes then fit their windows;
+    otherwise the Base closest to gross / (1 + rates) that fits."""
     if objeto_imp != "02" or gross == ZERO:
         # Not broken out (01/03) or fully discounted: the whole amount is the value, no tax rows.
         factor = _ONE
@@ -157,8 +171,8 @@ def solve(
             f"El importe {gross} no alcanza a cubrir la cuota de IEPS de la partida: revisa precio y descuentos.",
         )
     start = round_money(exact)
-    for step in _SEARCH:
-        base = start + CENT * step
+    preferred = () if prefer_base is None or prefer_base <= ZERO else (round_money(prefer_base),)
+    for base in (*preferred, *(start + CENT * step for step in _SEARCH)):
         if base <= ZERO:
             continue
         result = _try_base(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps)
@@ -228,3 +242,64 @@ def _try_amounts(gross, base, quantity, iva, ieps, rv, re, cuota, fixed_ieps, ch
     if base + ieps_amount + iva_amount != gross:
         return None
     return out
+
+
+def _exact_taxes(res: LineResult, quantity: Decimal) -> Decimal:
+    """What the line's taxes would be unrounded (Base × rate, or quantity × cuota)."""
+    exact = ZERO
+    for t in res.taxes:
+        if t.importe is None or t.tax.rate is None:
+            continue
+        exact += t.base * t.tax.rate if t.tax.factor == "Tasa" else quantity * t.tax.rate
+    return exact
+
+
+def fit_printed_total(
+    lines: list[tuple], total: Decimal, where: str
+) -> list[int]:
+    """Cents (+1, −1 or 0) to add to each line's charged amount so the lines add up to the printed ``total``.
+
+    A POS that rounds tax once per tax group (on the subtotal) prints a total a cent or a few away from the sum
+    of per-line rounding. Anexo 20 lets each concept's Traslado Importe be anything inside its window
+    [trunc((Base − ½·10⁻ᵈ)·Tasa), ceil((Base + ½·10⁻ᵈ)·Tasa)] (RULES.md §1.6, CFDI40180), which always holds both
+    the rounded-down and the rounded-up cent of Base × Tasa. So each line with a tax at a positive rate may take
+    one cent more or less of tax, with its Base (Importe) unchanged: the tolerance is **one cent per such line**,
+    and per-group rounding never needs more (Σ floor(xᵢ) ≤ round(Σ xᵢ) ≤ Σ ceil(xᵢ)). Lines whose tax was
+    rounded furthest against the difference move first, as the POS's own rounding would have it. A difference
+    the taxes cannot absorb this way is refused (CFDI40119): it is not rounding.
+    ``lines`` are (charged after discounts, discount, quantity, taxes, ObjetoImp[, net as printed]) as ``solve``
+    takes them.
+    """
+    computed = sum((line[0] for line in lines), ZERO)
+    diff = round_money(total) - computed
+    need = int(diff / CENT)
+    if need == 0:
+        return [0] * len(lines)
+    step = 1 if need > 0 else -1
+    taxed = [i for i, (gross, _, _, taxes, objeto, *_) in enumerate(lines)
+             if objeto == "02" and gross > ZERO and any(t.factor != "Exento" and t.rate for t in taxes)]
+    options = []
+    for i in taxed if len(taxed) >= abs(need) else ():
+        gross, discount, quantity, taxes, objeto, *hint = lines[i]
+        try:
+            before = solve(gross, discount, quantity, taxes, objeto, where, hint[0] if hint else None)
+            after = solve(gross + CENT * step, discount, quantity, taxes, objeto, where, before.base)
+        except BuildError:
+            continue
+        if after.base != before.base:
+            continue
+        paid = sum((t.importe for t in before.taxes if t.importe is not None), ZERO)
+        options.append(((_exact_taxes(before, quantity) - paid) * step, -i, i))
+    if len(options) < abs(need):
+        raise BuildError(
+            "CFDI40119",
+            where,
+            f"El total ({round_money(total)}) no coincide con la suma de las partidas menos descuentos ({computed}): "
+            f"difiere {diff:+}. Por redondeo de impuestos se admite hasta un centavo por partida con impuesto "
+            f"({len(options)} aquí).",
+        )
+    options.sort(reverse=True)
+    cents = [0] * len(lines)
+    for _, _, i in options[: abs(need)]:
+        cents[i] = step
+    return cents

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -42,6 +43,25 @@ def catalogs_db_path() -> Path:
     import satcfdi.catalogs
 
     return Path(satcfdi.catalogs.__file__).resolve().parent / "catalogs.db"
+
+
+@functools.cache
+def sat_catalog(name: str) -> dict:
+    """One of SAT's CFDI 4.0 catalogs as shipped by satcfdi (``c_Moneda`` → {code: [name, decimals]}).
+
+    Read once per process from the package's SQLite file (read-only); the values are satcfdi's own pickles.
+    """
+    import pickle
+    import sqlite3
+
+    if not re.fullmatch(r"c_[A-Za-z]+", name):
+        raise ValueError(f"catálogo desconocido: {name}")
+    source = sqlite3.connect(f"file:{catalogs_db_path()}?mode=ro", uri=True)
+    try:
+        rows = source.execute(f"SELECT key, value FROM C756_{name}").fetchall()  # noqa: S608 - checked name
+    finally:
+        source.close()
+    return {pickle.loads(k): pickle.loads(v) for k, v in rows}  # noqa: S301 - the pinned package's own file
 
 
 def _offline_parser() -> etree.XMLParser:

@@ -34,20 +34,34 @@ class _Report(list):
 
 
 def validate(
-    c: d.Comprobante, *, now: datetime | None = None, tz: str = "America/Mexico_City", csd=None
+    c: d.Comprobante,
+    *,
+    now: datetime | None = None,
+    tz: str = "America/Mexico_City",
+    csd=None,
+    tasas: cat.TasasOCuotas | None = None,
+    tipo_cambio_referencia: Decimal | None = None,
+    iva_frontera: bool | None = None,
 ) -> list[ValidationIssue]:
     """All offline rules for a CFDI 4.0 ingreso/egreso. ``csd`` (a loaded Csd or CertificateInfo) adds the
     certificate checks; ``now`` (aware, the stamping time) with ``tz`` (zone of LugarExpedicion) adds the
-    PAC's "within 72 hours, not in the future" check."""
+    PAC's "within 72 hours, not in the future" check. ``tasas`` is c_TasaOCuota (SAT's current one by
+    default); ``tipo_cambio_referencia`` (e.g. the DOF FIX rate of the day) adds c_Moneda's variation check;
+    ``iva_frontera`` False refuses IVA 8 % (LugarExpedicion outside the border region, or an issuer that does
+    not apply the stimulus)."""
     r = _Report()
-    places = cat.MONEDA_DECIMALES.get(c.moneda, 2)
+    places = cat.currency_places(c.moneda)
     _header(c, r, places)
+    _currency(c, r, tipo_cambio_referencia)
     _global(c, r)
     _emisor(c, r)
     _receptor(c, r)
     _relacionados(c, r)
+    tasas = tasas or cat.SAT_TASAS_O_CUOTAS
     for i, k in enumerate(c.conceptos):
-        _concepto(c, k, f"Conceptos[{i}]", r)
+        _concepto(c, k, f"Conceptos[{i}]", r, tasas)
+    if iva_frontera is False:
+        _border_vat(c, r)
     _totals(c, r, places)
     if csd is not None:
         _certificate(c, csd, r)
@@ -75,10 +89,6 @@ def _header(c: d.Comprobante, r: _Report, places: int) -> None:
             "FormaPago",
             "Una venta pagada (PUE) debe indicar la forma en que se pagó, no 99 «Por definir».",
         )
-    if c.moneda == "MXN" and c.tipo_cambio is not None and c.tipo_cambio != Decimal(1):
-        r.add("CFDI40114", "TipoCambio", "Con moneda MXN el tipo de cambio se omite o es 1.")
-    if c.moneda not in ("MXN", "XXX") and c.tipo_cambio is None:
-        r.add("CFDI40115", "TipoCambio", f"Con moneda {c.moneda} se requiere el tipo de cambio.")
     if c.exportacion != "01":
         r.add("CFDI40122", "Exportacion", "Las ventas al público se emiten con Exportación 01 «No aplica».")
     if not CP_PATTERN.match(c.lugar_expedicion or ""):
@@ -90,6 +100,49 @@ def _header(c: d.Comprobante, r: _Report, places: int) -> None:
         r.add("CFDI40127", "Confirmacion", "La clave de confirmación solo se usa con importes o tipos de cambio fuera de rango.")
     if not c.conceptos:
         r.add("CFDI40162", "Conceptos", "El comprobante debe tener al menos un concepto.")
+
+
+def _currency(c: d.Comprobante, r: _Report, reference: Decimal | None) -> None:
+    """Moneda and TipoCambio (Anexo 20; CFDI40113–40118)."""
+    if cat.moneda(c.moneda) is None:
+        r.add("CFDI40113", "Moneda", f"La moneda «{c.moneda}» no existe en el catálogo c_Moneda del SAT.")
+        return
+    tc = c.tipo_cambio
+    if c.moneda == "MXN":
+        if tc is not None and tc != Decimal(1):
+            r.add("CFDI40114", "TipoCambio", "Con moneda MXN el tipo de cambio se omite o es 1.")
+        return
+    if c.moneda == "XXX":
+        if tc is not None:
+            r.add("CFDI40116", "TipoCambio", "Con moneda XXX no se registra tipo de cambio.")
+        return
+    if tc is None:
+        r.add("CFDI40115", "TipoCambio", f"Con moneda {c.moneda} se requiere el tipo de cambio.")
+        return
+    if not tc.is_finite() or tc < Decimal("0.000001") or decimals_of(tc) > 6 or tc >= Decimal("1e18"):
+        r.add("CFDI40117", "TipoCambio", "El tipo de cambio debe ser mayor que cero, con a lo más 6 decimales.")
+        return
+    if reference is not None and not c.confirmacion:
+        lo, hi = cat.tipo_cambio_range(reference)
+        if not lo <= tc <= hi:
+            r.add(
+                "CFDI40118",
+                "TipoCambio",
+                f"El tipo de cambio {fmt(tc)} se aleja más de {cat.MONEDA_VARIACION_PCT} % del de referencia "
+                f"({fmt(reference)}): el SAT lo rechaza sin clave de confirmación.",
+            )
+
+
+def _border_vat(c: d.Comprobante, r: _Report) -> None:
+    for i, k in enumerate(c.conceptos):
+        for j, t in enumerate(k.traslados):
+            if t.impuesto == "002" and t.tipo_factor == "Tasa" and t.tasa_o_cuota == cat.IVA_FRONTERA:
+                r.add(
+                    "IVA_FRONTERA",
+                    f"Conceptos[{i}].Traslados[{j}].TasaOCuota",
+                    "El IVA al 8 % solo aplica a quien tiene el estímulo fiscal de la región fronteriza y expide "
+                    "desde un código postal de esa región.",
+                )
 
 
 def _global(c: d.Comprobante, r: _Report) -> None:
@@ -227,7 +280,7 @@ def _relacionados(c: d.Comprobante, r: _Report) -> None:
         )
 
 
-def _concepto(c: d.Comprobante, k: d.Concepto, p: str, r: _Report) -> None:
+def _concepto(c: d.Comprobante, k: d.Concepto, p: str, r: _Report, tasas: cat.TasasOCuotas) -> None:
     if k.clave_prod_serv not in big_catalog("c_ClaveProdServ"):
         r.add("CFDI40162", f"{p}.ClaveProdServ",
               f"La clave de producto o servicio «{k.clave_prod_serv}» de «{k.descripcion}» no existe en el catálogo del SAT.")
@@ -266,12 +319,13 @@ def _concepto(c: d.Comprobante, k: d.Concepto, p: str, r: _Report) -> None:
         if key in seen:
             r.add("CFDI40176", tp, "El mismo impuesto con la misma tasa aparece dos veces en el concepto.")
         seen.add(key)
-        _tax(t.base, t.impuesto, t.tipo_factor, t.tasa_o_cuota, t.importe, tp, r, traslado=True)
+        _tax(t.base, t.impuesto, t.tipo_factor, t.tasa_o_cuota, t.importe, tp, r, tasas, traslado=True)
     for j, t in enumerate(k.retenciones):
-        _tax(t.base, t.impuesto, t.tipo_factor, t.tasa_o_cuota, t.importe, f"{p}.Retenciones[{j}]", r, traslado=False)
+        _tax(t.base, t.impuesto, t.tipo_factor, t.tasa_o_cuota, t.importe, f"{p}.Retenciones[{j}]", r, tasas,
+             traslado=False)
 
 
-def _tax(base, impuesto, factor, rate, importe, p, r: _Report, *, traslado: bool) -> None:
+def _tax(base, impuesto, factor, rate, importe, p, r: _Report, tasas: cat.TasasOCuotas, *, traslado: bool) -> None:
     if base <= ZERO:
         r.add("CFDI40174", f"{p}.Base", "La base del impuesto debe ser mayor que cero.")
     if impuesto not in cat.IMPUESTOS or (traslado and impuesto == "001"):
@@ -286,12 +340,13 @@ def _tax(base, impuesto, factor, rate, importe, p, r: _Report, *, traslado: bool
     if rate is None or importe is None:
         r.add("CFDI40178", p, "Falta la tasa o cuota, o el importe del impuesto.")
         return
-    if traslado:
-        allowed = cat.TASAS_TRASLADO.get((impuesto, factor))
-        if allowed is not None and rate not in allowed:
-            r.add("CFDI40179", f"{p}.TasaOCuota", f"La tasa {fmt(rate)} no existe en el catálogo del SAT para este impuesto.")
-        if factor == "Cuota" and (impuesto != "003" or rate > cat.IEPS_CUOTA_MAX):
-            r.add("CFDI40179", f"{p}.TasaOCuota", "La cuota no está en el rango del catálogo del SAT.")
+    if not tasas.allows(impuesto, factor, rate, traslado=traslado):
+        r.add(
+            "CFDI40179" if traslado else "RETENCION_TASA",
+            f"{p}.TasaOCuota",
+            f"La {factor.lower()} {fmt(rate)} no está en el catálogo c_TasaOCuota del SAT para el impuesto "
+            f"{cat.IMPUESTOS.get(impuesto, impuesto)} (admite {tasas.described(impuesto, factor, traslado=traslado)}).",
+        )
     lo, hi = tax_limits(base, rate, min(decimals_of(importe), 6))
     if not lo <= importe <= hi:
         r.add(

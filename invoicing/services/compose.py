@@ -9,6 +9,7 @@ from invoicing.cfdi.builder import build_egreso, build_global, build_ingreso
 from invoicing.engine_inputs import engine_emisor, engine_receptor, engine_tickets, engine_tickets_by_invoice
 from invoicing.models import Invoice, InvoiceRelation
 from tickets.models import Ticket
+from tickets.zones import postal_info, zone_name
 
 
 def _related(relations) -> tuple[cfdi.Related, ...]:
@@ -16,6 +17,18 @@ def _related(relations) -> tuple[cfdi.Related, ...]:
     for relation_type, related_uuid in relations:
         by_type.setdefault(relation_type, []).append(str(related_uuid).upper())
     return tuple(cfdi.Related(kind, tuple(uuids)) for kind, uuids in by_type.items())
+
+
+def issuing_zone(invoice: Invoice) -> str:
+    """IANA zone of the invoice's LugarExpedicion (its branch's postal code; the merchant's zone if SAT's
+    catalog does not know it)."""
+    return zone_name(invoice.branch.postal_code, invoice.merchant.time_zone)
+
+
+def border_vat_allowed(invoice: Invoice) -> bool:
+    """May this invoice carry IVA at 8 %? The merchant applies the border-region stimulus and its branch's
+    postal code is in the region per SAT's c_CodigoPostal (checked at ingestion too; this is the backstop)."""
+    return invoice.merchant.border_region_stimulus and postal_info(invoice.branch.postal_code).border
 
 
 def invoice_comprobante(invoice: Invoice, *, tickets=None, relations=None):
@@ -32,11 +45,13 @@ def invoice_comprobante(invoice: Invoice, *, tickets=None, relations=None):
         "emisor": engine_emisor(invoice.merchant),
         "issued_at": timezone.now(),
         "lugar_expedicion": invoice.branch.postal_code,
-        "tz": invoice.merchant.time_zone,
+        # Fecha is the local time of LugarExpedicion (RULES.md §1.1): the branch's zone, not the merchant's.
+        "tz": issuing_zone(invoice),
         "serie": invoice.serie or None,
         "folio": str(invoice.folio) if invoice.folio else None,
         "related": _related(relations),
         "moneda": invoice.currency,
+        "tipo_cambio": invoice.exchange_rate,
     }
     if invoice.kind == Invoice.Kind.GLOBAL:
         info = cfdi.GlobalInfo(invoice.global_periodicity, invoice.global_months, invoice.global_year)

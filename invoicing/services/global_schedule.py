@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -24,7 +25,8 @@ from invoicing.periods import NAMES, effective_periodicity, period_at
 from invoicing.services.global_invoice import _global_period, eligible_tickets, global_invoice_issue
 from invoicing.webhooks.services import global_deadline_alert_hook
 from tickets.events import record_event
-from tickets.models import Merchant, Ticket
+from tickets.models import Branch, Merchant, Ticket
+from tickets.zones import branch_zones
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_AFTER = dt.timedelta(minutes=30)
@@ -50,22 +52,24 @@ def global_invoices_run(*, now: dt.datetime | None = None) -> dict:
 def global_invoices_run_merchant(*, merchant: Merchant, now: dt.datetime | None = None) -> list[Invoice]:
     """Issue every due global of one merchant: each closed period, oldest first, that has open tickets."""
     now = now or timezone.now()
-    tz = merchant.tzinfo
     periodicity = effective_periodicity(merchant.global_periodicity, merchant.tax_regime)
-    cutoff = period_at(periodicity, now, tz).start(tz)  # the current (open) period starts here
-    open_before = Ticket.objects.filter(merchant=merchant, status=Ticket.Status.OPEN, sold_at__lt=cutoff,
-                                        withheld_total=0, subtotal__gt=0)
     invoices: list[Invoice] = []
-    oldest = open_before.aggregate(m=Min("sold_at"))["m"]
-    while oldest is not None:
-        period = period_at(periodicity, oldest, tz)
-        gp = _global_period(merchant, period)
-        if _may_run(gp, now):
-            try:
-                invoices.extend(global_invoice_issue(merchant=merchant, period=period, actor=ACTOR, now=now))
-            except InvoicingError as exc:
-                log.warning("global %s %s: %s", merchant.pk, period.key, exc.message)
-        oldest = open_before.filter(sold_at__gte=period.end(tz)).aggregate(m=Min("sold_at"))["m"]
+    # Periods are counted in each branch's local time (its postal code's zone): one pass per zone.
+    for zone, branches in sorted(branch_zones(merchant, Branch.objects.filter(merchant=merchant)).items()):
+        tz = ZoneInfo(zone)
+        cutoff = period_at(periodicity, now, tz).start(tz)  # the current (open) period starts here
+        open_before = Ticket.objects.filter(merchant=merchant, status=Ticket.Status.OPEN, sold_at__lt=cutoff,
+                                            branch__in=branches, withheld_total=0, subtotal__gt=0)
+        oldest = open_before.aggregate(m=Min("sold_at"))["m"]
+        while oldest is not None:
+            period = period_at(periodicity, oldest, tz)
+            gp = _global_period(merchant, period)
+            if _may_run(gp, now):
+                try:
+                    invoices.extend(global_invoice_issue(merchant=merchant, period=period, actor=ACTOR, now=now))
+                except InvoicingError as exc:
+                    log.warning("global %s %s: %s", merchant.pk, period.key, exc.message)
+            oldest = open_before.filter(sold_at__gte=period.end(tz)).aggregate(m=Min("sold_at"))["m"]
     return invoices
 
 

@@ -19,7 +19,7 @@ from invoicing.services.receptor import ReceptorData, receptor_check, receptor_n
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
-from tickets.models import Merchant
+from tickets.models import Merchant, Ticket
 
 MAX_TICKETS_PER_INVOICE = 50
 
@@ -163,9 +163,13 @@ def _check(merchant: Merchant, ids: list[int], tickets: list[TicketValues], *, e
             if verdict.code == eligibility.INVOICED:
                 details["invoice_id"] = live_invoice_id(ticket.pk)
             raise InvoicingError(verdict.error_code, verdict.message, details)
-    if len({t.currency for t in tickets}) > 1:
-        raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
-                             status=422)
+    currencies = sorted({t.currency for t in tickets})
+    if len(currencies) > 1:
+        raise InvoicingError(
+            "mixed_currencies",
+            f"Los tickets están en monedas distintas ({', '.join(currencies)}): un CFDI lleva una sola moneda y un "
+            "solo tipo de cambio. Factúralos por separado, una factura por moneda.",
+            {"currencies": currencies}, status=422)
     invoice_concepts_check(sum(t.lines for t in tickets))
 
 
@@ -181,6 +185,23 @@ def invoice_concepts_check(concepts: int) -> None:
             {"concepts": concepts, "max_concepts": cap},
             status=400,
         )
+
+
+def exchange_rate_of(tickets: list[TicketValues]) -> Decimal | None:
+    """The TipoCambio the invoice of these tickets carries (None for MXN). A CFDI has a single TipoCambio, so
+    foreign-currency tickets sold at different rates cannot share one invoice."""
+    if tickets[0].currency == "MXN":
+        return None
+    rates = sorted(set(Ticket.objects.filter(pk__in=[t.pk for t in tickets])
+                       .values_list("exchange_rate", flat=True)), key=str)
+    if len(rates) > 1:
+        shown = ", ".join(f"{r:f}" if r is not None else "sin tipo de cambio" for r in rates)
+        raise InvoicingError(
+            "mixed_exchange_rates",
+            f"Los tickets en {tickets[0].currency} se vendieron con tipos de cambio distintos ({shown}): un CFDI "
+            "lleva un solo tipo de cambio. Factúralos por separado.", {"exchange_rates": [str(r) for r in rates]},
+            status=422)
+    return rates[0] if rates else None
 
 
 def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: ReceptorData,
@@ -201,6 +222,7 @@ def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: Rece
         receptor_cfdi_use=receptor.cfdi_use,
         receptor_emails=list(receptor.emails),
         currency=main.currency,
+        exchange_rate=exchange_rate_of(tickets),
         payment_form=main.payment_form,
         payment_method="PUE",
         **totals,

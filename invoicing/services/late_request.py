@@ -105,9 +105,19 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         if t.status == Ticket.Status.GLOBALIZED and (invoice_id := live_invoice_id(t.pk)) is not None:
             raise InvoicingError("ticket_already_invoiced", f"El ticket {t.number} ya fue facturado.",
                                  {"ticket_id": t.pk, "invoice_id": invoice_id})
-    if len({t.currency for t in tickets}) > 1:
-        raise InvoicingError("mixed_currencies", "Los tickets de una factura deben estar en la misma moneda.",
-                             status=422)
+    currencies = sorted({t.currency for t in tickets})
+    if len(currencies) > 1:
+        raise InvoicingError(
+            "mixed_currencies",
+            f"Los tickets están en monedas distintas ({', '.join(currencies)}): un CFDI lleva una sola moneda y un "
+            "solo tipo de cambio. Factúralos por separado, una factura por moneda.",
+            {"currencies": currencies}, status=422)
+    rates = {t.exchange_rate for t in tickets}
+    if len(rates) > 1:
+        raise InvoicingError(
+            "mixed_exchange_rates",
+            f"Los tickets en {currencies[0]} se vendieron con tipos de cambio distintos: un CFDI lleva un solo tipo "
+            "de cambio. Factúralos por separado.", {"exchange_rates": sorted(str(r) for r in rates)}, status=422)
     invoice_concepts_check(TicketLine.objects.filter(ticket__in=tickets).count())
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     branch = main.branch
@@ -116,7 +126,8 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         folio=folio_next(merchant_id=merchant.pk, serie=branch.invoice_serie),
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
-        receptor_emails=list(receptor.emails), currency=main.currency, payment_form=main.payment_form,
+        receptor_emails=list(receptor.emails), currency=main.currency, exchange_rate=main.exchange_rate,
+        payment_form=main.payment_form,
         payment_method="PUE", status=Invoice.Status.ON_HOLD, idempotency_key=idempotency_key,
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
         tax_total=sum(t.tax_total for t in tickets), withheld_total=sum(t.withheld_total for t in tickets),
@@ -207,7 +218,7 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
         folio=folio_next(merchant_id=lr.merchant_id, serie=branch.credit_note_serie),
         receptor_rfc=RFC_PUBLICO_GENERAL, receptor_name=NOMBRE_PUBLICO_GENERAL, receptor_tax_regime="616",
         receptor_postal_code=branch.postal_code, receptor_cfdi_use="G02", currency=g.currency,
-        payment_form=g.payment_form, payment_method="PUE",
+        exchange_rate=g.exchange_rate, payment_form=g.payment_form, payment_method="PUE",
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
         tax_total=sum(t.tax_total for t in tickets), total=sum(t.total for t in tickets),
     )
@@ -293,7 +304,7 @@ def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | No
         folio=folio_next(merchant_id=g.merchant_id, serie=branch.global_serie),
         receptor_rfc=g.receptor_rfc, receptor_name=g.receptor_name, receptor_tax_regime=g.receptor_tax_regime,
         receptor_postal_code=g.receptor_postal_code, receptor_cfdi_use=g.receptor_cfdi_use, currency=g.currency,
-        payment_form=max(keep, key=lambda t: (t.total, -t.pk)).payment_form, payment_method="PUE",
+        exchange_rate=g.exchange_rate, payment_form=max(keep, key=lambda t: (t.total, -t.pk)).payment_form, payment_method="PUE",
         global_periodicity=g.global_periodicity, global_months=g.global_months, global_year=g.global_year,
         subtotal=sum(t.subtotal for t in keep), discount=sum(t.discount for t in keep),
         tax_total=sum(t.tax_total for t in keep), total=sum(t.total for t in keep),

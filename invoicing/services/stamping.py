@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -31,8 +32,14 @@ from invoicing.delivery_queue import deliveries_create, deliveries_wake_on_commi
 from invoicing.engine_inputs import engine_csd
 from invoicing.lifecycle import IN_FLIGHT, invoice_transition, invoice_transitions_bulk
 from invoicing.models import Certificate, Invoice
-from invoicing.services.compose import comprobante_inputs, invoice_comprobante
+from invoicing.services.compose import (
+    border_vat_allowed,
+    comprobante_inputs,
+    invoice_comprobante,
+    issuing_zone,
+)
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
+from tickets.catalogs import tax_rate_catalog
 from tickets.events import record_event, transition
 from tickets.models import Ticket
 from tickets.queues import STAMP, enqueue_on_commit
@@ -172,7 +179,9 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
         return [ValidationIssue("sin_csd", "emisor", "El comercio no tiene un certificado de sello digital (CSD) activo.")]
     csd = engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
     comprobante = invoice_comprobante(invoice, tickets=tickets, relations=relations)
-    problems = errors_only(validate(comprobante, csd=csd, tz=invoice.merchant.time_zone))
+    zone = issuing_zone(invoice)
+    problems = errors_only(validate(comprobante, csd=csd, tz=zone, tasas=tax_rate_catalog(),
+                                    iva_frontera=border_vat_allowed(invoice)))
     if problems:
         return problems
     root = seal_document(comprobante, csd)
@@ -182,7 +191,7 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
     impuestos = comprobante.impuestos
     invoice.sealed_xml = to_bytes(root)
     invoice.certificate = certificate
-    invoice.issued_at = dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=invoice.merchant.tzinfo)
+    invoice.issued_at = dt.datetime.fromisoformat(comprobante.fecha).replace(tzinfo=ZoneInfo(zone))
     invoice.subtotal = comprobante.subtotal
     invoice.discount = comprobante.descuento or 0
     invoice.tax_total = (impuestos.total_traslados or 0) if impuestos else 0

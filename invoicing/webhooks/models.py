@@ -15,6 +15,7 @@ EVENTS = (
     "invoice.cancelled",
     "global_invoice.stamped",
     "global_invoice.deadline_alert",
+    "global_invoice.late",
     "batch.completed",
 )
 # Sent only by "probar" (API and admin), to the one endpoint being tested, whatever its filter.

@@ -41,6 +41,23 @@ def cart_add(request, merchant: Merchant, ticket: Ticket) -> bool:
     return True
 
 
+def cart_currency_conflict(request, merchant: Merchant, ticket: Ticket) -> str:
+    """Why ``ticket`` cannot share the cart's invoice ("" when it can): a CFDI has one Moneda and one
+    TipoCambio, so tickets in another currency, or sold at another exchange rate, go in another invoice."""
+    others = [i for i in cart_ids(request, merchant) if i != ticket.pk]
+    if not others:
+        return ""
+    first = Ticket.objects.filter(merchant=merchant, pk__in=others).values_list("currency", "exchange_rate").first()
+    if first is None or first == (ticket.currency, ticket.exchange_rate):
+        return ""
+    if first[0] != ticket.currency:
+        return (f"El ticket {ticket.number} está en {ticket.currency} y tu factura en {first[0]}: una factura lleva "
+                "una sola moneda. Factura primero estos tickets y después el otro.")
+    return (f"El ticket {ticket.number} se cobró con otro tipo de cambio ({ticket.exchange_rate} pesos por "
+            f"{ticket.currency}; tu factura lleva {first[1]}): una factura lleva un solo tipo de cambio. Factúralo "
+            "por separado.")
+
+
 def cart_set(request, merchant: Merchant, ids: list[int]) -> None:
     _save(request, merchant, list(dict.fromkeys(ids))[:MAX_TICKETS_PER_INVOICE])
 

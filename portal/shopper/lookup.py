@@ -14,6 +14,7 @@ from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice
 from tickets import eligibility
 from tickets.models import Merchant, Ticket
+from tickets.zones import branch_zone
 
 NOT_FOUND = "not_found"
 TOTAL_MISMATCH = "total_mismatch"
@@ -53,13 +54,21 @@ def _local_day(merchant: Merchant, day: dt.date) -> tuple[dt.datetime, dt.dateti
     return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
 
 
+# Mexico's zones are within a few hours of each other: a day's window widened by this much in the merchant's
+# zone holds every branch's local day, which is then checked exactly.
+_ZONE_SLACK = dt.timedelta(hours=6)
+
+
 def ticket_lookup(*, merchant: Merchant, number: str, total: Decimal, sold_on: dt.date,
                   branch_code: str | None = None) -> Outcome:
     start, end = _local_day(merchant, sold_on)
-    candidates = Ticket.objects.filter(merchant=merchant, number=number, sold_at__gte=start, sold_at__lt=end)
+    candidates = Ticket.objects.filter(merchant=merchant, number=number, sold_at__gte=start - _ZONE_SLACK,
+                                       sold_at__lt=end + _ZONE_SLACK)
     if branch_code is not None:
         candidates = candidates.filter(branch__code=branch_code)
-    candidates = list(candidates.select_related("branch")[:10])
+    # The date printed on the receipt is the branch's local date (its postal code's zone).
+    candidates = [t for t in candidates.select_related("branch__merchant")[:20]
+                  if t.sold_at.astimezone(branch_zone(t.branch)).date() == sold_on][:10]
     if not candidates:
         return Outcome(NOT_FOUND, NOT_FOUND_MESSAGE)
     matching = [t for t in candidates if t.total == total]

@@ -31,7 +31,7 @@ from invoicing.services.late_request import late_request_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tickets.admin_scope import MerchantAdminSite, MerchantScopedAdmin
-from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket
+from tickets.models import ApiKey, Batch, Branch, Event, ExchangeRate, Merchant, MerchantMembership, Ticket
 from tickets.services import api_key_create
 
 A_TAG, B_TAG = "ALFASECRETA", "BETAPROPIA"
@@ -68,6 +68,8 @@ def populate(merchant, tag, make_ticket, receptor, postal_code):
     assert stamped.count() == 2 and all(i.stamped_xml for i in stamped)
     late_request_issue(merchant=merchant, ticket_ids=[in_global[0].pk], receptor=receptor)
     api_key_create(merchant=merchant, name=f"llave {tag}", scopes=["tickets"])
+    ExchangeRate.objects.create(merchant=merchant, currency="USD", valid_from=dt.date(2026, 5, 4),
+                                rate=Decimal("17.250300"))
     Batch.objects.create(merchant=merchant, batch_id=f"lote-{tag}", status="done", total_count=1, created_count=1,
                          report=[{"number": f"{tag}-LOTE", "status": "created"}])
     endpoint = WebhookEndpoint.objects.create(merchant=merchant, url=f"https://{tag.lower()}.example.com/hooks",
@@ -112,7 +114,7 @@ def victim_of(merchant):
 
 def test_staff_of_b_get_nothing_of_a_from_any_admin_url(world, merchant, other_merchant):
     for model in (Merchant, Branch, Ticket, Batch, ApiKey, Event, MerchantMembership, Certificate, Invoice,
-                  GlobalPeriod, LateRequest, WebhookEndpoint, WebhookDelivery):
+                  GlobalPeriod, LateRequest, WebhookEndpoint, WebhookDelivery, ExchangeRate):
         assert model._default_manager.filter(**({"pk": merchant.pk} if model is Merchant else
                                                 {"merchant": merchant})).exists(), model
     leaks, requests = sweep(world["client"], admin.site, prefix="/admin/", victim=victim_of(merchant),

@@ -57,12 +57,17 @@ class LineIn(serializers.Serializer):
 
 
 class TicketIn(serializers.Serializer):
-    branch = serializers.CharField(max_length=40, help_text="Clave de la sucursal en el punto de venta.")
+    branch = serializers.CharField(max_length=40, required=False,
+                                   help_text="Clave de la sucursal. Si falta: la del LugarExpedicion del CFDI "
+                                             "(con «document») o la de la llave de API; si no, 400.")
     number = serializers.CharField(max_length=64, help_text="Número de ticket (único por sucursal).")
     sold_at = serializers.DateTimeField(help_text="ISO 8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 "
                                                   "(o …Z); sin ella, o solo la fecha, se rechaza (400).")
-    currency = serializers.ChoiceField(choices=["MXN", "USD", "EUR"], default="MXN")
-    exchange_rate = serializers.DecimalField(required=False, allow_null=True, **VALUE)
+    currency = serializers.CharField(max_length=3, default="MXN",
+                                     help_text="Clave de c_Moneda con centavos (MXN, USD, EUR…).")
+    exchange_rate = serializers.DecimalField(
+        required=False, allow_null=True, help_text="Pesos por unidad de la moneda (hasta 6 decimales). Si falta, "
+                                                   "se toma de la tabla de tipos de cambio del comercio.", **VALUE)
     payment_form = serializers.CharField(max_length=2, default="01", help_text="c_FormaPago.")
     discount = serializers.DecimalField(required=False, help_text="Descuento del ticket, con impuestos.", **MONEY)
     total = serializers.DecimalField(help_text="Total cobrado; debe cuadrar con los renglones.", **MONEY)

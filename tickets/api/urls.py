@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tickets.api import views
+from tickets.api import rates, views
 from tickets.api.errors import api_not_found
 
 # Ids are matched loosely and checked in the view, so a malformed id is a JSON 404 like any other.
@@ -13,5 +13,6 @@ urlpatterns = [
     path("tickets/<str:pk>/void", views.TicketVoid.as_view(), name="api-ticket-void"),
     path("batches/<str:batch_id>", views.BatchDetail.as_view(), name="api-batch"),
     path("batches/<str:batch_id>/report.csv", views.BatchReportCsv.as_view(), name="api-batch-report-csv"),
-    re_path(r"^(tickets|batches)/", api_not_found),
+    path("exchange-rates", rates.ExchangeRates.as_view(), name="api-exchange-rates"),
+    re_path(r"^(tickets|batches|exchange-rates)/", api_not_found),
 ]

@@ -76,6 +76,15 @@ class TicketsView(APIView):
     def actor(self) -> str:
         return f"api:{self.request.auth.prefix}"
 
+    @property
+    def key_branch(self):
+        """The API key's branch (a POS belongs to one), if the key names one of its own merchant's."""
+        key = self.request.auth
+        if key.branch_id is None:
+            return None
+        branch = key.branch
+        return branch if branch.merchant_id == key.merchant_id else None
+
 
 def _query(serializer_class, request):
     query = serializer_class(data=request.query_params)
@@ -102,9 +111,13 @@ class TicketCollection(TicketsView):
     def post(self, request):
         if not isinstance(request.data, dict):
             raise InvalidInput("El cuerpo debe ser un objeto JSON con un ticket.", code="invalid_ticket")
-        reg = services.ticket_register(merchant=self.merchant, payload=request.data, actor=self.actor)
+        reg = services.ticket_register(merchant=self.merchant, payload=request.data, actor=self.actor,
+                                       default_branch=self.key_branch)
         ticket = Ticket.objects.select_related("branch", "merchant").get(pk=reg.ticket.pk)
-        return Response(s.ticket_detail(ticket), status=status.HTTP_201_CREATED if reg.created else status.HTTP_200_OK)
+        body = s.ticket_detail(ticket)
+        if reg.entry.get("warnings"):
+            body["warnings"] = reg.entry["warnings"]
+        return Response(body, status=status.HTTP_201_CREATED if reg.created else status.HTTP_200_OK)
 
     @extend_schema(
         operation_id="tickets_list", summary="Buscar tickets", tags=["tickets"], parameters=[s.TicketQuery],
@@ -194,12 +207,13 @@ class TicketBatchView(TicketsView):
                 raise PayloadTooLarge(f"El ZIP pesa más de {settings.API_ZIP_MAX_BYTES // (1024 * 1024)} MB.",
                                       code="zip_too_large")
             batch = services.batch_submit(merchant=self.merchant, batch_id=batch_id, zip_data=upload.read(),
-                                          actor=self.actor)
+                                          actor=self.actor, default_branch=self.key_branch)
         else:
             if not isinstance(data, dict):
                 raise InvalidInput("El cuerpo debe ser un objeto {batch_id, tickets}.", code="invalid_batch")
             batch = services.batch_submit(merchant=self.merchant, batch_id=data.get("batch_id", data.get("batchId")),
-                                          tickets=data.get("tickets"), actor=self.actor)
+                                          tickets=data.get("tickets"), actor=self.actor,
+                                          default_branch=self.key_branch)
         batch.merchant = self.merchant
         body = s.batch_out(batch)
         if batch.status in (Batch.Status.RECEIVED, Batch.Status.PROCESSING):
@@ -276,7 +290,7 @@ class BatchDetail(TicketsView):
 
 
 CSV_COLUMNS = ["index", "file", "ref_id", "branch", "number", "status", "ticket_id", "code", "errors",
-               "self_invoice_url", "expires_at"]
+               "warnings", "self_invoice_url", "expires_at"]
 
 
 class BatchReportCsv(TicketsView):
@@ -291,6 +305,7 @@ class BatchReportCsv(TicketsView):
         for entry in batch.report:
             row = dict(entry)
             row["errors"] = " | ".join(f"{k}: {' '.join(v)}" for k, v in (entry.get("errors") or {}).items())
+            row["warnings"] = " | ".join(entry.get("warnings") or [])
             writer.writerow(row)
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="lote-{batch.batch_id}.csv"'

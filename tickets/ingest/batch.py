@@ -55,8 +55,11 @@ def adapt(payload):
     return payload, None
 
 
-def context_for(merchant: Merchant) -> Context:
-    return Context(merchant, list(merchant.branches.filter(is_active=True)))
+def context_for(merchant: Merchant, default_branch=None) -> Context:
+    """``default_branch``: the sending API key's branch (or its id), for tickets that name none."""
+    if isinstance(default_branch, int):
+        default_branch = merchant.branches.filter(pk=default_branch).first()
+    return Context(merchant, list(merchant.branches.filter(is_active=True)), default_branch=default_branch)
 
 
 def _echo(value) -> str:
@@ -91,8 +94,8 @@ def not_processed(items: list[Item], message: str) -> list[dict]:
 
 
 def ingest(*, merchant: Merchant, items: list[Item], source: str, batch_pk: int | None = None,
-           actor: str = "", ctx: Context | None = None) -> Outcome:
-    ctx = ctx or context_for(merchant)
+           actor: str = "", ctx: Context | None = None, default_branch=None) -> Outcome:
+    ctx = ctx or context_for(merchant, default_branch)
     out = Outcome()
     good: list[tuple[dict, object]] = []
     for item in items:
@@ -128,6 +131,8 @@ def ingest(*, merchant: Merchant, items: list[Item], source: str, batch_pk: int 
                 out.created += 1
             else:
                 out.duplicate += 1
+            if draft.warnings:
+                entry["warnings"] = draft.warnings
             out.drafts.append((entry, draft))
     return out
 

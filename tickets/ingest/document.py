@@ -52,29 +52,26 @@ def lines_from_document(raw: dict, ctx, errs):
 
     number = raw.get("number") or "".join(x for x in (c.serie, c.folio) if x)
     number = n._text(number, "number", errs, max_len=64)
-    branch_code = raw.get("branch")
-    if branch_code is None:
-        by_postal_code = [code for code, b in ctx.branches.items() if b.postal_code == c.lugar_expedicion]
-        if len(by_postal_code) == 1:
-            branch_code = by_postal_code[0]
-        elif len(ctx.branches) == 1:
-            branch_code = next(iter(ctx.branches))
-    branch_code = n._text(branch_code, "branch", errs, max_len=40)
-    if branch_code and branch_code not in ctx.branches:
-        errs.add("branch", f"La sucursal «{branch_code}» no existe en este comercio.")
+    h = n.Header(number, None, None, None, None, None, n.ZERO, None, data)
+    h.branch_code = _branch(raw, c, ctx, errs, h.warnings)
+    _emisor_notice(c, ctx, h.warnings)
     sold_at = raw.get("sold_at")
     if sold_at is None:
         try:
-            sold_at = dt.datetime.strptime(c.fecha, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=ctx.tz)
+            # Fecha is the local time of the document's LugarExpedicion: the branch's zone.
+            sold_at = dt.datetime.strptime(c.fecha, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=ctx.branch_tz(h.branch_code))
         except ValueError:
             errs.add("document", f"Fecha del CFDI inválida: «{c.fecha[:30]}».")
             sold_at = None
     else:
         sold_at = n.parse_datetime(sold_at, "sold_at", errs)
-    currency, rate = n._currency(c.moneda or "MXN", c.tipo_cambio, errs)
+    h.sold_at = sold_at
+    h.currency, h.rate = n._currency(raw.get("currency") or c.moneda or "MXN",
+                                     raw.get("exchange_rate", c.tipo_cambio), errs)
     payment_form = raw.get("payment_form") or c.forma_pago or "01"
     if payment_form not in n.catalogs.FORMAS_PAGO or payment_form == "99":
         errs.add("payment_form", "Forma de pago del catálogo c_FormaPago; un ticket pagado no usa 99.")
+    h.payment_form = payment_form
 
     pairs = []
     for i, k in enumerate(c.conceptos):
@@ -85,7 +82,7 @@ def lines_from_document(raw: dict, ctx, errs):
         line_errs = n._Errors()
         taxes = n._taxes(
             [{"tax": t.impuesto, "factor": t.tipo_factor, "rate": t.tasa_o_cuota} for t in k.traslados],
-            f"{p}.traslados", line_errs,
+            f"{p}.traslados", line_errs, ctx.tasas,
         )
         quantity = n._decimal(k.cantidad, f"{p}.cantidad", line_errs, places=6, positive=True)
         objeto = k.objeto_imp if k.objeto_imp in n.TAX_OBJECTS else None
@@ -103,6 +100,7 @@ def lines_from_document(raw: dict, ctx, errs):
         charged = k.importe - discount_net + sum((t.importe or n.ZERO for t in k.traslados), n.ZERO)
         factor, _ = n._gross_factor(engine_taxes if objeto == "02" else ())
         discount_gross = n.round_money(discount_net * factor)
+        h.tax_paths.append(f"{p}.traslados")
         pairs.append(n._draft_line(
             k.clave_prod_serv, k.clave_unidad, k.no_identificacion or "", description, quantity,
             k.valor_unitario, False, objeto, engine_taxes if objeto == "02" else (), stored if objeto == "02" else [],
@@ -113,4 +111,44 @@ def lines_from_document(raw: dict, ctx, errs):
     total = c.total
     if total is not None and total != n.round_money(total):
         errs.add("document", "El Total del CFDI tiene más de 2 decimales.")
-    return (number, branch_code, sold_at, currency, rate, payment_form, n.ZERO, total, data), pairs
+    h.total = total
+    return h, pairs
+
+
+def _branch(raw: dict, c, ctx, errs, warnings: list[str]) -> str | None:
+    """The ticket's branch: the one it names; else the one whose postal code is the document's
+    LugarExpedicion; else the API key's branch; else a per-ticket error."""
+    code = raw.get("branch")
+    if code is not None and code != "":
+        code = n._text(code, "branch", errs, max_len=40)
+        if code and code not in ctx.branches:
+            errs.add("branch", f"La sucursal «{code}» no existe en este comercio.")
+        return code
+    place = c.lugar_expedicion or ""
+    by_postal_code = sorted(b for b, branch in ctx.branches.items() if branch.postal_code == place)
+    if len(by_postal_code) == 1:
+        return by_postal_code[0]
+    if ctx.default_branch is not None and (not by_postal_code or ctx.default_branch in by_postal_code):
+        branch = ctx.branches[ctx.default_branch]
+        if place != branch.postal_code:
+            warnings.append(f"El CFDI trae LugarExpedicion «{n._shown(place, 10)}»; se registró en la sucursal "
+                            f"{branch.code} de la llave de API y se facturará con su código postal "
+                            f"{branch.postal_code}.")
+        return ctx.default_branch
+    if by_postal_code:
+        errs.add("branch", f"Varias sucursales tienen el código postal {place} ({', '.join(by_postal_code)}): "
+                           "indica cuál en «branch».")
+    else:
+        errs.add("branch", n.no_branch_message(ctx, f"; ninguna sucursal tiene el código postal "
+                                                   f"«{n._shown(place, 10)}» del CFDI (LugarExpedicion)"))
+    return None
+
+
+def _emisor_notice(c, ctx, warnings: list[str]) -> None:
+    """The Emisor of the invoice is always the merchant's; a POS's CFDI may carry a placeholder."""
+    m = ctx.merchant
+    e = c.emisor
+    rfc = (e.rfc or "").strip().upper() if e else ""
+    if rfc != m.rfc:
+        warnings.append(f"El Emisor del CFDI ({n._shown(rfc, 13) or 'vacío'}) no es el del comercio: se ignora y la "
+                        f"factura se emitirá con el RFC {m.rfc} ({m.legal_name}).")

@@ -61,10 +61,11 @@ def _check_batch_id(batch_id) -> str:
 
 @transaction.atomic
 def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, zip_data: bytes | None = None,
-                 actor: str = "") -> Batch:
+                 actor: str = "", default_branch=None) -> Batch:
     """Receive a batch (JSON list or ZIP), or a resend of one that failed or was abandoned (see module doc).
 
-    Small ones are processed now; large ones by the worker (after commit).
+    Small ones are processed now; large ones by the worker (after commit). ``default_branch`` (the API key's
+    branch) is remembered on the batch for tickets that name none.
     """
     batch_id = _check_batch_id(batch_id)
     if zip_data is None:
@@ -80,6 +81,10 @@ def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, z
         raise InvalidInput(f"Un lote admite a lo más {limit:,} tickets; este trae {count:,}.", code="batch_too_large",
                            details={"tickets": [f"Máximo {limit:,} tickets por lote."]})
     batch = _receive(merchant, batch_id, count=count, source=source, actor=actor)
+    branch_id = getattr(default_branch, "pk", None)
+    if batch.default_branch_id != branch_id:
+        Batch.objects.filter(pk=batch.pk).update(default_branch_id=branch_id)
+        batch.default_branch_id = branch_id
     if count <= settings.API_BATCH_SYNC_MAX:
         items = _items(tickets, zip_data)
         if _claim(batch, actor=actor):
@@ -185,7 +190,7 @@ def _run(batch: Batch, items: list[Item], *, actor: str, start: int, report: lis
     source = Ticket.Source.ZIP if batch.source == "zip" else Ticket.Source.BATCH
     begin = start
     try:
-        ctx = context_for(merchant)
+        ctx = context_for(merchant, batch.default_branch_id)
         for begin in range(start, len(items), CHUNK):
             chunk = items[begin:begin + CHUNK]
             kept = len(report)

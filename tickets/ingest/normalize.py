@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
 import re
@@ -28,17 +29,18 @@ from invoicing.cfdi.errors import CfdiError
 from invoicing.cfdi.inputs import IEPS, IVA, LineTax
 from invoicing.cfdi.inputs import Ticket as EngineTicket
 from invoicing.cfdi.inputs import TicketLine as EngineLine
-from invoicing.cfdi.linecalc import solve, spread_ticket_discount
+from invoicing.cfdi.linecalc import fit_printed_total, is_gift, solve, spread_ticket_discount
 from invoicing.cfdi.money import ZERO, round_money
 
 ONE = Decimal(1)
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 MAX_MONEY = Decimal("1e15")
+MAX_RATE = Decimal("1e12")  # Ticket.exchange_rate holds 12 integer digits
 MAX_LINES = 1000
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 FUTURE_SKEW = dt.timedelta(minutes=10)
-CURRENCIES = frozenset(c for c, places in catalogs.MONEDA_DECIMALES.items() if places == 2)
+NO_EXCHANGE = frozenset({"XXX", "XTS"})  # c_Moneda keys for "no currency" and tests: never a sale
 TAX_OBJECTS = frozenset({"01", "02", "03"})
 _PRODUCT = re.compile(r"^[0-9]{8}$")
 _UNIT = re.compile(r"^[A-Z0-9]{1,3}$")
@@ -73,6 +75,23 @@ class LineDraft:
 
 
 @dataclass(slots=True)
+class Header:
+    """What a payload says about the ticket as a whole (our JSON, or a POS's CFDI)."""
+
+    number: str | None
+    branch_code: str | None
+    sold_at: dt.datetime | None
+    currency: str | None
+    rate: Decimal | None  # as sent by the POS (None: look it up in the merchant's table)
+    payment_form: str | None
+    discount: Decimal
+    total: Decimal | None
+    document: bytes | None = None
+    tax_paths: list[str] = field(default_factory=list)  # per line: where its taxes are, for error paths
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class TicketDraft:
     branch_code: str
     number: str
@@ -88,6 +107,7 @@ class TicketDraft:
     document: bytes | None = None
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Errors(dict):
@@ -220,7 +240,7 @@ def _tax_from_key(tax: str, factor: str, rate: Decimal | None) -> tuple[LineTax,
     return LineTax(tax, factor, rate), canonical
 
 
-def _taxes(raw, path, errs) -> tuple[tuple[LineTax, ...], list[dict]] | None:
+def _taxes(raw, path, errs, tasas=None) -> tuple[tuple[LineTax, ...], list[dict]] | None:
     if raw is None:
         raw = []
     if not isinstance(raw, list):
@@ -253,11 +273,11 @@ def _taxes(raw, path, errs) -> tuple[tuple[LineTax, ...], list[dict]] | None:
             if rate is None:
                 return None
             rate = rate.quantize(MICRO)
-            if factor == "Tasa" and rate not in catalogs.TASAS_TRASLADO[(tax, "Tasa")]:
-                errs.add(f"{p}.rate", f"La tasa {rate} no está en el catálogo c_TasaOCuota para {tax}.")
-                return None
-            if factor == "Cuota" and (tax != IEPS or rate > catalogs.IEPS_CUOTA_MAX):
-                errs.add(f"{p}.rate", "Solo el IEPS se traslada por cuota, hasta 59.1449 por unidad.")
+            tasas = tasas or catalogs.SAT_TASAS_O_CUOTAS
+            if not tasas.allows(tax, factor, rate):
+                name = catalogs.IMPUESTOS[tax]
+                errs.add(f"{p}.rate", f"La {factor.lower()} {rate} de {name} no está en el catálogo c_TasaOCuota del "
+                                      f"SAT (admite {tasas.described(tax, factor)}).")
                 return None
         line_tax, canonical = _tax_from_key(tax, factor, rate)
         engine.append(line_tax)
@@ -279,7 +299,7 @@ def _gross_factor(taxes: tuple[LineTax, ...]) -> tuple[Decimal, Decimal]:
 # --- lines ---------------------------------------------------------------------------------------------
 
 
-def _line(raw, i, errs) -> tuple[LineDraft, EngineLine] | None:
+def _line(raw, i, errs, tasas=None) -> tuple[LineDraft, EngineLine] | None:
     p = f"lines[{i}]"
     if not isinstance(raw, dict):
         errs.add(p, "Cada renglón es un objeto.")
@@ -300,7 +320,7 @@ def _line(raw, i, errs) -> tuple[LineDraft, EngineLine] | None:
     tax_object = _code(raw.get("tax_object"), "02")
     if tax_object not in TAX_OBJECTS:
         errs.add(f"{p}.tax_object", "ObjetoImp: «01», «02» o «03».")
-    taxes = _taxes(raw.get("taxes"), f"{p}.taxes", errs)
+    taxes = _taxes(raw.get("taxes"), f"{p}.taxes", errs, tasas)
     if taxes is not None:
         if tax_object == "02" and not taxes[0]:
             errs.add(f"{p}.taxes", "Con ObjetoImp 02 indica los impuestos del renglón (p. ej. IVA 0.160000).")
@@ -322,20 +342,29 @@ def _line(raw, i, errs) -> tuple[LineDraft, EngineLine] | None:
                        engine_taxes, stored_taxes, amount, discount_gross)
 
 
+def net_hint(quantity: Decimal, unit_price: Decimal, include: bool, discount: Decimal) -> Decimal | None:
+    """The net amount a POS with net prices printed for an undiscounted line: the Base the invoice keeps
+    (engine ``TicketLine.net``). Used here and by invoicing.engine_inputs, from the same stored values."""
+    if include or discount:
+        return None
+    return round_money(quantity * unit_price)
+
+
 def _draft_line(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
                 engine_taxes, stored_taxes, amount, discount) -> tuple[LineDraft, EngineLine]:
     draft = LineDraft(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
                       stored_taxes, amount, discount)
     engine = EngineLine(description=description, quantity=quantity, unit_price=unit_price,
                         clave_prod_serv=product_code, clave_unidad=unit_code, discount=discount,
-                        objeto_imp=tax_object, taxes=engine_taxes, amount=amount)
+                        objeto_imp=tax_object, taxes=engine_taxes, amount=amount,
+                        net=net_hint(quantity, unit_price, include, discount))
     return draft, engine
 
 
 @lru_cache(maxsize=65536)
-def _solve(gross, discount, quantity, taxes, objeto):
+def _solve(gross, discount, quantity, taxes, objeto, net=None):
     """Retail repeats the same lines all day: the engine's split is pure, so cache it."""
-    res = solve(gross, discount, quantity, taxes, objeto, "")
+    res = solve(gross, discount, quantity, taxes, objeto, "", net)
     return res.importe, res.discount, sum((t.importe for t in res.taxes if t.importe is not None), ZERO)
 
 
@@ -348,13 +377,64 @@ def _engine_path(path: str) -> str:
 
 
 class Context:
-    """What validation needs from the database, loaded once per batch: the merchant's branches."""
+    """What validation needs from the database, loaded once per batch and only when asked: the merchant's
+    branches, their postal codes' zone and border flag, its exchange rates, c_TasaOCuota.
 
-    def __init__(self, merchant, branches):
+    ``default_branch``: the branch of the API key (a POS belongs to a branch) for tickets that name none.
+    """
+
+    def __init__(self, merchant, branches, *, default_branch=None):
         self.merchant = merchant
         self.tz = merchant.tzinfo
         self.branches = {b.code: b for b in branches}
+        code = getattr(default_branch, "code", None)
+        self.default_branch = code if code in self.branches else None
+        self.default_branch_inactive = code if code is not None and code not in self.branches else None
         self.now = None
+        self._postal = None
+        self._rates = None
+        self._tasas = None
+        self._zones: dict = {}
+
+    @property
+    def tasas(self):
+        if self._tasas is None:
+            from tickets.catalogs import tax_rate_catalog
+
+            self._tasas = tax_rate_catalog()
+        return self._tasas
+
+    def postal(self, branch_code: str):
+        """SAT's catalog entry (tickets.zones.PostalInfo) of the branch's postal code."""
+        if self._postal is None:
+            from tickets.zones import postal_infos
+
+            self._postal = postal_infos(b.postal_code for b in self.branches.values())
+        return self._postal[self.branches[branch_code].postal_code]
+
+    def branch_tz(self, branch_code: str | None):
+        """The branch's local zone (its postal code's, else the merchant's)."""
+        if branch_code not in self.branches:
+            return self.tz
+        zone = self._zones.get(branch_code)
+        if zone is None:
+            import zoneinfo
+
+            name = self.postal(branch_code).time_zone
+            try:
+                zone = zoneinfo.ZoneInfo(name) if name else self.tz
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                zone = self.tz
+            self._zones[branch_code] = zone
+        return zone
+
+    @property
+    def rates(self):
+        if self._rates is None:
+            from tickets.exchange_rates import RateBook
+
+            self._rates = RateBook(self.merchant.pk)
+        return self._rates
 
 
 def normalize(raw, ctx: Context) -> TicketDraft:
@@ -367,58 +447,103 @@ def normalize(raw, ctx: Context) -> TicketDraft:
     if raw.get("document") is not None:
         from tickets.ingest.document import lines_from_document
 
-        header, line_pairs = lines_from_document(raw, ctx, errs)
+        h, line_pairs = lines_from_document(raw, ctx, errs)
     else:
-        header, line_pairs = _header(raw, ctx, errs), _lines(raw.get("lines"), errs)
+        h = _header(raw, ctx, errs)
+        line_pairs = _lines(raw.get("lines"), errs, ctx.tasas)
+        h.tax_paths = [f"lines[{i}].taxes" for i in range(len(line_pairs))]
     if errs:
         raise TicketRejected(dict(errs))
-    number, branch_code, sold_at, currency, rate, payment_form, ticket_discount, total, document = header
     now = ctx.now or tz_utils.now()
-    if sold_at > now + FUTURE_SKEW:
+    if h.sold_at > now + FUTURE_SKEW:
         errs.add("sold_at", "La fecha de venta está en el futuro.")
+    rate = _exchange_rate(h, ctx, errs)
+    _border_vat(h, line_pairs, ctx, errs)
+    if errs:
         raise TicketRejected(dict(errs))
-    engine_ticket = EngineTicket(number=number, lines=tuple(e for _, e in line_pairs), payment_form=payment_form,
-                                 discount=ticket_discount, total=total)
+    engine_ticket = EngineTicket(number=h.number, lines=tuple(e for _, e in line_pairs), payment_form=h.payment_form,
+                                 discount=h.discount)
     try:
         spread = spread_ticket_discount(engine_ticket, "ticket")
-        subtotal = discount_sum = tax_sum = ZERO
-        lines = []
-        for i, ((draft, engine), (charged, line_discount)) in enumerate(zip(line_pairs, spread, strict=True)):
-            try:
-                importe, net_discount, taxes = _solve(charged, line_discount, engine.quantity, engine.taxes,
-                                                      engine.objeto_imp)
-            except CfdiError as exc:
-                errs.add(f"lines[{i}]", str(exc))
-                continue
-            subtotal += importe
-            discount_sum += net_discount
-            tax_sum += taxes
-            draft.discount = line_discount
-            lines.append(draft)
     except CfdiError as exc:
         for issue in exc.issues:
             errs.add(_engine_path(issue.path), issue.message)
+        raise TicketRejected(dict(errs)) from None
+    charged = [g for g, _ in spread]
+    if all(is_gift(g, d) for g, d in spread):
+        raise TicketRejected({"lines": ["El ticket no tiene importe que facturar: todas sus partidas tienen precio 0."]})
+    if h.total is not None and round_money(h.total) != sum(charged, ZERO):
+        deltas = _fit_total(h, line_pairs, spread, errs)
+        if deltas is None:
+            raise TicketRejected(dict(errs))
+        for (draft, _), delta in zip(line_pairs, deltas, strict=True):
+            draft.amount += delta
+        charged = [g + delta for g, delta in zip(charged, deltas, strict=True)]
+    subtotal = discount_sum = tax_sum = ZERO
+    lines = []
+    for i, ((draft, engine), gross, (_, line_discount)) in enumerate(zip(line_pairs, charged, spread, strict=True)):
+        draft.discount = line_discount
+        lines.append(draft)
+        if is_gift(gross, line_discount):
+            continue
+        try:
+            importe, net_discount, taxes = _solve(gross, line_discount, engine.quantity, engine.taxes,
+                                                  engine.objeto_imp, engine.net)
+        except CfdiError as exc:
+            errs.add(f"lines[{i}]", str(exc))
+            continue
+        subtotal += importe
+        discount_sum += net_discount
+        tax_sum += taxes
     if errs:
         raise TicketRejected(dict(errs))
     for name, computed in (("subtotal", subtotal), ("tax_total", tax_sum)):
         given = raw.get(name)
-        if given is not None and document is None:
+        if given is not None and h.document is None:
             value = _decimal(given, name, errs, places=2)
             if value is not None and abs(value - computed) > CENT * len(lines):
                 errs.add(name, f"No coincide con lo calculado de los renglones ({computed}).")
     if errs:
         raise TicketRejected(dict(errs))
-    draft = TicketDraft(branch_code, number, sold_at, currency, rate, payment_form, subtotal, discount_sum,
-                        tax_sum, total, lines, document)
+    total = sum(charged, ZERO)
+    draft = TicketDraft(h.branch_code, h.number, h.sold_at, h.currency, rate, h.payment_form, subtotal,
+                        discount_sum, tax_sum, total, lines, h.document, warnings=h.warnings)
     draft.fingerprint = fingerprint(draft)
     return draft
 
 
-def _header(raw, ctx, errs):
+def _fit_total(h: Header, line_pairs, spread, errs) -> list[Decimal] | None:
+    """The printed total a cent or a few away from the lines' sum (a POS that computes tax on the subtotal):
+    move one cent of tax per line, inside SAT's windows (docs/cfdi-engine.md, "POS rounding")."""
+    items = [(g, d, e.quantity, e.taxes, e.objeto_imp, e.net if not d else None)
+             for (_, e), (g, d) in zip(line_pairs, spread, strict=True)]
+    computed = sum((g for g, _ in spread), ZERO)
+    where = "document" if h.document is not None else "total"
+    try:
+        cents = fit_printed_total(items, round_money(h.total), where)
+    except CfdiError as exc:
+        for issue in exc.issues:
+            errs.add(where, issue.message)
+        return None
+    moved = sum(1 for c in cents if c)
+    h.warnings.append(
+        f"El total impreso ({round_money(h.total)}) difiere {round_money(h.total) - computed:+} de la suma de los "
+        f"renglones ({computed}): se ajustó un centavo de impuesto en {moved} renglón(es), dentro de la tolerancia "
+        "de redondeo del SAT.")
+    return [CENT * c for c in cents]
+
+
+def _header(raw, ctx, errs) -> Header:
     number = _text(raw.get("number"), "number", errs, max_len=64)
-    branch_code = _text(raw.get("branch"), "branch", errs, max_len=40)
-    if branch_code and branch_code not in ctx.branches:
-        errs.add("branch", f"La sucursal «{branch_code}» no existe en este comercio.")
+    branch_code = raw.get("branch")
+    if branch_code is None or branch_code == "":
+        branch_code = ctx.default_branch
+        if branch_code is None:
+            errs.add("branch", no_branch_message(ctx))
+    else:
+        branch_code = _text(branch_code, "branch", errs, max_len=40)
+        if branch_code and branch_code not in ctx.branches:
+            errs.add("branch", f"La sucursal «{branch_code}» no existe en este comercio.")
     sold_at = parse_datetime(raw.get("sold_at"), "sold_at", errs)
     currency, rate = _currency(raw.get("currency"), raw.get("exchange_rate"), errs)
     payment_form = _code(raw.get("payment_form"), "01")
@@ -427,27 +552,94 @@ def _header(raw, ctx, errs):
                                  "crédito, 28 tarjeta de débito); un ticket pagado no usa 99.")
     discount = _decimal(raw.get("discount"), "discount", errs, places=2, required=False, default=ZERO)
     total = _decimal(raw.get("total"), "total", errs, places=2)
-    return number, branch_code, sold_at, currency, rate, payment_form, discount, total, None
+    return Header(number, branch_code, sold_at, currency, rate, payment_form, discount, total)
 
 
-def _currency(currency, rate_raw, errs):
+def no_branch_message(ctx: Context, why: str = "") -> str:
+    if ctx.default_branch_inactive:
+        return (f"Indica la sucursal («branch»){why}: la sucursal «{ctx.default_branch_inactive}» de esta llave de API "
+                "está inactiva.")
+    return f"Indica la sucursal («branch»){why}: esta llave de API no está ligada a una sucursal."
+
+
+def _currency(currency, rate_raw, errs, path="exchange_rate"):
+    """The currency (a c_Moneda key with cents) and the rate as sent; the rate itself is settled later
+    (``_exchange_rate``), once the branch and the sale's local date are known."""
     currency = _code(currency, "MXN")
-    if currency == "":
-        currency = "MXN"
-    if currency is None or currency not in CURRENCIES:
-        errs.add("currency", f"Moneda admitida: {', '.join(sorted(CURRENCIES))}.")
+    if isinstance(currency, str):
+        currency = currency.strip().upper() or "MXN"  # c_Moneda keys are ISO 4217 codes: «usd» is USD
+    row = catalogs.moneda(currency) if isinstance(currency, str) and currency.isascii() else None
+    if row is None or currency in NO_EXCHANGE:
+        errs.add("currency", f"«{_shown(currency)}» no es una moneda del catálogo c_Moneda del SAT (p. ej. MXN, USD, "
+                             "EUR).")
         return currency, None
-    rate = _decimal(rate_raw, "exchange_rate", errs, places=6, required=False, positive=True)
-    if currency == "MXN":
-        if rate is not None and rate != ONE:
-            errs.add("exchange_rate", "Con moneda MXN el tipo de cambio se omite (o es 1).")
+    if row[1] != 2:
+        errs.add("currency", f"La moneda {currency} ({row[0]}) se expresa con {row[1]} decimales; solo se admiten "
+                             "monedas con centavos (2 decimales).")
         return currency, None
-    if rate is None and "exchange_rate" not in errs:
-        errs.add("exchange_rate", f"Con moneda {currency} el tipo de cambio es obligatorio.")
+    rate = _decimal(rate_raw, path, errs, places=6, required=False, positive=True)
+    if rate is not None and rate >= MAX_RATE:
+        errs.add(path, "El tipo de cambio es demasiado grande.")
+        return currency, None
+    if currency == "MXN" and rate is not None and rate != ONE:
+        errs.add(path, "Con moneda MXN el tipo de cambio se omite (o es 1).")
     return currency, rate
 
 
-def _lines(raw, errs) -> list:
+def _exchange_rate(h: Header, ctx: Context, errs, path="exchange_rate") -> Decimal | None:
+    """The ticket's TipoCambio: the POS's, checked against the merchant's table when it has that day's rate
+    (c_Moneda's variation, CFDI40118), or the table's. None for MXN. Unknown → refused now."""
+    if h.currency == "MXN" or h.currency is None:
+        return None
+    day = h.sold_at.astimezone(ctx.branch_tz(h.branch_code)).date()
+    found = ctx.rates.rate_for(h.currency, day)
+    if h.rate is not None:
+        if found is not None:
+            lo, hi = catalogs.tipo_cambio_range(found[0])
+            if not lo <= h.rate <= hi:
+                errs.add(path, f"El tipo de cambio {h.rate} se aleja más de {catalogs.MONEDA_VARIACION_PCT} % del "
+                               f"registrado para {h.currency} el {day:%d/%m/%Y} ({found[0]}): el SAT no lo acepta "
+                               "sin clave de confirmación (CFDI40118). Revísalo.")
+        return h.rate
+    if found is None:
+        errs.add(path, f"Con moneda {h.currency} el tipo de cambio es obligatorio: envíalo en «exchange_rate» o "
+                       f"registra el de {h.currency} para el {day:%d/%m/%Y} en la tabla de tipos de cambio del "
+                       "comercio.")
+        return None
+    return found[0]
+
+
+def _border_vat(h: Header, line_pairs, ctx: Context, errs) -> None:
+    """IVA 8 % is the border-region stimulus: the merchant must apply it and the branch's postal code must be in
+    the region per SAT's c_CodigoPostal (its «estímulo franja fronteriza» flag)."""
+    reason = None
+    for i, (_, engine) in enumerate(line_pairs):
+        for j, t in enumerate(engine.taxes):
+            if t.impuesto != IVA or t.factor != "Tasa" or t.rate != catalogs.IVA_FRONTERA:
+                continue
+            if reason is None:
+                reason = _border_refusal(h.branch_code, ctx) or ""
+            if reason:
+                path = h.tax_paths[i] if i < len(h.tax_paths) else f"lines[{i}].taxes"
+                errs.add(f"{path}[{j}].rate", reason)
+
+
+def _border_refusal(branch_code: str, ctx: Context) -> str | None:
+    if not ctx.merchant.border_region_stimulus:
+        return ("El IVA al 8 % es el estímulo fiscal de la región fronteriza y este comercio no declara aplicarlo: "
+                "usa 0.160000 (o actívalo en los datos del comercio si presentaste el aviso al SAT).")
+    branch = ctx.branches[branch_code]
+    info = ctx.postal(branch_code)
+    if not info.known:
+        return (f"No se puede confirmar que el código postal {branch.postal_code} de la sucursal {branch.code} esté en "
+                "la región fronteriza: no está en el catálogo c_CodigoPostal cargado (manage.py load_sat_catalogs).")
+    if not info.border:
+        return (f"La sucursal {branch.code} (CP {branch.postal_code}) no está en la región fronteriza según el "
+                "catálogo c_CodigoPostal del SAT: ahí el IVA es 0.160000, no 0.080000.")
+    return None
+
+
+def _lines(raw, errs, tasas=None) -> list:
     if not isinstance(raw, list) or not raw:
         errs.add("lines", "El ticket necesita al menos un renglón (o «document» con el CFDI).")
         return []
@@ -456,7 +648,7 @@ def _lines(raw, errs) -> list:
         return []
     out = []
     for i, line in enumerate(raw):
-        key = _line_key(line)
+        key = _line_key(line, tasas)
         hit = _LINE_CACHE.get(key) if key is not None else None
         if hit is not None:
             draft, engine = hit
@@ -464,9 +656,10 @@ def _lines(raw, errs) -> list:
                                   draft.unit_price, draft.prices_include_tax, draft.tax_object, draft.taxes,
                                   draft.amount, draft.discount), engine))
             continue
-        pair = _line(line, i, errs)
+        pair = _line(line, i, errs, tasas)
         if pair is not None:
-            out.append(pair)
+            # The ticket adjusts its own draft (discount share, rounding cent): the cache keeps a pristine copy.
+            out.append((copy.copy(pair[0]), pair[1]))
             if key is not None:
                 if len(_LINE_CACHE) >= _LINE_CACHE_MAX:
                     _LINE_CACHE.clear()
@@ -480,8 +673,9 @@ _LINE_CACHE: dict = {}
 _LINE_CACHE_MAX = 50_000
 
 
-def _line_key(raw):
-    return repr(raw) if isinstance(raw, dict) else None
+def _line_key(raw, tasas=None):
+    # A line checked against another c_TasaOCuota (a catalog reloaded meanwhile) is checked again.
+    return (repr(raw), hash(tasas)) if isinstance(raw, dict) else None
 
 
 def decode_document(raw, errs) -> bytes | None:

@@ -35,28 +35,44 @@ class Stored:
 
 
 class ExpiryCalculator:
-    """``ticket_expires_at`` memoised per local day: thousands of tickets share a handful of days."""
+    """``ticket_expires_at`` memoised per (zone, local day): thousands of tickets share a handful of days.
 
-    def __init__(self, merchant: Merchant):
+    The window is counted in the branch's local time (its postal code's zone, tickets.zones): a sale at 23:30
+    on the 31st in Tijuana is a sale of the 31st, whatever the merchant's own zone.
+    """
+
+    def __init__(self, merchant: Merchant, branches: dict | None = None):
         self.merchant = merchant
         self.tz = merchant.tzinfo
-        self.cache: dict[dt.date, dt.datetime] = {}
+        self.cache: dict[tuple, dt.datetime] = {}
+        self.zones: dict[str, dt.tzinfo] = {}
+        if branches:
+            import zoneinfo
 
-    def __call__(self, sold_at: dt.datetime) -> dt.datetime:
-        day = sold_at.astimezone(self.tz).date()
-        value = self.cache.get(day)
+            from tickets.zones import postal_infos
+
+            infos = postal_infos(b.postal_code for b in branches.values())
+            for code, b in branches.items():
+                name = infos[b.postal_code].time_zone
+                self.zones[code] = zoneinfo.ZoneInfo(name) if name else self.tz
+
+    def __call__(self, sold_at: dt.datetime, branch_code: str | None = None) -> dt.datetime:
+        tz = self.zones.get(branch_code, self.tz)
+        day = sold_at.astimezone(tz).date()
+        value = self.cache.get((tz, day))
         if value is None:
-            value = self.cache[day] = expires_at_for_day(self.merchant, day)
+            value = self.cache[(tz, day)] = expires_at_for_day(self.merchant, day, tz)
         return value
 
 
-def expires_at_for_day(merchant: Merchant, day: dt.date) -> dt.datetime:
-    """End of the self-invoicing window for a sale on ``day`` (local), in the merchant's time zone."""
+def expires_at_for_day(merchant: Merchant, day: dt.date, tz: dt.tzinfo | None = None) -> dt.datetime:
+    """End of the self-invoicing window for a sale on ``day`` (local), in ``tz`` (the branch's zone; by default
+    the merchant's)."""
     if merchant.self_invoice_window == Merchant.SelfInvoiceWindow.MONTH_END:
         end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
     else:
         end = day + dt.timedelta(days=merchant.self_invoice_days)
-    return dt.datetime.combine(end, dt.time(23, 59, 59), tzinfo=merchant.tzinfo)
+    return dt.datetime.combine(end, dt.time(23, 59, 59), tzinfo=tz or merchant.tzinfo)
 
 
 def store_drafts(*, merchant: Merchant, drafts: list[TicketDraft], branches: dict, source: str,
@@ -124,9 +140,9 @@ def _store(merchant, drafts, branches, source, batch_id, actor) -> list[Stored]:
 
 def _insert(merchant, fresh, branches, source, batch_id, actor) -> list[Stored]:
     now = timezone.now()
-    expiry = ExpiryCalculator(merchant)
+    expiry = ExpiryCalculator(merchant, branches)
     token = secrets.token_urlsafe
-    rows = [(d, branches[d.branch_code].pk, token(12), expiry(d.sold_at)) for _, d in fresh]
+    rows = [(d, branches[d.branch_code].pk, token(12), expiry(d.sold_at, d.branch_code)) for _, d in fresh]
     if connection.vendor == "postgresql":
         ids = _copy_insert(merchant, rows, source, batch_id, actor, now)
     else:

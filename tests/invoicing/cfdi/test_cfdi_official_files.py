@@ -50,12 +50,12 @@ def test_satcfdi_ships_sats_official_xsd_and_xslt(official_sat_xml):
 
 
 @pytest.fixture(scope="module")
-def official_schema(official_sat_xml):
+def sat_schema(official_sat_xml):
     return load_schema(official_sat_xml)
 
 
 @pytest.fixture(scope="module")
-def official_cadena(official_sat_xml):
+def sat_cadena(official_sat_xml):
     xslt = load_xslt(official_sat_xml / CADENA40_XSLT)
     return lambda root: str(xslt(etree.ElementTree(root)))
 
@@ -75,16 +75,16 @@ def _documents(emisor, receptor, issued_at):
 
 @pytest.mark.parametrize("kind", ["ingreso", "global", "egreso"])
 def test_engine_documents_pass_sats_official_schema_and_cadena(
-    official_schema, official_cadena, csd, emisor, receptor, issued_at, kind
+    sat_schema, sat_cadena, csd, emisor, receptor, issued_at, kind
 ):
     c = _documents(emisor, receptor, issued_at)[kind]
     root = etree.fromstring(to_bytes(seal_document(c, csd)))
-    assert official_schema.validate(root), official_schema.error_log
-    assert official_cadena(root) == fast_cadena(c)
+    assert sat_schema.validate(root), sat_schema.error_log
+    assert sat_cadena(root) == fast_cadena(c)
 
 
-def test_sats_stamped_samples_pass_sats_official_schema(official_schema, shared_sat):
+def test_sats_stamped_samples_pass_sats_official_schema(sat_schema, shared_sat):
     samples = sorted((shared_sat / "samples").glob("*.xml"))
     assert len(samples) >= 4
     for path in samples:
-        assert official_schema.validate(etree.parse(str(path))), (path.name, official_schema.error_log)
+        assert sat_schema.validate(etree.parse(str(path))), (path.name, sat_schema.error_log)

@@ -1,0 +1,28 @@
+"""Template filters for fiscal amounts shown to shoppers."""
+
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def tipo_cambio(value) -> str:
+    """An exchange rate as written in the CFDI, without trailing zeros: 17.250000 → 17.25."""
+    if value is None or value == "":
+        return ""
+    return format(Decimal(value).normalize(), "f")
+
+
+@register.filter
+def fecha_venta(ticket) -> str:
+    """The sale's date as its receipt prints it: in the branch's local zone (its postal code's)."""
+    import zoneinfo
+
+    from django.utils import timezone
+
+    from tickets.zones import zone_name
+
+    zone = zone_name(ticket.branch.postal_code, timezone.get_current_timezone_name())
+    return timezone.localtime(ticket.sold_at, zoneinfo.ZoneInfo(zone)).strftime("%d/%m/%Y")
