@@ -11,12 +11,33 @@ from tickets.ingest import lifecycle, tasks
 from tickets.models import Batch, Event, Ticket
 
 
+class BatchIds(list):
+    """The batch ids put on the bulk queue, read from the ``queued_tasks`` fixture as they are asked for."""
+
+    def __init__(self, tasks_queued):
+        super().__init__()
+        self._tasks = tasks_queued
+
+    def _ids(self):
+        return [args[0] for queue, func, args in self._tasks if func == "tickets.ingest.tasks.process_batch"]
+
+    def __getitem__(self, index):
+        return self._ids()[index]
+
+    def __len__(self):
+        return len(self._ids())
+
+    def __eq__(self, other):
+        return self._ids() == other
+
+    def __iter__(self):
+        return iter(self._ids())
+
+
 @pytest.fixture
-def queued(monkeypatch):
-    """The batch ids handed to the worker queue (run them with tasks.process_batch, as the worker does)."""
-    ids = []
-    monkeypatch.setattr(tasks, "async_task", lambda *args, **kw: ids.append(args[1]))
-    return ids
+def queued(queued_tasks):
+    """The batch ids handed to the bulk queue (run them with tasks.process_batch, as the worker does)."""
+    return BatchIds(queued_tasks)
 
 
 def post_batch(client, capture, batch_id, tickets):

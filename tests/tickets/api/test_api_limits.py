@@ -103,16 +103,16 @@ def _minimal_tickets(count: int) -> list[dict]:
 
 @pytest.mark.slow
 def test_batch_of_10000_minimal_tickets_above_djangos_page_limit_is_accepted(
-        api_client, settings, monkeypatch, django_capture_on_commit_callbacks):
-    queued = []
-    monkeypatch.setattr(tasks, "async_task", lambda *args, **kw: queued.append(args[1]))
+        api_client, settings, queued_tasks, django_capture_on_commit_callbacks):
     body = json.dumps({"batch_id": "diez-mil", "tickets": _minimal_tickets(10_000)})
     assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # ~3.3 MB: Django's limit for pages is 2.5 MiB
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post("/api/v1/tickets/batch", body, content_type="application/json")
     assert response.status_code == 202, response.content[:500]
     assert response.json()["total_count"] == 10_000
-    assert tasks.process_batch(queued[0]) == "done"
+    [(queue, func, args)] = queued_tasks
+    assert (queue, func) == ("bulk", "tickets.ingest.tasks.process_batch")
+    assert tasks.process_batch(*args) == "done"
     batch = Batch.objects.get()
     assert (batch.status, batch.created_count, batch.rejected_count) == ("done", 10_000, 0)
 
