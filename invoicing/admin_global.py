@@ -27,6 +27,7 @@ from invoicing.services.global_invoice import (
 )
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import Branch, Merchant
+from tickets.roles import Cap
 
 PREVIEW_TICKETS = 200
 
@@ -55,6 +56,7 @@ class GlobalPeriodAdmin(MerchantScopedAdmin):
     exclude = ["invoices"]
     actions = ["generate_now"]
     change_list_template = "admin/invoicing/globalperiod/change_list.html"
+    custom_view_capabilities = {"preview": {"GET": Cap.READ, "POST": Cap.GLOBALS}}
 
     def has_add_permission(self, request):
         return False
@@ -80,7 +82,7 @@ class GlobalPeriodAdmin(MerchantScopedAdmin):
             return "—"
         return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> ({})', rows)
 
-    @admin.action(description="Generar ahora las globales de los periodos elegidos", permissions=["view"])
+    @admin.action(description="Generar ahora las globales de los periodos elegidos", permissions=["globals"])
     def generate_now(self, request, queryset):
         for gp in queryset.select_related("merchant"):
             _issue_now(self, request, gp.merchant, Period(gp.first_day, gp.last_day, gp.periodicity))

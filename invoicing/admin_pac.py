@@ -74,7 +74,7 @@ class MerchantPacAdmin(MerchantAdmin):
             }),
         ]
 
-    @admin.action(description="Probar conexión con el PAC")
+    @admin.action(description="Probar conexión con el PAC", permissions=["settings"])
     def probar_conexion(self, request, queryset):
         # The queryset is already scoped to the user's merchant by MerchantAdmin.get_queryset.
         for merchant in queryset:

@@ -86,7 +86,7 @@ class InvoiceDocumentsAdminMixin:
             format_html_join(" · ", '<a class="button" href="{}">{}</a>', links),
         )
 
-    @admin.action(description="Reenviar por correo al receptor", permissions=["view"])
+    @admin.action(description="Reenviar por correo al receptor", permissions=["resend"])
     def resend_email(self, request, queryset):
         sent = 0
         for invoice in queryset.filter(status__in=DOWNLOADABLE):

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -12,6 +13,9 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Invited staff choose their password here (tickets/staff.py); before admin/, whose catch-all would answer.
+    path("admin/clave/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("admin/clave/lista/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("tickets.api.urls")),
     path("api/v1/", include("invoicing.api.urls")),

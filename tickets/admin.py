@@ -8,6 +8,7 @@ from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.errors import DomainError
 from tickets.logos import LogoField, human_size
 from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket, TicketLine
+from tickets.roles import Cap
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
@@ -65,6 +66,8 @@ class TicketLineInline(admin.TabularInline):
 class TicketAdmin(MerchantScopedAdmin):
     """Tickets are sale records sent by the POS: read-only here, changed only through the services."""
 
+    view_capability = Cap.FIND
+
     list_display = ["number", "branch", "sold_at", "total", "payment_form", "status", "expires_at"]
     list_filter = ["status", "source", "payment_form"]
     search_fields = ["number"]
@@ -96,11 +99,12 @@ class TicketAdmin(MerchantScopedAdmin):
         for line in refused:
             self.message_user(request, line, messages.WARNING)
 
-    @admin.action(description="Terminar el plazo de autofacturación (seguirán en la factura global)")
+    @admin.action(description="Terminar el plazo de autofacturación (seguirán en la factura global)",
+                  permissions=["tickets"])
     def expire_selected(self, request, queryset):
         self._apply(request, queryset, ticket_expire, "ya no se pueden autofacturar")
 
-    @admin.action(description="Cancelar por devolución (fuera de toda factura)")
+    @admin.action(description="Cancelar por devolución (fuera de toda factura)", permissions=["tickets"])
     def void_selected(self, request, queryset):
         self._apply(request, queryset, ticket_void, "cancelados", reason="cancelado desde la administración")
 
@@ -130,6 +134,8 @@ class ApiKeyForm(forms.ModelForm):
 class ApiKeyAdmin(MerchantScopedAdmin):
     """Keys are created through the service; the plain key is shown once, in the message after saving."""
 
+    edit_capability = Cap.API_KEYS
+
     form = ApiKeyForm
     list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
@@ -155,7 +161,7 @@ class ApiKeyAdmin(MerchantScopedAdmin):
         messages.warning(request, format_html(
             "Llave de API creada. Cópiala ahora: no se volverá a mostrar.<br><code>{}</code>", plain))
 
-    @admin.action(description="Revocar las llaves seleccionadas")
+    @admin.action(description="Revocar las llaves seleccionadas", permissions=["api_keys"])
     def revoke(self, request, queryset):
         revoked = sum(api_key_revoke(api_key=key, actor=request.user.get_username()) for key in queryset)
         self.message_user(request, f"{revoked} llave(s) revocada(s).", messages.SUCCESS)
@@ -181,3 +187,6 @@ class MerchantMembershipAdmin(admin.ModelAdmin):
 
     list_display = ["user", "merchant"]
     list_select_related = ["user", "merchant"]
+
+
+import tickets.admin_staff  # noqa: E402,F401  (the merchant's team: invitations and roles)

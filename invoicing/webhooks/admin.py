@@ -16,6 +16,7 @@ from invoicing.webhooks.services import (
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.errors import DomainError
 from tickets.models import Merchant
+from tickets.roles import Cap
 
 INLINE_DELIVERIES = 20
 
@@ -73,6 +74,7 @@ class DeliveryInline(admin.TabularInline):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(MerchantScopedAdmin):
+    edit_capability = Cap.WEBHOOKS
     form = WebhookEndpointForm
     list_display = ["url", "description", "event_list", "is_active", "created_at"]
     list_filter = ["is_active"]
@@ -104,13 +106,13 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
         messages.warning(request, format_html(
             "Webhook creado. Copia su secreto de firma ahora: no se volverá a mostrar.<br><code>{}</code>", secret))
 
-    @admin.action(description="Enviar un evento de prueba")
+    @admin.action(description="Enviar un evento de prueba", permissions=["webhooks"])
     def send_test(self, request, queryset):
         for endpoint in queryset:
             webhook_send_test(endpoint=endpoint, actor=request.user.get_username())
         self.message_user(request, f"{queryset.count()} evento(s) de prueba en cola.", messages.SUCCESS)
 
-    @admin.action(description="Reenviar las entregas fallidas")
+    @admin.action(description="Reenviar las entregas fallidas", permissions=["webhooks"])
     def redeliver_failed(self, request, queryset):
         failed = WebhookDelivery.objects.filter(endpoint__in=queryset, status=WebhookDelivery.Status.FAILED)
         count = sum(webhook_redeliver(delivery=d, actor=request.user.get_username()) for d in failed)
@@ -119,6 +121,7 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(MerchantScopedAdmin):
+    edit_capability = Cap.WEBHOOKS
     list_display = ["created_at", "event", "endpoint", "status", "attempts", "last_status_code", "delivered_at"]
     list_filter = ["status", "event"]
     search_fields = ["event_id", "endpoint__url"]
@@ -131,7 +134,7 @@ class WebhookDeliveryAdmin(MerchantScopedAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Reenviar (solo las fallidas)", permissions=["view"])
+    @admin.action(description="Reenviar (solo las fallidas)", permissions=["webhooks"])
     def redeliver(self, request, queryset):
         actor = request.user.get_username()
         count = sum(webhook_redeliver(delivery=d, actor=actor)

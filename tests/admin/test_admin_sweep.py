@@ -32,6 +32,7 @@ from invoicing.services.stamping import invoices_stamp_queued
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tickets.admin_scope import MerchantAdminSite, MerchantScopedAdmin
 from tickets.models import ApiKey, Batch, Branch, Event, Merchant, MerchantMembership, Ticket
+from tickets.roles import Role
 from tickets.services import api_key_create
 
 A_TAG, B_TAG = "ALFASECRETA", "BETAPROPIA"
@@ -110,7 +111,9 @@ def victim_of(merchant):
     return Victim(merchant_id=merchant.pk, markers=[A_TAG, A_TAG.lower(), merchant.legal_name, merchant.rfc, *uuids])
 
 
-def test_staff_of_b_get_nothing_of_a_from_any_admin_url(world, merchant, other_merchant):
+@pytest.mark.parametrize("role", Role.values)
+def test_staff_of_b_get_nothing_of_a_from_any_admin_url(world, merchant, other_merchant, role):
+    MerchantMembership.objects.filter(user=world["attacker"]).update(role=role)
     for model in (Merchant, Branch, Ticket, Batch, ApiKey, Event, MerchantMembership, Certificate, Invoice,
                   GlobalPeriod, LateRequest, WebhookEndpoint, WebhookDelivery):
         assert model._default_manager.filter(**({"pk": merchant.pk} if model is Merchant else
