@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from invoicing.cfdi.catalogs import FORMAS_PAGO
 from invoicing.cfdi.csd import CsdError, load_csd
 from invoicing.downloads import InvoiceDocumentsAdminMixin
 from invoicing.errors import InvoicingError
@@ -13,6 +14,7 @@ from invoicing.selectors import attention_categories, invoice_search, needs_atte
 from invoicing.services.certificates import certificate_install
 from invoicing.services.documents import DOWNLOADABLE, invoice_email_send
 from invoicing.services.stamping import invoice_retry_now
+from tickets.admin import PaymentFormFilter
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import Merchant
 from tickets.roles import Cap
@@ -274,3 +276,6 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
 import invoicing.admin_global  # noqa: E402,F401  (factura global periods, preview, late requests)
 import invoicing.admin_pac  # noqa: E402,F401  (Merchant admin with the PAC section and "Probar conexión")
 import invoicing.webhooks.admin  # noqa: E402,F401  (webhook endpoints, deliveries, "reenviar")
+
+# Tickets may not import the invoicing app: give its payment-form filter the SAT catalog's names from here.
+PaymentFormFilter.names = FORMAS_PAGO

@@ -7,6 +7,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from portal import health, media, views
 from tickets.api.errors import api_not_found
 
+# Branded, Spanish error pages for the portal and the back office (portal/errors.py), with DEBUG on or off.
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.not_found"
+handler500 = "portal.errors.server_error"
+
 admin.site.site_header = "Autofactura · administración"
 admin.site.site_title = "Autofactura"
 admin.site.index_title = "Back office"

@@ -19,11 +19,34 @@ from tickets.models import Merchant
 from tickets.roles import Cap
 
 INLINE_DELIVERIES = 20
+# The event names are the API's (what a receiver matches on); staff read what each one means.
+EVENT_LABELS = {
+    "invoice.stamped": "factura timbrada",
+    "invoice.failed": "factura rechazada",
+    "invoice.cancelled": "factura cancelada",
+    "global_invoice.stamped": "factura global timbrada",
+    "global_invoice.deadline_alert": "plazo de la factura global por vencer",
+    "batch.completed": "lote de tickets terminado",
+    "webhook.test": "evento de prueba",
+}
+EVENT_CHOICES = [(e, f"{EVENT_LABELS.get(e, e)} ({e})") for e in EVENTS]
+
+
+class EventFilter(admin.SimpleListFilter):
+    title = "evento"
+    parameter_name = "evento"
+
+    def lookups(self, request, model_admin):
+        used = model_admin.get_queryset(request).order_by().values_list("event", flat=True).distinct()[:20]
+        return [(e, EVENT_LABELS.get(e, e)) for e in sorted(set(used))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(event=self.value()) if self.value() else queryset
 
 
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.CharField(label="URL", max_length=500, help_text="https://… que recibirá los eventos por POST")
-    events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENTS], required=False,
+    events = forms.MultipleChoiceField(label="eventos", choices=EVENT_CHOICES, required=False,
                                        widget=forms.CheckboxSelectMultiple,
                                        help_text="Sin marcar ninguno: recibe todos los eventos.")
 
@@ -123,9 +146,9 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
 class WebhookDeliveryAdmin(MerchantScopedAdmin):
     edit_capability = Cap.WEBHOOKS
     list_display = ["created_at", "event", "endpoint", "status", "attempts", "last_status_code", "delivered_at"]
-    list_filter = ["status", "event"]
-    search_fields = ["event_id", "endpoint__url"]
-    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    list_filter = ["status", EventFilter]
+    search_fields = ["endpoint__url"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields if f.name != "id"]
     actions = ["redeliver"]
 
     def has_add_permission(self, request):
