@@ -182,6 +182,13 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
                                                                 "global_year"]}),
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        if self.can(request, Cap.DOWNLOAD):
+            return self.fieldsets
+        # No download links for roles without downloads (they would answer 403).
+        return [(name, {**options, "fields": [f for f in options["fields"] if f != "document_links"]})
+                for name, options in self.fieldsets]
+
     def get_readonly_fields(self, request, obj=None):
         # An invoice is a legal snapshot: nothing is edited after it exists.
         return [field for _, options in self.fieldsets for field in options["fields"]]

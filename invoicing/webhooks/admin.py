@@ -2,6 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
@@ -105,9 +108,29 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     inlines = [DeliveryInline]
     actions = ["send_test", "redeliver_failed"]
 
+    change_form_template = "admin/invoicing/webhookendpoint/change_form.html"
+    custom_view_capabilities = {"test": Cap.WEBHOOKS}
+
     @admin.display(description="eventos")
     def event_list(self, obj):
-        return ", ".join(obj.events) or "todos"
+        return ", ".join(EVENT_LABELS.get(e, e) for e in obj.events) or "todos"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [path("<path:object_id>/probar/", self.admin_site.admin_view(self.test_view),
+                     name="{}_{}_test".format(*info))] + super().get_urls()
+
+    def test_view(self, request, object_id):
+        """The "Probar" button: the API's test service, one webhook.test delivery to this endpoint."""
+        endpoint = self.get_object(request, unquote(object_id))
+        if endpoint is None:
+            raise Http404("El webhook no existe.")
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:invoicing_webhookendpoint_change", args=(endpoint.pk,)))
+        delivery = webhook_send_test(endpoint=endpoint, actor=request.user.get_username())
+        self.message_user(request, f"Evento de prueba en cola para {endpoint.url} (entrega {delivery.event_id}). "
+                          "Su resultado aparece abajo, en «entregas recientes».", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:invoicing_webhookendpoint_change", args=(endpoint.pk,)))
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
