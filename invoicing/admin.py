@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from invoicing.cfdi.catalogs import FORMAS_PAGO
 from invoicing.cfdi.csd import CsdError, load_csd
+from invoicing.dashboard import merchant_dashboard
 from invoicing.downloads import InvoiceDocumentsAdminMixin
 from invoicing.errors import InvoicingError
 from invoicing.models import Certificate, Invoice, InvoiceRelation, InvoiceTicket
@@ -286,3 +287,6 @@ import invoicing.webhooks.admin  # noqa: E402,F401  (webhook endpoints, deliveri
 
 # Tickets may not import the invoicing app: give its payment-form filter the SAT catalog's names from here.
 PaymentFormFilter.names = FORMAS_PAGO
+
+# The admin's home for merchant staff (tickets.admin_scope.MerchantAdminSite.index).
+admin.site.dashboard = merchant_dashboard

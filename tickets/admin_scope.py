@@ -366,7 +366,34 @@ def guarded_admin_class(admin_class):
 
 
 class MerchantAdminSite(admin.AdminSite):
-    """``admin.site``: every registration goes through ``guarded_admin_class``."""
+    """``admin.site``: every registration goes through ``guarded_admin_class``.
+
+    Its index is the merchant's dashboard when ``dashboard`` is set (the invoicing app sets it: tickets may not
+    import it): a callable ``dashboard(merchant) -> dict`` for the template ``admin/dashboard.html``. Staff get their
+    merchant's; a superuser picks any merchant (``?comercio=<id>``)."""
+
+    index_template = "admin/dashboard.html"
+    dashboard = None
+
+    def dashboard_merchant(self, request):
+        if request.user.is_superuser:
+            chosen = request.GET.get("comercio", "")
+            if chosen.isdigit():
+                return Merchant.objects.filter(pk=int(chosen)).first()
+        merchant_id = user_merchant_id(request.user)
+        return Merchant.objects.filter(pk=merchant_id).first() if merchant_id else None
+
+    def index(self, request, extra_context=None):
+        extra = dict(extra_context or {})
+        merchant = self.dashboard_merchant(request) if self.dashboard is not None else None
+        if merchant is not None:
+            extra["dashboard"] = self.dashboard(merchant)
+            extra["title"] = f"Resumen · {merchant.legal_name}"
+            extra["can"] = {cap.value: user_can(request.user, cap) for cap in Cap}
+        if request.user.is_superuser:
+            extra["merchant_choices"] = Merchant.objects.order_by("legal_name").values_list("pk", "legal_name")[:200]
+            extra["chosen_merchant"] = merchant.pk if merchant else None
+        return super().index(request, extra)
 
     def register(self, model_or_iterable, admin_class=None, **options):
         super().register(model_or_iterable, guarded_admin_class(admin_class or admin.ModelAdmin), **options)

@@ -336,7 +336,12 @@ class Event(models.Model):
     class Meta:
         verbose_name = "evento"
         verbose_name_plural = "eventos"
-        indexes = [models.Index(fields=["entity", "object_id"], name="event_entity_object")]
+        indexes = [
+            models.Index(fields=["entity", "object_id"], name="event_entity_object"),
+            # The back office's recent invoice activity per merchant (the dashboard's PAC health, last hour).
+            models.Index(fields=["merchant", "created_at"], name="event_invoice_recent",
+                         condition=Q(entity="invoice")),
+        ]
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
