@@ -290,3 +290,5 @@ PaymentFormFilter.names = FORMAS_PAGO
 
 # The admin's home for merchant staff (tickets.admin_scope.MerchantAdminSite.index).
 admin.site.dashboard = merchant_dashboard
+
+import invoicing.admin_export  # noqa: E402,F401  (the accountant's period export)

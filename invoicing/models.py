@@ -202,3 +202,6 @@ class StampSlot(models.Model):
 
     def __str__(self):
         return f"slot {self.id}"
+
+
+from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)

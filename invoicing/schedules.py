@@ -10,6 +10,7 @@ SCHEDULES = [
     ("Webhooks: reintentos pendientes", "invoicing.webhooks.tasks.sweep_webhook_deliveries", 1),
     ("Lotes de tickets abandonados: reanudar o cerrar", "tickets.ingest.tasks.sweep_batches", 1),
     ("Borrar resultados de tareas antiguos", "portal.tasks.prune_task_results", 60),
+    ("Exportaciones contables interrumpidas: reanudar", "invoicing.tasks_export.sweep_exports", 5),
 ]
 
 
