@@ -22,7 +22,7 @@ EXPECTED = {
         "invoicing.invoice": {"view", "resend_email", "resend_to", "retry_now"},
     },
     Role.ACCOUNTANT: {
-        "tickets.merchant": {"view"}, "tickets.branch": {"view"}, "tickets.ticket": {"view"},
+        "tickets.merchant": {"view", "pdf_preview"}, "tickets.branch": {"view"}, "tickets.ticket": {"view"},
         "tickets.batch": {"view"}, "tickets.apikey": {"view"}, "tickets.event": {"view"},
         "tickets.staffmember": {"view"}, "invoicing.certificate": {"view"},
         "invoicing.invoice": {"view", "document"},
