@@ -158,7 +158,7 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     view_capability = Cap.FIND
     custom_view_capabilities = {"document": Cap.DOWNLOAD}
     list_display = ["status_badge", "serie_folio", "short_uuid", "receptor_rfc", "receptor_name_short", "total",
-                    "issued_on", "attempts", "last_error_code"]
+                    "issued_on", "attempts", "error_code"]
     list_display_links = ["serie_folio"]
     list_filter = [InvoiceStatusFilter, "kind", ("created_at", admin.DateFieldListFilter), "pac"]
     search_fields = ["receptor_rfc"]  # shows the search box; invoicing.selectors.invoice_search does the work
@@ -227,7 +227,13 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     @admin.display(description="fecha", ordering="created_at")
     def issued_on(self, obj):
         when = obj.issued_at or obj.created_at
-        return timezone.localtime(when).strftime("%d/%m/%Y %H:%M") if when else "—"
+        return timezone.localtime(when).strftime("%d/%m/%y %H:%M") if when else "—"
+
+    @admin.display(description="error", ordering="last_error_code")
+    def error_code(self, obj):
+        if not obj.last_error_code:
+            return "—"
+        return format_html('<span title="{}">{}</span>', obj.last_error_message, obj.last_error_code)
 
     @admin.display(description="correos del receptor")
     def emails_list(self, obj):

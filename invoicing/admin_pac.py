@@ -65,7 +65,7 @@ class MerchantPacForm(forms.ModelForm):
             # the RFC submitted with it, so a changed RFC gets a message that says why.
             rfc = "" if self.is_bound else str(self.initial.get("rfc") or "").strip().upper()
             self.fields["tax_regime"] = forms.ChoiceField(
-                label="régimen fiscal", choices=regime_choices(rfc),
+                label="Régimen fiscal", choices=regime_choices(rfc),
                 help_text="Los regímenes que el SAT admite para el tipo de persona del RFC (12 caracteres: moral; "
                 "13: física).")
 

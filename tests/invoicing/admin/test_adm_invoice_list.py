@@ -71,7 +71,7 @@ def test_the_list_shows_what_staff_need_at_a_glance(merchant, invoices, make_sta
     headers = [h.strip().lower() for h in
                re.findall(r'<th scope="col"[^>]*>.*?<(?:a|span)[^>]*>([^<]+)</', html, re.S)]
     assert headers[-9:] == ["estado", "serie-folio", "uuid", "rfc del receptor", "receptor", "total", "fecha",
-                           "intentos", "código del último error"]
+                           "intentos", "error"]
     assert "PAC_DOWN" in html and "CFDI40999" in html and "Timbrada" in html
     assert str(invoices["stamped"].uuid).upper()[:8] in html
 
