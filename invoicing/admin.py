@@ -160,7 +160,8 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     list_display = ["status_badge", "serie_folio", "short_uuid", "receptor_rfc", "receptor_name_short", "total",
                     "issued_on", "attempts", "error_code"]
     list_display_links = ["serie_folio"]
-    list_filter = [InvoiceStatusFilter, "kind", ("created_at", admin.DateFieldListFilter), "pac"]
+    # No filter by PAC: its choices would be a DISTINCT over every invoice of the merchant on each page.
+    list_filter = [InvoiceStatusFilter, "kind", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["receptor_rfc"]  # shows the search box; invoicing.selectors.invoice_search does the work
     search_help_text = "Serie-folio como lo dicta el cliente (F-1, F1, f 1), UUID, RFC, número de ticket o correo."
     list_per_page = 50
