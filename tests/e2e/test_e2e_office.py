@@ -185,6 +185,13 @@ def test_cashier_finds_f1_by_typing_it_and_resends_it_to_a_new_address(live_serv
     shot(desk, "cashier-resent")
     [message] = [m for m in mail.outbox if m.to == ["nueva.direccion@example.com"]]
     assert "F-1" in message.subject
+    for listing in ("invoicing/invoice", "tickets/ticket"):  # every column fits at 1280 px
+        desk.goto(f"{live_server.url}/admin/{listing}/")
+        headers = desk.locator("#result_list thead th")
+        last = headers.nth(headers.count() - 1).bounding_box()
+        assert last["x"] + last["width"] <= 1280, listing
+        assert desk.evaluate("document.documentElement.scrollWidth") <= 1280, listing
+        shot(desk, f"cashier-{listing.split('/')[1]}-list")
     desk.goto(f"{live_server.url}/admin/tickets/merchant/{office.pk}/change/")
     desk.get_by_text("Sin permiso").wait_for()  # no settings for a cashier
     shot(desk, "cashier-no-settings")
