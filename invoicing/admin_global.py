@@ -13,9 +13,11 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from invoicing.cfdi.catalogs import FORMAS_PAGO
 from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice, LateRequest
 from invoicing.periods import NAMES, Period
@@ -27,6 +29,7 @@ from invoicing.services.global_invoice import (
 )
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import Branch, Merchant
+from tickets.roles import Cap
 
 PREVIEW_TICKETS = 200
 
@@ -57,6 +60,7 @@ class GlobalPeriodAdmin(MerchantScopedAdmin):
     exclude = ["invoices"]
     actions = ["generate_now"]
     change_list_template = "admin/invoicing/globalperiod/change_list.html"
+    custom_view_capabilities = {"preview": {"GET": Cap.READ, "POST": Cap.GLOBALS}}
 
     def has_add_permission(self, request):
         return False
@@ -82,7 +86,7 @@ class GlobalPeriodAdmin(MerchantScopedAdmin):
             return "—"
         return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> ({})', rows)
 
-    @admin.action(description="Generar ahora las globales de los periodos elegidos", permissions=["view"])
+    @admin.action(description="Generar ahora las globales de los periodos elegidos", permissions=["globals"])
     def generate_now(self, request, queryset):
         for gp in queryset.select_related("merchant"):
             _issue_now(self, request, gp.merchant, Period(gp.first_day, gp.last_day, gp.periodicity))
@@ -105,12 +109,21 @@ class GlobalPeriodAdmin(MerchantScopedAdmin):
                 form.add_error("period", exc.message)
             else:
                 period = merchant_period(merchant, form.cleaned_data["period"])
+                late = preview["closed"] and timezone.now() >= preview["deadline"]
+                for row in preview["by_payment_form"]:
+                    row["name"] = FORMAS_PAGO.get(row["payment_form"], "")
                 if request.method == "POST":
-                    _issue_now(self, request, merchant, period, branch)
+                    if late and not request.POST.get("confirm_late"):
+                        self.message_user(request, "El plazo de esta global ya venció: confirma que quieres "
+                                          "generarla de todos modos.", messages.WARNING)
+                    else:
+                        _issue_now(self, request, merchant, period, branch)
                     return HttpResponseRedirect(request.get_full_path())
                 tickets = (eligible_tickets(merchant=merchant, period=period, branch=branch)
                            .select_related("branch").order_by("sold_at", "pk")[:PREVIEW_TICKETS])
-                context.update(preview=preview, tickets=tickets, shown=PREVIEW_TICKETS, tz=merchant.time_zone)
+                context.update(preview=preview, tickets=tickets, shown=PREVIEW_TICKETS, tz=merchant.time_zone,
+                               late=late,
+                               can_issue=self.can(request, Cap.GLOBALS))
         return TemplateResponse(request, "admin/invoicing/global_preview.html", context)
 
 

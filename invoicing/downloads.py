@@ -105,7 +105,7 @@ class InvoiceDocumentsAdminMixin:
             format_html_join(" · ", '<a class="button" href="{}">{}</a>', links),
         )
 
-    @admin.action(description="Reenviar por correo al receptor", permissions=["view"])
+    @admin.action(description="Reenviar por correo al receptor", permissions=["resend"])
     def resend_email(self, request, queryset):
         # Queued, not sent here: the PDF may have to be rendered first, which takes long for a large invoice.
         queued = 0

@@ -96,7 +96,8 @@ def creation_event_values(status: str = S.PENDING) -> tuple[str, str]:
 
 
 def invoice_transitions_bulk(invoices: Sequence[Invoice], *, from_status: str, to: str, fields: Sequence[str],
-                             reasons: Sequence[str] | None = None, actor: str = "") -> None:
+                             reasons: Sequence[str] | None = None, data: Sequence[dict] | None = None,
+                             actor: str = "") -> None:
     """The batch twin of :func:`invoice_transition` for rows the caller holds locked in ``from_status``.
 
     The caller has selected the rows FOR UPDATE with ``status=from_status`` in this transaction and set the new
@@ -117,10 +118,11 @@ def invoice_transitions_bulk(invoices: Sequence[Invoice], *, from_status: str, t
         invoice.updated_at = now
     names = list(dict.fromkeys(["status", "updated_at", *fields]))
     reasons = reasons or [""] * len(invoices)
+    data = data or [{}] * len(invoices)
     with transaction.atomic(savepoint=False):  # checked above: nothing here raises for a lifecycle reason
         bulk_update_fields(list(invoices), names)
         Event.objects.bulk_create(
             Event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status=from_status,
-                  to_status=to, actor=actor, reason=reason)
-            for invoice, reason in zip(invoices, reasons, strict=True)
+                  to_status=to, actor=actor, reason=reason, data=extra)
+            for invoice, reason, extra in zip(invoices, reasons, data, strict=True)
         )

@@ -10,7 +10,7 @@ from tickets.models import MONEY, Branch, Merchant, Ticket, public_code
 class Certificate(models.Model):
     """A merchant's CSD (Certificado de Sello Digital). The key and its password are encrypted at rest."""
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="certificates")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="certificates", verbose_name="comercio")
     cer_der = models.BinaryField("certificado (.cer)")
     key_der = EncryptedBinaryField("llave privada (.key)")
     password = EncryptedTextField("contraseña de la llave")
@@ -20,7 +20,7 @@ class Certificate(models.Model):
     valid_from = models.DateTimeField("válido desde")
     valid_to = models.DateTimeField("válido hasta")
     is_active = models.BooleanField("activo", default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField("cargado", auto_now_add=True)
 
     class Meta:
         verbose_name = "certificado de sello digital (CSD)"
@@ -39,11 +39,13 @@ class Certificate(models.Model):
 class FolioCounter(models.Model):
     """Next folio per (merchant, serie): locked with SELECT … FOR UPDATE so folios are gap-free."""
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="folio_counters")
-    serie = models.CharField(max_length=25)
-    next_folio = models.PositiveBigIntegerField(default=1)
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="folio_counters", verbose_name="comercio")
+    serie = models.CharField("serie", max_length=25)
+    next_folio = models.PositiveBigIntegerField("siguiente folio", default=1)
 
     class Meta:
+        verbose_name = "contador de folios"
+        verbose_name_plural = "contadores de folios"
         constraints = [models.UniqueConstraint(fields=["merchant", "serie"], name="folio_counter_unique")]
 
     def __str__(self):
@@ -69,16 +71,16 @@ class Invoice(models.Model):
 
     # No index of its own: (merchant, status, created_at) and the other composite indexes start with it, and
     # every index is maintained on each of an invoice's four writes.
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoices", db_index=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoices", db_index=False, verbose_name="comercio")
     # No index: nothing lists invoices by branch, and only deleting a branch (refused while it has any) scans.
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices", db_index=False)
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices", db_index=False, verbose_name="sucursal")
     kind = models.CharField("tipo", max_length=8, choices=Kind, default=Kind.INGRESO)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.PENDING)
     # Unique through Meta.constraints: ``unique=True`` would add a second, LIKE-only index on PostgreSQL.
-    public_code = models.CharField(max_length=24, default=public_code, editable=False)
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = no key
-    serie = models.CharField(max_length=25)
-    folio = models.PositiveBigIntegerField(null=True, blank=True)
+    public_code = models.CharField("código público", max_length=24, default=public_code, editable=False)
+    idempotency_key = models.CharField("llave de idempotencia", max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = no key
+    serie = models.CharField("serie", max_length=25)
+    folio = models.PositiveBigIntegerField("folio", null=True, blank=True)
     # Receptor snapshot
     receptor_rfc = models.CharField("RFC del receptor", max_length=13)
     receptor_name = models.CharField("nombre del receptor", max_length=300)
@@ -87,42 +89,42 @@ class Invoice(models.Model):
     receptor_cfdi_use = models.CharField("uso del CFDI", max_length=4)
     receptor_emails = models.JSONField("correos", default=list, blank=True)
     # Amounts snapshot
-    currency = models.CharField(max_length=3, default="MXN")
+    currency = models.CharField("moneda", max_length=3, default="MXN")
     # TipoCambio of the CFDI: the tickets' (all of an invoice's tickets share currency and rate); None for MXN.
     exchange_rate = models.DecimalField("tipo de cambio", max_digits=18, decimal_places=6, null=True, blank=True)
     payment_form = models.CharField("forma de pago", max_length=2, default="01")
     payment_method = models.CharField("método de pago", max_length=3, default="PUE")
-    subtotal = models.DecimalField(default=0, **MONEY)
-    discount = models.DecimalField(default=0, **MONEY)
-    tax_total = models.DecimalField(default=0, **MONEY)
-    withheld_total = models.DecimalField(default=0, **MONEY)
-    total = models.DecimalField(default=0, **MONEY)
+    subtotal = models.DecimalField("subtotal", default=0, **MONEY)
+    discount = models.DecimalField("descuento", default=0, **MONEY)
+    tax_total = models.DecimalField("impuestos trasladados", default=0, **MONEY)
+    withheld_total = models.DecimalField("impuestos retenidos", default=0, **MONEY)
+    total = models.DecimalField("total", default=0, **MONEY)
     # Factura global
-    global_periodicity = models.CharField(max_length=2, blank=True)
-    global_months = models.CharField(max_length=2, blank=True)
-    global_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    global_periodicity = models.CharField("periodicidad (global)", max_length=2, blank=True)
+    global_months = models.CharField("meses (global)", max_length=2, blank=True)
+    global_year = models.PositiveSmallIntegerField("año (global)", null=True, blank=True)
     # Documents
     # No index: only deleting a certificate would use it (a rare scan); stamping writes it with every seal.
-    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, null=True, blank=True, db_index=False)
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, null=True, blank=True, db_index=False, verbose_name="certificado")
     issued_at = models.DateTimeField("fecha de emisión", null=True, blank=True)
-    sealed_xml = models.BinaryField(null=True, blank=True)
-    stamped_xml = models.BinaryField(null=True, blank=True)
+    sealed_xml = models.BinaryField("XML sellado", null=True, blank=True)
+    stamped_xml = models.BinaryField("XML timbrado", null=True, blank=True)
     uuid = models.UUIDField("folio fiscal (UUID)", null=True, blank=True, unique=True)
     stamped_at = models.DateTimeField("fecha de timbrado", null=True, blank=True)
-    pac = models.CharField(max_length=10, blank=True)
-    pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
+    pac = models.CharField("PAC", max_length=10, blank=True)
+    pdf = models.FileField("PDF", upload_to="invoices/%Y/%m/", blank=True)
     # Processing
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField("intentos", default=0)
+    next_attempt_at = models.DateTimeField("próximo intento", null=True, blank=True)
     # Set when a stamping batch claims the invoice; another batch may take it only after this passes (a worker
     # that died holding it). See invoicing/stamp_queue.py.
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error_code = models.CharField(max_length=40, blank=True)
-    last_error_message = models.TextField(blank=True)
-    last_error_permanent = models.BooleanField(default=False)
-    tickets = models.ManyToManyField(Ticket, through="InvoiceTicket", related_name="invoices")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    lease_until = models.DateTimeField("en proceso hasta", null=True, blank=True)
+    last_error_code = models.CharField("código del último error", max_length=40, blank=True)
+    last_error_message = models.TextField("último error", blank=True)
+    last_error_permanent = models.BooleanField("error definitivo", default=False)
+    tickets = models.ManyToManyField(Ticket, through="InvoiceTicket", related_name="invoices", verbose_name="tickets")
+    created_at = models.DateTimeField("creada", auto_now_add=True)
+    updated_at = models.DateTimeField("actualizada", auto_now=True)
 
     class Meta:
         verbose_name = "factura"
@@ -154,11 +156,13 @@ class InvoiceTicket(models.Model):
     """A ticket taken into an invoice, with the amount taken from it."""
 
     # invoice: no index of its own, (invoice, ticket) below starts with it.
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="ticket_links", db_index=False)
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="invoice_links")
-    amount = models.DecimalField(**MONEY)
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="ticket_links", db_index=False, verbose_name="factura")
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="invoice_links", verbose_name="ticket")
+    amount = models.DecimalField("importe", **MONEY)
 
     class Meta:
+        verbose_name = "ticket de la factura"
+        verbose_name_plural = "tickets de la factura"
         constraints = [models.UniqueConstraint(fields=["invoice", "ticket"], name="invoice_ticket_unique")]
 
     def __str__(self):
@@ -168,14 +172,16 @@ class InvoiceTicket(models.Model):
 class InvoiceRelation(models.Model):
     """CfdiRelacionados: this invoice relates to another CFDI (by UUID) with a c_TipoRelacion."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="relations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="relations", verbose_name="factura")
     relation_type = models.CharField("TipoRelacion", max_length=2)
-    related_uuid = models.UUIDField()
+    related_uuid = models.UUIDField("UUID relacionado")
     related_invoice = models.ForeignKey(
         Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="related_from"
-    )
+    , verbose_name="factura relacionada")
 
     class Meta:
+        verbose_name = "CFDI relacionado"
+        verbose_name_plural = "CFDI relacionados"
         constraints = [
             models.UniqueConstraint(fields=["invoice", "relation_type", "related_uuid"], name="invoice_relation_unique")
         ]
@@ -255,3 +261,6 @@ class DeliverySlot(models.Model):
 
     def __str__(self):
         return f"lane {self.id}"
+
+
+from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)

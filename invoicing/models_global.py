@@ -16,17 +16,17 @@ class GlobalPeriod(models.Model):
     retrying a period whose globals keep failing.
     """
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="global_periods")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="global_periods", verbose_name="comercio")
     periodicity = models.CharField("periodicidad", max_length=2)
     first_day = models.DateField("primer día")
     last_day = models.DateField("último día")
     starts_at = models.DateTimeField("inicio")
     ends_at = models.DateTimeField("fin (exclusivo)")
     deadline = models.DateTimeField("fecha límite de timbrado")
-    invoices = models.ManyToManyField("invoicing.Invoice", related_name="global_periods", blank=True)
+    invoices = models.ManyToManyField("invoicing.Invoice", related_name="global_periods", blank=True, verbose_name="facturas globales")
     last_run_at = models.DateTimeField("última ejecución", null=True, blank=True)
     alerted_at = models.DateTimeField("alerta enviada", null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField("creado", auto_now_add=True)
 
     class Meta:
         verbose_name = "periodo de factura global"
@@ -54,15 +54,15 @@ class LateRequest(models.Model):
         RELEASED = "released", "Factura nominativa en timbrado"
         FAILED = "failed", "Falló"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="late_requests")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="late_requests", verbose_name="comercio")
     policy = models.CharField("política", max_length=16, choices=Merchant.LatePolicy)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.IN_PROGRESS)
-    invoice = models.OneToOneField("invoicing.Invoice", on_delete=models.PROTECT, related_name="late_request")
-    tickets = models.ManyToManyField(Ticket, related_name="late_requests")
-    documents = models.ManyToManyField("invoicing.Invoice", related_name="late_request_documents", blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    invoice = models.OneToOneField("invoicing.Invoice", on_delete=models.PROTECT, related_name="late_request", verbose_name="factura nominativa")
+    tickets = models.ManyToManyField(Ticket, related_name="late_requests", verbose_name="tickets")
+    documents = models.ManyToManyField("invoicing.Invoice", related_name="late_request_documents", blank=True, verbose_name="documentos")
+    last_error = models.TextField("último error", blank=True)
+    created_at = models.DateTimeField("creada", auto_now_add=True)
+    updated_at = models.DateTimeField("actualizada", auto_now=True)
 
     class Meta:
         verbose_name = "solicitud tardía"

@@ -18,6 +18,7 @@ SCHEDULES = [
     ("Webhooks: reintentos pendientes", "invoicing.webhooks.tasks.sweep_webhook_deliveries", 1, DELIVER),
     ("Lotes de tickets abandonados: reanudar o cerrar", "tickets.ingest.tasks.sweep_batches", 1, BULK),
     ("Borrar resultados de tareas antiguos", "portal.tasks.prune_task_results", 60, BULK),
+    ("Exportaciones contables interrumpidas: reanudar", "invoicing.tasks_export.sweep_exports", 5, BULK),
 ]
 
 

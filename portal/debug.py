@@ -30,10 +30,10 @@ class SafeReporterFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key, value):
         cleansed = super().cleanse_setting(key, value)
-        if isinstance(cleansed, str):
-            return mask_url_credentials(cleansed, self.cleansed_substitute)
+        if isinstance(cleansed, str):  # lazy strings too (django-axes' settings): masked as their text
+            return mask_url_credentials(str(cleansed), self.cleansed_substitute)
         return cleansed
 
     def get_traceback_frame_variables(self, request, tb_frame):
-        return [(name, mask_url_credentials(value, self.cleansed_substitute) if isinstance(value, str) else value)
+        return [(name, mask_url_credentials(str(value), self.cleansed_substitute) if isinstance(value, str) else value)
                 for name, value in super().get_traceback_frame_variables(request, tb_frame)]

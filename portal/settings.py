@@ -349,6 +349,7 @@ SPECTACULAR_SETTINGS = {
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 # Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.debug.SafeReporterFilter"
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"  # Spanish, branded (Django's own page is English)
 
 # --- Security when not in DEBUG
 if not DEBUG:

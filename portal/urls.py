@@ -1,10 +1,17 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health, media, views
 from tickets.api.errors import api_not_found
+
+# Branded, Spanish error pages for the portal and the back office (portal/errors.py), with DEBUG on or off.
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.not_found"
+handler500 = "portal.errors.server_error"
 
 admin.site.site_header = "Autofactura · administración"
 admin.site.site_title = "Autofactura"
@@ -12,6 +19,9 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Invited staff choose their password here (tickets/staff.py); before admin/, whose catch-all would answer.
+    path("admin/clave/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("admin/clave/lista/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("tickets.api.urls")),
     path("api/v1/", include("invoicing.api.urls")),

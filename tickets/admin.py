@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminFileWidget
+from django.utils import timezone
 from django.utils.html import format_html
 
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
@@ -18,12 +19,46 @@ from tickets.models import (
     Ticket,
     TicketLine,
 )
+from tickets.roles import Cap
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
+def compact(size: int):
+    return forms.TextInput(attrs={"size": size})
+
+
 class BranchInline(admin.TabularInline):
+    """Narrow inputs: seven text columns at Django's default width made the merchant page 2,200 px wide."""
+
     model = Branch
     extra = 0
+    fields = ["code", "name", "postal_code", "invoice_serie", "credit_note_serie", "global_serie", "is_active"]
+    widths = {"code": 10, "name": 22, "postal_code": 6, "invoice_serie": 5, "credit_note_serie": 5, "global_serie": 5}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in self.widths:
+            kwargs["widget"] = compact(self.widths[db_field.name])
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class PaymentFormFilter(admin.SimpleListFilter):
+    """c_FormaPago with its name ("04 · Tarjeta de crédito"), not the bare code; the names are set by the invoicing
+    app (its SAT catalog), which tickets may not import."""
+
+    title = "forma de pago"
+    parameter_name = "forma_pago"
+    names: dict[str, str] = {}
+
+    def lookups(self, request, model_admin):
+        # From the catalog, not a DISTINCT over the merchant's tickets (a scan of millions of rows per page).
+        return [(code, f"{code} · {name}") for code, name in self.names.items()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(payment_form=self.value()) if self.value() else queryset
+
+
+def short_datetime(value) -> str:
+    return timezone.localtime(value).strftime("%d/%m/%y %H:%M") if value else "—"
 
 
 @admin.register(Merchant)
@@ -75,17 +110,40 @@ class TicketLineInline(admin.TabularInline):
 class TicketAdmin(MerchantScopedAdmin):
     """Tickets are sale records sent by the POS: read-only here, changed only through the services."""
 
-    list_display = ["number", "branch", "sold_at", "total", "payment_form", "status", "expires_at"]
-    list_filter = ["status", "source", "payment_form"]
-    search_fields = ["number"]
+    view_capability = Cap.FIND
+
+    # Short columns so that all of them fit at 1280 px next to the filters.
+    list_display = ["number", "branch_code", "sold", "total", "payment", "status", "expires"]
+    list_filter = ["status", "source", PaymentFormFilter]
+    search_fields = ["=number"]  # exact: the (merchant, number) index, not a LIKE over every ticket
+    search_help_text = "Número de ticket exacto."
     date_hierarchy = "sold_at"
     list_select_related = ["branch"]
+    show_full_result_count = False
     inlines = [TicketLineInline]
-    exclude = ["document"]
+    # Internal: the POS document, the payload hash for replays, the random code behind the receipt's QR.
+    exclude = ["document", "fingerprint", "public_code"]
     actions = ["expire_selected", "void_selected"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Ticket._meta.fields if f.name not in ("id", "document")]
+        return [f.name for f in Ticket._meta.fields if f.name not in ("id", *self.exclude)]
+
+    @admin.display(description="sucursal", ordering="branch__code")
+    def branch_code(self, obj):
+        return obj.branch.code
+
+    @admin.display(description="venta", ordering="sold_at")
+    def sold(self, obj):
+        return short_datetime(obj.sold_at)
+
+    @admin.display(description="pago", ordering="payment_form")
+    def payment(self, obj):
+        return format_html('<span title="{}">{}</span>', PaymentFormFilter.names.get(obj.payment_form, ""),
+                           obj.payment_form)
+
+    @admin.display(description="autofacturable hasta", ordering="expires_at")
+    def expires(self, obj):
+        return short_datetime(obj.expires_at)
 
     def has_add_permission(self, request):
         return False
@@ -106,13 +164,17 @@ class TicketAdmin(MerchantScopedAdmin):
         for line in refused:
             self.message_user(request, line, messages.WARNING)
 
-    @admin.action(description="Terminar el plazo de autofacturación (seguirán en la factura global)")
+    @admin.action(description="Terminar el plazo de autofacturación (seguirán en la factura global)",
+                  permissions=["tickets"])
     def expire_selected(self, request, queryset):
         self._apply(request, queryset, ticket_expire, "ya no se pueden autofacturar")
 
-    @admin.action(description="Cancelar por devolución (fuera de toda factura)")
+    @admin.action(description="Cancelar por devolución (fuera de toda factura)", permissions=["tickets"])
     def void_selected(self, request, queryset):
         self._apply(request, queryset, ticket_void, "cancelados", reason="cancelado desde la administración")
+
+
+BATCH_INTERNAL = ["payload", "public_id", "lease_until", "run"]
 
 
 @admin.register(Batch)
@@ -120,8 +182,9 @@ class BatchAdmin(MerchantScopedAdmin):
     list_display = ["batch_id", "status", "total_count", "created_count", "duplicate_count", "rejected_count",
                     "created_at"]
     list_filter = ["status"]
-    exclude = ["payload"]  # the raw request body: large, and the per-ticket report says what matters
-    readonly_fields = [f.name for f in Batch._meta.fields if f.name != "payload"]
+    # The raw request body (large; the per-ticket report says what matters) and the worker's lease bookkeeping.
+    exclude = BATCH_INTERNAL
+    readonly_fields = [f.name for f in Batch._meta.fields if f.name not in ("id", *BATCH_INTERNAL)]
 
     def has_add_permission(self, request):
         return False  # batches arrive through the API
@@ -146,6 +209,8 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(MerchantScopedAdmin):
     """Keys are created through the service; the plain key is shown once, in the message after saving."""
+
+    edit_capability = Cap.API_KEYS
 
     form = ApiKeyForm
     list_display = ["name", "prefix", "scopes", "branch", "created_at", "last_used_at", "revoked_at"]
@@ -176,7 +241,7 @@ class ApiKeyAdmin(MerchantScopedAdmin):
         messages.warning(request, format_html(
             "Llave de API creada. Cópiala ahora: no se volverá a mostrar.<br><code>{}</code>", plain))
 
-    @admin.action(description="Revocar las llaves seleccionadas")
+    @admin.action(description="Revocar las llaves seleccionadas", permissions=["api_keys"])
     def revoke(self, request, queryset):
         revoked = sum(api_key_revoke(api_key=key, actor=request.user.get_username()) for key in queryset)
         self.message_user(request, f"{revoked} llave(s) revocada(s).", messages.SUCCESS)
@@ -229,7 +294,7 @@ class ExchangeRateAdmin(MerchantScopedAdmin):
 class EventAdmin(MerchantScopedAdmin):
     list_display = ["created_at", "entity", "object_id", "from_status", "to_status", "actor", "reason"]
     list_filter = ["entity", "to_status"]
-    readonly_fields = [f.name for f in Event._meta.fields]
+    readonly_fields = [f.name for f in Event._meta.fields if f.name != "id"]
 
     def has_add_permission(self, request):
         return False
@@ -245,3 +310,6 @@ class MerchantMembershipAdmin(admin.ModelAdmin):
 
     list_display = ["user", "merchant"]
     list_select_related = ["user", "merchant"]
+
+
+import tickets.admin_staff  # noqa: E402,F401  (the merchant's team: invitations and roles)

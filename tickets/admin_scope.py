@@ -10,6 +10,11 @@ Two layers, so that forgetting one thing closes a door instead of opening one:
 - ``MerchantScopedAdmin`` limits everything of a model admin to the user's merchant: the queryset (and so the
   change, delete and history pages and the actions), object permissions, form choices (drop-downs, raw ids,
   many-to-many), inlines, list filters and custom views that take an ``object_id``.
+
+Within the merchant, what a staff user may do is their role's (tickets/roles.py): every permission hook of
+``MerchantScopedAdmin`` asks the role for the capability the admin names (``view_capability``,
+``edit_capability``, an action's ``permissions``, ``custom_view_capabilities``); an action or a custom view that
+names none is refused to staff. Superusers see and do everything, for every merchant.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from django.http import Http404
 from django.urls import URLPattern, URLResolver, path
 
 from tickets.models import Merchant
+from tickets.roles import Cap, user_can
 
 
 def user_merchant_id(user) -> int | None:
@@ -90,10 +96,48 @@ class ScopedFormFieldsMixin:
 
 
 class ScopedInlineMixin(ScopedFormFieldsMixin):
-    """Put in front of every inline of a MerchantScopedAdmin (see ``get_inlines``)."""
+    """Put in front of every inline of a MerchantScopedAdmin (see ``get_inlines``).
+
+    For staff an inline's rows are seen as its parent's and edited as its parent is (the role decides, not Django's
+    model permissions); an inline's own refusal (``has_add_permission`` returning False…) still holds."""
 
     def get_queryset(self, request):
         return scoped_queryset(super().get_queryset(request), request)
+
+    def _parent_admin(self):
+        return self.admin_site._registry.get(self.parent_model)
+
+    def _own_rule(self, name, request, obj) -> bool:
+        for klass in type(self).__mro__[type(self).__mro__.index(ScopedInlineMixin) + 1:]:
+            if name in vars(klass):
+                if klass.__module__.startswith("django.contrib.admin"):
+                    return True  # Django's default asks for model permissions: the parent's role decides instead
+                return getattr(klass, name)(self, request, obj)
+        return True
+
+    def _staff_may(self, name, request, obj, parent_check) -> bool:
+        parent = self._parent_admin()
+        return parent is not None and parent_check(parent, request, obj) and self._own_rule(name, request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return self._staff_may("has_view_permission", request, obj, lambda p, r, o: p.has_view_permission(r, o))
+
+    def has_add_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().has_add_permission(request, obj)
+        return self._staff_may("has_add_permission", request, obj, lambda p, r, o: p.has_change_permission(r, o))
+
+    def has_change_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().has_change_permission(request, obj)
+        return self._staff_may("has_change_permission", request, obj, lambda p, r, o: p.has_change_permission(r, o))
+
+    def has_delete_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().has_delete_permission(request, obj)
+        return self._staff_may("has_delete_permission", request, obj, lambda p, r, o: p.has_change_permission(r, o))
 
 
 @functools.cache
@@ -124,10 +168,24 @@ def _checked_view(view, check):
     return checked
 
 
+def _capability_permission(capability: Cap):
+    def has_permission(self, request, obj=None):
+        return self.owns(request, obj) and user_can(request.user, capability)
+
+    has_permission.__name__ = f"has_{capability}_permission"
+    return has_permission
+
+
 class MerchantScopedAdmin(ScopedFormFieldsMixin, admin.ModelAdmin):
     merchant_scoped = True
     # Path from the model to its merchant, e.g. "merchant" or "ticket__merchant"; "pk" for the Merchant itself.
     merchant_path = "merchant"
+    # The role capability staff need to see this admin's rows, and to add, change or delete them.
+    view_capability: Cap = Cap.READ
+    edit_capability: Cap = Cap.SETTINGS
+    # Custom views of get_urls, by URL name without the "<app>_<model>_" prefix: a capability, or one per HTTP
+    # method ({"GET": …, "POST": …}). A custom view missing here is refused to staff.
+    custom_view_capabilities: dict = {}
 
     def _lookup(self) -> str:
         return "pk" if self.merchant_path == "pk" else f"{self.merchant_path}_id"
@@ -160,20 +218,42 @@ class MerchantScopedAdmin(ScopedFormFieldsMixin, admin.ModelAdmin):
             return False
         return obj is None or self.merchant_id_of(obj) == merchant_id
 
+    def can(self, request, capability: Cap) -> bool:
+        """Superusers keep Django's own checks; staff get what their role lists (not their model permissions)."""
+        return request.user.is_superuser or user_can(request.user, capability)
+
     def has_module_permission(self, request):
-        return self.owns(request, None) and super().has_module_permission(request)
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return self.owns(request, None) and self.can(request, self.view_capability)
 
     def has_view_permission(self, request, obj=None):
-        return self.owns(request, obj) and super().has_view_permission(request, obj)
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return self.owns(request, obj) and (self.can(request, self.view_capability)
+                                            or self.has_change_permission(request, obj))
 
     def has_add_permission(self, request):
-        return self.owns(request, None) and super().has_add_permission(request)
+        if request.user.is_superuser:
+            return super().has_add_permission(request)
+        return self.owns(request, None) and self.can(request, self.edit_capability)
 
     def has_change_permission(self, request, obj=None):
-        return self.owns(request, obj) and super().has_change_permission(request, obj)
+        if request.user.is_superuser:
+            return super().has_change_permission(request, obj)
+        return self.owns(request, obj) and self.can(request, self.edit_capability)
 
     def has_delete_permission(self, request, obj=None):
-        return self.owns(request, obj) and super().has_delete_permission(request, obj)
+        if request.user.is_superuser:
+            return super().has_delete_permission(request, obj)
+        return self.owns(request, obj) and self.can(request, self.edit_capability)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.user.is_superuser:
+            return actions
+        # Django offers an action that declares no permissions to anyone who sees the list: not to staff.
+        return {name: entry for name, entry in actions.items() if getattr(entry[0], "allowed_permissions", None)}
 
     def get_inlines(self, request, obj):
         return [_scoped_inline(inline) for inline in super().get_inlines(request, obj)]
@@ -217,14 +297,31 @@ class MerchantScopedAdmin(ScopedFormFieldsMixin, admin.ModelAdmin):
         standard = {"{}_{}_{}".format(*info, view) for view in ("changelist", "add", "history", "delete", "change")}
         site = self.admin_site
 
-        def check(request, kwargs):
-            if "object_id" not in kwargs or not site.has_permission(request):
-                return
-            if self.get_object(request, unquote(kwargs["object_id"])) is None:
-                raise Http404("El registro no existe.")
+        prefix = "{}_{}_".format(*info)
 
-        return [url if getattr(url, "name", None) in standard else _guard_patterns([url], check)[0]
-                for url in self.get_urls()]
+        def guarded(url):
+            name = getattr(url, "name", None) or ""
+            needs = self.custom_view_capabilities.get(name.removeprefix(prefix)) if name.startswith(prefix) else None
+
+            def check(request, kwargs):
+                if not site.has_permission(request):
+                    return  # admin_view sends them to the login page
+                if not request.user.is_superuser:
+                    method = "GET" if request.method in ("GET", "HEAD") else "POST"
+                    capability = needs.get(method) if isinstance(needs, dict) else needs
+                    if capability is None or not user_can(request.user, capability):
+                        raise PermissionDenied
+                if "object_id" in kwargs and self.get_object(request, unquote(kwargs["object_id"])) is None:
+                    raise Http404("El registro no existe.")
+
+            return _guard_patterns([url], check)[0]
+
+        return [url if getattr(url, "name", None) in standard else guarded(url) for url in self.get_urls()]
+
+
+for _capability in Cap:
+    # An action's ``permissions=["resend"]`` makes Django call ``has_resend_permission``.
+    setattr(MerchantScopedAdmin, f"has_{_capability}_permission", _capability_permission(_capability))
 
 
 class SuperuserOnlyAdmin:
@@ -247,6 +344,9 @@ class SuperuserOnlyAdmin:
     def has_delete_permission(self, request, *args, **kwargs):
         return request.user.is_superuser and super().has_delete_permission(request, *args, **kwargs)
 
+    def get_actions(self, request):
+        return super().get_actions(request) if request.user.is_superuser else {}
+
     @property
     def urls(self):
         # Every URL, custom views included: those may check nothing but is_staff (the admin_view default).
@@ -266,7 +366,37 @@ def guarded_admin_class(admin_class):
 
 
 class MerchantAdminSite(admin.AdminSite):
-    """``admin.site``: every registration goes through ``guarded_admin_class``."""
+    """``admin.site``: every registration goes through ``guarded_admin_class``.
+
+    Its index is the merchant's dashboard when ``dashboard`` is set (the invoicing app sets it: tickets may not
+    import it): a callable ``dashboard(merchant) -> dict`` for the template ``admin/dashboard.html``. Staff get their
+    merchant's; a superuser picks any merchant (``?comercio=<id>``)."""
+
+    index_template = "admin/dashboard.html"
+    dashboard = None
+    # The lists need the width at 1280 px (invoices: ten columns beside the filters); the breadcrumbs and the
+    # home page's sections are the navigation.
+    enable_nav_sidebar = False
+
+    def dashboard_merchant(self, request):
+        if request.user.is_superuser:
+            chosen = request.GET.get("comercio", "")
+            if chosen.isdigit():
+                return Merchant.objects.filter(pk=int(chosen)).first()
+        merchant_id = user_merchant_id(request.user)
+        return Merchant.objects.filter(pk=merchant_id).first() if merchant_id else None
+
+    def index(self, request, extra_context=None):
+        extra = dict(extra_context or {})
+        merchant = self.dashboard_merchant(request) if self.dashboard is not None else None
+        if merchant is not None:
+            extra["dashboard"] = self.dashboard(merchant)
+            extra["title"] = f"Resumen · {merchant.legal_name}"
+            extra["can"] = {cap.value: user_can(request.user, cap) for cap in Cap}
+        if request.user.is_superuser:
+            extra["merchant_choices"] = Merchant.objects.order_by("legal_name").values_list("pk", "legal_name")[:200]
+            extra["chosen_merchant"] = merchant.pk if merchant else None
+        return super().index(request, extra)
 
     def register(self, model_or_iterable, admin_class=None, **options):
         super().register(model_or_iterable, guarded_admin_class(admin_class or admin.ModelAdmin), **options)

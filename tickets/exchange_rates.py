@@ -45,8 +45,8 @@ class ExchangeRate(models.Model):
     rate = models.DecimalField("pesos por unidad", max_digits=18, decimal_places=6,
                                validators=[MinValueValidator(Decimal("0.000001"))])
     source = models.CharField("fuente", max_length=10, choices=Source, default=Source.DOF_FIX)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("registrado", auto_now_add=True)
+    updated_at = models.DateTimeField("actualizado", auto_now=True)
 
     class Meta:
         verbose_name = "tipo de cambio"

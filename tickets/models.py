@@ -12,6 +12,7 @@ from django.db.models import Q
 from invoicing.cfdi.errors import ERROR
 from invoicing.cfdi.rfc import is_generic, rfc_issues
 from tickets.encryption import EncryptedTextField
+from tickets.roles import Role
 
 
 def validate_rfc(value: str) -> None:
@@ -119,7 +120,7 @@ class Merchant(models.Model):
         help_text="Solo quien presentó el aviso ante el SAT. El IVA al 8 % se acepta únicamente en tickets de "
                   "sucursales cuyo código postal el catálogo del SAT marca como región fronteriza.")
     is_active = models.BooleanField("activo", default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField("creado", auto_now_add=True)
 
     class Meta:
         verbose_name = "comercio"
@@ -134,7 +135,7 @@ class Merchant(models.Model):
 
 
 class Branch(models.Model):
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="branches")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="branches", verbose_name="comercio")
     code = models.CharField("clave de sucursal", max_length=40)
     name = models.CharField("nombre", max_length=200)
     postal_code = models.CharField(
@@ -157,8 +158,12 @@ class Branch(models.Model):
 class MerchantMembership(models.Model):
     """Which merchant a back-office user works for; the admin shows that merchant's data only."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership",
+                                verbose_name="usuario")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships",
+                                 verbose_name="comercio")
+    # What the user may do (tickets/roles.py). Memberships made before roles existed were full access: owner.
+    role = models.CharField("rol", max_length=12, choices=Role, default=Role.OWNER)
 
     class Meta:
         verbose_name = "usuario del comercio"
@@ -168,6 +173,18 @@ class MerchantMembership(models.Model):
         return f"{self.user} → {self.merchant.slug}"
 
 
+class StaffMember(MerchantMembership):
+    """A merchant's staff as its owners manage them: invite by email, role, access on or off.
+
+    A proxy with its own admin (merchant-scoped, the merchant never editable); the plain membership admin stays
+    superuser-only."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "persona del equipo"
+        verbose_name_plural = "equipo"
+
+
 class Batch(models.Model):
     class Status(models.TextChoices):
         RECEIVED = "received", "Recibido"
@@ -175,26 +192,26 @@ class Batch(models.Model):
         DONE = "done", "Terminado"
         FAILED = "failed", "Falló"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="batches")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="batches", verbose_name="comercio")
     batch_id = models.CharField("id del lote (cliente)", max_length=100)
-    public_id = models.CharField(max_length=24, unique=True, default=public_code)
-    status = models.CharField(max_length=12, choices=Status, default=Status.RECEIVED)
-    source = models.CharField(max_length=10, default="json")
-    total_count = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField(default=0)
-    duplicate_count = models.PositiveIntegerField(default=0)
-    rejected_count = models.PositiveIntegerField(default=0)
-    report = models.JSONField(default=list, blank=True)
+    public_id = models.CharField("id público", max_length=24, unique=True, default=public_code)
+    status = models.CharField("estado", max_length=12, choices=Status, default=Status.RECEIVED)
+    source = models.CharField("formato", max_length=10, default="json")
+    total_count = models.PositiveIntegerField("tickets", default=0)
+    created_count = models.PositiveIntegerField("creados", default=0)
+    duplicate_count = models.PositiveIntegerField("duplicados", default=0)
+    rejected_count = models.PositiveIntegerField("rechazados", default=0)
+    report = models.JSONField("reporte por ticket", default=list, blank=True)
     # The branch of the API key that sent the batch: tickets that name no branch (and whose CFDI's
     # LugarExpedicion matches none) are taken from it, also when a worker processes the batch later.
     default_branch = models.ForeignKey("Branch", on_delete=models.SET_NULL, null=True, blank=True,
                                        related_name="+", verbose_name="sucursal de la llave")
-    processed_count = models.PositiveIntegerField(default=0)
+    processed_count = models.PositiveIntegerField("procesados", default=0)
     # Raw body kept for the background worker (JSON or ZIP); cleared once the batch is processed.
-    payload = models.BinaryField(null=True, blank=True, editable=False)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    payload = models.BinaryField("contenido recibido", null=True, blank=True, editable=False)
+    error = models.TextField("error", blank=True)
+    created_at = models.DateTimeField("recibido", auto_now_add=True)
+    finished_at = models.DateTimeField("terminado", null=True, blank=True)
     # Background batches: the worker holding one renews lease_until with every chunk; past it the batch is
     # abandoned (worker killed, task lost) and the sweeper queues it again. ``run`` grows with every claim,
     # so a worker that lost its lease cannot write any more; ``attempts`` counts claims since (re)submission.
@@ -231,8 +248,8 @@ class Ticket(models.Model):
 
     # No single-column index on merchant: the unique key and the composite indexes start with it, and every
     # extra index costs bulk ingestion.
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="tickets", db_index=False)
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="tickets")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="tickets", db_index=False, verbose_name="comercio")
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="tickets", verbose_name="sucursal")
     number = models.CharField("número de ticket", max_length=64)
     sold_at = models.DateTimeField("fecha de venta")
     currency = models.CharField("moneda", max_length=3, default="MXN")
@@ -244,15 +261,15 @@ class Ticket(models.Model):
     withheld_total = models.DecimalField("impuestos retenidos", default=0, **MONEY)
     total = models.DecimalField("total", **MONEY)
     # Unique through Meta.constraints: a plain btree, without the LIKE-pattern twin `unique=True` adds on PostgreSQL.
-    public_code = models.CharField(max_length=24, default=public_code, editable=False)
+    public_code = models.CharField("código público", max_length=24, default=public_code, editable=False)
     expires_at = models.DateTimeField("fin del plazo de autofacturación", db_index=True)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.OPEN)
     source = models.CharField("origen", max_length=8, choices=Source, default=Source.API)
-    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets")
-    fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the payload, for idempotent replays.")
+    batch = models.ForeignKey(Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets", verbose_name="lote")
+    fingerprint = models.CharField("huella del contenido", max_length=64, blank=True, help_text="Resumen del contenido: reconoce un reenvío idéntico del punto de venta.")
     document = models.BinaryField("CFDI enviado por el punto de venta", null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("recibido", auto_now_add=True)
+    updated_at = models.DateTimeField("actualizado", auto_now=True)
 
     class Meta:
         verbose_name = "ticket"
@@ -272,8 +289,8 @@ class Ticket(models.Model):
 
 
 class TicketLine(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="lines", db_index=False)  # see Meta
-    position = models.PositiveSmallIntegerField()
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="lines", db_index=False, verbose_name="ticket")  # see Meta
+    position = models.PositiveSmallIntegerField("posición")
     product_code = models.CharField("ClaveProdServ", max_length=8)
     unit_code = models.CharField("ClaveUnidad", max_length=3)
     sku = models.CharField("NoIdentificacion/SKU", max_length=100, blank=True)
@@ -303,16 +320,16 @@ class ApiKey(models.Model):
         INVOICES = "invoices", "Facturas"
         WEBHOOKS = "webhooks", "Webhooks"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys", verbose_name="comercio")
     name = models.CharField("nombre", max_length=100)
     prefix = models.CharField("prefijo", max_length=16, unique=True)
-    key_hash = models.CharField(max_length=64)
+    key_hash = models.CharField("hash de la llave", max_length=64)
     scopes = models.JSONField("permisos", default=list)
     branch = models.ForeignKey(
         Branch, on_delete=models.SET_NULL, null=True, blank=True, related_name="api_keys", verbose_name="sucursal",
         help_text="La caja o punto de venta de esta sucursal: sus tickets sin sucursal se registran en ella.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField("creada", auto_now_add=True)
+    last_used_at = models.DateTimeField("último uso", null=True, blank=True)
     revoked_at = models.DateTimeField("revocada", null=True, blank=True)
 
     class Meta:
@@ -326,20 +343,25 @@ class ApiKey(models.Model):
 class Event(models.Model):
     """One row per status change of a ticket or an invoice: who, when, from, to, why."""
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events")
-    entity = models.CharField(max_length=20)  # "ticket", "invoice", "batch", …
-    object_id = models.BigIntegerField()
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20)
-    actor = models.CharField(max_length=150, blank=True)
-    reason = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events", verbose_name="comercio")
+    entity = models.CharField("objeto", max_length=20)  # "ticket", "invoice", "batch", …
+    object_id = models.BigIntegerField("id del objeto")
+    from_status = models.CharField("estado anterior", max_length=20, blank=True)
+    to_status = models.CharField("estado nuevo", max_length=20)
+    actor = models.CharField("quién", max_length=150, blank=True)
+    reason = models.TextField("motivo", blank=True)
+    data = models.JSONField("datos", default=dict, blank=True)
+    created_at = models.DateTimeField("fecha", auto_now_add=True)
 
     class Meta:
         verbose_name = "evento"
         verbose_name_plural = "eventos"
-        indexes = [models.Index(fields=["entity", "object_id"], name="event_entity_object")]
+        indexes = [
+            models.Index(fields=["entity", "object_id"], name="event_entity_object"),
+            # The back office's recent invoice activity per merchant (the dashboard's PAC health, last hour).
+            models.Index(fields=["merchant", "created_at"], name="event_invoice_recent",
+                         condition=Q(entity="invoice")),
+        ]
         ordering = ["-created_at", "-id"]
 
     def __str__(self):

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from invoicing.api import global_views, views
+from invoicing.api import export_views, global_views, views
 from invoicing.webhooks import api as webhooks
 
 urlpatterns = [
@@ -12,6 +12,9 @@ urlpatterns = [
     path("global-invoices", global_views.GlobalInvoiceCollection.as_view(), name="api-global-invoices"),
     path("global-invoices/eligible", global_views.GlobalInvoiceEligible.as_view(), name="api-global-eligible"),
     path("global-invoices/<int:pk>", global_views.GlobalInvoiceDetail.as_view(), name="api-global-invoice"),
+    path("exports", export_views.ExportCollection.as_view(), name="api-exports"),
+    path("exports/<int:pk>", export_views.ExportDetail.as_view(), name="api-export"),
+    path("exports/<int:pk>/download", export_views.ExportDownload.as_view(), name="api-export-download"),
     path("webhooks", webhooks.WebhookCollection.as_view(), name="api-webhooks"),
     path("webhooks/<int:pk>", webhooks.WebhookDetail.as_view(), name="api-webhook"),
     path("webhooks/<int:pk>/test", webhooks.WebhookTest.as_view(), name="api-webhook-test"),

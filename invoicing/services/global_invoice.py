@@ -134,7 +134,8 @@ def global_invoice_preview(*, merchant: Merchant, period: Period | str, branch: 
     """Count and totals of the eligible tickets, by branch and by payment form (admin preview, API)."""
     period = merchant_period(merchant, period)
     qs = eligible_tickets(merchant=merchant, period=period, branch=branch)
-    totals = qs.aggregate(total=Sum("total"), subtotal=Sum("subtotal"), tax_total=Sum("tax_total"))
+    totals = qs.aggregate(total=Sum("total"), subtotal=Sum("subtotal"), discount=Sum("discount"),
+                          tax_total=Sum("tax_total"), withheld_total=Sum("withheld_total"))
     by_branch = list(qs.values("branch_id", "branch__code", "branch__name", "branch__postal_code")
                      .annotate(total=Sum("total")).order_by("branch__code"))
     for row in by_branch:
@@ -152,7 +153,9 @@ def global_invoice_preview(*, merchant: Merchant, period: Period | str, branch: 
         "count": qs.count(),
         "total": totals["total"] or ZERO,
         "subtotal": totals["subtotal"] or ZERO,
+        "discount": totals["discount"] or ZERO,
         "tax_total": totals["tax_total"] or ZERO,
+        "withheld_total": totals["withheld_total"] or ZERO,
         "by_branch": by_branch,
         "by_payment_form": by_form,
     }

@@ -225,6 +225,7 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
     for group in by_merchant.values():
         pac_name = group[0].merchant.pac or "sandbox"
         # Outside any transaction: a real PAC answers in seconds, and no lock is held meanwhile.
+        started = time.monotonic()
         try:
             pac = get_pac(group[0].merchant)
             pac_name = pac.name
@@ -235,12 +236,14 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
             log.exception("PAC %s failed on a batch of %d", pac_name, len(group))
             outcomes = [PacError("internal", f"Error inesperado al timbrar ({type(exc).__name__}); se reintentará.",
                                  permanent=False)] * len(group)
-        stamped += _store_outcomes(pac_name, group, outcomes)
+        # The PAC's answer time, per document of the call, goes into each outcome's event (the dashboard's PAC health).
+        pac_ms = round((time.monotonic() - started) * 1000 / max(len(group), 1))
+        stamped += _store_outcomes(pac_name, group, outcomes, pac_ms=pac_ms)
     return stamped
 
 
 @transaction.atomic
-def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> list[int]:
+def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_ms: int | None = None) -> list[int]:
     from invoicing.pac.base import PacError
 
     still_sealed = set(Invoice.objects.select_for_update().filter(
@@ -252,9 +255,10 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
         invoice.attempts += 1
         if isinstance(outcome, PacError):
             if outcome.permanent or invoice.attempts >= MAX_ATTEMPTS:
-                _fail(invoice, [ValidationIssue(str(outcome.code), "pac", outcome.message)], pac_name=pac_name)
+                _fail(invoice, [ValidationIssue(str(outcome.code), "pac", outcome.message)], pac_name=pac_name,
+                      pac_ms=pac_ms)
             else:
-                _retry_later(invoice, outcome.code, outcome.message)
+                _retry_later(invoice, outcome.code, outcome.message, pac_ms=pac_ms)
             continue
         invoice.stamped_xml = outcome.stamped_xml
         invoice.uuid = outcome.uuid
@@ -266,7 +270,8 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
         stamped.append(invoice)
         reasons.append(f"timbrado por {pac_name}: {outcome.uuid}")
     invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
-                             fields=_STAMPED_FIELDS, reasons=reasons)
+                             fields=_STAMPED_FIELDS, reasons=reasons,
+                             data=[{"pac": pac_name, "pac_ms": pac_ms} if pac_ms is not None else {}] * len(stamped))
     if stamped:
         if settings.INVOICE_POST_STAMP_TASKS:
             # In this transaction: what the stamp owes (webhooks, PDF, email) is committed with it, per invoice,
@@ -276,7 +281,8 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list) -> l
     return [i.pk for i in stamped]
 
 
-def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no disponible") -> None:
+def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no disponible",
+                 pac_ms: int | None = None) -> None:
     delay = backoff_seconds(invoice.attempts)
     Invoice.objects.filter(pk=invoice.pk, status__in=IN_FLIGHT).update(
         attempts=invoice.attempts,
@@ -289,11 +295,12 @@ def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no 
     )
     record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
                  from_status=invoice.status, to_status=invoice.status,
-                 reason=f"{what} ({code}); reintento {invoice.attempts} en {delay} s")
+                 reason=f"{what} ({code}); reintento {invoice.attempts} en {delay} s",
+                 data={"pac_ms": pac_ms, "pac_error": str(code)[:40]} if pac_ms is not None else None)
     log.warning("invoice %s: transient error %s, retry in %ss", invoice.pk, code, delay)
 
 
-def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -> None:
+def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "", pac_ms: int | None = None) -> None:
     """Permanent failure: record why, and give the tickets back so they can be invoiced again."""
     first = issues[0]
     message = " ".join(dict.fromkeys(i.message for i in issues))
@@ -302,7 +309,8 @@ def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "") -
         expected=IN_FLIGHT,
         to=Invoice.Status.FAILED,
         reason=message[:500],
-        data={"issues": [i.as_dict() for i in issues]},
+        data={"issues": [i.as_dict() for i in issues],
+              **({"pac_ms": pac_ms, "pac_error": first.code[:40]} if pac_ms is not None else {})},
         last_error_code=first.code[:40],
         last_error_message=message,
         last_error_permanent=True,

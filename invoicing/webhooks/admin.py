@@ -2,6 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
@@ -16,13 +19,37 @@ from invoicing.webhooks.services import (
 from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.errors import DomainError
 from tickets.models import Merchant
+from tickets.roles import Cap
 
 INLINE_DELIVERIES = 20
+# The event names are the API's (what a receiver matches on); staff read what each one means.
+EVENT_LABELS = {
+    "invoice.stamped": "factura timbrada",
+    "invoice.failed": "factura rechazada",
+    "invoice.cancelled": "factura cancelada",
+    "global_invoice.stamped": "factura global timbrada",
+    "global_invoice.deadline_alert": "plazo de la factura global por vencer",
+    "batch.completed": "lote de tickets terminado",
+    "webhook.test": "evento de prueba",
+}
+EVENT_CHOICES = [(e, f"{EVENT_LABELS.get(e, e)} ({e})") for e in EVENTS]
+
+
+class EventFilter(admin.SimpleListFilter):
+    title = "evento"
+    parameter_name = "evento"
+
+    def lookups(self, request, model_admin):
+        used = model_admin.get_queryset(request).order_by().values_list("event", flat=True).distinct()[:20]
+        return [(e, EVENT_LABELS.get(e, e)) for e in sorted(set(used))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(event=self.value()) if self.value() else queryset
 
 
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.CharField(label="URL", max_length=500, help_text="https://… que recibirá los eventos por POST")
-    events = forms.MultipleChoiceField(choices=[(e, e) for e in EVENTS], required=False,
+    events = forms.MultipleChoiceField(label="eventos", choices=EVENT_CHOICES, required=False,
                                        widget=forms.CheckboxSelectMultiple,
                                        help_text="Sin marcar ninguno: recibe todos los eventos.")
 
@@ -73,6 +100,7 @@ class DeliveryInline(admin.TabularInline):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(MerchantScopedAdmin):
+    edit_capability = Cap.WEBHOOKS
     form = WebhookEndpointForm
     list_display = ["url", "description", "event_list", "is_active", "created_at"]
     list_filter = ["is_active"]
@@ -80,9 +108,29 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     inlines = [DeliveryInline]
     actions = ["send_test", "redeliver_failed"]
 
+    change_form_template = "admin/invoicing/webhookendpoint/change_form.html"
+    custom_view_capabilities = {"test": Cap.WEBHOOKS}
+
     @admin.display(description="eventos")
     def event_list(self, obj):
-        return ", ".join(obj.events) or "todos"
+        return ", ".join(EVENT_LABELS.get(e, e) for e in obj.events) or "todos"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [path("<path:object_id>/probar/", self.admin_site.admin_view(self.test_view),
+                     name="{}_{}_test".format(*info))] + super().get_urls()
+
+    def test_view(self, request, object_id):
+        """The "Probar" button: the API's test service, one webhook.test delivery to this endpoint."""
+        endpoint = self.get_object(request, unquote(object_id))
+        if endpoint is None:
+            raise Http404("El webhook no existe.")
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:invoicing_webhookendpoint_change", args=(endpoint.pk,)))
+        delivery = webhook_send_test(endpoint=endpoint, actor=request.user.get_username())
+        self.message_user(request, f"Evento de prueba en cola para {endpoint.url} (entrega {delivery.event_id}). "
+                          "Su resultado aparece abajo, en «entregas recientes».", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:invoicing_webhookendpoint_change", args=(endpoint.pk,)))
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -104,13 +152,13 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
         messages.warning(request, format_html(
             "Webhook creado. Copia su secreto de firma ahora: no se volverá a mostrar.<br><code>{}</code>", secret))
 
-    @admin.action(description="Enviar un evento de prueba")
+    @admin.action(description="Enviar un evento de prueba", permissions=["webhooks"])
     def send_test(self, request, queryset):
         for endpoint in queryset:
             webhook_send_test(endpoint=endpoint, actor=request.user.get_username())
         self.message_user(request, f"{queryset.count()} evento(s) de prueba en cola.", messages.SUCCESS)
 
-    @admin.action(description="Reenviar las entregas fallidas")
+    @admin.action(description="Reenviar las entregas fallidas", permissions=["webhooks"])
     def redeliver_failed(self, request, queryset):
         failed = WebhookDelivery.objects.filter(endpoint__in=queryset, status=WebhookDelivery.Status.FAILED)
         count = sum(webhook_redeliver(delivery=d, actor=request.user.get_username()) for d in failed)
@@ -119,10 +167,11 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(MerchantScopedAdmin):
+    edit_capability = Cap.WEBHOOKS
     list_display = ["created_at", "event", "endpoint", "status", "attempts", "last_status_code", "delivered_at"]
-    list_filter = ["status", "event"]
-    search_fields = ["event_id", "endpoint__url"]
-    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    list_filter = ["status", EventFilter]
+    search_fields = ["endpoint__url"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields if f.name != "id"]
     actions = ["redeliver"]
 
     def has_add_permission(self, request):
@@ -131,7 +180,7 @@ class WebhookDeliveryAdmin(MerchantScopedAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Reenviar (solo las fallidas)", permissions=["view"])
+    @admin.action(description="Reenviar (solo las fallidas)", permissions=["webhooks"])
     def redeliver(self, request, queryset):
         actor = request.user.get_username()
         count = sum(webhook_redeliver(delivery=d, actor=actor)

@@ -28,7 +28,7 @@ def new_secret() -> str:
 
 
 class WebhookEndpoint(models.Model):
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_endpoints", verbose_name="comercio")
     url = models.URLField("URL", max_length=500)
     # Encrypted, not hashed: every delivery is signed with it.
     secret = EncryptedTextField("secreto de firma", default=new_secret, editable=False)
@@ -57,11 +57,11 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Fallido"
 
     # Denormalised from the endpoint: scoping (admin, events) without a join.
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_deliveries", verbose_name="comercio")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name="webhook")
     event = models.CharField("evento", max_length=50)
     event_id = models.UUIDField("id del evento", default=uuid.uuid4, unique=True, editable=False)
-    payload = models.JSONField()
+    payload = models.JSONField("contenido")
     status = models.CharField("estado", max_length=10, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField("intentos", default=0)
     # Pending: when it may be (re)sent; while a worker holds it, the end of its lease.

@@ -15,6 +15,7 @@ from django.urls import path
 from invoicing.models import Invoice
 from tickets.admin_scope import MerchantAdminSite, MerchantScopedAdmin, SuperuserOnlyAdmin
 from tickets.models import Branch, Merchant, MerchantMembership, Ticket
+from tickets.roles import Cap
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_a_superuser_still_manages_memberships(merchant, other_merchant, make_st
     root.force_login(User.objects.create_superuser("root", password="x"))
     own = MerchantMembership.objects.get(user=staff)
     response = root.post(f"/admin/tickets/merchantmembership/{own.pk}/change/",
-                         {"user": staff.pk, "merchant": merchant.pk})
+                         {"user": staff.pk, "merchant": merchant.pk, "role": "owner"})
     assert response.status_code == 302
     assert MerchantMembership.objects.get(pk=own.pk).merchant_id == merchant.pk
 
@@ -156,9 +157,14 @@ class CarelessTicketAdmin(MerchantScopedAdmin):
 
     list_filter = ["branch"]
     fields = ["branch", "number"]
+    view_capability = Cap.FIND
+    custom_view_capabilities = {"sello": Cap.FIND}
 
     def get_urls(self):
-        return [path("<path:object_id>/sello/", self.admin_site.admin_view(self.stamp_view))] + super().get_urls()
+        return [path("<path:object_id>/sello/", self.admin_site.admin_view(self.stamp_view),
+                     name="tickets_ticket_sello"),
+                path("<path:object_id>/sin-capacidad/", self.admin_site.admin_view(self.stamp_view),
+                     name="tickets_ticket_undeclared")] + super().get_urls()
 
     def stamp_view(self, request, object_id):
         ticket = Ticket.objects.get(pk=object_id)  # no scoping here: the admin must catch it anyway
@@ -183,6 +189,15 @@ def test_a_custom_object_view_gets_404_for_another_merchants_row(careless_site, 
     mine = make_ticket(other_branch, number="PROPIO-1")
     assert attacker.get(f"/admin/tickets/ticket/{theirs.pk}/sello/").status_code == 404
     assert attacker.get(f"/admin/tickets/ticket/{mine.pk}/sello/").content == b"ticket PROPIO-1"
+
+
+def test_a_custom_view_that_names_no_capability_is_refused_to_staff(careless_site, attacker, other_branch,
+                                                                    make_ticket):
+    mine = make_ticket(other_branch, number="PROPIO-1")
+    assert attacker.get(f"/admin/tickets/ticket/{mine.pk}/sin-capacidad/").status_code == 403
+    root = Client()
+    root.force_login(User.objects.create_superuser("root", password="x"))
+    assert root.get(f"/admin/tickets/ticket/{mine.pk}/sin-capacidad/").content == b"ticket PROPIO-1"
 
 
 def test_related_list_filters_and_choices_offer_only_own_rows(careless_site, attacker, merchant, branch,

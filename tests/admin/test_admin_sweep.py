@@ -23,15 +23,17 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Success
 
 from invoicing.cfdi.testcsd import generate_test_csd
-from invoicing.models import Certificate, GlobalPeriod, Invoice, LateRequest
+from invoicing.models import AccountingExport, Certificate, GlobalPeriod, Invoice, LateRequest
 from invoicing.services import invoice_issue
 from invoicing.services.certificates import certificate_install
+from invoicing.services.exports import export_request, export_run
 from invoicing.services.global_invoice import global_invoice_issue
 from invoicing.services.late_request import late_request_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tickets.admin_scope import MerchantAdminSite, MerchantScopedAdmin
 from tickets.models import ApiKey, Batch, Branch, Event, ExchangeRate, Merchant, MerchantMembership, Ticket
+from tickets.roles import Role
 from tickets.services import api_key_create
 
 A_TAG, B_TAG = "ALFASECRETA", "BETAPROPIA"
@@ -77,6 +79,10 @@ def populate(merchant, tag, make_ticket, receptor, postal_code):
     WebhookDelivery.objects.create(merchant=merchant, endpoint=endpoint, event="invoice.stamped",
                                    payload={"tag": tag}, status="failed", attempts=10,
                                    response_excerpt=f"respuesta {tag}")
+    today = timezone.localdate(timezone.now(), tz)
+    export = export_request(merchant=merchant, first_day=today.replace(day=1) - dt.timedelta(days=1),
+                            last_day=today, branch=branch, actor=f"contador {tag}")
+    assert export_run(export_id=export.pk) == "done"
     return branch
 
 
@@ -112,9 +118,11 @@ def victim_of(merchant):
     return Victim(merchant_id=merchant.pk, markers=[A_TAG, A_TAG.lower(), merchant.legal_name, merchant.rfc, *uuids])
 
 
-def test_staff_of_b_get_nothing_of_a_from_any_admin_url(world, merchant, other_merchant):
+@pytest.mark.parametrize("role", Role.values)
+def test_staff_of_b_get_nothing_of_a_from_any_admin_url(world, merchant, other_merchant, role):
+    MerchantMembership.objects.filter(user=world["attacker"]).update(role=role)
     for model in (Merchant, Branch, Ticket, Batch, ApiKey, Event, MerchantMembership, Certificate, Invoice,
-                  GlobalPeriod, LateRequest, WebhookEndpoint, WebhookDelivery, ExchangeRate):
+                  GlobalPeriod, LateRequest, WebhookEndpoint, WebhookDelivery, ExchangeRate, AccountingExport):
         assert model._default_manager.filter(**({"pk": merchant.pk} if model is Merchant else
                                                 {"merchant": merchant})).exists(), model
     leaks, requests = sweep(world["client"], admin.site, prefix="/admin/", victim=victim_of(merchant),

@@ -142,9 +142,33 @@ class Command(BaseCommand):
         secret_file.chmod(0o600)
         return "admin", password
 
+    def _staff(self, password: str) -> list[str]:
+        """One person per role of the demo merchant (same password as the admin), to try the back office as each."""
+        from tickets.models import MerchantMembership
+        from tickets.roles import Role
+
+        merchant = Merchant.objects.order_by("pk").first()
+        if merchant is None:
+            return []
+        user_model = get_user_model()
+        names = []
+        for username, role in (("dueno", Role.OWNER), ("contador", Role.ACCOUNTANT), ("cajero", Role.CASHIER)):
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user = user_model.objects.create_user(username, f"{username}@demo.example", password, is_staff=True)
+                MerchantMembership.objects.create(user=user, merchant=merchant, role=role)
+            elif not user.check_password(password):
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            names.append(f"«{username}» ({Role(role).label.lower()})")
+        return names
+
     def _print_credentials(self, credentials):
         username, password = credentials
         self.stdout.write(f"Administración: usuario «{username}», contraseña «{password}»")
+        staff = self._staff(password)
+        if staff:
+            self.stdout.write(f"Personal del comercio, misma contraseña: {', '.join(staff)}")
         api_key = demo_api_key()
         if api_key:
             self.stdout.write(f"API: encabezado «Authorization: Bearer {api_key}»")

@@ -36,7 +36,11 @@ def test_preview_shows_tickets_and_totals_and_generates(ours, merchant, branch, 
     page = ours.get(PREVIEW, {"period": "2026-03"})
     html = page.content.decode()
     assert page.status_code == 200 and "T-100" in html and "Marzo de 2026" in html and "Generar ahora" in html
-    done = ours.post(PREVIEW + "?period=2026-03", follow=True)
+    assert "venció" in html  # March's deadline (2 April 2026) has passed: asked before issuing
+    refused = ours.post(PREVIEW + "?period=2026-03", follow=True)
+    assert "confirma que quieres generarla" in refused.content.decode()
+    assert Ticket.objects.get().status == "open"
+    done = ours.post(PREVIEW + "?period=2026-03", {"confirm_late": "1"}, follow=True)
     assert "1 factura(s) global(es)" in done.content.decode()
     assert Ticket.objects.get().status == "globalized"
 

@@ -1,0 +1,59 @@
+"""Branded error pages (400, 403, 404, 500 and CSRF) for the shoppers' portal and the back office, DEBUG on or off.
+
+The pages are self-contained (inline CSS, no static files, no database): a 500 may come from a database that is
+down or a static manifest that is missing, and its page must still render.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+
+PAGES = {
+    400: ("Solicitud no válida", "No pudimos entender la solicitud. Revisa la dirección o vuelve a intentarlo."),
+    403: ("Sin permiso", "No tienes permiso para ver esta página. Si crees que es un error, pide acceso a quien "
+          "administra tu comercio."),
+    404: ("Página no encontrada", "La página que buscas no existe o ya no está disponible."),
+    500: ("Algo salió mal", "Tuvimos un problema al atender tu solicitud. Ya quedó registrado; intenta de nuevo en unos "
+          "minutos."),
+}
+CSRF_MESSAGE = ("Tu sesión caducó o el formulario se envió desde otra página. Vuelve a la página anterior, recárgala "
+                "e intenta de nuevo.")
+
+
+def _page(request, status: int, *, title: str | None = None, message: str | None = None) -> HttpResponse:
+    default_title, default_message = PAGES[status]
+    back_office = bool(request is not None and request.path.startswith("/admin/"))
+    context = {"status": status, "title": title or default_title, "message": message or default_message,
+               "back_office": back_office, "home": "/admin/" if back_office else "/"}
+    try:
+        body = render_to_string("errors/page.html", context)
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        log.exception("error page %s could not be rendered", status)
+        body = f"<!doctype html><html lang='es-MX'><title>{context['title']}</title><h1>{context['title']}</h1>" \
+               f"<p>{context['message']}</p></html>"
+    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def bad_request(request, exception=None):
+    return _page(request, 400)
+
+
+def permission_denied(request, exception=None):
+    return _page(request, 403)
+
+
+def not_found(request, exception=None):
+    return _page(request, 404)
+
+
+def server_error(request):
+    return _page(request, 500)
+
+
+def csrf_failure(request, reason=""):
+    return _page(request, 403, title="No pudimos enviar el formulario", message=CSRF_MESSAGE)
