@@ -12,6 +12,7 @@ import uuid as uuid_module
 
 from django.db.models import Q
 
+from invoicing.cfdi.rfc import RFC_PATTERN
 from invoicing.models import Invoice, InvoiceTicket, LateRequest
 
 
@@ -54,7 +55,6 @@ def needs_attention() -> Q:
 
 # ---------------------------------------------------------------- search
 
-RFC = re.compile(r"^[A-ZÑ&]{3,4}[0-9]{6}[A-Z0-9]{3}$")
 # What a customer reads off the invoice: "F-1", "F1", "f 1", "FAC-0012".
 SERIE_FOLIO = re.compile(r"^([A-ZÑ]+[A-ZÑ0-9]*?)\s*[-_/ ]?\s*0*([0-9]{1,18})$")
 
@@ -71,7 +71,7 @@ def invoice_search(queryset, term: str, *, merchant_id: int | None):
     except ValueError:
         pass
     found = Q(pk__in=[])
-    if RFC.match(upper.replace(" ", "")):
+    if RFC_PATTERN.match(upper.replace(" ", "")):
         found |= Q(receptor_rfc=upper.replace(" ", ""))
     if match := SERIE_FOLIO.match(upper):
         typed = match[1]  # series are stored as the merchant wrote them: the usual spellings keep the index usable
