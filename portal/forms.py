@@ -96,7 +96,6 @@ class CatalogChoiceField(forms.ChoiceField):
 
 
 RECEPTOR_FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "foreign_country", "foreign_tax_id")
-FOREIGN_FIELDS = ("foreign_country", "foreign_tax_id")
 # What «Soy extranjero» sets (Anexo 20: a resident abroad invoices as XEXX010101000, régimen 616, uso S01); the
 # page's script shows the same values, and the server applies them with or without it.
 FOREIGN_RECEPTOR = {"rfc": RFC_EXTRANJERO, "tax_regime": "616", "cfdi_use": "S01", "postal_code": ""}
@@ -166,9 +165,6 @@ class FiscalDataForm(AccessibleForm):
         raw = {name: data.get(name) or "" for name in RECEPTOR_FIELDS}
         if data.get("foreign"):
             raw.update(FOREIGN_RECEPTOR)
-        elif normalize_rfc(raw["rfc"]) != RFC_EXTRANJERO:
-            # Hidden when the box is not ticked: what is left in them is not a Mexican customer's data.
-            raw.update(dict.fromkeys(FOREIGN_FIELDS, ""))
         review = receptor_review(ReceptorData(**raw, emails=data.get("emails") or ()))
         for issue in review.errors:
             if issue.path not in self.errors:  # too long for the field already: one message is enough

@@ -36,20 +36,24 @@
   var foreign = document.getElementById("id_foreign");
   var foreignFields = document.getElementById("foreign-fields"), national = document.getElementById("national-fields");
 
-  function foreignMode() {
+  function foreignMode(event) {
     var on = !!(foreign && foreign.checked), f = data.foreign;
     if (foreignFields) foreignFields.hidden = !on;
     if (national) national.hidden = on;
     rfc.readOnly = on;
     if (on) rfc.value = f.rfc;
-    else if (clean(rfc.value) === f.rfc) rfc.value = "";
+    else if (event && clean(rfc.value) === f.rfc) rfc.value = "";
+    if (event && !on && foreignFields) {
+      // Left filled, they would be refused with a Mexican RFC (they are only a foreigner's data).
+      foreignFields.querySelectorAll("input, select").forEach(function (el) { el.value = ""; });
+    }
     update();
     if (on) {
       reg.value = f.tax_regime;
       update();
       uso.value = f.cfdi_use;
     }
-    // Disabled selects are not sent: the server sets 616 and S01 for a foreigner itself.
+    // Disabled selects are not sent: the server sets a foreigner's régimen and uso itself.
     reg.disabled = on;
     uso.disabled = on;
   }
