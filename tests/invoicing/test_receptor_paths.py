@@ -244,6 +244,16 @@ def test_a_foreign_customer_is_invoiced_over_the_api_and_stamped(api, merchant, 
     call_command("sandbox_pac_certificate", "--out", str(cer))
     check = verify(bytes(Invoice.objects.get(pk=body["id"]).stamped_xml), cer.read_bytes())
     assert check.ok, check.summary()
+    # The printed representation shows the receptor's residence and tax id too.
+    from django.template.loader import render_to_string
+
+    from invoicing.cfdi.parser import parse_cfdi
+    from invoicing.pdf import document_context, invoice_branding
+
+    xml = bytes(Invoice.objects.get(pk=body["id"]).stamped_xml)
+    html = render_to_string("invoicing/pdf.html", document_context(parse_cfdi(xml), sandbox=True,
+                                                                   branding=invoice_branding(merchant)))
+    assert "Residencia fiscal:</span> USA" in html and "Registro tributario:</span> 123456789" in html
 
 
 def test_soy_extranjero_in_the_portal_works_without_the_script(client, merchant, branch, make_ticket, certificate):
