@@ -175,7 +175,7 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
         ("Documento", {"fields": ["kind", "status", "serie", "folio", "uuid", "issued_at", "stamped_at", "pac",
                                   "document_links"]}),
         ("Receptor", {"fields": ["receptor_rfc", "receptor_name", "receptor_tax_regime", "receptor_postal_code",
-                                 "receptor_cfdi_use", "emails_list"]}),
+                                 "receptor_cfdi_use", "receptor_country", "receptor_tax_id", "emails_list"]}),
         ("Importes", {"fields": ["currency", "exchange_rate", "payment_form", "payment_method", "subtotal", "discount", "tax_total",
                                  "withheld_total", "total"]}),
         ("Timbrado", {"fields": ["attempts", "next_attempt_at", "last_error_code", "last_error_message",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from invoicing.cfdi import inputs as cfdi
+from invoicing.cfdi.rfc import RFC_EXTRANJERO
 from invoicing.models import Certificate, Invoice
 from tickets.ingest.normalize import net_hint
 from tickets.models import Merchant, Ticket, TicketLine
@@ -93,12 +94,16 @@ def engine_emisor(merchant: Merchant) -> cfdi.Emisor:
 
 
 def engine_receptor(invoice: Invoice) -> cfdi.Receptor:
+    foreign = invoice.receptor_rfc == RFC_EXTRANJERO
     return cfdi.Receptor(
         rfc=invoice.receptor_rfc,
         nombre=invoice.receptor_name,
-        domicilio_fiscal=invoice.receptor_postal_code,
+        # A foreigner's DomicilioFiscalReceptor is the LugarExpedicion (CFDI40149), i.e. the issuing branch's.
+        domicilio_fiscal=invoice.branch.postal_code if foreign else invoice.receptor_postal_code,
         regimen_fiscal=invoice.receptor_tax_regime,
         uso_cfdi=invoice.receptor_cfdi_use,
+        residencia_fiscal=invoice.receptor_country or None,
+        num_reg_id_trib=invoice.receptor_tax_id or None,
     )
 
 

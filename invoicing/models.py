@@ -88,6 +88,11 @@ class Invoice(models.Model):
     receptor_postal_code = models.CharField("código postal del receptor", max_length=5)
     receptor_cfdi_use = models.CharField("uso del CFDI", max_length=4)
     receptor_emails = models.JSONField("correos", default=list, blank=True)
+    # Only for a resident abroad (RFC XEXX010101000): ResidenciaFiscal (c_Pais) and NumRegIdTrib.
+    receptor_country = models.CharField("país de residencia fiscal del receptor", max_length=3, blank=True,
+                                        default="")
+    receptor_tax_id = models.CharField("registro tributario extranjero del receptor", max_length=40, blank=True,
+                                       default="")
     # Amounts snapshot
     currency = models.CharField("moneda", max_length=3, default="MXN")
     # TipoCambio of the CFDI: the tickets' (all of an invoice's tickets share currency and rate); None for MXN.

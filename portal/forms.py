@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, receptor_matrix, regimenes_for, usos_for
-from invoicing.cfdi.receptor import CAPITAL_PATTERN
-from invoicing.cfdi.rfc import RFC_SEPARATORS, normalize_rfc, persona_of
+from invoicing.cfdi.receptor import CAPITAL_PATTERN, foreign_countries
+from invoicing.cfdi.rfc import RFC_EXTRANJERO, RFC_SEPARATORS, normalize_rfc, persona_of
 from invoicing.services.receptor import INPUT_MAX_LENGTH, ReceptorData, receptor_review
 from tickets.models import Merchant
 
@@ -95,7 +95,15 @@ class CatalogChoiceField(forms.ChoiceField):
         return True
 
 
-RECEPTOR_FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use")
+RECEPTOR_FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "foreign_country", "foreign_tax_id")
+# What «Soy extranjero» sets (Anexo 20: a resident abroad invoices as XEXX010101000, régimen 616, uso S01); the
+# page's script shows the same values, and the server applies them with or without it.
+FOREIGN_RECEPTOR = {"rfc": RFC_EXTRANJERO, "tax_regime": "616", "cfdi_use": "S01", "postal_code": ""}
+
+
+def country_choices() -> list[tuple[str, str]]:
+    return [("", "Elige tu país de residencia fiscal")] + [(code, f"{name} ({code})")
+                                                           for code, name in foreign_countries()]
 
 
 class FiscalDataForm(AccessibleForm):
@@ -123,6 +131,15 @@ class FiscalDataForm(AccessibleForm):
         label="Correo electrónico", max_length=600,
         widget=forms.TextInput(attrs={"inputmode": "email", "autocomplete": "email", "spellcheck": "false"}),
         help_text="Ahí te enviamos la factura. Puedes escribir varios, separados por comas.")
+    foreign = forms.BooleanField(
+        label="Soy extranjero: resido fuera de México y no tengo RFC", required=False,
+        help_text="Facturamos con el RFC genérico de extranjero XEXX010101000, régimen 616 «Sin obligaciones "
+                  "fiscales» y uso S01 «Sin efectos fiscales», como pide el SAT.")
+    foreign_country = CatalogChoiceField(label="País de residencia fiscal", choices=country_choices, required=False)
+    foreign_tax_id = forms.CharField(
+        label="Número de registro tributario en tu país (tax id)", max_length=INPUT_MAX_LENGTH["foreign_tax_id"],
+        required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="Por ejemplo, tu EIN o SSN en Estados Unidos (9 dígitos).")
     remember = forms.BooleanField(label="Recordar mis datos en este dispositivo", required=False)
 
     def __init__(self, *args, **kwargs):
@@ -146,6 +163,8 @@ class FiscalDataForm(AccessibleForm):
     def clean(self):
         data = super().clean()
         raw = {name: data.get(name) or "" for name in RECEPTOR_FIELDS}
+        if data.get("foreign"):
+            raw.update(FOREIGN_RECEPTOR)
         review = receptor_review(ReceptorData(**raw, emails=data.get("emails") or ()))
         for issue in review.errors:
             if issue.path not in self.errors:  # too long for the field already: one message is enough
@@ -154,6 +173,7 @@ class FiscalDataForm(AccessibleForm):
         for name in (*RECEPTOR_FIELDS, "emails"):
             if name in self.cleaned_data:
                 self.cleaned_data[name] = getattr(cleaned, name)
+        self.cleaned_data["foreign"] = cleaned.rfc == RFC_EXTRANJERO
         self.warnings = review.warnings
         return self.cleaned_data
 
@@ -176,5 +196,7 @@ class ConstanciaForm(AccessibleForm):
 
 def catalog_matrix() -> dict:
     """What the fiscal data page's script needs for live filtering and hints, from the one definition of each
-    rule: the régimen ↔ UsoCFDI matrix, RFC length → persona, RFC separators, the régimen de capital."""
-    return {**receptor_matrix(), "rfc_separators": RFC_SEPARATORS, "capital": CAPITAL_PATTERN}
+    rule: the régimen ↔ UsoCFDI matrix, RFC length → persona, RFC separators, the régimen de capital, what
+    «Soy extranjero» sets."""
+    return {**receptor_matrix(), "rfc_separators": RFC_SEPARATORS, "capital": CAPITAL_PATTERN,
+            "foreign": FOREIGN_RECEPTOR}

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, USOS_CFDI
+from invoicing.cfdi.receptor import country_name
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.issue import ReceptorData, invoice_issue
@@ -36,7 +37,8 @@ REMEMBER_MAX_AGE = 365 * 24 * 3600
 PREFILL_KEY = "portal_prefill"
 PENDING_KEY = "portal_pending"
 CONFIRMED_KEY = "portal_confirmed"  # the last confirmation done: its twin POST lands on its invoice
-FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails")
+FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails", "foreign", "foreign_country",
+          "foreign_tax_id")
 RATE_LIMITED = (
     "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
     "si tu ticket tiene código QR, escanéalo para entrar directo."
@@ -48,6 +50,8 @@ _ERROR_FIELDS = {
     "CFDI40147": "postal_code", "CFDI40148": "postal_code", "CFDI40149": "postal_code",
     "CFDI40157": "tax_regime", "CFDI40158": "tax_regime", "CFDI40159": "tax_regime",
     "CFDI40160": "cfdi_use", "CFDI40161": "cfdi_use",
+    "CFDI40150": "foreign_country", "CFDI40151": "foreign_country", "CFDI40152": "foreign_country",
+    "CFDI40153": "foreign_tax_id", "CFDI40154": "foreign_tax_id", "CFDI40155": "foreign_tax_id",
 }
 _FIX_HINTS = {
     "rfc": "Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal.",
@@ -56,6 +60,8 @@ _FIX_HINTS = {
     "postal_code": "Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia.",
     "tax_regime": "Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal.",
     "cfdi_use": "Elige otro uso de la factura que corresponda a tu régimen.",
+    "foreign_country": "Elige tu país de residencia fiscal (no puede ser México).",
+    "foreign_tax_id": "Escribe tu número de registro tributario tal como lo emite tu país.",
 }
 
 
@@ -170,7 +176,8 @@ def _remembered(request) -> dict:
         data = json.loads(raw)
     except (KeyError, signing.BadSignature, ValueError):
         return {}
-    return {k: str(data[k]) for k in FIELDS if k in data} | {"remember": True}
+    remembered = {k: str(data[k]) for k in FIELDS if k in data and k != "foreign"}
+    return remembered | {"foreign": bool(data.get("foreign")), "remember": True}
 
 
 def _initial(request) -> dict:
@@ -252,7 +259,8 @@ def _confirm_context(tickets, dropped, pending) -> dict:
     data = pending["data"]
     return {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
             "data": data, "pending": pending,
-            "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"])}
+            "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"]),
+            "country": country_name(data.get("foreign_country") or "")}
 
 
 def confirmation_key(request, merchant: Merchant, pending: dict, ticket_ids: list[int]) -> str:
@@ -273,7 +281,9 @@ def _confirmed(request, merchant: Merchant, pending: dict):
         return redirect("merchant", slug=merchant.slug)
     data = pending["data"]
     receptor = ReceptorData(rfc=data["rfc"], name=data["name"], tax_regime=data["tax_regime"],
-                            postal_code=data["postal_code"], cfdi_use=data["cfdi_use"], emails=tuple(data["emails"]))
+                            postal_code=data["postal_code"], cfdi_use=data["cfdi_use"], emails=tuple(data["emails"]),
+                            foreign_country=data.get("foreign_country", ""),
+                            foreign_tax_id=data.get("foreign_tax_id", ""))
     late = Ticket.objects.filter(merchant=merchant, pk__in=ids, status=Ticket.Status.GLOBALIZED).exists()
     # Without a late-request service invoice_issue refuses the globalized ticket by name.
     issue = (late_request_service(merchant) if late else None) or invoice_issue
@@ -290,7 +300,7 @@ def _confirmed(request, merchant: Merchant, pending: dict):
     request.session[CONFIRMED_KEY] = {"merchant": merchant.pk, "invoice": invoice.public_code}
     response = redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
     if data.get("remember"):
-        remembered = {k: data[k] for k in FIELDS}
+        remembered = {k: data[k] for k in FIELDS if k in data}
         remembered["emails"] = ", ".join(data["emails"])
         response.set_signed_cookie(REMEMBER_COOKIE, json.dumps(remembered), salt=REMEMBER_SALT,
                                    max_age=REMEMBER_MAX_AGE, httponly=True, samesite="Lax",

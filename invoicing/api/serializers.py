@@ -26,8 +26,18 @@ class ReceptorIn(serializers.Serializer):
                                                             "de capital («S.A. DE C.V.») se quita y se avisa en "
                                                             "«warnings».")
     tax_regime = ReceptorText(max_length=LIMIT["tax_regime"], help_text="c_RegimenFiscal, p. ej. 612")
-    postal_code = ReceptorText(max_length=LIMIT["postal_code"], help_text="Código postal del domicilio fiscal")
+    postal_code = ReceptorText(max_length=LIMIT["postal_code"], required=False, default="",
+                               help_text="Código postal del domicilio fiscal (no se pide a un extranjero)")
     cfdi_use = ReceptorText(max_length=LIMIT["cfdi_use"], help_text="c_UsoCFDI, p. ej. G03")
+    foreign_country = ReceptorText(
+        max_length=LIMIT["foreign_country"], required=False, default="",
+        help_text="Solo para un residente en el extranjero (rfc XEXX010101000, tax_regime 616, cfdi_use S01): su "
+                  "país de residencia fiscal, clave c_Pais del SAT (p. ej. USA), nunca MEX. postal_code se deja "
+                  "vacío: el CFDI lleva el de la sucursal que factura.")
+    foreign_tax_id = ReceptorText(
+        max_length=LIMIT["foreign_tax_id"], required=False, default="",
+        help_text="Solo con rfc XEXX010101000: su número de registro tributario en ese país (NumRegIdTrib), en el "
+                  "formato que fija c_Pais (USA y CAN: 9 dígitos).")
     emails = serializers.ListField(child=ReceptorText(max_length=LIMIT["email"]), max_length=20, required=False,
                                    default=list, help_text=f"Hasta {MAX_EMAILS} correos.")
 
@@ -87,7 +97,8 @@ class InvoiceOut(serializers.ModelSerializer):
     def get_receptor(self, obj) -> dict:
         return {"rfc": obj.receptor_rfc, "name": obj.receptor_name, "tax_regime": obj.receptor_tax_regime,
                 "postal_code": obj.receptor_postal_code, "cfdi_use": obj.receptor_cfdi_use,
-                "emails": obj.receptor_emails}
+                "emails": obj.receptor_emails, "foreign_country": obj.receptor_country,
+                "foreign_tax_id": obj.receptor_tax_id}
 
     def get_error(self, obj) -> dict | None:
         if not obj.last_error_code:

@@ -4,7 +4,14 @@ Every path that invoices a person (the portal's form, the POS API, late requests
 ``invoicing/services/receptor.py``, which calls ``receptor_clean`` and ``receptor_issues``; the engine's
 ``validation.py`` calls ``receptor_issues`` again on the document as a last line of defence. One set of codes
 and Spanish messages follows: SAT's (CFDI40xxx) where one exists, otherwise a short descriptive code. Paths are
-the receptor's field names (rfc, name, tax_regime, postal_code, cfdi_use); ``XML_PATHS`` maps them to the CFDI.
+the receptor's field names (rfc, name, tax_regime, postal_code, cfdi_use, foreign_country, foreign_tax_id);
+``XML_PATHS`` maps them to the CFDI.
+
+Foreign customers (residents abroad without a Mexican RFC) invoice with SAT's generic RFC XEXX010101000
+(Anexo 20, Receptor): ResidenciaFiscal (c_Pais, never MEX) and NumRegIdTrib (their country's tax id, in the
+format c_Pais gives for that country) are required, RegimenFiscalReceptor is 616, UsoCFDI is S01 and
+DomicilioFiscalReceptor is the LugarExpedicion (CFDI40149): a foreigner's postal code is not theirs to give, so
+cleaning drops it and the invoice takes its issuing branch's. Every other RFC must carry neither foreign field.
 
 Cleaning: RFC upper-cased without separators; name upper-cased, whitespace collapsed and the régimen de capital
 ("S.A. DE C.V.") removed, which the caller shows as a warning (the CFDI 4.0 name is the one in the Constancia de
@@ -34,7 +41,14 @@ XML_PATHS = {
     "postal_code": "Receptor.DomicilioFiscalReceptor",
     "tax_regime": "Receptor.RegimenFiscalReceptor",
     "cfdi_use": "Receptor.UsoCFDI",
+    "foreign_country": "Receptor.ResidenciaFiscal",
+    "foreign_tax_id": "Receptor.NumRegIdTrib",
 }
+TAX_ID_MAX = 40  # cfdv40.xsd Receptor/@NumRegIdTrib: 1 to 40 characters
+# c_Pais' "Formato de Registro de Identidad Tributaria" column (satcfdi's copy of the catalog keeps only the
+# names): the countries for which SAT states a format. Every other country takes any 1-40 characters.
+TAX_ID_FORMATS = {"USA": (re.compile(r"^[0-9]{9}$"), "9 dígitos"), "CAN": (re.compile(r"^[0-9]{9}$"), "9 dígitos")}
+_TAX_ID_SEPARATORS = re.compile(r"[\s.\-]")
 PERSONA_TEXT = {cat.PERSONA_MORAL: "moral (RFC de 12 caracteres)", cat.PERSONA_FISICA: "física (RFC de 13 caracteres)"}
 
 # --- régimen de capital ------------------------------------------------------------------------------------
@@ -92,17 +106,28 @@ class CleanReceptor:
     postal_code: str
     cfdi_use: str
     name_removed: str = ""  # the régimen de capital taken off the name (a warning to show)
+    foreign_country: str = ""
+    foreign_tax_id: str = ""
 
 
-def receptor_clean(*, rfc: str, name: str, tax_regime: str, postal_code: str, cfdi_use: str) -> CleanReceptor:
+def receptor_clean(*, rfc: str, name: str, tax_regime: str, postal_code: str, cfdi_use: str,
+                   foreign_country: str = "", foreign_tax_id: str = "") -> CleanReceptor:
     name, removed = strip_regimen_capital(name or "")
+    rfc = normalize_rfc(rfc or "")
+    country = (foreign_country or "").strip().upper()
+    tax_id = " ".join((foreign_tax_id or "").split()).upper()
+    if country in TAX_ID_FORMATS:
+        tax_id = _TAX_ID_SEPARATORS.sub("", tax_id)  # "12-3456789" is how an EIN is written; SAT wants the digits
     return CleanReceptor(
-        rfc=normalize_rfc(rfc or ""),
+        rfc=rfc,
         name=name,
         tax_regime=(tax_regime or "").strip(),
-        postal_code=(postal_code or "").strip(),
+        # A foreigner's DomicilioFiscalReceptor is the place of issue (CFDI40149): the invoice sets it.
+        postal_code="" if rfc == RFC_EXTRANJERO else (postal_code or "").strip(),
         cfdi_use=(cfdi_use or "").strip().upper(),
         name_removed=removed,
+        foreign_country=country,
+        foreign_tax_id=tax_id,
     )
 
 
@@ -119,21 +144,25 @@ class _Issues(list):
 
 def receptor_issues(*, rfc: str, name: str, tax_regime: str, postal_code: str, cfdi_use: str,
                     name_removed: str = "", generic_allowed: bool = False,
-                    lugar_expedicion: str | None = None) -> list[ValidationIssue]:
+                    lugar_expedicion: str | None = None, foreign_country: str = "",
+                    foreign_tax_id: str = "") -> list[ValidationIssue]:
     """Everything wrong with a (clean) receptor, errors and warnings, in field order.
 
-    ``generic_allowed``: the engine accepts XAXX010101000/XEXX010101000 (global invoices, credit notes to a
-    global); a person asking for their invoice must give their own RFC. ``lugar_expedicion`` adds the generic
-    RFC's postal-code rule (CFDI40149).
+    ``generic_allowed``: the engine accepts XAXX010101000 (global invoices, credit notes to a global); a person
+    asking for their invoice must give their own RFC, or XEXX010101000 with their country and tax id if they
+    live abroad. ``lugar_expedicion`` adds the generic RFC's postal-code rule (CFDI40149); without it (a request,
+    before the issuing branch is known) a foreigner's postal code is left for the invoice to set.
     """
     r = _Issues()
     _rfc(r, rfc, generic_allowed)
     _name(r, rfc, name, name_removed)
     persona = "" if r.has("rfc") else persona_of(rfc)
-    generic = generic_allowed and is_generic(rfc)
+    generic = is_generic(rfc) and (generic_allowed or rfc == RFC_EXTRANJERO)
     _tax_regime(r, tax_regime, persona, generic)
     _cfdi_use(r, rfc, cfdi_use, tax_regime, persona, regimen_ok=not r.has("tax_regime"))
-    _postal_code(r, postal_code, generic, lugar_expedicion)
+    if not (rfc == RFC_EXTRANJERO and lugar_expedicion is None):  # else the invoice puts its LugarExpedicion here
+        _postal_code(r, postal_code, generic, lugar_expedicion)
+    _foreign(r, rfc, foreign_country, foreign_tax_id)
     return list(r)
 
 
@@ -141,9 +170,9 @@ def _rfc(r: _Issues, rfc: str, generic_allowed: bool) -> None:
     if not rfc:
         r.add("RFC_FORMATO", "rfc", "Escribe tu RFC: 13 caracteres si eres persona física, 12 si es una empresa "
                                     "(persona moral).")
-    elif is_generic(rfc) and not generic_allowed:
-        r.add("RFC_GENERICO", "rfc", "Ese es un RFC genérico (público en general o extranjero): para facturar "
-                                     "necesitas tu propio RFC.")
+    elif rfc == RFC_PUBLICO_GENERAL and not generic_allowed:
+        r.add("RFC_GENERICO", "rfc", "Ese es el RFC genérico de público en general: para facturar necesitas tu "
+                                     "propio RFC (o, si resides en el extranjero, marca «Soy extranjero»).")
     else:
         r.extend(rfc_issues(rfc, "rfc", who="tu RFC"))
 
@@ -184,8 +213,8 @@ def _tax_regime(r: _Issues, code: str, persona: str, generic: bool) -> None:
                                          "de la lista.")
     elif generic:
         if code != "616":
-            r.add("CFDI40159", "tax_regime", "Con RFC genérico, el régimen fiscal debe ser 616 «Sin obligaciones "
-                                             "fiscales».")
+            r.add("CFDI40159", "tax_regime", "Con RFC genérico (público en general o extranjero), el régimen fiscal "
+                                             "debe ser 616 «Sin obligaciones fiscales».")
     elif persona and code not in {x.code for x in cat.regimenes_for_persona(persona)}:
         r.add("CFDI40158", "tax_regime", f"El régimen {regimen.code} «{regimen.description}» no corresponde a una "
                                          f"persona {PERSONA_TEXT[persona]}. Elige otro de la lista.")
@@ -234,3 +263,51 @@ def _postal_code(r: _Issues, code: str, generic: bool, lugar_expedicion: str | N
         r.add("CFDI40147", "postal_code", f"El código postal {code} no existe en el catálogo del SAT. Escribe el "
                                           "de tu domicilio fiscal, como aparece en tu Constancia de Situación "
                                           "Fiscal.")
+
+
+def country_name(code: str) -> str | None:
+    """The c_Pais name of ``code`` (ISO 3166 alpha-3, as SAT lists it), or None."""
+    from .resources import sat_catalog
+
+    return sat_catalog("c_Pais").get(code) if isinstance(code, str) else None
+
+
+def foreign_countries() -> list[tuple[str, str]]:
+    """(code, name) of every country a foreign receptor may reside in: c_Pais without MEX, by name."""
+    from .resources import sat_catalog
+
+    return sorted(((k, v) for k, v in sat_catalog("c_Pais").items() if k != "MEX"), key=lambda kv: kv[1])
+
+
+def _foreign(r: _Issues, rfc: str, country: str, tax_id: str) -> None:
+    if rfc != RFC_EXTRANJERO:
+        if r.has("rfc"):
+            return
+        if country:
+            r.add("CFDI40151", "foreign_country", "El país de residencia fiscal solo se indica con el RFC de "
+                                                  "extranjero XEXX010101000.")
+        if tax_id:
+            r.add("CFDI40154", "foreign_tax_id", "El número de registro tributario extranjero solo se indica con "
+                                                 "el RFC de extranjero XEXX010101000.")
+        return
+    if not country:
+        r.add("CFDI40150", "foreign_country", "Con RFC de extranjero, elige tu país de residencia fiscal.")
+    elif country == "MEX":
+        r.add("CFDI40152", "foreign_country", "La residencia fiscal de un extranjero no puede ser México: si "
+                                              "resides en México, factura con tu propio RFC.")
+    elif country_name(country) is None:
+        r.add("CFDI40150", "foreign_country", f"El país «{country[:10]}» no existe en el catálogo del SAT; elige "
+                                              "uno de la lista.")
+    if not tax_id:
+        r.add("CFDI40153", "foreign_tax_id", "Con RFC de extranjero, escribe tu número de registro tributario "
+                                             "(tax id) de tu país de residencia.")
+        return
+    if len(tax_id) > TAX_ID_MAX:
+        r.add("CFDI40155", "foreign_tax_id", f"El número de registro tributario admite hasta {TAX_ID_MAX} "
+                                             "caracteres.")
+    elif _NAME_REFUSED.search(tax_id):
+        r.add("CFDI40155", "foreign_tax_id", "El número de registro tributario no puede llevar «|» ni caracteres "
+                                             "de control.")
+    elif country in TAX_ID_FORMATS and not TAX_ID_FORMATS[country][0].match(tax_id):
+        r.add("CFDI40155", "foreign_tax_id", f"El número de registro tributario de {country_name(country)} lleva "
+                                             f"{TAX_ID_FORMATS[country][1]} (catálogo c_Pais del SAT).")

@@ -243,14 +243,9 @@ def _receptor(c: d.Comprobante, r: _Report) -> None:
     rec = c.receptor
     issues = receptor_issues(rfc=rec.rfc, name=rec.nombre, tax_regime=rec.regimen_fiscal,
                              postal_code=rec.domicilio_fiscal or "", cfdi_use=rec.uso_cfdi, generic_allowed=True,
-                             lugar_expedicion=c.lugar_expedicion)
+                             lugar_expedicion=c.lugar_expedicion, foreign_country=rec.residencia_fiscal or "",
+                             foreign_tax_id=rec.num_reg_id_trib or "")
     r.extend(dataclasses.replace(i, path=RECEPTOR_XML_PATHS[i.path]) for i in issues)
-    if rec.rfc != cat.RFC_EXTRANJERO and (rec.residencia_fiscal or rec.num_reg_id_trib):
-        r.add(
-            "CFDI40151",
-            "Receptor.ResidenciaFiscal",
-            "La residencia fiscal y el número de registro tributario solo aplican a receptores extranjeros.",
-        )
 
 
 def _relacionados(c: d.Comprobante, r: _Report) -> None:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from invoicing.cfdi.rfc import RFC_EXTRANJERO
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice, InvoiceTicket
@@ -19,7 +20,7 @@ from invoicing.services.receptor import ReceptorData, receptor_check, receptor_n
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
-from tickets.models import Merchant, Ticket
+from tickets.models import Branch, Merchant, Ticket
 
 MAX_TICKETS_PER_INVOICE = 50
 
@@ -102,9 +103,20 @@ RECEPTOR_FIELDS = tuple(f.name for f in fields(ReceptorData))
 
 
 def invoice_receptor(invoice: Invoice) -> ReceptorData:
+    """The receptor as it was asked for (normalised): a foreigner's postal code is the invoice's, not theirs."""
+    foreign = invoice.receptor_rfc == RFC_EXTRANJERO
     return ReceptorData(rfc=invoice.receptor_rfc, name=invoice.receptor_name,
-                        tax_regime=invoice.receptor_tax_regime, postal_code=invoice.receptor_postal_code,
-                        cfdi_use=invoice.receptor_cfdi_use, emails=tuple(invoice.receptor_emails))
+                        tax_regime=invoice.receptor_tax_regime,
+                        postal_code="" if foreign else invoice.receptor_postal_code,
+                        cfdi_use=invoice.receptor_cfdi_use, emails=tuple(invoice.receptor_emails),
+                        foreign_country=invoice.receptor_country, foreign_tax_id=invoice.receptor_tax_id)
+
+
+def receptor_postal_code(receptor: ReceptorData, branch_id: int) -> str:
+    """DomicilioFiscalReceptor: the receptor's own, or for a foreigner the issuing branch's (CFDI40149)."""
+    if receptor.rfc == RFC_EXTRANJERO:
+        return Branch.objects.values_list("postal_code", flat=True).get(pk=branch_id)
+    return receptor.postal_code
 
 
 def _comparable(value):
@@ -218,9 +230,11 @@ def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: Rece
         receptor_rfc=receptor.rfc,
         receptor_name=receptor.name,
         receptor_tax_regime=receptor.tax_regime,
-        receptor_postal_code=receptor.postal_code,
+        receptor_postal_code=receptor_postal_code(receptor, main.branch_id),
         receptor_cfdi_use=receptor.cfdi_use,
         receptor_emails=list(receptor.emails),
+        receptor_country=receptor.foreign_country,
+        receptor_tax_id=receptor.foreign_tax_id,
         currency=main.currency,
         exchange_rate=exchange_rate_of(tickets),
         payment_form=main.payment_form,

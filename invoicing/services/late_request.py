@@ -40,6 +40,7 @@ from invoicing.services.issue import (
     invoice_concepts_check,
     live_invoice_id,
     receptor_normalized,
+    receptor_postal_code,
 )
 from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
@@ -125,8 +126,9 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         merchant=merchant, branch=branch, kind=Invoice.Kind.INGRESO, serie=branch.invoice_serie,
         folio=folio_next(merchant_id=merchant.pk, serie=branch.invoice_serie),
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
-        receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
-        receptor_emails=list(receptor.emails), currency=main.currency, exchange_rate=main.exchange_rate,
+        receptor_postal_code=receptor_postal_code(receptor, branch.pk), receptor_cfdi_use=receptor.cfdi_use,
+        receptor_emails=list(receptor.emails), receptor_country=receptor.foreign_country,
+        receptor_tax_id=receptor.foreign_tax_id, currency=main.currency, exchange_rate=main.exchange_rate,
         payment_form=main.payment_form,
         payment_method="PUE", status=Invoice.Status.ON_HOLD, idempotency_key=idempotency_key,
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),

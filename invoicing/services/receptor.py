@@ -20,7 +20,8 @@ from invoicing.errors import InvoicingError
 MAX_EMAILS = 5
 # Bounds on what a form or a request may carry before cleaning (a name may lose its "S.A. DE C.V."); the
 # rules' own limits apply after cleaning.
-INPUT_MAX_LENGTH = {"rfc": 20, "name": 400, "tax_regime": 10, "postal_code": 10, "cfdi_use": 10, "email": 254}
+INPUT_MAX_LENGTH = {"rfc": 20, "name": 400, "tax_regime": 10, "postal_code": 10, "cfdi_use": 10, "email": 254,
+                    "foreign_country": 10, "foreign_tax_id": 60}
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class ReceptorData:
     postal_code: str
     cfdi_use: str
     emails: tuple[str, ...] = field(default_factory=tuple)
+    # A resident abroad (RFC XEXX010101000): c_Pais of their fiscal residence and their tax id there.
+    foreign_country: str = ""
+    foreign_tax_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class ReceptorReview:
 
 def _clean(receptor: ReceptorData) -> tuple[CleanReceptor, tuple[str, ...]]:
     clean = receptor_clean(rfc=receptor.rfc, name=receptor.name, tax_regime=receptor.tax_regime,
-                           postal_code=receptor.postal_code, cfdi_use=receptor.cfdi_use)
+                           postal_code=receptor.postal_code, cfdi_use=receptor.cfdi_use,
+                           foreign_country=receptor.foreign_country, foreign_tax_id=receptor.foreign_tax_id)
     emails = tuple(dict.fromkeys(e.strip().lower() for e in receptor.emails or () if e and e.strip()))
     return clean, emails
 
@@ -55,10 +60,10 @@ def receptor_review(receptor: ReceptorData) -> ReceptorReview:
     """Clean ``receptor`` and say everything wrong with it (errors) and worth telling (warnings). Never raises."""
     clean, emails = _clean(receptor)
     issues = receptor_issues(rfc=clean.rfc, name=clean.name, tax_regime=clean.tax_regime,
-                             postal_code=clean.postal_code, cfdi_use=clean.cfdi_use, name_removed=clean.name_removed)
+                             postal_code=clean.postal_code, cfdi_use=clean.cfdi_use, name_removed=clean.name_removed,
+                             foreign_country=clean.foreign_country, foreign_tax_id=clean.foreign_tax_id)
     issues += _email_issues(emails)
-    cleaned = ReceptorData(rfc=clean.rfc, name=clean.name, tax_regime=clean.tax_regime,
-                           postal_code=clean.postal_code, cfdi_use=clean.cfdi_use, emails=emails)
+    cleaned = _data(clean, emails)
     return ReceptorReview(cleaned, tuple(i for i in issues if i.severity == ERROR),
                           tuple(i for i in issues if i.severity == WARNING), clean.name_removed)
 
@@ -66,8 +71,13 @@ def receptor_review(receptor: ReceptorData) -> ReceptorReview:
 def receptor_normalized(receptor: ReceptorData) -> ReceptorData:
     """The receptor as it is stored and stamped (cleaning only; idempotent)."""
     clean, emails = _clean(receptor)
+    return _data(clean, emails)
+
+
+def _data(clean: CleanReceptor, emails: tuple[str, ...]) -> ReceptorData:
     return ReceptorData(rfc=clean.rfc, name=clean.name, tax_regime=clean.tax_regime, postal_code=clean.postal_code,
-                        cfdi_use=clean.cfdi_use, emails=emails)
+                        cfdi_use=clean.cfdi_use, emails=emails, foreign_country=clean.foreign_country,
+                        foreign_tax_id=clean.foreign_tax_id)
 
 
 def receptor_check(receptor: ReceptorData) -> tuple[ValidationIssue, ...]:

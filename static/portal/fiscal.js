@@ -1,6 +1,7 @@
 // Live filtering of the fiscal data form. Every rule comes from the server in #catalogos (portal/forms.py
 // catalog_matrix, built from invoicing/cfdi): the régimen ↔ UsoCFDI matrix, which RFC length is which persona,
-// the separators people type in an RFC and the régimen de capital. Nothing here decides a rule; it only looks up.
+// the separators people type in an RFC, the régimen de capital and what «Soy extranjero» sets (RFC, régimen, uso).
+// Nothing here decides a rule; it only looks up. Without this script the server applies the same values.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("catalogos").textContent);
@@ -32,6 +33,31 @@
     fill(uso, lists.usos[reg.value] || lists.usos[""], data.usos, "Elige el uso de la factura");
   }
 
+  var foreign = document.getElementById("id_foreign");
+  var foreignFields = document.getElementById("foreign-fields"), national = document.getElementById("national-fields");
+
+  function foreignMode(event) {
+    var on = !!(foreign && foreign.checked), f = data.foreign;
+    if (foreignFields) foreignFields.hidden = !on;
+    if (national) national.hidden = on;
+    rfc.readOnly = on;
+    if (on) rfc.value = f.rfc;
+    else if (event && clean(rfc.value) === f.rfc) rfc.value = "";
+    if (event && !on && foreignFields) {
+      // Left filled, they would be refused with a Mexican RFC (they are only a foreigner's data).
+      foreignFields.querySelectorAll("input, select").forEach(function (el) { el.value = ""; });
+    }
+    update();
+    if (on) {
+      reg.value = f.tax_regime;
+      update();
+      uso.value = f.cfdi_use;
+    }
+    // Disabled selects are not sent: the server sets a foreigner's régimen and uso itself.
+    reg.disabled = on;
+    uso.disabled = on;
+  }
+
   function nameHint() {
     var m = capital.exec(name.value.trim());
     capitalHint.hidden = !m;
@@ -43,8 +69,9 @@
   rfc.addEventListener("blur", function () { rfc.value = clean(rfc.value); });
   reg.addEventListener("change", update);
   name.addEventListener("input", nameHint);
+  if (foreign) foreign.addEventListener("change", foreignMode);
   name.addEventListener("blur", function () { name.value = name.value.toUpperCase(); });
-  update();
+  foreignMode();
   nameHint();
   var summary = document.getElementById("errores");
   if (summary) summary.focus();

@@ -27,6 +27,9 @@ FISICA = {"rfc": "XIQB891116QE4", "name": "KARLA FUENTE NOLASCO", "tax_regime": 
           "cfdi_use": "S01", "emails": ["karla@example.com"]}
 MORAL = {"rfc": "EKU9003173C9", "name": "ESCUELA KEMPER URGATE", "tax_regime": "601", "postal_code": "42501",
          "cfdi_use": "G03", "emails": ["compras@example.com"]}
+# A resident abroad: SAT's generic foreign RFC, their country (c_Pais) and tax id; no postal code of their own.
+FOREIGN = {"rfc": "XEXX010101000", "name": "JOHN SMITH", "tax_regime": "616", "postal_code": "", "cfdi_use": "S01",
+           "foreign_country": "USA", "foreign_tax_id": "123456789", "emails": ["john@example.com"]}
 
 BAD = {
     "bad_rfc": ({**FISICA, "rfc": "XIQB8911QE4"}, [("rfc", "RFC_FORMATO")]),
@@ -42,6 +45,15 @@ BAD = {
     "generic_rfc": ({**FISICA, "rfc": "XAXX010101000"}, [("rfc", "RFC_GENERICO")]),
     "name_is_only_the_regimen_de_capital": ({**MORAL, "name": "S.A. de C.V."}, [("name", "CFDI40145")]),
     "bad_email": ({**FISICA, "emails": ["karla@"]}, [("emails", "CORREO_INVALIDO")]),
+    "foreigner_resident_in_mexico": ({**FOREIGN, "foreign_country": "MEX"}, [("foreign_country", "CFDI40152")]),
+    "foreigner_without_country": ({**FOREIGN, "foreign_country": ""}, [("foreign_country", "CFDI40150")]),
+    "foreigner_without_tax_id": ({**FOREIGN, "foreign_tax_id": ""}, [("foreign_tax_id", "CFDI40153")]),
+    "foreign_tax_id_off_the_countrys_format": ({**FOREIGN, "foreign_tax_id": "12345"},
+                                               [("foreign_tax_id", "CFDI40155")]),
+    "xexx_with_regimen_601": ({**FOREIGN, "tax_regime": "601"}, [("tax_regime", "CFDI40159")]),
+    "xexx_with_uso_g03": ({**FOREIGN, "cfdi_use": "G03"}, [("cfdi_use", "CFDI40161")]),
+    "foreign_data_with_a_mexican_rfc": ({**FISICA, "foreign_country": "USA", "foreign_tax_id": "123456789"},
+                                        [("foreign_country", "CFDI40151"), ("foreign_tax_id", "CFDI40154")]),
     "several_at_once": ({**FISICA, "rfc": "XIQB891116QE", "name": "A|B", "postal_code": "00001"},
                         [("rfc", "RFC_FORMATO"), ("name", "NOMBRE_CARACTER"), ("postal_code", "CFDI40147")]),
 }
@@ -184,3 +196,99 @@ def test_valid_data_passes_every_path_cleaned_the_same(client, api, merchant, br
     late_request_issue(merchant=merchant, ticket_ids=[globalized.pk], receptor=_receptor(typed))
     stored = list(Invoice.objects.values_list("receptor_rfc", "receptor_name", "receptor_cfdi_use", "receptor_emails"))
     assert stored == [("XIQB891116QE4", "KARLA FUENTE NOLASCO", "S01", ["karla@example.com"])] * 3
+
+
+def _stamped_receptor(invoice_id: int) -> dict:
+    invoice = Invoice.objects.get(pk=invoice_id)
+    invoice_stamp(invoice_id=invoice.pk)
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.STAMPED, invoice.last_error_message
+    xml = etree.fromstring(bytes(invoice.stamped_xml))
+    assert xml.get("LugarExpedicion") == "06600"
+    return dict(xml.find("{http://www.sat.gob.mx/cfd/4}Receptor").attrib)
+
+
+XEXX_RECEPTOR = {"Rfc": "XEXX010101000", "Nombre": "JOHN SMITH", "DomicilioFiscalReceptor": "06600",
+                 "ResidenciaFiscal": "USA", "NumRegIdTrib": "123456789", "RegimenFiscalReceptor": "616",
+                 "UsoCFDI": "S01"}
+
+
+def test_a_foreign_customer_is_invoiced_over_the_api_and_stamped(api, merchant, branch, make_ticket, certificate,
+                                                               tmp_path):
+    from django.core.management import call_command
+
+    from invoicing.cfdi.verify import verify
+
+    # What a POS sends for a tourist: an EIN typed with its dash, a postal code that is not the invoice's.
+    typed = {**FOREIGN, "rfc": "xexx010101000", "postal_code": "90210", "foreign_country": "usa",
+             "foreign_tax_id": "12-3456789"}
+    response = api.post("/api/v1/invoices", {"ticket_ids": [make_ticket(branch, number="A1").pk], "receptor": typed},
+                        format="json", HTTP_IDEMPOTENCY_KEY="tourist-1")
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["receptor"] | {"emails": []} == {
+        "rfc": "XEXX010101000", "name": "JOHN SMITH", "tax_regime": "616", "postal_code": "06600",
+        "cfdi_use": "S01", "emails": [], "foreign_country": "USA", "foreign_tax_id": "123456789"}
+    # The same request again is the same invoice (the stored postal code is the branch's, not the request's).
+    again = api.post("/api/v1/invoices", {"ticket_ids": [body["ticket_ids"][0]], "receptor": typed}, format="json",
+                     HTTP_IDEMPOTENCY_KEY="tourist-1")
+    assert (again.status_code, again.json()["id"]) == (202, body["id"])
+    other = api.post("/api/v1/invoices", {"ticket_ids": [body["ticket_ids"][0]],
+                                          "receptor": {**typed, "foreign_tax_id": "987654321"}},
+                     format="json", HTTP_IDEMPOTENCY_KEY="tourist-1")
+    assert other.status_code == 422
+    assert other.json()["error"]["details"]["fields"] == ["receptor.foreign_tax_id"]
+
+    assert _stamped_receptor(body["id"]) == XEXX_RECEPTOR
+    cer = tmp_path / "sandbox.cer"
+    call_command("sandbox_pac_certificate", "--out", str(cer))
+    check = verify(bytes(Invoice.objects.get(pk=body["id"]).stamped_xml), cer.read_bytes())
+    assert check.ok, check.summary()
+    # The printed representation shows the receptor's residence and tax id too.
+    from django.template.loader import render_to_string
+
+    from invoicing.cfdi.parser import parse_cfdi
+    from invoicing.pdf import document_context, invoice_branding
+
+    xml = bytes(Invoice.objects.get(pk=body["id"]).stamped_xml)
+    html = render_to_string("invoicing/pdf.html", document_context(parse_cfdi(xml), sandbox=True,
+                                                                   branding=invoice_branding(merchant)))
+    assert "Residencia fiscal:</span> USA" in html and "Registro tributario:</span> 123456789" in html
+
+
+def test_soy_extranjero_in_the_portal_works_without_the_script(client, merchant, branch, make_ticket, certificate):
+    # No JS: the RFC, régimen and uso are left as typed (empty or not), the box sets them on the server.
+    assert client.get(f"/t/{make_ticket(branch, number='P1').public_code}").status_code == 302
+    response = client.post(f"/{merchant.slug}/datos/", {
+        "foreign": "on", "rfc": "", "name": "John Smith", "tax_regime": "", "cfdi_use": "", "postal_code": "",
+        "foreign_country": "USA", "foreign_tax_id": "123-456-789", "emails": "john@example.com"})
+    assert response.status_code == 302, response.context["form"].errors
+    page = client.get(response.url).content.decode()
+    assert "Estados Unidos" in page and "123456789" in page and "XEXX010101000" in page
+    client.post(f"/{merchant.slug}/confirmar/")
+    invoice = Invoice.objects.get()
+    assert (invoice.receptor_rfc, invoice.receptor_tax_regime, invoice.receptor_cfdi_use, invoice.receptor_country,
+            invoice.receptor_tax_id, invoice.receptor_postal_code) == (
+        "XEXX010101000", "616", "S01", "USA", "123456789", "06600")
+    assert _stamped_receptor(invoice.pk) == XEXX_RECEPTOR
+
+
+def test_soy_extranjero_still_asks_for_country_and_tax_id(client, merchant, branch, make_ticket):
+    assert client.get(f"/t/{make_ticket(branch, number='P1').public_code}").status_code == 302
+    response = client.post(f"/{merchant.slug}/datos/", {"foreign": "on", "name": "John Smith",
+                                                        "foreign_country": "MEX", "emails": "john@example.com"})
+    assert response.status_code == 400
+    errors = {f: [e.code for e in es] for f, es in response.context["form"].errors.as_data().items()}
+    assert errors == {"foreign_country": ["CFDI40152"], "foreign_tax_id": ["CFDI40153"]}
+    page = response.content.decode()
+    assert "Soy extranjero" in page and "País de residencia fiscal" in page
+    assert not Invoice.objects.exists()
+
+
+def test_a_foreign_customer_through_a_late_request(merchant, branch, make_ticket):
+    globalized = make_ticket(branch, number="G1")
+    Ticket.objects.filter(pk=globalized.pk).update(status=Ticket.Status.GLOBALIZED)
+    invoice = late_request_issue(merchant=merchant, ticket_ids=[globalized.pk], receptor=_receptor(FOREIGN))
+    invoice.refresh_from_db()
+    assert (invoice.receptor_rfc, invoice.receptor_country, invoice.receptor_tax_id,
+            invoice.receptor_postal_code) == ("XEXX010101000", "USA", "123456789", "06600")
