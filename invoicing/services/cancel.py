@@ -1,0 +1,549 @@
+"""Cancel a stamped CFDI with SAT's motives and follow the request until SAT's answer is final.
+
+``cancellation_plan`` says what a cancellation would do, before anything is sent: whether the receptor must
+accept and why, until when the CFDI can be cancelled at all, what happens to its tickets; or why it is refused.
+The admin's confirmation page shows it, the API answers with it.
+
+``cancellation_request`` records the request (one active per invoice: the invoice row is locked and a partial
+unique index backs it) and moves the invoice ``stamped → cancelling``; a task sends it after commit.
+``cancellation_advance`` moves a request on, and the periodic follow-up calls it for every active request whose
+check is due, with backoff: send it to the PAC (SAT down: retried later), ask SAT's status while the receptor
+has not answered, and record the final answer:
+
+- cancelled: the invoice ``→ cancelled``; its tickets follow the motive (docs/cancellation.md): 01 they are on
+  the replacement already, 02/03 released or voided as the merchant chose, 04 the late request re-issues the
+  global without the requested tickets, in the same transaction.
+- rejected by the receptor, or refused by SAT or the PAC: the invoice is ``stamped`` again and nothing else
+  changes; the merchant is emailed.
+
+Every step writes its event rows and sends the ``invoice.cancellation_updated`` webhook. A reissue
+(services/reissue.py) creates its request ``waiting``: it is sent once the replacement is stamped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from invoicing.cfdi import cancellation as rules
+from invoicing.cfdi.csd import CsdError
+from invoicing.errors import InvoicingError
+from invoicing.lifecycle import CANCELLATION, LIVE, invoice_transition
+from invoicing.models import Cancellation, Invoice
+from invoicing.services import cancel_notify as notify
+from tickets.events import record_event, transition
+from tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+
+S = Invoice.Status
+C = Cancellation.Status
+T = Cancellation.Tickets
+ENTITY = "cancellation"
+CLAIM_SECONDS = 120  # a worker holding a request this long without finishing has died: another takes it
+
+
+def get_pac(merchant):  # looked up here so tests can point the service at a fake provider
+    from invoicing.pac import get_pac as pac_for
+
+    return pac_for(merchant)
+
+
+# --- what a cancellation would do ----------------------------------------------------------------------
+
+
+def invoice_facts(invoice: Invoice) -> rules.CfdiFacts:
+    kind = {Invoice.Kind.EGRESO: rules.EGRESO}.get(invoice.kind, rules.INGRESO)
+    return rules.CfdiFacts(tipo=kind, total=invoice.total, receptor_rfc=invoice.receptor_rfc,
+                           issued_at=invoice.issued_at or invoice.stamped_at or invoice.created_at,
+                           emisor_rfc=invoice.merchant.rfc, currency=invoice.currency,
+                           is_global=invoice.kind == Invoice.Kind.GLOBAL)
+
+
+def invoice_deadline(invoice: Invoice) -> rules.Deadline:
+    return rules.cancellation_deadline(issued_at=invoice.issued_at or invoice.stamped_at or invoice.created_at,
+                                       emisor_rfc=invoice.merchant.rfc, tz=invoice.merchant.time_zone)
+
+
+def deadline_passed(invoice: Invoice, at: dt.datetime | None = None) -> bool:
+    return invoice_deadline(invoice).passed(at or timezone.now())
+
+
+@dataclass
+class CancellationPlan:
+    invoice: Invoice
+    motive: str
+    acceptance: rules.Acceptance
+    deadline: rules.Deadline
+    tickets_action: str
+    ticket_count: int
+    near_deadline: bool
+    replacement: Invoice | None = None
+    refusal: InvoicingError | None = None
+
+    @property
+    def tickets_text(self) -> str:
+        n = self.ticket_count
+        which = f"Los {n} ticket(s) de la factura" if n != 1 else "El ticket de la factura"
+        when = "cuando el SAT confirme la cancelación; si se rechaza, no cambian"
+        folio = f" {self.replacement.serie}-{self.replacement.folio}" if self.replacement else ""
+        return {
+            T.REPLACEMENT: f"{which} quedan en el CFDI sustituto{folio}; los tickets no cambian.",
+            T.RELEASE: f"{which} quedan libres {when}: el cliente puede volver a facturarlos dentro del plazo, "
+                       "o entran en la siguiente factura global.",
+            T.VOID: f"{which} se cancelan {when}: la venta no se realizó y no entrarán en ninguna factura.",
+            T.GLOBAL_REISSUE: "La factura global se reexpide sin los tickets de la solicitud tardía (TipoRelacion "
+                              "04); los demás tickets pasan a la nueva global.",
+            T.NONE: "Este comprobante no tiene tickets propios: ningún ticket cambia.",
+        }[self.tickets_action]
+
+    @property
+    def deadline_text(self) -> str:
+        return (f"Se puede cancelar hasta el {rules.long_date(self.deadline.last_day)} (mes de la declaración anual "
+                "del ejercicio en que se emitió, CFF 29-A).")
+
+    def as_dict(self) -> dict:
+        return {
+            "motive": self.motive,
+            "motive_name": rules.MOTIVES.get(self.motive, ""),
+            "requires_acceptance": self.acceptance.required,
+            "acceptance_reason": self.acceptance.reason,
+            "acceptance_message": self.acceptance.message,
+            "deadline": self.deadline.last_day.isoformat(),
+            "deadline_message": self.deadline_text,
+            "near_deadline": self.near_deadline,
+            "tickets": self.tickets_action,
+            "tickets_message": self.tickets_text,
+        }
+
+
+def _refuse(code: str, message: str, details: dict | None = None, status: int = 422) -> InvoicingError:
+    return InvoicingError(code, message, details or {}, status=status)
+
+
+def _tickets_action(invoice: Invoice, motive: str, choice: str | None) -> tuple[str, InvoicingError | None]:
+    if motive == rules.MOTIVE_WITH_REPLACEMENT:
+        return T.REPLACEMENT, (_refuse("tickets_not_allowed", "Con el motivo 01 los tickets pasan al CFDI sustituto: "
+                                       "no indiques «tickets».") if choice else None)
+    if motive == rules.MOTIVE_GLOBAL:
+        return T.GLOBAL_REISSUE, None
+    if invoice.kind == Invoice.Kind.EGRESO:
+        return T.NONE, None
+    default = T.VOID if motive == "03" else T.RELEASE  # 03: the sale did not happen
+    if choice in (None, ""):
+        return default, None
+    if choice not in (T.RELEASE, T.VOID):
+        return default, _refuse("invalid_tickets_action", "«tickets» debe ser «release» (liberarlos) o «void» "
+                                "(cancelarlos).", {"tickets": [choice]})
+    return choice, None
+
+
+def related_blockers(invoice: Invoice) -> list[Invoice]:
+    """Our CFDIs still vigente that relate to this one other than by substitution: SAT says "No cancelable"
+    until they are cancelled (a credit note to a global, for example)."""
+    if not invoice.uuid:
+        return []
+    return list(Invoice.objects.filter(merchant_id=invoice.merchant_id, relations__related_uuid=invoice.uuid,
+                                       status__in=(S.STAMPED, *CANCELLATION, S.PENDING, S.SEALED, S.ON_HOLD))
+                .exclude(relations__relation_type="04").exclude(pk=invoice.pk).distinct().order_by("pk"))
+
+
+def cancellation_plan(*, invoice: Invoice, motive: str, replacement: Invoice | None = None,
+                      tickets: str | None = None, at: dt.datetime | None = None, internal: bool = False,
+                      waiting_replacement: bool = False) -> CancellationPlan:
+    """What cancelling ``invoice`` with ``motive`` would do, and ``refusal`` when it may not be done.
+
+    ``internal`` lets motivo 04 through (the late-request route is its only user); ``waiting_replacement`` is
+    the reissue's check, made before its replacement exists at SAT.
+    """
+    at = at or timezone.now()
+    motive = (motive or "").strip()
+    facts_ok = invoice.status in (S.STAMPED, *CANCELLATION, S.CANCELLED)
+    acceptance = rules.acceptance(invoice_facts(invoice), at=at) if facts_ok else rules.Acceptance(False, "")
+    deadline = invoice_deadline(invoice)
+    action, refusal = _tickets_action(invoice, motive, tickets)
+    near = deadline.days_left(at) <= settings.CANCELLATION_DEADLINE_WARNING_DAYS
+    plan = CancellationPlan(invoice=invoice, motive=motive, acceptance=acceptance, deadline=deadline,
+                            tickets_action=action, ticket_count=invoice.ticket_links.count(), near_deadline=near,
+                            replacement=replacement)
+    plan.refusal = refusal or _refusal(invoice, motive, replacement, deadline, at, internal=internal,
+                                       waiting_replacement=waiting_replacement)
+    return plan
+
+
+def _refusal(invoice, motive, replacement, deadline, at, *, internal, waiting_replacement) -> InvoicingError | None:
+    if invoice.status in CANCELLATION or _active(invoice) is not None:
+        return _refuse("cancellation_in_progress", "Esta factura ya tiene una cancelación en proceso; espera la "
+                       "respuesta del SAT.", {"status": invoice.status}, status=409)
+    if invoice.status == S.CANCELLED:
+        return _refuse("already_cancelled", "Esta factura ya está cancelada.", {"status": invoice.status}, 409)
+    if invoice.status != S.STAMPED:
+        return _refuse("not_stamped", "Solo se cancelan facturas timbradas.", {"status": invoice.status}, 409)
+    if motive not in rules.MOTIVES:
+        return _refuse("invalid_motive", "El motivo de cancelación debe ser 01, 02, 03 o 04.", {"motive": [motive]})
+    if motive == rules.MOTIVE_GLOBAL:
+        if invoice.kind != Invoice.Kind.GLOBAL:
+            return _refuse("invalid_motive", "El motivo 04 es solo para facturas globales.", {"motive": [motive]})
+        if not internal:
+            return _refuse("motive_04_late_request_only", "El motivo 04 se aplica solo cuando un cliente pide "
+                           "factura de un ticket que ya está en la global: la solicitud tardía (política «cancelar "
+                           "y reexpedir») cancela y reexpide la global por sí sola.", {"motive": [motive]})
+    if motive == rules.MOTIVE_WITH_REPLACEMENT and not waiting_replacement:
+        problem = _replacement_problem(invoice, replacement)
+        if problem:
+            return problem
+    elif replacement is not None and motive != rules.MOTIVE_WITH_REPLACEMENT:
+        return _refuse("replacement_not_allowed", "El CFDI sustituto solo se indica con el motivo 01.",
+                       {"replacement_id": [replacement.pk]})
+    if deadline.passed(at):
+        return _refuse("cancellation_deadline_passed",
+                       f"Ya no se puede cancelar esta factura: el plazo terminó el "
+                       f"{rules.long_date(deadline.last_day)} (CFF 29-A: hasta el mes de la declaración anual del "
+                       "ejercicio en que se emitió; cancelar después se multa). Para corregirla emite una nota de "
+                       "crédito.", {"deadline": deadline.last_day.isoformat()})
+    blockers = related_blockers(invoice)
+    if blockers:
+        return _refuse("has_related_documents", "El SAT no permite cancelarla mientras tenga documentos "
+                       "relacionados vigentes: cancela primero " + ", ".join(str(b) for b in blockers[:5]) + ".",
+                       {"invoice_ids": [b.pk for b in blockers]}, status=409)
+    return None
+
+
+def _replacement_problem(invoice: Invoice, replacement: Invoice | None) -> InvoicingError | None:
+    if replacement is None:
+        return _refuse("replacement_required", "El motivo 01 requiere el CFDI que sustituye a esta factura "
+                       "(«replacement_id»), timbrado y relacionado con TipoRelacion 04; usa «reexpedir» para "
+                       "emitirlo.")
+    if replacement.merchant_id != invoice.merchant_id or replacement.pk == invoice.pk:
+        return _refuse("replacement_not_found", "No existe ese CFDI sustituto.", {"replacement_id": [replacement.pk]},
+                       status=404)
+    if replacement.status != S.STAMPED:
+        return _refuse("replacement_not_stamped", "El CFDI sustituto debe estar timbrado antes de cancelar el "
+                       "original.", {"replacement_status": replacement.status}, status=409)
+    if not replacement.relations.filter(relation_type="04", related_uuid=invoice.uuid).exists():
+        return _refuse("replacement_not_related", "El CFDI sustituto debe relacionar a esta factura con "
+                       "TipoRelacion 04 (sustitución).", {"replacement_id": [replacement.pk]})
+    if set(invoice.ticket_links.values_list("ticket_id", flat=True)) - set(
+            replacement.ticket_links.values_list("ticket_id", flat=True)):
+        return _refuse("replacement_tickets_differ", "El CFDI sustituto no ampara los mismos tickets que la factura "
+                       "que sustituye.", {"replacement_id": [replacement.pk]})
+    return None
+
+
+def _active(invoice: Invoice) -> Cancellation | None:
+    return invoice.cancellations.filter(status__in=Cancellation.ACTIVE).first()
+
+
+# --- the request ---------------------------------------------------------------------------------------
+
+
+def cancellation_request(*, merchant, invoice_id: int, motive: str, replacement_id: int | None = None,
+                         tickets: str | None = None, actor: str = "", source: str = Cancellation.Source.API,
+                         internal: bool = False) -> Cancellation:
+    """Record the request and move the invoice to ``cancelling``; the send happens after commit (a task).
+
+    Scoped to ``merchant``: another merchant's invoice (or replacement) is not found. Two requests for one
+    invoice at once make one cancellation: the second is ``cancellation_in_progress`` (409).
+    """
+    try:
+        with transaction.atomic():
+            cancellation = _request(merchant=merchant, invoice_id=invoice_id, motive=motive,
+                                    replacement_id=replacement_id, tickets=tickets, actor=actor, source=source,
+                                    internal=internal)
+    except IntegrityError as exc:  # the partial unique index: a concurrent request won
+        raise _refuse("cancellation_in_progress", "Esta factura ya tiene una cancelación en proceso; espera la "
+                      "respuesta del SAT.", status=409) from exc
+    _advance_on_commit(cancellation.pk)
+    return cancellation
+
+
+def _request(*, merchant, invoice_id, motive, replacement_id, tickets, actor, source, internal) -> Cancellation:
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("merchant")
+               .filter(merchant=merchant, pk=invoice_id).first())
+    if invoice is None:
+        raise _refuse("not_found", "No existe esa factura.", status=404)
+    replacement = None
+    if replacement_id is not None:
+        replacement = Invoice.objects.filter(merchant=merchant, pk=replacement_id).first()
+        if replacement is None:
+            raise _refuse("replacement_not_found", "No existe ese CFDI sustituto.",
+                          {"replacement_id": [replacement_id]}, status=404)
+    plan = cancellation_plan(invoice=invoice, motive=motive, replacement=replacement, tickets=tickets,
+                             internal=internal)
+    if plan.refusal is not None:
+        raise plan.refusal
+    now = timezone.now()
+    cancellation = Cancellation.objects.create(
+        merchant=merchant, invoice=invoice, motive=plan.motive, replacement=replacement,
+        tickets_action=plan.tickets_action, status=C.REQUESTED, source=source, actor=actor[:150],
+        requires_acceptance=plan.acceptance.required, acceptance_reason=plan.acceptance.reason,
+        deadline=plan.deadline.last_day, next_check_at=now,
+    )
+    record_event(merchant_id=merchant.pk, entity=ENTITY, object_id=cancellation.pk, from_status="",
+                 to_status=C.REQUESTED, actor=actor, reason=f"motivo {plan.motive}: {plan.acceptance.message}",
+                 data=plan.as_dict())
+    if not invoice_transition(invoice, to=S.CANCELLING, expected=S.STAMPED, actor=actor,
+                              reason=f"cancelación #{cancellation.pk} solicitada (motivo {plan.motive})",
+                              data={"cancellation_id": cancellation.pk}, updated_at=now):
+        raise _refuse("cancellation_in_progress", "Esta factura ya tiene una cancelación en proceso.", status=409)
+    notify.cancellation_updated(cancellation, invoice)
+    if plan.near_deadline:
+        notify.near_deadline_on_commit(cancellation.pk)
+    return cancellation
+
+
+def _advance_on_commit(cancellation_id: int) -> None:
+    from invoicing.tasks_cancel import enqueue_advance_cancellation
+
+    transaction.on_commit(lambda: enqueue_advance_cancellation(cancellation_id))
+
+
+# --- the follow-up -------------------------------------------------------------------------------------
+
+
+def backoff_seconds(attempts: int) -> int:
+    base = settings.CANCELLATION_POLL_BASE_SECONDS
+    return min(base * 2 ** max(attempts - 1, 0), settings.CANCELLATION_POLL_MAX_SECONDS)
+
+
+def _claim(cancellation_id: int) -> Cancellation | None:
+    """Take the request for this worker (pushes its next check a lease ahead), if it is active and due."""
+    now = timezone.now()
+    due = Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    claimed = Cancellation.objects.filter(due, pk=cancellation_id, status__in=Cancellation.ACTIVE).update(
+        next_check_at=now + dt.timedelta(seconds=CLAIM_SECONDS))
+    if not claimed:
+        return None
+    return Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation_id)
+
+
+def cancellation_advance(*, cancellation_id: int) -> str:
+    """Do the next due step of a request; returns its status. Safe to call any time, from any worker."""
+    cancellation = _claim(cancellation_id)
+    if cancellation is None:
+        return Cancellation.objects.values_list("status", flat=True).get(pk=cancellation_id)
+    try:
+        if cancellation.status == C.WAITING:
+            _advance_waiting(cancellation)
+        elif cancellation.status == C.REQUESTED:
+            _send(cancellation)
+        else:
+            _poll(cancellation)
+    except Exception:
+        # Unexpected (a bug, the database): looked at again after a pause, never left claimed for good.
+        log.exception("cancellation %s could not advance", cancellation_id)
+        _later(cancellation, "internal", "Error interno al dar seguimiento; se reintentará.")
+    return Cancellation.objects.values_list("status", flat=True).get(pk=cancellation_id)
+
+
+def cancellation_ids_due(limit: int = 500) -> list[int]:
+    now = timezone.now()
+    return list(Cancellation.objects.filter(status__in=Cancellation.ACTIVE)
+                .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+                .order_by("next_check_at", "pk").values_list("pk", flat=True)[:limit])
+
+
+def _later(cancellation: Cancellation, code: str, message: str, *, status_text: str | None = None) -> None:
+    """Not final yet: look again after the backoff (SAT down, the receptor has not answered)."""
+    attempts = cancellation.attempts + 1
+    fields = {"attempts": attempts, "next_check_at": timezone.now() + dt.timedelta(seconds=backoff_seconds(attempts)),
+              "last_code": str(code)[:40], "last_message": message, "updated_at": timezone.now()}
+    if status_text is not None:
+        fields["sat_status"] = status_text[:60]
+    Cancellation.objects.filter(pk=cancellation.pk, status=cancellation.status).update(**fields)
+
+
+def _advance_waiting(cancellation: Cancellation) -> None:
+    """A reissue's request: sent once the replacement is stamped; dropped if the replacement failed."""
+    replacement = cancellation.replacement
+    replacement.refresh_from_db(fields=["status", "uuid", "last_error_message"])
+    if replacement.status == S.STAMPED:
+        if _send_after_replacement(cancellation):
+            cancellation.refresh_from_db()
+            _send(cancellation)
+        return
+    if replacement.status in (S.FAILED, S.CANCELLED):
+        _abandon(cancellation, replacement)
+        return
+    _later(cancellation, "waiting", "Esperando a que se timbre el CFDI sustituto.")
+
+
+@transaction.atomic
+def _send_after_replacement(cancellation: Cancellation) -> bool:
+    invoice = Invoice.objects.select_for_update().select_related("merchant").get(pk=cancellation.invoice_id)
+    acceptance = rules.acceptance(invoice_facts(invoice), at=timezone.now())  # as of now, when it is sent
+    if not transition(cancellation, entity=ENTITY, to=C.REQUESTED, expected=C.WAITING, actor=cancellation.actor,
+                      reason=f"CFDI sustituto timbrado ({str(cancellation.replacement.uuid).upper()}): se solicita "
+                             f"la cancelación con motivo 01. {acceptance.message}", next_check_at=timezone.now(),
+                      requires_acceptance=acceptance.required, acceptance_reason=acceptance.reason):
+        return False
+    if not invoice_transition(invoice, to=S.CANCELLING, expected=S.STAMPED, actor=cancellation.actor,
+                              reason=f"cancelación #{cancellation.pk} solicitada (motivo 01, sustituida por "
+                                     f"#{cancellation.replacement_id})", data={"cancellation_id": cancellation.pk},
+                              updated_at=timezone.now()):
+        transaction.set_rollback(True)
+        return False
+    notify.cancellation_updated(cancellation, invoice)
+    return True
+
+
+@transaction.atomic
+def _abandon(cancellation: Cancellation, replacement: Invoice) -> None:
+    why = (f"El CFDI sustituto #{replacement.pk} no se pudo timbrar ({replacement.last_error_message or 'sin detalle'})"
+           ": la factura original sigue vigente y no se envió la cancelación.")
+    if transition(cancellation, entity=ENTITY, to=C.ABANDONED, expected=C.WAITING, actor="seguimiento",
+                  reason=why[:500], last_message=why, finished_at=timezone.now(), next_check_at=None):
+        notify.cancellation_updated(cancellation, cancellation.invoice)
+        notify.merchant_on_commit(cancellation.pk, "abandoned")
+
+
+def _certificate(invoice: Invoice):
+    from invoicing.engine_inputs import engine_csd
+
+    certificate = invoice.certificate or invoice.merchant.certificates.filter(is_active=True).first()
+    if certificate is None:
+        raise _refuse("sin_csd", "El comercio no tiene un certificado de sello digital (CSD) activo.")
+    return engine_csd(certificate, expected_rfc=invoice.merchant.rfc)
+
+
+def _send(cancellation: Cancellation) -> None:
+    from invoicing.pac import PacError
+    from invoicing.pac.base import CANCELLED, IN_PROCESS
+
+    invoice = cancellation.invoice
+    try:
+        csd = _certificate(invoice)
+        replacement_uuid = str(cancellation.replacement.uuid).upper() if cancellation.replacement_id else None
+        result = get_pac(invoice.merchant).cancel(uuid=str(invoice.uuid).upper(), motivo=cancellation.motive,
+                                                  replacement_uuid=replacement_uuid, certificate=csd)
+    except PacError as exc:
+        if exc.permanent:
+            _finish(cancellation, C.REFUSED, code=exc.code, message=exc.message)
+        else:
+            _later(cancellation, exc.code, exc.message)
+        return
+    except InvoicingError as exc:  # no active CSD: nothing reached the PAC
+        _finish(cancellation, C.REFUSED, code=exc.code, message=exc.message)
+        return
+    except CsdError as exc:  # the CSD cannot be loaded: nothing reached the PAC
+        _finish(cancellation, C.REFUSED, code="csd", message=str(exc))
+        return
+    Cancellation.objects.filter(pk=cancellation.pk, requested_at__isnull=True).update(requested_at=timezone.now())
+    if result.status == CANCELLED:
+        _finish(cancellation, C.CANCELLED, code=result.code, message=result.message, acuse=result.acuse,
+                sat_status="Cancelado sin aceptación" if not cancellation.requires_acceptance else "Cancelado")
+    elif result.status == IN_PROCESS:
+        # SAT took the request (201/202), which is not yet a cancellation: its status service says what it is.
+        _to_pending(cancellation, result)
+        _poll(Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation.pk))
+    else:
+        _finish(cancellation, C.REFUSED, code=result.code, message=result.message, acuse=result.acuse)
+
+
+@transaction.atomic
+def _to_pending(cancellation: Cancellation, result) -> None:
+    invoice = Invoice.objects.select_for_update().get(pk=cancellation.invoice_id)
+    if transition(cancellation, entity=ENTITY, to=C.PENDING, expected=C.REQUESTED, actor="PAC",
+                  reason=f"{result.code}: {result.message}"[:500], last_code=str(result.code)[:40],
+                  last_message=result.message, acuse=result.acuse, updated_at=timezone.now()):
+        invoice_transition(invoice, to=S.CANCEL_PENDING, expected=S.CANCELLING, actor="PAC",
+                           reason=f"el SAT recibió la solicitud ({result.code}); "
+                                  + ("en espera de la respuesta del receptor" if cancellation.requires_acceptance
+                                     else "en espera de la confirmación del SAT"),
+                           data={"cancellation_id": cancellation.pk}, updated_at=timezone.now())
+        notify.cancellation_updated(cancellation, invoice)
+    cancellation.status = C.PENDING
+
+
+def _poll(cancellation: Cancellation) -> None:
+    """Ask SAT (through the PAC) where the request stands."""
+    from invoicing.pac import PacError
+
+    invoice = cancellation.invoice
+    try:
+        status = get_pac(invoice.merchant).status(uuid=str(invoice.uuid).upper(), emisor_rfc=invoice.merchant.rfc,
+                                                  receptor_rfc=invoice.receptor_rfc, total=invoice.total)
+    except PacError as exc:
+        _later(cancellation, exc.code, exc.message)
+        return
+    estatus = status.estatus_cancelacion or ""
+    if status.estado == "Cancelado" or estatus in ("Cancelado sin aceptación", "Cancelado con aceptación",
+                                                   "Plazo vencido"):
+        _finish(cancellation, C.CANCELLED, code="sat", message=f"{status.estado} ({estatus or 'sin detalle'})",
+                sat_status=estatus or status.estado)
+    elif estatus == "Solicitud rechazada":
+        _finish(cancellation, C.REJECTED, code="sat", message="El receptor rechazó la cancelación.",
+                sat_status=estatus)
+    else:
+        _later(cancellation, "sat", f"{status.estado or 'Sin respuesta'}: {estatus or 'solicitud aún sin registrar'}",
+               status_text=estatus or status.estado)
+
+
+# --- final answers -------------------------------------------------------------------------------------
+
+
+def _finish(cancellation: Cancellation, outcome: str, *, code: str, message: str, acuse: bytes | None = None,
+            sat_status: str = "") -> None:
+    from invoicing.services import late_request
+
+    with transaction.atomic():
+        current = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
+        if current.status not in (C.REQUESTED, C.PENDING):
+            return  # another worker recorded the answer first
+        invoice = Invoice.objects.select_for_update().select_related("merchant").get(pk=current.invoice_id)
+        now = timezone.now()
+        fields = {"last_code": str(code)[:40], "last_message": message, "finished_at": now, "next_check_at": None,
+                  "sat_status": sat_status[:60] or current.sat_status, "updated_at": now}
+        if acuse:
+            fields["acuse"] = acuse
+        transition(current, entity=ENTITY, to=outcome, expected=current.status, actor="SAT",
+                   reason=f"{code}: {message}"[:500], **fields)
+        if outcome == C.CANCELLED:
+            invoice_transition(invoice, to=S.CANCELLED, expected=CANCELLATION, actor="SAT",
+                               reason=f"cancelada (motivo {current.motive}): {message}"[:500],
+                               data={"cancellation_id": current.pk, "code": str(code)}, updated_at=now)
+            if current.tickets_action == T.GLOBAL_REISSUE:
+                late_request.global_cancelled(invoice)
+            else:
+                _tickets_follow(current, invoice)
+            notify.invoice_cancelled(invoice)
+        else:
+            invoice_transition(invoice, to=S.STAMPED, expected=CANCELLATION, actor="SAT",
+                               reason=f"cancelación #{current.pk} {current.get_status_display().lower()}: "
+                                      f"{message}"[:500], data={"cancellation_id": current.pk, "code": str(code)},
+                               updated_at=now)
+            if current.source != Cancellation.Source.LATE_REQUEST:
+                notify.merchant_on_commit(current.pk, outcome)
+        notify.cancellation_updated(current, invoice)
+        notify.documents_on_commit(current.pk, outcome)
+
+
+def _tickets_follow(cancellation: Cancellation, invoice: Invoice) -> None:
+    """Release or void the tickets the cancelled invoice held (02/03); 01 leaves them on the replacement."""
+    held = {Invoice.Kind.INGRESO: Ticket.Status.INVOICED, Invoice.Kind.GLOBAL: Ticket.Status.GLOBALIZED}.get(invoice.kind)
+    action = cancellation.tickets_action
+    if held is None or action not in (T.RELEASE, T.VOID):
+        return
+    # A ticket another live document of the same kind holds (a replacement, a re-issued global) stays there.
+    others = Invoice.objects.filter(kind=invoice.kind, status__in=LIVE).exclude(pk=invoice.pk)
+    tickets = (Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice, status=held)
+               .exclude(invoice_links__invoice__in=others).order_by("pk"))
+    to = Ticket.Status.OPEN if action == T.RELEASE else Ticket.Status.VOID
+    why = (f"factura #{invoice.pk} cancelada (motivo {cancellation.motive}): "
+           + ("ticket liberado" if action == T.RELEASE else "la venta no se realizó"))
+    for ticket in tickets:
+        transition(ticket, entity="ticket", to=to, expected=held, actor=cancellation.actor or "cancelación",
+                   reason=why, updated_at=timezone.now())
+
+
+# --- read side -----------------------------------------------------------------------------------------
+
+
+def latest_cancellation(invoice: Invoice) -> Cancellation | None:
+    return invoice.cancellations.order_by("-pk").first()
