@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from invoicing.admin_cancel import InvoiceCancelAdminMixin
 from invoicing.cfdi.csd import CsdError, load_csd
 from invoicing.downloads import InvoiceDocumentsAdminMixin
 from invoicing.models import Certificate, Invoice, InvoiceRelation, InvoiceTicket
@@ -97,7 +98,7 @@ class InvoiceRelationInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
+class InvoiceAdmin(InvoiceCancelAdminMixin, InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     list_display = ["__str__", "kind", "status", "receptor_rfc", "total", "uuid", "created_at"]
     list_filter = ["kind", "status", "pac"]
     search_fields = ["receptor_rfc", "receptor_name", "uuid", "folio"]

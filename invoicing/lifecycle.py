@@ -128,3 +128,12 @@ def invoice_transitions_bulk(invoices: Sequence[Invoice], *, from_status: str, t
                   to_status=to, actor=actor, reason=reason)
             for invoice, reason in zip(invoices, reasons, strict=True)
         )
+
+
+def refuse_deleting_legal_invoices(sender, instance: Invoice, **kwargs) -> None:
+    """pre_delete of Invoice: a CFDI that exists at SAT is never deleted, by any path (admin, shell, a cascade);
+    it is cancelled. Raising here aborts the whole delete."""
+    from django.db.models import ProtectedError
+
+    if instance.status in LEGAL:
+        raise ProtectedError(f"La factura {instance} está timbrada ante el SAT: no se borra, se cancela.", {instance})
