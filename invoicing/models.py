@@ -185,6 +185,7 @@ class InvoiceRelation(models.Model):
         return f"{self.relation_type} {self.related_uuid}"
 from invoicing.models_cancel import Cancellation  # noqa: E402,F401  (cancellations and their follow-up)
 from invoicing.models_global import GlobalPeriod, LateRequest  # noqa: E402,F401  (factura global bookkeeping)
+from invoicing.models_refund import Refund  # noqa: E402,F401  (refunds from the point of sale)
 from invoicing.pac.models import SandboxCertificate, SandboxStamp  # noqa: E402,F401  (sandbox PAC memory)
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401  (merchant webhooks)
 

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from invoicing.api import cancel_views, global_views, views
+from invoicing.api import cancel_views, global_views, refund_views, views
 from invoicing.webhooks import api as webhooks
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("invoices/<int:pk>/reissue", cancel_views.InvoiceReissue.as_view(), name="api-invoice-reissue"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<fmt>xml|pdf|zip)$", views.InvoiceDocument.as_view(),
             name="api-invoice-document"),
+    path("tickets/<str:pk>/refunds", refund_views.TicketRefunds.as_view(), name="api-ticket-refunds"),
     path("global-invoices", global_views.GlobalInvoiceCollection.as_view(), name="api-global-invoices"),
     path("global-invoices/eligible", global_views.GlobalInvoiceEligible.as_view(), name="api-global-eligible"),
     path("global-invoices/<int:pk>", global_views.GlobalInvoiceDetail.as_view(), name="api-global-invoice"),
