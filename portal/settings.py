@@ -303,6 +303,10 @@ SPECTACULAR_SETTINGS = {
         "BatchStatusEnum": "tickets.models.Batch.Status",
         "InvoiceStatusEnum": "invoicing.models.Invoice.Status",
         "WebhookDeliveryStatusEnum": "invoicing.webhooks.models.WebhookDelivery.Status",
+        "CancellationStatusEnum": "invoicing.models.Cancellation.Status",
+        "CancellationTicketsEnum": "invoicing.models.Cancellation.Tickets",
+        "RefundKindEnum": "invoicing.models.Refund.Kind",
+        "InvoiceKindEnum": "invoicing.models.Invoice.Kind",
     },
 }
 

@@ -12,6 +12,7 @@ merchant is told; if the replacement cannot be stamped the original keeps everyt
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 from django.db import transaction
@@ -103,3 +104,45 @@ def _replacement(invoice: Invoice, receptor, *, actor: str) -> Invoice:
     invoice_created(replacement, actor=actor, reason=f"sustituye a la factura #{invoice.pk} ({invoice.serie}-"
                                                      f"{invoice.folio}, UUID {str(invoice.uuid).upper()})")
     return replacement
+
+
+# --- the shopper's own correction ------------------------------------------------------------------------
+
+
+def self_correction_until(invoice: Invoice) -> dt.datetime | None:
+    """Until when the shopper may correct her data from the invoice's page (the merchant's window, never past
+    the legal deadline); None when the merchant does not allow it."""
+    from invoicing.services.cancel import invoice_deadline
+
+    merchant = invoice.merchant
+    stamped = invoice.stamped_at or invoice.issued_at
+    if merchant.self_correction_window == merchant.CorrectionWindow.OFF or stamped is None:
+        return None
+    if merchant.self_correction_window == merchant.CorrectionWindow.DAYS:
+        until = stamped + dt.timedelta(days=merchant.self_correction_days)
+    else:  # the month of the invoice, in the merchant's zone
+        local = timezone.localtime(invoice.issued_at or stamped, merchant.tzinfo)
+        first = local.date().replace(day=1) + dt.timedelta(days=32)
+        until = dt.datetime.combine(first.replace(day=1), dt.time.min, tzinfo=merchant.tzinfo)
+    return min(until, invoice_deadline(invoice).ends_at)
+
+
+def shopper_correction(*, invoice: Invoice, current_rfc: str, receptor, actor: str = "portal") -> Cancellation:
+    """"Corregir mis datos": the shopper proves she is the receptor (the RFC the invoice was made to), within the
+    merchant's window; then the reissue. ``receptor`` is the corrected ReceptorData."""
+    import secrets
+
+    until = self_correction_until(invoice)
+    if until is None:
+        raise InvoicingError("correction_not_allowed", "Esta tienda no permite corregir los datos de una factura "
+                             "desde aquí; comunícate con la tienda.", status=409)
+    if timezone.now() >= until:
+        shown = timezone.localtime(until, invoice.merchant.tzinfo) - dt.timedelta(seconds=1)
+        raise InvoicingError("correction_window_closed", f"El plazo para corregir tus datos terminó el "
+                             f"{rules.long_date(shown.date())}; comunícate con la tienda.", status=409)
+    if not secrets.compare_digest(current_rfc.encode(), invoice.receptor_rfc.encode()):
+        raise InvoicingError("rfc_mismatch", "Ese RFC no es el de esta factura: escribe el RFC con el que "
+                             "facturaste.", {"current_rfc": ["No coincide con la factura."]}, status=400)
+    changes = {name: getattr(receptor, name) for name in RECEPTOR_FIELDS}
+    return invoice_reissue(merchant=invoice.merchant, invoice_id=invoice.pk, changes=changes, actor=actor,
+                           source=Cancellation.Source.PORTAL)
