@@ -4,6 +4,22 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def adopt_cancellations_in_flight(apps, schema_editor):
+    """Invoices left "cancelling" by the late request's own cancel (before this migration) get the request row
+    the follow-up needs; the PAC answers the repeated request with "already requested/cancelled"."""
+    from django.utils import timezone
+
+    Invoice = apps.get_model("invoicing", "Invoice")
+    Cancellation = apps.get_model("invoicing", "Cancellation")
+    for invoice in Invoice.objects.filter(status="cancelling"):
+        is_global = invoice.kind == "global"
+        Cancellation.objects.create(
+            merchant_id=invoice.merchant_id, invoice=invoice, motive="04" if is_global else "02",
+            tickets_action="global_reissue" if is_global else "none", status="requested",
+            source="late_request" if is_global else "api", actor="migración", next_check_at=timezone.now(),
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -51,4 +67,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status__in', ['waiting', 'requested', 'pending'])), fields=('invoice',), name='one_active_cancellation_per_invoice')],
             },
         ),
+        migrations.RunPython(adopt_cancellations_in_flight, migrations.RunPython.noop),
     ]

@@ -89,15 +89,19 @@ class CancellationPlan:
 
     @property
     def tickets_text(self) -> str:
-        n = self.ticket_count
-        which = f"Los {n} ticket(s) de la factura" if n != 1 else "El ticket de la factura"
-        when = "cuando el SAT confirme la cancelación; si se rechaza, no cambian"
+        one = self.ticket_count == 1
+        which = "El ticket de la factura" if one else f"Los {self.ticket_count} tickets de la factura"
+        stays, frees, voids = ("queda", "queda libre", "se cancela") if one else ("quedan", "quedan libres",
+                                                                                 "se cancelan")
+        when = "cuando el SAT confirme la cancelación; si se rechaza, no cambia" + ("" if one else "n")
         folio = f" {self.replacement.serie}-{self.replacement.folio}" if self.replacement else ""
         return {
-            T.REPLACEMENT: f"{which} quedan en el CFDI sustituto{folio}; los tickets no cambian.",
-            T.RELEASE: f"{which} quedan libres {when}: el cliente puede volver a facturarlos dentro del plazo, "
-                       "o entran en la siguiente factura global.",
-            T.VOID: f"{which} se cancelan {when}: la venta no se realizó y no entrarán en ninguna factura.",
+            T.REPLACEMENT: f"{which} {stays} en el CFDI sustituto{folio}; ningún ticket cambia.",
+            T.RELEASE: f"{which} {frees} {when}: el cliente puede volver a facturar"
+                       + ("lo" if one else "los") + " dentro del plazo, o entra" + ("" if one else "n")
+                       + " en la siguiente factura global.",
+            T.VOID: f"{which} {voids} {when}: la venta no se realizó y no entrará" + ("" if one else "n")
+                    + " en ninguna factura.",
             T.GLOBAL_REISSUE: "La factura global se reexpide sin los tickets de la solicitud tardía (TipoRelacion "
                               "04); los demás tickets pasan a la nueva global.",
             T.NONE: "Este comprobante no tiene tickets propios: ningún ticket cambia.",

@@ -4,6 +4,7 @@ invoicing/services/reissue.py). Rate-limited per address; refused while a cancel
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 from django import forms
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from invoicing.cfdi.cancellation import long_date
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.errors import InvoicingError
 from invoicing.models import Cancellation, Invoice
@@ -37,13 +39,10 @@ class CorrectionForm(FiscalDataForm):
                                   error_messages={"required": "Escribe el RFC con el que se hizo esta factura."},
                                   widget=forms.TextInput(attrs={"autocomplete": "off",
                                                                 "autocapitalize": "characters"}))
-    field_order = ["current_rfc"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        del self.fields["remember"]
-        self.order_fields(["current_rfc", "rfc", "name", "tax_regime", "cfdi_use", "postal_code", "emails"])
-        self.fields["rfc"].label = "RFC correcto"
+    rfc = copy.deepcopy(FiscalDataForm.base_fields["rfc"])
+    rfc.label = "RFC correcto"
+    remember = None  # the portal's cookie is for new invoices
+    field_order = ["current_rfc", "rfc", "name", "tax_regime", "cfdi_use", "postal_code", "emails"]
 
     def clean_current_rfc(self) -> str:
         return normalize_rfc(self.cleaned_data["current_rfc"])
@@ -58,12 +57,14 @@ def correction_context(invoice: Invoice) -> dict:
     until = self_correction_until(invoice) if invoice.status == Invoice.Status.STAMPED and replaced is None else None
     if until is not None and timezone.now() >= until:
         until = None
-    return {"correction_until": _last_moment(until), "replacement": replaced.replacement if replaced else None}
+    return {"correction_until": _last_day(until, invoice), "replacement": replaced.replacement if replaced else None}
 
 
-def _last_moment(until):
-    # The window ends *at* ``until`` (midnight): people read "hasta el" the day before.
-    return until - dt.timedelta(seconds=1) if until is not None else None
+def _last_day(until, invoice) -> str:
+    """«31 de diciembre de 2026»: the window ends *at* ``until`` (midnight), so people read the day before."""
+    if until is None:
+        return ""
+    return long_date(timezone.localtime(until - dt.timedelta(seconds=1), invoice.merchant.tzinfo).date())
 
 
 @never_cache
@@ -76,8 +77,8 @@ def invoice_correct(request, slug: str, code: str):
                "postal_code": receptor.postal_code, "cfdi_use": receptor.cfdi_use, "emails": ", ".join(receptor.emails)}
     form = CorrectionForm(request.POST or None, initial=initial)
     context = {"invoice": invoice, "form": form, "back": back, "matrix": catalog_matrix(),
-               "until": _last_moment(self_correction_until(invoice)) if invoice.status == Invoice.Status.STAMPED
-               else None}
+               "until": _last_day(self_correction_until(invoice), invoice) if invoice.status == Invoice.Status.STAMPED
+               else ""}
     status = 200
     if request.method == "POST":
         if not ratelimit.hit("correction_ip", ratelimit.client_ip(request)):

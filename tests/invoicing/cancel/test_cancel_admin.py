@@ -44,7 +44,7 @@ def test_cancel_shows_acceptance_deadline_and_tickets_before_sending(staff, stam
     assert "Se puede cancelar hasta el 31 de marzo de" in html
     review = action(staff, "cancel_invoices", [small, large], step="review", motive="03", tickets="")
     html = review.content.decode()
-    assert "se cancelan cuando el SAT confirme la cancelación" in html and "Confirmar y enviar 2" in html
+    assert "El ticket de la factura se cancela cuando el SAT confirme la cancelación" in html and "Confirmar y enviar 2" in html
     assert not Cancellation.objects.exists()  # nothing sent on the way
     assert not SandboxStamp.objects.exclude(cancel_status="").exists()
     done = action(staff, "cancel_invoices", [small, large], step="confirm", motive="03", tickets="")

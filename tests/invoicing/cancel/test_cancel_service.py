@@ -226,7 +226,7 @@ def test_the_plan_says_acceptance_deadline_and_tickets_before_anything_is_sent(s
     assert plan.refusal is None and plan.acceptance.required
     assert "El receptor debe aceptar" in plan.acceptance.message
     assert plan.deadline_text.startswith("Se puede cancelar hasta el 31 de marzo de")
-    assert "se cancelan cuando el SAT confirme" in plan.tickets_text
+    assert "El ticket de la factura se cancela cuando el SAT confirme" in plan.tickets_text
     assert not SandboxStamp.objects.filter(cancel_status__gt="").exists()
 
 
