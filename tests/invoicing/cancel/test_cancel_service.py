@@ -258,3 +258,29 @@ def test_a_global_with_a_vigente_credit_note_is_not_cancellable_until_the_note_i
     with pytest.raises(InvoicingError) as err:
         cancel(invoice, "02")
     assert err.value.code == "has_related_documents" and err.value.details == {"invoice_ids": [note.pk]}
+
+
+def test_an_invoice_left_cancelling_by_the_old_late_request_path_is_adopted_and_followed(stamped, follow_up):
+    import importlib
+
+    from django.apps import apps
+
+    invoice = stamped("116.00")
+    Invoice.objects.filter(pk=invoice.pk).update(status="cancelling")  # as the code before 0008 left it
+    migration = importlib.import_module("invoicing.migrations.0008_cancellations")
+    migration.adopt_cancellations_in_flight(apps, None)
+    c = Cancellation.objects.get(invoice=invoice)
+    assert (c.status, c.motive, c.source) == ("requested", "02", "api")
+    assert follow_up() == ["cancelled"]
+    assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+
+
+def test_the_plan_speaks_of_several_tickets_in_the_plural(branch, make_ticket, receptor, stamp_all, certificate):
+    from invoicing.services import invoice_issue
+
+    tickets = [make_ticket(branch, number=f"P{i}") for i in range(2)]
+    invoice = invoice_issue(merchant=branch.merchant, ticket_ids=[t.pk for t in tickets], receptor=receptor)
+    stamp_all()
+    invoice.refresh_from_db()
+    text = cancellation_plan(invoice=invoice, motive="02").tickets_text
+    assert text.startswith("Los 2 tickets de la factura quedan libres cuando el SAT confirme")
