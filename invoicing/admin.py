@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from invoicing.admin_cancel import InvoiceCancelAdminMixin
 from invoicing.cfdi.catalogs import FORMAS_PAGO
 from invoicing.cfdi.csd import CsdError, load_csd
 from invoicing.dashboard import merchant_dashboard
@@ -154,7 +155,7 @@ class ResendToForm(forms.Form):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
+class InvoiceAdmin(InvoiceCancelAdminMixin, InvoiceDocumentsAdminMixin, MerchantScopedAdmin):
     view_capability = Cap.FIND
     custom_view_capabilities = {"document": Cap.DOWNLOAD}
     list_display = ["status_badge", "serie_folio", "short_uuid", "receptor_rfc", "receptor_name_short", "total",

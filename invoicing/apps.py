@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_delete
 
 
 class InvoicingConfig(AppConfig):
@@ -23,3 +23,8 @@ class InvoicingConfig(AppConfig):
         from tickets.signals import batch_finished
 
         batch_finished.connect(on_batch_finished, dispatch_uid="webhooks_batch_finished")
+
+        from invoicing.lifecycle import refuse_deleting_legal_invoices
+        from invoicing.models import Invoice
+
+        pre_delete.connect(refuse_deleting_legal_invoices, sender=Invoice, dispatch_uid="invoice_never_deleted")

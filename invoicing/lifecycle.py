@@ -31,16 +31,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.ON_HOLD: frozenset({S.PENDING, S.FAILED}),
     S.PENDING: frozenset({S.SEALED, S.FAILED}),
     S.SEALED: frozenset({S.STAMPED, S.FAILED}),
+    # Cancellation (invoicing/services/cancel.py): requested → pending acceptance → cancelled; back to stamped
+    # when SAT or the PAC refuses the request, or the receptor rejects it.
     S.STAMPED: frozenset({S.CANCELLING}),
-    S.CANCELLING: frozenset({S.STAMPED, S.CANCELLED}),  # back to stamped when the receptor rejects
+    S.CANCELLING: frozenset({S.CANCEL_PENDING, S.CANCELLED, S.STAMPED}),
+    S.CANCEL_PENDING: frozenset({S.CANCELLED, S.STAMPED}),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 
 # Groups the rest of the code asks about, defined once.
 IN_FLIGHT = (S.PENDING, S.SEALED)  # the stamping queue (a partial index on the model follows this set)
-LEGAL = (S.STAMPED, S.CANCELLING, S.CANCELLED)  # a CFDI exists at SAT: downloadable, never deleted
-LIVE = (S.ON_HOLD, S.PENDING, S.SEALED, S.STAMPED, S.CANCELLING)  # holds its tickets
+CANCELLATION = (S.CANCELLING, S.CANCEL_PENDING)  # a cancellation is under way: the CFDI is still vigente
+LEGAL = (S.STAMPED, *CANCELLATION, S.CANCELLED)  # a CFDI exists at SAT: downloadable, never deleted
+LIVE = (S.ON_HOLD, S.PENDING, S.SEALED, S.STAMPED, *CANCELLATION)  # holds its tickets
 FINAL = tuple(status for status, targets in TRANSITIONS.items() if status and not targets)
 
 
@@ -126,3 +130,12 @@ def invoice_transitions_bulk(invoices: Sequence[Invoice], *, from_status: str, t
                   to_status=to, actor=actor, reason=reason, data=extra)
             for invoice, reason, extra in zip(invoices, reasons, data, strict=True)
         )
+
+
+def refuse_deleting_legal_invoices(sender, instance: Invoice, **kwargs) -> None:
+    """pre_delete of Invoice: a CFDI that exists at SAT is never deleted, by any path (admin, shell, a cascade);
+    it is cancelled. Raising here aborts the whole delete."""
+    from django.db.models import ProtectedError
+
+    if instance.status in LEGAL:
+        raise ProtectedError(f"La factura {instance} está timbrada ante el SAT: no se borra, se cancela.", {instance})

@@ -66,7 +66,10 @@ class Invoice(models.Model):
         SEALED = "sealed", "Sellada"
         STAMPED = "stamped", "Timbrada"
         FAILED = "failed", "Rechazada"
-        CANCELLING = "cancelling", "Cancelación en proceso"
+        # "cancelling" is the cancellation requested (being sent to the PAC, or waiting for SAT to take it);
+        # "cancel_pending": SAT took it and it waits for the receptor's answer (or SAT's confirmation).
+        CANCELLING = "cancelling", "Cancelación solicitada"
+        CANCEL_PENDING = "cancel_pending", "Cancelación pendiente de aceptación"
         CANCELLED = "cancelled", "Cancelada"
 
     # No index of its own: (merchant, status, created_at) and the other composite indexes start with it, and
@@ -75,7 +78,7 @@ class Invoice(models.Model):
     # No index: nothing lists invoices by branch, and only deleting a branch (refused while it has any) scans.
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="invoices", db_index=False, verbose_name="sucursal")
     kind = models.CharField("tipo", max_length=8, choices=Kind, default=Kind.INGRESO)
-    status = models.CharField("estado", max_length=12, choices=Status, default=Status.PENDING)
+    status = models.CharField("estado", max_length=16, choices=Status, default=Status.PENDING)
     # Unique through Meta.constraints: ``unique=True`` would add a second, LIKE-only index on PostgreSQL.
     public_code = models.CharField("código público", max_length=24, default=public_code, editable=False)
     idempotency_key = models.CharField("llave de idempotencia", max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = no key
@@ -193,7 +196,9 @@ class InvoiceRelation(models.Model):
 
     def __str__(self):
         return f"{self.relation_type} {self.related_uuid}"
+from invoicing.models_cancel import Cancellation  # noqa: E402,F401  (cancellations and their follow-up)
 from invoicing.models_global import GlobalPeriod, LateRequest  # noqa: E402,F401  (factura global bookkeeping)
+from invoicing.models_refund import Refund  # noqa: E402,F401  (refunds from the point of sale)
 from invoicing.pac.models import SandboxCertificate, SandboxStamp  # noqa: E402,F401  (sandbox PAC memory)
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401  (merchant webhooks)
 

@@ -21,6 +21,7 @@ from functools import cache
 
 import qrcode
 from django.template.loader import get_template, render_to_string
+from django.utils import timezone
 
 from invoicing.cfdi import catalogs as cat
 from invoicing.cfdi.cadena import tfd_cadena_original
@@ -335,9 +336,12 @@ def _stylesheet():
     return CSS(string=template.template.source, url_fetcher=data_only_url_fetcher(), font_config=_font_config())
 
 
-def render_cfdi_pdf(xml: bytes, *, branding: Branding, sandbox: bool = False) -> bytes:
-    """PDF bytes for any stamped CFDI 4.0 (our invoices, or samples in tests)."""
+def render_cfdi_pdf(xml: bytes, *, branding: Branding, sandbox: bool = False, cancellation: dict | None = None
+                    ) -> bytes:
+    """PDF bytes for any stamped CFDI 4.0 (our invoices, or samples in tests). ``cancellation`` (date, motive,
+    motive_name, replacement_uuid) marks a cancelled CFDI on every page."""
     context = document_context(parse_cfdi(xml), branding=branding, sandbox=sandbox)
+    context["cancellation"] = cancellation
     html = render_to_string("invoicing/pdf.html", context)
     from weasyprint import HTML
 
@@ -356,4 +360,23 @@ def render_invoice_pdf(invoice) -> bytes:
     if not invoice.stamped_xml:
         raise ValueError(f"La factura {invoice.pk} no está timbrada.")
     return render_cfdi_pdf(bytes(invoice.stamped_xml), branding=invoice_branding(invoice.merchant),
-                           sandbox=invoice.pac == "sandbox")
+                           sandbox=invoice.pac == "sandbox", cancellation=cancellation_context(invoice))
+
+
+def cancellation_context(invoice) -> dict | None:
+    """What the PDF of a cancelled invoice says: when, why, and what replaced it."""
+    from invoicing.cfdi.cancellation import MOTIVES
+    from invoicing.models import Cancellation, Invoice
+
+    if invoice.status != Invoice.Status.CANCELLED:
+        return None
+    done = (Cancellation.objects.filter(invoice=invoice, status=Cancellation.Status.CANCELLED)
+            .select_related("replacement").order_by("-pk").first())
+    when = (done.finished_at if done else None) or invoice.updated_at
+    replacement = done.replacement if done else None
+    return {
+        "date": timezone.localtime(when, invoice.merchant.tzinfo).strftime("%d/%m/%Y %H:%M"),
+        "motive": done.motive if done else "",
+        "motive_name": MOTIVES.get(done.motive, "") if done else "",
+        "replacement_uuid": str(replacement.uuid).upper() if replacement is not None and replacement.uuid else "",
+    }

@@ -19,6 +19,7 @@ SCHEDULES = [
     ("Lotes de tickets abandonados: reanudar o cerrar", "tickets.ingest.tasks.sweep_batches", 1, BULK),
     ("Borrar resultados de tareas antiguos", "portal.tasks.prune_task_results", 60, BULK),
     ("Exportaciones contables interrumpidas: reanudar", "invoicing.tasks_export.sweep_exports", 5, BULK),
+    ("Cancelaciones: seguimiento con el SAT", "invoicing.tasks_cancel.follow_up_cancellations", 1, BULK),
 ]
 
 

@@ -18,6 +18,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "rfc_ip": (10, 600),            # re-entering the RFC to see an invoiced ticket's files
     "resend_ip": (5, 3600),         # "reenviar por correo"
     "upload_ip": (10, 600),         # Constancia uploads (PDF parsing costs CPU)
+    "correction_ip": (5, 3600),     # "corregir mis datos": each success issues a CFDI and cancels another
 }
 
 

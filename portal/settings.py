@@ -235,6 +235,16 @@ PAC_TIMEOUT_SECONDS = env_int("PAC_TIMEOUT_SECONDS", 30)
 SANDBOX_PAC_LATENCY_MS = env_int("SANDBOX_PAC_LATENCY_MS", 0)
 SANDBOX_PAC_FAILURE_RATE = float(env_str("SANDBOX_PAC_FAILURE_RATE", "0") or 0)
 SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)
+# Sandbox PAC: what its receptors answer to a cancellation that needs acceptance, once the delay above passes
+# ("accept" or "reject"), and SAT's cancellation and status services down (every call a transient error).
+SANDBOX_PAC_CANCEL_ANSWER = env_str("SANDBOX_PAC_CANCEL_ANSWER", "accept")
+SANDBOX_PAC_SAT_DOWN = env_bool("SANDBOX_PAC_SAT_DOWN", False)
+# Cancellations (invoicing/services/cancel.py): first and longest pause between follow-ups of a request
+# (backoff doubles from one to the other), and how many days before the legal deadline (CFF 29-A) a request
+# warns the merchant.
+CANCELLATION_POLL_BASE_SECONDS = env_int("CANCELLATION_POLL_BASE_SECONDS", 60)
+CANCELLATION_POLL_MAX_SECONDS = env_int("CANCELLATION_POLL_MAX_SECONDS", 3600)
+CANCELLATION_DEADLINE_WARNING_DAYS = env_int("CANCELLATION_DEADLINE_WARNING_DAYS", 10)
 # Stamping queue (invoicing/stamp_queue.py): batch tasks that may be queued at once (one per worker that
 # should stamp; raise it when more machines run workers), invoices per claim, pause after a short batch so
 # the next one is fuller, seconds a task drains before
@@ -342,6 +352,10 @@ SPECTACULAR_SETTINGS = {
         "BatchStatusEnum": "tickets.models.Batch.Status",
         "InvoiceStatusEnum": "invoicing.models.Invoice.Status",
         "WebhookDeliveryStatusEnum": "invoicing.webhooks.models.WebhookDelivery.Status",
+        "CancellationStatusEnum": "invoicing.models.Cancellation.Status",
+        "CancellationTicketsEnum": "invoicing.models.Cancellation.Tickets",
+        "RefundKindEnum": "invoicing.models.Refund.Kind",
+        "InvoiceKindEnum": "invoicing.models.Invoice.Kind",
     },
 }
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, USOS_CFDI
 from invoicing.cfdi.receptor import country_name
 from invoicing.errors import InvoicingError
+from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
 from invoicing.services.issue import ReceptorData, invoice_issue
 from portal import ratelimit
@@ -330,6 +331,8 @@ def _fix_field(invoice: Invoice) -> str:
 
 @never_cache
 def invoice_page(request, slug: str, code: str):
+    from portal.shopper.correction import correction_context
+
     merchant = _merchant(slug)
     invoice = _invoice(merchant, code)
     fix_field = _fix_field(invoice) if invoice.status == Invoice.Status.FAILED else ""
@@ -337,9 +340,11 @@ def invoice_page(request, slug: str, code: str):
         "invoice": invoice,
         "done": invoice.status not in (Invoice.Status.PENDING, Invoice.Status.SEALED),
         "emails": [mask_email(e) for e in invoice.receptor_emails],
-        "downloads": _downloads(invoice) if invoice.status == Invoice.Status.STAMPED else [],
+        "downloads": _downloads(invoice) if invoice.status in LEGAL else [],  # a cancelled CFDI too
         "fix_hint": _FIX_HINTS.get(fix_field, ""),
         "resent": request.GET.get("reenviado") == "1",
+        "corrected": request.GET.get("corregida") == "1",
+        **correction_context(invoice),
     })
 
 

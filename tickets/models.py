@@ -71,6 +71,11 @@ class Merchant(models.Model):
         CANCEL_REISSUE = "cancel_reissue", "Cancelar y reexpedir la global sin el ticket"
         REFUSE = "refuse", "No facturar tickets ya incluidos en la global"
 
+    class CorrectionWindow(models.TextChoices):
+        MONTH = "month", "Hasta el fin del mes de la factura"
+        DAYS = "days", "Días después de timbrar la factura"
+        OFF = "off", "No permitir (solo el comercio corrige)"
+
     class Pac(models.TextChoices):
         SANDBOX = "sandbox", "Sandbox (sin validez fiscal)"
         FINKOK = "finkok", "Finkok"
@@ -109,6 +114,11 @@ class Merchant(models.Model):
     late_request_policy = models.CharField(
         "solicitudes tardías", max_length=16, choices=LatePolicy, default=LatePolicy.CREDIT_NOTE
     )
+    # "Corregir mis datos" on the shopper's invoice page: a new invoice replaces the old one (motivo 01).
+    self_correction_window = models.CharField(
+        "corrección de datos por el cliente", max_length=8, choices=CorrectionWindow, default=CorrectionWindow.MONTH,
+        help_text="Hasta cuándo el cliente puede corregir sus datos fiscales desde la página de su factura.")
+    self_correction_days = models.PositiveSmallIntegerField("días para corregir datos", default=30)
     pac = models.CharField("PAC", max_length=10, choices=Pac, default=Pac.SANDBOX)
     pac_environment = models.CharField(
         "ambiente del PAC", max_length=10, choices=PacEnvironment, default=PacEnvironment.TEST

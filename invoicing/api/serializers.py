@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from invoicing.lifecycle import LEGAL
-from invoicing.models import Invoice
+from invoicing.models import Cancellation, Invoice
 from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
 
@@ -74,19 +74,49 @@ class PdfPendingOut(serializers.Serializer):
     retry_after = serializers.IntegerField(help_text="Segundos para volver a pedirlo (también en Retry-After).")
 
 
+class CancellationOut(serializers.Serializer):
+    """A cancellation request and where it stands (the ``invoice.cancellation_updated`` webhook sends the same)."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Cancellation.Status.choices,
+                                     help_text="waiting: espera a que se timbre el sustituto; requested: enviada o "
+                                               "por enviar al PAC; pending: el SAT la recibió y espera la respuesta "
+                                               "del receptor; cancelled; rejected: el receptor la rechazó; refused: "
+                                               "el SAT o el PAC no la aceptaron; abandoned: el sustituto no se timbró")
+    motive = serializers.CharField()
+    motive_name = serializers.CharField()
+    replacement_id = serializers.IntegerField(allow_null=True)
+    replacement_uuid = serializers.CharField(allow_null=True)
+    tickets = serializers.ChoiceField(choices=Cancellation.Tickets.choices)
+    tickets_message = serializers.CharField()
+    requires_acceptance = serializers.BooleanField()
+    acceptance_reason = serializers.CharField()
+    acceptance_message = serializers.CharField()
+    deadline = serializers.DateField(allow_null=True, help_text="Último día en que se puede cancelar (CFF 29-A).")
+    source = serializers.CharField()
+    sat_status = serializers.CharField()
+    last_code = serializers.CharField()
+    last_message = serializers.CharField()
+    requested_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    next_check_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
 class InvoiceOut(serializers.ModelSerializer):
     uuid = serializers.SerializerMethodField()
     ticket_ids = serializers.SerializerMethodField()
     receptor = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
+    cancellation = serializers.SerializerMethodField()
 
     class Meta:
         model = Invoice
         fields = ["id", "kind", "status", "serie", "folio", "uuid", "currency", "exchange_rate", "payment_form",
                   "payment_method",
                   "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at",
-                  "pac", "attempts", "receptor", "ticket_ids", "error", "links", "created_at"]
+                  "pac", "attempts", "receptor", "ticket_ids", "error", "links", "cancellation", "created_at"]
 
     def get_uuid(self, obj) -> str | None:
         return str(obj.uuid).upper() if obj.uuid else None
@@ -105,6 +135,14 @@ class InvoiceOut(serializers.ModelSerializer):
             return None
         return {"code": obj.last_error_code, "message": obj.last_error_message,
                 "permanent": obj.last_error_permanent}
+
+    @extend_schema_field(CancellationOut(allow_null=True))
+    def get_cancellation(self, obj) -> dict | None:
+        """The latest cancellation request of the invoice, if any."""
+        from invoicing.services.cancel_notify import cancellation_data
+
+        latest = max(obj.cancellations.all(), key=lambda c: c.pk, default=None)  # prefetched by the views
+        return cancellation_data(latest) if latest is not None else None
 
     def get_links(self, obj) -> dict:
         request = self.context.get("request")
@@ -126,3 +164,42 @@ class InvoiceCreatedOut(InvoiceOut):
         """What was changed in or is worth knowing about the receptor's data (e.g. the régimen de capital
         taken off the name): the same notices the portal shows."""
         return self.context.get("warnings", [])
+
+
+class CancelIn(serializers.Serializer):
+    motive = serializers.CharField(max_length=2, help_text="Motivo del SAT: 01 (con relación: indica "
+                                   "«replacement_id»), 02 (errores sin relación), 03 (no se llevó a cabo la "
+                                   "operación). El 04 lo aplica solo la solicitud tardía de una global.")
+    replacement_id = serializers.IntegerField(min_value=1, required=False, help_text="Solo con el motivo 01: la "
+                                              "factura sustituta, timbrada y relacionada con TipoRelacion 04 "
+                                              "(la crea «reissue»).")
+    tickets = serializers.ChoiceField(choices=["release", "void"], required=False,
+                                      help_text="Con 02 y 03: «release» libera los tickets (se pueden volver a "
+                                                "facturar o entran en la global), «void» los cancela. Por omisión: "
+                                                "release con 02, void con 03.")
+
+
+class ReceptorChangesIn(serializers.Serializer):
+    """Only the fields that change; the rest are kept from the invoice."""
+
+    rfc = ReceptorText(max_length=LIMIT["rfc"], required=False)
+    name = ReceptorText(max_length=LIMIT["name"], required=False)
+    tax_regime = ReceptorText(max_length=LIMIT["tax_regime"], required=False)
+    postal_code = ReceptorText(max_length=LIMIT["postal_code"], required=False)
+    cfdi_use = ReceptorText(max_length=LIMIT["cfdi_use"], required=False)
+    emails = serializers.ListField(child=ReceptorText(max_length=LIMIT["email"]), max_length=20, required=False)
+
+
+class ReissueIn(serializers.Serializer):
+    receptor = ReceptorChangesIn()
+
+
+class CancellationAcceptedOut(serializers.Serializer):
+    invoice = InvoiceOut()
+    cancellation = CancellationOut()
+
+
+class ReissueAcceptedOut(serializers.Serializer):
+    invoice = InvoiceOut(help_text="La factura original: sigue timbrada hasta que el SAT cancele.")
+    replacement = InvoiceOut(help_text="La factura sustituta, en timbrado.")
+    cancellation = CancellationOut()

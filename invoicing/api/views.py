@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -20,7 +21,7 @@ from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.downloads import document_response
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
-from invoicing.models import Invoice
+from invoicing.models import Cancellation, Invoice
 from invoicing.services import ReceptorData, invoice_issue
 from invoicing.services.documents import PdfNotReady, invoice_email_resend_enqueue
 from invoicing.services.receptor import issues_out, receptor_check
@@ -35,7 +36,8 @@ class _InvoicesView(APIView):
     permission_classes = [HasScope("invoices")]
 
     def merchant_invoices(self, request):
-        return Invoice.objects.filter(merchant=request.auth.merchant)
+        cancellations = Prefetch("cancellations", queryset=Cancellation.objects.select_related("replacement"))
+        return Invoice.objects.filter(merchant=request.auth.merchant).prefetch_related(cancellations)
 
     def get_invoice(self, request, pk: int) -> Invoice:
         invoice = self.merchant_invoices(request).prefetch_related("ticket_links").filter(pk=pk).first()

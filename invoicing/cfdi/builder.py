@@ -563,9 +563,8 @@ def build_egreso(
 
     ``tickets`` carry only what is credited (for a partial return, just the returned lines). One Concepto
     per ticket with ClaveProdServ 84111506 and ClaveUnidad ACT, the ticket number in NoIdentificacion.
-    Relate the original ingreso or global with TipoRelacion 01 (c_TipoRelacion forbids 03 on an egreso,
-    RULES.md §1.5); FormaPago is that of
-    the original document (15 when it was not paid). For a ticket in a global use
+    Relate the original ingreso or global with TipoRelacion 01, or 03 for returned goods (RULES.md §1.5);
+    FormaPago is that of the original document (15 when it was not paid). For a ticket in a global use
     ``Receptor.publico_en_general(lugar_expedicion, "G02")``.
     """
     if not tickets:

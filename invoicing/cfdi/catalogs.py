@@ -197,11 +197,14 @@ TIPOS_RELACION: dict[str, str] = {
     "07": "CFDI por aplicación de anticipo",
 }
 
-# Which TipoDeComprobante may carry each TipoRelacion (RULES.md §1.5).
+# Which TipoDeComprobante may carry each TipoRelacion (RULES.md §1.5). 03 is "devolución de mercancía sobre
+# facturas o traslados previos": the guide's "not on E/P/N" is about the documents returned *over* (previous
+# facturas or traslados), so the credit note for returned goods, an egreso, carries it (RULES.md §1.5's own
+# retail recipe: "relate the I with 01, or 03 for returned goods").
 TIPOS_RELACION_POR_COMPROBANTE: dict[str, frozenset[str]] = {
     "01": frozenset("IE"),
     "02": frozenset("IE"),
-    "03": frozenset("IT"),
+    "03": frozenset("IET"),
     "04": frozenset("IETNP"),
     "05": frozenset("T"),
     "06": frozenset("IE"),

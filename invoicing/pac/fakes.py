@@ -177,14 +177,26 @@ STAMP_ERRORS = {
 
 
 class FinkokFake(FakeServer):
+    """Cancellations are remembered per UUID, as SAT does: ``acceptance`` says whether a new request waits for the
+    receptor (201, then "En proceso" in get_sat_status until ``answer(uuid, "accept"|"reject")``) or is cancelled
+    without it; a second request for a UUID in process or cancelled answers 202."""
+
     def __init__(self):
         super().__init__()
         self.stamps: dict[str, tuple[str, bytes]] = {}  # sha256(sealed) → (uuid, stamped)
         self.stamp_lock = threading.Lock()
+        self.cancellations: dict[str, dict] = {}  # uuid → {"status": in_process|cancelled|rejected, motivo, folio}
+        self.acceptance = False
 
     def reset(self):
         super().reset()
         self.stamps.clear()
+        self.cancellations.clear()
+        self.acceptance = False
+
+    def answer(self, uuid: str, what: str) -> None:
+        """The receptor accepts or rejects a request in process."""
+        self.cancellations[uuid.upper()]["status"] = "cancelled" if what == "accept" else "rejected"
 
     def handle(self, method, path, headers, body):
         service = path.split("/servicios/soap/")[-1].removesuffix(".wsdl")
@@ -302,6 +314,12 @@ class FinkokFake(FakeServer):
             "205": ("205", "UUID No encontrado"),
             "no_cancelable": ("no_cancelable", "No cancelable"),
         }[mode]
+        known = self.cancellations.get(uuid.upper())
+        if code == "201" and known is not None and known["status"] in ("in_process", "cancelled"):
+            code, detail = "202", "Previamente cancelado"
+        elif code == "201":
+            status = "cancelled" if mode == "cancelled" or not self.acceptance else "in_process"
+            self.cancellations[uuid.upper()] = {"status": status, "motivo": motivo, "folio": folio}
         acuse = (
             '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
             '<CancelaCFDResponse xmlns="http://cancelacfd.sat.gob.mx"><CancelaCFDResult Fecha="2023-09-14T11:19:37" '
@@ -321,12 +339,18 @@ class FinkokFake(FakeServer):
         if (text["username"], text["password"]) != (FINKOK_USER, FINKOK_PASSWORD):
             return "<s0:error>Invalid Username or Password</s0:error>"
         known = {uuid for uuid, _ in self.stamps.values()}
+        cancellation = self.cancellations.get(text["uuid"].upper(), {}).get("status")
         if mode == "not_found" or (text["uuid"] not in known and mode == "ok"):
             sat = ("<s0:EsCancelable/><s0:CodigoEstatus>N - 602: Comprobante no encontrado.</s0:CodigoEstatus>"
                    "<s0:Estado>No Encontrado</s0:Estado><s0:EstatusCancelacion/>")
         else:
-            estado, estatus = ("Cancelado", "Cancelado sin aceptación") if mode == "cancelled" else ("Vigente", "")
-            sat = ("<s0:EsCancelable>Cancelable sin aceptación</s0:EsCancelable>"
+            estado, estatus = {
+                "cancelled": ("Cancelado", "Cancelado con aceptación" if self.acceptance else "Cancelado sin aceptación"),
+                "in_process": ("Vigente", "En proceso"),
+                "rejected": ("Vigente", "Solicitud rechazada"),
+            }.get("cancelled" if mode == "cancelled" else cancellation, ("Vigente", ""))
+            cancelable = "Cancelable con aceptación" if self.acceptance else "Cancelable sin aceptación"
+            sat = (f"<s0:EsCancelable>{cancelable}</s0:EsCancelable>"
                    "<s0:CodigoEstatus>S - Comprobante obtenido satisfactoriamente.</s0:CodigoEstatus>"
                    f"<s0:Estado>{estado}</s0:Estado><s0:EstatusCancelacion>{estatus}</s0:EstatusCancelacion>"
                    "<s0:ValidacionEFOS>200</s0:ValidacionEFOS>")
@@ -354,17 +378,24 @@ def sw_error(status: int, message: str, detail=None, data=None) -> tuple[int, di
 
 
 class SwFake(FakeServer):
+    """SW has no status service: with ``sat`` set (a SatFake), what it stamps and cancels is registered there, as
+    the real SW hands it to SAT; ``acceptance`` says whether a cancellation waits for the receptor."""
+
     def __init__(self):
         super().__init__()
         self.tokens: set[str] = set()
         self.stamps: dict[str, tuple[str, str, str]] = {}  # sha256 → (uuid, tfd, cfdi)
         self.auth_count = 0
+        self.sat: SatFake | None = None
+        self.acceptance = False
 
     def reset(self):
         super().reset()
         self.tokens.clear()
         self.stamps.clear()
         self.auth_count = 0
+        self.sat = None
+        self.acceptance = False
 
     def expire_tokens(self):
         self.tokens.clear()
@@ -433,6 +464,12 @@ class SwFake(FakeServer):
         stamped, tfd = add_fake_tfd(sealed, uuid, fecha, rfc_prov="SPR190613I52")
         cfdi = stamped.decode()
         self.stamps[key] = (uuid, tfd, cfdi)
+        if self.sat is not None:
+            root = etree.fromstring(sealed)
+            emisor, receptor = root.find(f"{{{CFDI_NS}}}Emisor"), root.find(f"{{{CFDI_NS}}}Receptor")
+            self.sat.documents[uuid] = {"re": emisor.get("Rfc"), "rr": receptor.get("Rfc"), "tt": root.get("Total"),
+                                        "es_cancelable": "Cancelable con aceptación" if self.acceptance
+                                        else "Cancelable sin aceptación"}
         return sw_json(200, {"data": {"tfd": tfd, "cfdi": cfdi}, "status": "success"})
 
     def cancel(self, headers, body, mode):
@@ -450,6 +487,14 @@ class SwFake(FakeServer):
             return sw_error(400, "CACFDI33 - Problemas con los campos.", "FolioSustitucion requerido")
         code = {"ok": "201", "202": "202", "205": "205", "203": "203"}[mode]
         uuid = data["uuid"]
+        document = self.sat.documents.get(uuid.upper()) if self.sat is not None else None
+        if document is not None and code == "201":
+            if document.get("estado") == "Cancelado" or document.get("estatus_cancelacion") == "En proceso":
+                code = "202"
+            elif self.acceptance:
+                document["estatus_cancelacion"] = "En proceso"
+            else:
+                document.update(estado="Cancelado", estatus_cancelacion="Cancelado sin aceptación")
         acuse = (
             '<?xml version="1.0" encoding="utf-8"?><Acuse xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
             f'Fecha="2022-10-27T11:02:56.2475804" RfcEmisor="{data["rfc"]}"><Folios xmlns="http://cancelacfd.sat.gob.mx">'
@@ -475,6 +520,13 @@ class SatFake(FakeServer):
     def reset(self):
         super().reset()
         self.documents.clear()
+
+    def answer(self, uuid: str, what: str) -> None:
+        """The receptor accepts or rejects a cancellation in process."""
+        if what == "accept":
+            self.documents[uuid.upper()].update(estado="Cancelado", estatus_cancelacion="Cancelado con aceptación")
+        else:
+            self.documents[uuid.upper()].update(estado="Vigente", estatus_cancelacion="Solicitud rechazada")
 
     def handle(self, method, path, headers, body):
         if not path.endswith("/ConsultaCFDIService.svc"):

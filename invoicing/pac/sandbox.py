@@ -12,9 +12,13 @@ SandboxCertificate; ``manage.py sandbox_pac_certificate --out FILE`` writes its 
 remembered in SandboxStamp, keyed by the SHA-256 of the sealed XML under a unique constraint, so the same
 XML stamped twice (even concurrently, or after a worker crash) gets the same UUID back.
 
+Cancellation follows SAT's rules (invoicing/cfdi/cancellation.py: acceptance, motives) and answers like SAT:
+201 received, 202 already requested or cancelled, "No cancelable" while a vigente document relates to it.
+
 Settings: SANDBOX_PAC_LATENCY_MS, SANDBOX_PAC_FAILURE_RATE (0–1, transient failures, half of them after the
-stamp was stored, like a lost response), SANDBOX_PAC_CANCEL_ACCEPT_SECONDS (delay before a cancellation that
-needs the receptor's acceptance is accepted).
+stamp was stored, like a lost response), SANDBOX_PAC_CANCEL_ACCEPT_SECONDS (delay before the receptor answers a
+cancellation that needs acceptance), SANDBOX_PAC_CANCEL_ANSWER ("accept" or "reject": that answer),
+SANDBOX_PAC_SAT_DOWN (SAT's cancellation and status services are down: every call a transient error).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from lxml import etree
 
+from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.cadena import cadena_original, tfd_cadena_original
 from invoicing.cfdi.csd import CsdError, load_csd, read_certificate
 from invoicing.cfdi.errors import CfdiError, errors_only
@@ -70,8 +75,6 @@ TFD_SCHEMA_LOCATION = (
     "http://www.sat.gob.mx/TimbreFiscalDigital "
     "http://www.sat.gob.mx/sitio_internet/cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd"
 )
-ACCEPTANCE_LIMIT = Decimal("1000.00")  # RMF 2.7.1.35 I: up to $1,000 no acceptance is needed
-GENERIC_RFCS = {"XAXX010101000", "XEXX010101000"}
 
 
 def _permanent(code: str, message: str, raw: str = "") -> PacError:
@@ -109,19 +112,11 @@ def sandbox_csd():
 # --- acceptance rules (RULES.md §6) -----------------------------------------------------------------------
 
 
-def _next_business_day_end(moment: datetime) -> datetime:
-    local = moment.astimezone(ZONA_CENTRO)
-    day = local.date() + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=ZONA_CENTRO)
-
-
 def needs_acceptance(stamp: SandboxStamp, at: datetime) -> bool:
-    """False when RMF 2.7.1.35 lets the emisor cancel without the receptor's acceptance."""
-    if stamp.kind == "E" or stamp.total <= ACCEPTANCE_LIMIT or stamp.receptor_rfc in GENERIC_RFCS:
-        return False
-    return at >= _next_business_day_end(stamp.stamped_at)
+    """SAT's rule (RMF 2.7.1.35), the one the cancellation service tells merchants about."""
+    facts = rules.CfdiFacts(tipo=stamp.kind, total=stamp.total, receptor_rfc=stamp.receptor_rfc,
+                            issued_at=stamp.stamped_at, emisor_rfc=stamp.emisor_rfc)
+    return rules.acceptance(facts, at=at).required
 
 
 def _blocking_relations(stamp: SandboxStamp) -> list[str]:
@@ -139,11 +134,21 @@ def _accept_if_due(stamp: SandboxStamp) -> SandboxStamp:
     delay = timedelta(seconds=float(getattr(settings, "SANDBOX_PAC_CANCEL_ACCEPT_SECONDS", 120)))
     now = timezone.now()
     if now >= stamp.cancel_requested_at + delay:
-        SandboxStamp.objects.filter(pk=stamp.pk, cancel_status=IN_PROCESS).update(
-            cancel_status=CANCELLED, cancelled_at=now
-        )
+        if getattr(settings, "SANDBOX_PAC_CANCEL_ANSWER", "accept") == "reject":
+            SandboxStamp.objects.filter(pk=stamp.pk, cancel_status=IN_PROCESS).update(cancel_status=REJECTED)
+        else:
+            SandboxStamp.objects.filter(pk=stamp.pk, cancel_status=IN_PROCESS).update(
+                cancel_status=CANCELLED, cancelled_at=now
+            )
         stamp.refresh_from_db()
     return stamp
+
+
+def _sat_down() -> PacError | None:
+    if getattr(settings, "SANDBOX_PAC_SAT_DOWN", False):
+        return PacError("708", "El servicio de cancelación del SAT no está disponible (simulado con "
+                        "SANDBOX_PAC_SAT_DOWN). Reintentaremos en unos minutos.", permanent=False)
+    return None
 
 
 # --- the provider -----------------------------------------------------------------------------------------
@@ -342,7 +347,7 @@ class SandboxPac(Pac):
     def cancel(self, *, uuid: str, motivo: str, replacement_uuid: str | None = None, certificate) -> CancelResult:
         check_cancel_request(uuid, motivo, replacement_uuid)
         self._latency(1)
-        failure = self._simulated_failure()
+        failure = _sat_down() or self._simulated_failure()
         if failure is not None:
             raise failure
         uuid = uuid.upper()
@@ -371,7 +376,8 @@ class SandboxPac(Pac):
         now = timezone.now()
         acceptance = needs_acceptance(stamp, now)
         new_status = IN_PROCESS if acceptance else CANCELLED
-        changed = SandboxStamp.objects.filter(pk=stamp.pk, cancel_status="").update(
+        # A request after a rejection is a new one (RULES.md §6: it has no deadline for the receptor either).
+        changed = SandboxStamp.objects.filter(pk=stamp.pk, cancel_status__in=["", REJECTED]).update(
             cancel_status=new_status, cancel_motivo=motivo, cancel_replacement_uuid=(replacement_uuid or "").upper(),
             cancel_requires_acceptance=acceptance, cancel_requested_at=now,
             cancelled_at=None if acceptance else now,
@@ -393,6 +399,9 @@ class SandboxPac(Pac):
         ).encode()
 
     def status(self, *, uuid: str, emisor_rfc: str, receptor_rfc: str, total) -> StatusResult:
+        failure = _sat_down()
+        if failure is not None:
+            raise failure
         stamp = SandboxStamp.objects.filter(uuid=uuid.upper()).first()
         if stamp is None or stamp.emisor_rfc != emisor_rfc.upper() or stamp.receptor_rfc != receptor_rfc.upper():
             return StatusResult(estado="No Encontrado", codigo_estatus="N - 602: Comprobante no encontrado.")
@@ -404,7 +413,7 @@ class SandboxPac(Pac):
         if stamp.cancel_status == CANCELLED:
             how = "Cancelado con aceptación" if stamp.cancel_requires_acceptance else "Cancelado sin aceptación"
             return StatusResult("Cancelado", self._cancelable(stamp), how, ok, "200")
-        estatus = "En proceso" if stamp.cancel_status == IN_PROCESS else ""
+        estatus = {IN_PROCESS: "En proceso", REJECTED: "Solicitud rechazada"}.get(stamp.cancel_status, "")
         return StatusResult("Vigente", self._cancelable(stamp), estatus, ok, "200")
 
     @staticmethod

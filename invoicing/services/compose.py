@@ -37,6 +37,8 @@ def invoice_comprobante(invoice: Invoice, *, tickets=None, relations=None):
     ``tickets`` (engine tickets) and ``relations`` ((TipoRelacion, UUID) pairs) are read here unless a caller
     that builds many documents at once (``comprobante_inputs``) passes them.
     """
+    if tickets is None and invoice.kind == Invoice.Kind.EGRESO:
+        tickets = _refunded(invoice.pk).get(invoice.pk)  # a refund's credit note carries what was refunded
     if tickets is None:
         tickets = engine_tickets(Ticket.objects.filter(invoice_links__invoice=invoice))
     if relations is None:
@@ -69,4 +71,12 @@ def comprobante_inputs(invoice_ids: list[int]) -> tuple[dict[int, list], dict[in
         .values_list("invoice_id", "relation_type", "related_uuid")
     ):
         relations[invoice_id].append((relation_type, related_uuid))
-    return engine_tickets_by_invoice(invoice_ids), relations
+    tickets = engine_tickets_by_invoice(invoice_ids)
+    tickets.update(_refunded(invoice_ids))  # a refund's credit note carries only what was refunded
+    return tickets, relations
+
+
+def _refunded(invoice_ids) -> dict[int, list]:
+    from invoicing.services.refund import refund_engine_tickets
+
+    return refund_engine_tickets(invoice_ids if isinstance(invoice_ids, list) else [invoice_ids])

@@ -21,18 +21,17 @@ the periodic task that calls it for every request in progress resumes the chain 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from django.db import transaction
 from django.utils import timezone
 
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
-from invoicing.cfdi.rfc import is_persona_moral
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.lifecycle import invoice_created, invoice_transition
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
+from invoicing.services.cancel import deadline_passed
 from invoicing.services.global_invoice import _attach_tickets
 from invoicing.services.issue import (
     ReceptorData,
@@ -179,7 +178,8 @@ def late_request_advance(*, late_request_id: int) -> str:
             pending = True  # wait until the global is stamped (or fails and frees the tickets)
             continue
         policy = lr.policy
-        if policy == Policy.CANCEL_REISSUE and g.status == Invoice.Status.STAMPED and _past_cancel_deadline(g):
+        if (policy == Policy.CANCEL_REISSUE and g.status == Invoice.Status.STAMPED
+                and not g.cancellations.exists() and deadline_passed(g)):
             policy = Policy.CREDIT_NOTE
             LateRequest.objects.filter(pk=lr.pk).update(policy=policy)
             record_event(merchant_id=lr.merchant_id, entity="late_request", object_id=lr.pk,
@@ -233,69 +233,54 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
     return note
 
 
-def _past_cancel_deadline(g: Invoice) -> bool:
-    """CFF 29-A (2026): cancel until the annual return of the year of issuance, 31 March (moral) / 30 April."""
-    issued = timezone.localtime(g.issued_at or g.created_at, g.merchant.tzinfo)
-    month = 3 if is_persona_moral(g.merchant.rfc) else 4
-    last_day = 31 if month == 3 else 30
-    deadline = dt.datetime(issued.year + 1, month, last_day, tzinfo=g.merchant.tzinfo) + dt.timedelta(days=1)
-    return timezone.now() >= deadline
-
-
 def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | str:
-    """Cancel the global (motivo 04); once cancelled it is re-issued without the requested tickets."""
-    from invoicing.pac import CancelResult, PacError, get_pac
-    from invoicing.pac.base import CANCELLED, IN_PROCESS
+    """Cancel the global with motivo 04 through the cancellation service (invoicing/services/cancel.py), which
+    re-issues it without the requested tickets in the transaction that records the cancellation
+    (``global_cancelled``). True once it is cancelled; a str is a permanent failure."""
+    from invoicing.models import Cancellation
+    from invoicing.services.cancel import cancellation_advance, cancellation_request
 
-    if g.status == Invoice.Status.STAMPED:
-        invoice_transition(g, expected=Invoice.Status.STAMPED, to=Invoice.Status.CANCELLING, actor=ACTOR,
-                           reason=f"cancelación motivo {CANCEL_MOTIVO} por la solicitud tardía #{lr.pk}",
-                           updated_at=timezone.now())
+    if g.status == Invoice.Status.CANCELLED:
+        return True
+    active = g.cancellations.filter(status__in=Cancellation.ACTIVE).first()
+    if active is None and g.status == Invoice.Status.STAMPED:
+        tried = (g.cancellations.filter(motive=CANCEL_MOTIVO, created_at__gte=lr.created_at)
+                 .exclude(status__in=Cancellation.ACTIVE).order_by("-pk").first())
+        if tried is not None and tried.status != Cancellation.Status.CANCELLED:
+            return f"No se pudo cancelar la factura global: {tried.last_message or tried.get_status_display()}"
+        try:
+            active = cancellation_request(merchant=g.merchant, invoice_id=g.pk, motive=CANCEL_MOTIVO, actor=ACTOR,
+                                          source=Cancellation.Source.LATE_REQUEST, internal=True)
+        except InvoicingError as exc:
+            if exc.code == "cancellation_in_progress":
+                return False
+            return f"No se pudo cancelar la factura global: {exc.message}"
+    if active is not None:
+        # Now rather than at the next follow-up: a global needs no acceptance, SAT answers at once.
+        cancellation_advance(cancellation_id=active.pk)
         g.refresh_from_db()
-    if g.status != Invoice.Status.CANCELLING:
-        return False
-    certificate = g.certificate or g.merchant.certificates.filter(is_active=True).first()
-    try:
-        from invoicing.engine_inputs import engine_csd
-
-        csd = engine_csd(certificate, expected_rfc=g.merchant.rfc)
-        result: CancelResult = get_pac(g.merchant).cancel(uuid=str(g.uuid).upper(), motivo=CANCEL_MOTIVO,
-                                                          certificate=csd)
-    except PacError as exc:
-        if not exc.permanent:
-            log.warning("late request %s: cancelling global %s: %s", lr.pk, g.pk, exc)
-            return False
-        _undo_cancelling(g, exc.message)
-        return f"No se pudo cancelar la factura global: {exc.message}"
-    except Exception as exc:  # e.g. the CSD cannot be loaded: nothing was sent to the PAC
-        _undo_cancelling(g, str(exc))
-        return f"No se pudo cancelar la factura global: {exc}"
-    if result.status == IN_PROCESS:
-        return False
-    if result.status != CANCELLED:
-        _undo_cancelling(g, result.message)
-        return f"El SAT rechazó la cancelación de la factura global: {result.message}"
-    _cancelled_and_reissued(lr, g, result)
-    return True
+    if g.status == Invoice.Status.CANCELLED:
+        return True
+    if g.status == Invoice.Status.STAMPED and active is not None:
+        active.refresh_from_db()
+        if active.status != Cancellation.Status.CANCELLED:
+            return f"El SAT no canceló la factura global: {active.last_message or active.get_status_display()}"
+    return False
 
 
-def _undo_cancelling(g: Invoice, why: str) -> None:
-    invoice_transition(g, expected=Invoice.Status.CANCELLING, to=Invoice.Status.STAMPED, actor=ACTOR,
-                       reason=f"cancelación no realizada: {why}"[:500], updated_at=timezone.now())
+def global_cancelled(g: Invoice) -> Invoice | None:
+    """Called by the cancellation service inside the transaction that records the global as cancelled (motivo
+    04): the re-issued global is created there too, so there is never one without the other."""
+    return _cancelled_and_reissued(g)
 
 
-@transaction.atomic
-def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | None:
-    """Record the cancellation and, in the same transaction, the re-issued global: never one without the other."""
-    g = Invoice.objects.select_for_update().get(pk=g.pk)
-    if not invoice_transition(g, expected=Invoice.Status.CANCELLING, to=Invoice.Status.CANCELLED,
-                              actor=ACTOR, reason=f"cancelada (motivo {CANCEL_MOTIVO}): {result.message}"[:500],
-                              data={"code": result.code}, updated_at=timezone.now()):
-        return None  # another worker recorded it (and re-issued)
-    # Leave out the tickets of every late request waiting on this global, not only this one's.
-    requested = set(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS, merchant_id=g.merchant_id,
-                                               tickets__invoice_links__invoice=g)
-                    .values_list("tickets", flat=True))
+def _cancelled_and_reissued(g: Invoice) -> Invoice | None:
+    """The global ``g`` (cancelled, locked by the caller) again, without the tickets of every late request
+    waiting on it, relating the cancelled UUID with TipoRelacion 04."""
+    waiting = list(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS, merchant_id=g.merchant_id,
+                                              tickets__invoice_links__invoice=g).distinct())
+    requested = set(LateRequest.tickets.through.objects.filter(laterequest__in=waiting)
+                    .values_list("ticket_id", flat=True))
     keep = list(Ticket.objects.filter(invoice_links__invoice=g, status=Ticket.Status.GLOBALIZED)
                 .exclude(pk__in=requested).order_by("sold_at", "pk"))
     if not keep:
@@ -316,7 +301,8 @@ def _cancelled_and_reissued(lr: LateRequest, g: Invoice, result) -> Invoice | No
                     from_status=Ticket.Status.GLOBALIZED)
     for gp in g.global_periods.all():
         gp.invoices.add(new)
-    lr.documents.add(new)
+    for lr in waiting:
+        lr.documents.add(new)
     invoice_created(new, actor=ACTOR,
                     reason=f"reexpedición de la global #{g.pk} sin {len(requested)} ticket(s) (TipoRelacion 04)")
     stamp_queue_wake_on_commit()

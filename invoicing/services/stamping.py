@@ -30,7 +30,7 @@ from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
 from invoicing.delivery_queue import deliveries_create, deliveries_wake_on_commit
 from invoicing.engine_inputs import engine_csd
-from invoicing.lifecycle import IN_FLIGHT, invoice_transition, invoice_transitions_bulk
+from invoicing.lifecycle import IN_FLIGHT, LIVE, invoice_transition, invoice_transitions_bulk
 from invoicing.models import Certificate, Invoice
 from invoicing.services.compose import (
     border_vat_allowed,
@@ -330,7 +330,11 @@ def _release_tickets(invoice: Invoice) -> None:
     held = {Invoice.Kind.INGRESO: Ticket.Status.INVOICED, Invoice.Kind.GLOBAL: Ticket.Status.GLOBALIZED}.get(invoice.kind)
     if held is None:
         return
-    tickets = list(Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice, status=held))
+    # A ticket another live document of the same kind still holds stays taken: a failed replacement (reissue)
+    # leaves the tickets with the invoice it was to replace.
+    others = Invoice.objects.filter(kind=invoice.kind, status__in=LIVE).exclude(pk=invoice.pk)
+    tickets = list(Ticket.objects.select_for_update().filter(invoice_links__invoice=invoice, status=held)
+                   .exclude(invoice_links__invoice__in=others))
     for ticket in tickets:
         transition(ticket, entity="ticket", expected=held, to=Ticket.Status.OPEN,
                    reason=f"factura #{invoice.pk} rechazada", updated_at=timezone.now())

@@ -13,6 +13,7 @@ EVENTS = (
     "invoice.stamped",
     "invoice.failed",
     "invoice.cancelled",
+    "invoice.cancellation_updated",
     "global_invoice.stamped",
     "global_invoice.deadline_alert",
     "global_invoice.late",

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.urls import path
 
 from portal import views
+from portal.shopper import correction
 
 urlpatterns = [
     path("t/<str:code>", views.ticket_by_code, name="ticket-public"),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("<slug:slug>/factura/<str:code>/estado", views.invoice_status, name="shop-invoice-status"),
     path("<slug:slug>/factura/<str:code>/reenviar", views.invoice_resend, name="shop-invoice-resend"),
     path("<slug:slug>/factura/<str:code>/corregir", views.invoice_fix, name="shop-invoice-fix"),
+    path("<slug:slug>/factura/<str:code>/correccion/", correction.invoice_correct, name="shop-invoice-correct"),
     path("<slug:slug>/facturado/<str:code>/", views.invoiced_ticket, name="shop-invoiced"),
     path("<slug:slug>/facturado/<str:code>/reenviar", views.invoiced_resend, name="shop-invoiced-resend"),
 ]

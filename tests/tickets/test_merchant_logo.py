@@ -39,6 +39,7 @@ def change_form(merchant, **extra):
     data = {"slug": merchant.slug, "legal_name": merchant.legal_name, "rfc": merchant.rfc,
             "tax_regime": merchant.tax_regime, "time_zone": merchant.time_zone, "brand_color": "#0B5FFF",
             "self_invoice_window": "month_end", "self_invoice_days": 30, "global_periodicity": "04",
+            "self_correction_window": "month", "self_correction_days": 30,
             "global_grouping": "branch", "late_request_policy": "credit_note", "pac": "sandbox",
             "pac_environment": "test", "branches-TOTAL_FORMS": 0, "branches-INITIAL_FORMS": 0}
     data.update(extra)

@@ -208,12 +208,14 @@ def test_relation_rules(emisor, receptor, issued_at, ticket):
     assert {"CFDI40128", "CFDI40129"} <= codes(c)
 
 
-def test_egreso_may_not_use_relation_03(doc):
+def test_an_egreso_for_returned_goods_relates_with_03_and_needs_a_relation(doc):
     from invoicing.cfdi.document import CfdiRelacionados
 
     doc.tipo_de_comprobante = "E"
     doc.relacionados = [CfdiRelacionados("03", ["6D7434A6-E3F2-47AD-9E4C-08849946AFA0"])]
-    assert "CFDI40128" in codes(doc)
+    assert "CFDI40128" not in codes(doc)
+    doc.relacionados = [CfdiRelacionados("05", ["6D7434A6-E3F2-47AD-9E4C-08849946AFA0"])]
+    assert "CFDI40128" in codes(doc)  # 05 is only for traslados
     doc.relacionados = []
     assert "EGRESO_SIN_RELACION" in codes(doc)
 

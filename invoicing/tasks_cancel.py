@@ -1,0 +1,43 @@
+"""django-q2 tasks of cancellations: ids in, one service call each, enqueued after commit."""
+
+import logging
+
+from tickets.queues import BULK, enqueue
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_advance_cancellation(cancellation_id: int) -> None:
+    enqueue("invoicing.tasks_cancel.advance_cancellation", cancellation_id, queue=BULK, group="cancel")
+
+
+def advance_cancellation(cancellation_id: int) -> str:
+    from invoicing.services.cancel import cancellation_advance
+
+    return cancellation_advance(cancellation_id=cancellation_id)
+
+
+def follow_up_cancellations() -> int:
+    """Periodic (every minute): every active cancellation whose check is due (a replacement stamped, the PAC to
+    retry after an outage, SAT's answer to ask for) moves on; the backoff of each sets when it is due."""
+    from invoicing.services.cancel import cancellation_advance, cancellation_ids_due
+
+    ids = cancellation_ids_due()
+    for pk in ids:
+        try:
+            cancellation_advance(cancellation_id=pk)
+        except Exception:  # one request's trouble must not stop the others; it is due again after its backoff
+            log.exception("cancellation %s could not advance", pk)
+    return len(ids)
+
+
+def cancellation_email(cancellation_id: int, kind: str) -> int:
+    from invoicing.services.cancel_notify import cancellation_email_send
+
+    return cancellation_email_send(cancellation_id=cancellation_id, kind=kind)
+
+
+def cancelled_documents(cancellation_id: int) -> None:
+    from invoicing.services.cancel_notify import cancelled_documents as documents
+
+    documents(cancellation_id=cancellation_id)
