@@ -47,8 +47,9 @@ What it counts (bench/faultkit/counting.py):
 Target: 0 lost, 0 duplicated, 0 folio gaps, 0 unsent emails, 0 stamps without invoice, 0 5xx outside the DB-down window, and only 503s
 (no 500s) inside it. `targets_met` says whether this run hit it.
 
-Where the workers are started: bench/faultkit/services.py `start_workers` (one place; `--clusters` runs several
-named clusters, `--stamp-cluster` picks the one the worker kill targets).
+Where the workers are started: bench/faultkit/services.py `start_workers` (one place): one
+`manage.py qcluster --queue <name>` per queue (stamp, deliver, bulk), as a process manager runs them;
+`--clusters all` runs the one plain `qcluster` instead; `--stamp-cluster` picks the one the worker kill targets.
 """
 
 from __future__ import annotations
@@ -141,8 +142,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pac-hold-seconds", type=float, default=60, help="... or this much longer than its phase")
     p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FAULTS)}")
     p.add_argument("--clusters", default=os.environ.get("FAULTS_Q_CLUSTERS", ""),
-                   help="named qcluster clusters to run (default: one, named by the settings)")
-    p.add_argument("--stamp-cluster", default="", help="cluster the worker kill targets (default: the first)")
+                   help="queues to run, one `qcluster --queue <name>` each (default: stamp,deliver,bulk); "
+                        "`all`: one plain `qcluster` for the three")
+    p.add_argument("--stamp-cluster", default="stamp",
+                   help="cluster the worker kill targets (default: stamp, or the first)")
     p.add_argument("--q-workers", type=int, default=2)
     p.add_argument("--web-workers", type=int, default=3)
     p.add_argument("--shoppers", type=int, default=2)

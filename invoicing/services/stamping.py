@@ -35,6 +35,7 @@ from invoicing.services.compose import comprobante_inputs, invoice_comprobante
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.events import record_event, transition
 from tickets.models import Ticket
+from tickets.outages import hand_back_after_outage
 from tickets.queues import STAMP, enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ def invoice_retry_now(*, invoice_id: int, actor: str) -> bool:
         record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
                      from_status=invoice.status, to_status=invoice.status, actor=actor,
                      reason=f"reintento de timbrado solicitado (esperaba hasta {waited:%d/%m/%Y %H:%M:%S})")
-        enqueue_on_commit("invoicing.tasks.stamp_invoice", invoice.pk, queue=STAMP)
+        # Due now: with the broker away, the stamping cluster's tick claims it as soon as it answers again.
+        enqueue_on_commit("invoicing.tasks.stamp_invoice", invoice.pk, queue=STAMP, repaired=True)
     return True
 
 
@@ -107,14 +109,25 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
     starting a task per trickle. After ``budget_seconds`` (INVOICE_STAMP_TASK_SECONDS) it wakes the queue and
     returns, so a task stays far below django-q2's timeout and the rest goes to a fresh task.
     """
-    from invoicing.stamp_queue import invoices_claim, stamp_queue_wake
+    from invoicing.stamp_queue import invoices_claim_leased, invoices_release, stamp_queue_wake
 
     budget = settings.INVOICE_STAMP_TASK_SECONDS if budget_seconds is None else budget_seconds
     linger = settings.INVOICE_STAMP_LINGER_MS / 1000
     started = time.monotonic()
     stamped = 0
-    while ids := invoices_claim():
-        stamped += len(invoices_stamp(ids))
+    while True:
+        ids, lease = invoices_claim_leased()
+        if not ids:
+            break
+        try:
+            stamped += len(invoices_stamp(ids))
+        except Exception as exc:
+            # PostgreSQL went away mid-batch: once it is back these go back to the queue, not after the lease.
+            # What was committed stays (sealed XML, stamps): the next claim resends the same sealed XML.
+            hand_back_after_outage(exc, lambda ids=ids, lease=lease: invoices_release(ids, lease),
+                                   wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS,
+                                   what=f"stamping {len(ids)} invoice(s)")
+            raise
         if time.monotonic() - started > budget:
             stamp_queue_wake()
             break
