@@ -60,10 +60,11 @@ def invoice_stamp(*, invoice_id: int) -> str:
     that is not claimable (a batch holds it, its retry is not due, it is already stamped or failed) is left
     as it is.
     """
-    from invoicing.stamp_queue import invoices_claim
+    from invoicing.stamp_queue import invoices_claim_leased
 
-    if invoices_claim(ids=[invoice_id]):
-        invoices_stamp([invoice_id])
+    ids, lease = invoices_claim_leased(ids=[invoice_id])
+    if ids:
+        _stamp_claimed(ids, lease)
     return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
 
 
@@ -109,7 +110,7 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
     starting a task per trickle. After ``budget_seconds`` (INVOICE_STAMP_TASK_SECONDS) it wakes the queue and
     returns, so a task stays far below django-q2's timeout and the rest goes to a fresh task.
     """
-    from invoicing.stamp_queue import invoices_claim_leased, invoices_release, stamp_queue_wake
+    from invoicing.stamp_queue import invoices_claim_leased, stamp_queue_wake
 
     budget = settings.INVOICE_STAMP_TASK_SECONDS if budget_seconds is None else budget_seconds
     linger = settings.INVOICE_STAMP_LINGER_MS / 1000
@@ -119,21 +120,28 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
         ids, lease = invoices_claim_leased()
         if not ids:
             break
-        try:
-            stamped += len(invoices_stamp(ids))
-        except Exception as exc:
-            # PostgreSQL went away mid-batch: once it is back these go back to the queue, not after the lease.
-            # What was committed stays (sealed XML, stamps): the next claim resends the same sealed XML.
-            hand_back_after_outage(exc, lambda ids=ids, lease=lease: invoices_release(ids, lease),
-                                   wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS,
-                                   what=f"stamping {len(ids)} invoice(s)")
-            raise
+        stamped += len(_stamp_claimed(ids, lease))
         if time.monotonic() - started > budget:
             stamp_queue_wake()
             break
         if len(ids) < settings.INVOICE_STAMP_BATCH and linger:
             time.sleep(linger)
     return stamped
+
+
+def _stamp_claimed(ids: list[int], lease: dt.datetime) -> list[int]:
+    """``invoices_stamp`` for invoices this task claimed under ``lease``. If PostgreSQL goes away meanwhile,
+    they go back to the queue once it is back, not when the lease runs out; what was committed stays (sealed
+    XML, stamps), and the next claim resends the same sealed XML."""
+    from invoicing.stamp_queue import invoices_release
+
+    try:
+        return invoices_stamp(ids)
+    except Exception as exc:
+        hand_back_after_outage(exc, lambda: invoices_release(ids, lease),
+                               wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS,
+                               what=f"stamping {len(ids)} invoice(s)")
+        raise
 
 
 # --- pending → sealed -----------------------------------------------------------------------------------
