@@ -179,3 +179,56 @@ def test_broker_epoch_is_the_redis_run_id(monkeypatch):
 
     monkeypatch.setattr(queues, "broker", lambda queue: FakeBroker())
     assert queues.broker_epoch("stamp") == "abc123"
+
+
+def _broker_refuses(monkeypatch):
+    def refused(*args, **kwargs):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("django_q.tasks.async_task", refused)
+    monkeypatch.setattr("tickets.queues.broker", lambda queue: None)
+
+
+def test_stamping_with_the_broker_away_still_ends_well_and_leaves_rows_for_the_sweepers(
+        merchant, queued, certificate, monkeypatch, django_capture_on_commit_callbacks):
+    """The stamp commits its deliveries and webhooks; queueing their tasks after the commit fails. Before, the
+    webhook's enqueue raised out of the stamping task after the commit (and the callbacks after it never ran)."""
+    from invoicing.models import DeliverySlot, InvoiceDelivery
+    from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
+    from invoicing.webhooks.services import due_delivery_ids
+
+    WebhookEndpoint.objects.create(merchant=merchant, url="https://erp.example.com/hooks", secret="whsec_x")
+    [invoice_id] = queued(1)
+    _broker_refuses(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert stamping.invoices_stamp([invoice_id]) == [invoice_id]
+    assert Invoice.objects.get(pk=invoice_id).status == "stamped"
+    assert InvoiceDelivery.objects.get(pk=invoice_id).status == "pending"
+    assert DeliverySlot.objects.get(pk=0).armed_at is None  # free: the lane's tick wakes it when the broker is back
+    assert due_delivery_ids() == list(WebhookDelivery.objects.values_list("pk", flat=True))  # the sweeper's
+
+
+def test_retry_now_with_the_broker_away_is_no_error_the_tick_claims_it(
+        queued, certificate, monkeypatch, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    [invoice_id] = queued(1)
+    Invoice.objects.filter(pk=invoice_id).update(attempts=1, next_attempt_at=timezone.now() + dt.timedelta(hours=1))
+    _broker_refuses(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert stamping.invoice_retry_now(invoice_id=invoice_id, actor="ana") is True
+    assert invoices_claim() == [invoice_id]  # due now: the stamping cluster's tick claims it
+
+
+def test_staff_stamp_now_hands_its_claim_back_too(queued, database_back, monkeypatch):
+    [invoice_id] = queued(1)
+
+    def gone(invoice_ids):
+        raise _database_gone()
+
+    monkeypatch.setattr(stamping, "invoices_stamp", gone)
+    with pytest.raises(OperationalError):
+        tasks.stamp_invoice(invoice_id)
+    assert Invoice.objects.get(pk=invoice_id).lease_until is None
