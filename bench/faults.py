@@ -1,12 +1,13 @@
 """Reliability suite: mixed load against a production-like install while faults are injected one after another.
 Prints ONE JSON object. Not a test and not part of `make bench`; run it on its own:
 
-    .venv/bin/python bench/faults.py            # ≈ 10-15 minutes today, a few once recovery is quick
-    .venv/bin/python bench/faults.py --quick    # ≈ 4-6 minutes today: shorter phases, a 30 s invoice lease
+    .venv/bin/python bench/faults.py            # ≈ 5-6 minutes
+    .venv/bin/python bench/faults.py --quick    # ≈ 2-3 minutes: shorter phases, a 30 s invoice lease
     make faults                                 # the same as the first line
 
 Self-contained: it starts its OWN PostgreSQL (initdb into a temp dir, run as the "postgres" user when started as
-root), its own redis-server, gunicorn and the django-q2 workers (`manage.py qcluster`, Redis broker), all on free
+root), its own redis-server, gunicorn and the django-q2 workers (`manage.py qcluster --queue X` for each of the
+three queues, Redis broker), all on free
 ports, plus a fake Finkok it controls (bench/faultkit/pac.py). The machine's PostgreSQL and Redis are never
 touched. Everything is stopped and the temp dir removed at the end, also on Ctrl-C (`--keep` keeps the logs).
 
@@ -87,8 +88,8 @@ from faultkit.services import (  # noqa: E402
     wait_until,
 )
 
-# The PAC faults first: they need invoices flowing to the PAC, and today stamping can stall for minutes after
-# a worker kill or a PostgreSQL restart.
+# The PAC faults first: they need invoices flowing to the PAC, and a worker kill that catches invoices in flight
+# leaves them leased until INVOICE_STUCK_AFTER_SECONDS.
 FAULTS = ["pac_timeouts", "pac_5xx", "worker_kill", "pg_restart", "redis_away"]
 STALE_AFTER_SECONDS = 20
 PAC_TIMEOUT_SECONDS = 3
