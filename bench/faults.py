@@ -7,8 +7,9 @@ Prints ONE JSON object. Not a test and not part of `make bench`; run it on its o
 
 Self-contained: it starts its OWN PostgreSQL (initdb into a temp dir, run as the "postgres" user when started as
 root), its own redis-server, gunicorn and the django-q2 workers (`manage.py qcluster --queue X` for each of the
-three queues, Redis broker), all on free ports, plus a fake Finkok it controls (bench/faultkit/pac.py). The machine's PostgreSQL and Redis are never
-touched. Everything is stopped and the temp dir removed at the end, also on Ctrl-C (`--keep` keeps the logs).
+three queues, Redis broker), all on free ports, plus a fake Finkok it controls (bench/faultkit/pac.py). The
+machine's PostgreSQL and Redis are never touched. Everything is stopped and the temp dir removed at the end, also
+on Ctrl-C (`--keep` keeps the logs).
 
 Two merchants: one stamps with the Finkok adapter against the fake Finkok, one with the built-in sandbox PAC.
 The load (bench/faultkit/load.py): a POS sending batches (small ones stored in the request, every 8th one big
