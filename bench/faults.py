@@ -1,14 +1,15 @@
 """Reliability suite: mixed load against a production-like install while faults are injected one after another.
 Prints ONE JSON object. Not a test and not part of `make bench`; run it on its own:
 
-    .venv/bin/python bench/faults.py            # ≈ 10-15 minutes today, a few once recovery is quick
-    .venv/bin/python bench/faults.py --quick    # ≈ 4-6 minutes today: shorter phases, a 30 s invoice lease
+    .venv/bin/python bench/faults.py            # ≈ 5-6 minutes
+    .venv/bin/python bench/faults.py --quick    # ≈ 2-3 minutes: shorter phases, a 30 s invoice lease
     make faults                                 # the same as the first line
 
 Self-contained: it starts its OWN PostgreSQL (initdb into a temp dir, run as the "postgres" user when started as
-root), its own redis-server, gunicorn and the django-q2 workers (`manage.py qcluster`, Redis broker), all on free
-ports, plus a fake Finkok it controls (bench/faultkit/pac.py). The machine's PostgreSQL and Redis are never
-touched. Everything is stopped and the temp dir removed at the end, also on Ctrl-C (`--keep` keeps the logs).
+root), its own redis-server, gunicorn and the django-q2 workers (`manage.py qcluster --queue X` for each of the
+three queues, Redis broker), all on free ports, plus a fake Finkok it controls (bench/faultkit/pac.py). The
+machine's PostgreSQL and Redis are never touched. Everything is stopped and the temp dir removed at the end, also
+on Ctrl-C (`--keep` keeps the logs).
 
 Two merchants: one stamps with the Finkok adapter against the fake Finkok, one with the built-in sandbox PAC.
 The load (bench/faultkit/load.py): a POS sending batches (small ones stored in the request, every 8th one big
@@ -47,8 +48,9 @@ What it counts (bench/faultkit/counting.py):
 Target: 0 lost, 0 duplicated, 0 folio gaps, 0 unsent emails, 0 stamps without invoice, 0 5xx outside the DB-down window, and only 503s
 (no 500s) inside it. `targets_met` says whether this run hit it.
 
-Where the workers are started: bench/faultkit/services.py `start_workers` (one place; `--clusters` runs several
-named clusters, `--stamp-cluster` picks the one the worker kill targets).
+Where the workers are started: bench/faultkit/services.py `start_workers` (one place): one
+`manage.py qcluster --queue <name>` per queue (stamp, deliver, bulk), as a process manager runs them;
+`--clusters all` runs the one plain `qcluster` instead; `--stamp-cluster` picks the one the worker kill targets.
 """
 
 from __future__ import annotations
@@ -86,8 +88,8 @@ from faultkit.services import (  # noqa: E402
     wait_until,
 )
 
-# The PAC faults first: they need invoices flowing to the PAC, and today stamping can stall for minutes after
-# a worker kill or a PostgreSQL restart.
+# The PAC faults first: they need invoices flowing to the PAC, and a worker kill that catches invoices in flight
+# leaves them leased until INVOICE_STUCK_AFTER_SECONDS.
 FAULTS = ["pac_timeouts", "pac_5xx", "worker_kill", "pg_restart", "redis_away"]
 STALE_AFTER_SECONDS = 20
 PAC_TIMEOUT_SECONDS = 3
@@ -141,8 +143,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pac-hold-seconds", type=float, default=60, help="... or this much longer than its phase")
     p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FAULTS)}")
     p.add_argument("--clusters", default=os.environ.get("FAULTS_Q_CLUSTERS", ""),
-                   help="named qcluster clusters to run (default: one, named by the settings)")
-    p.add_argument("--stamp-cluster", default="", help="cluster the worker kill targets (default: the first)")
+                   help="queues to run, one `qcluster --queue <name>` each (default: stamp,deliver,bulk); "
+                        "`all`: one plain `qcluster` for the three")
+    p.add_argument("--stamp-cluster", default="stamp",
+                   help="cluster the worker kill targets (default: stamp, or the first)")
     p.add_argument("--q-workers", type=int, default=2)
     p.add_argument("--web-workers", type=int, default=3)
     p.add_argument("--shoppers", type=int, default=2)

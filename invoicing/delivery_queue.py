@@ -11,7 +11,8 @@ Like the stamping queue (stamp_queue.py), the rows are the queue and a few tasks
   is enqueued. The task disarms it first, then claims one invoice at a time (``SKIP LOCKED``, leased for
   INVOICE_DELIVERY_LEASE_SECONDS, longer than a task may live) until the lane is empty or its time is up.
 - A failure is that invoice's alone: it backs off (INVOICE_DELIVERY_BACKOFF_SECONDS, doubling) up to
-  INVOICE_DELIVERY_MAX_ATTEMPTS. ``manage.py qcluster`` looks at its lanes every INVOICE_QUEUE_TICK_MS and the
+  INVOICE_DELIVERY_MAX_ATTEMPTS. PostgreSQL going away is nobody's failure: the task waits for it and hands the
+  invoice back (``delivery_release``) and frees its slot, without counting an attempt. ``manage.py qcluster`` looks at its lanes every INVOICE_QUEUE_TICK_MS and the
   every-minute sweeper does the same: a retry that is due, a lease a dead worker left, or a wake-up that got
   lost (a slot armed for longer than INVOICE_STUCK_AFTER_SECONDS) wakes the lane again.
 """
@@ -106,14 +107,27 @@ def _due(large: bool, now: dt.datetime):
 
 def delivery_claim(large: bool) -> int | None:
     """Take the lane's next due invoice (oldest due first), leased for INVOICE_DELIVERY_LEASE_SECONDS."""
+    return delivery_claim_leased(large)[0]
+
+
+def delivery_claim_leased(large: bool) -> tuple[int | None, dt.datetime]:
+    """``delivery_claim``, and the lease it wrote (the row's next_attempt_at): its token for
+    ``delivery_release``."""
     now = timezone.now()
+    lease = now + dt.timedelta(seconds=settings.INVOICE_DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
         pk = (_due(large, now).select_for_update(skip_locked=True).order_by("next_attempt_at")
               .values_list("pk", flat=True).first())
         if pk is not None:
-            InvoiceDelivery.objects.filter(pk=pk).update(
-                next_attempt_at=now + dt.timedelta(seconds=settings.INVOICE_DELIVERY_LEASE_SECONDS))
-    return pk
+            InvoiceDelivery.objects.filter(pk=pk).update(next_attempt_at=lease)
+    return pk, lease
+
+
+def delivery_release(pk: int, lease: dt.datetime) -> int:
+    """Hand a claimed delivery back, due now and without counting an attempt (a task that PostgreSQL left
+    mid-way, once it is back); only while it is still under this claim's lease."""
+    return InvoiceDelivery.objects.filter(pk=pk, status=InvoiceDelivery.Status.PENDING,
+                                          next_attempt_at=lease).update(next_attempt_at=timezone.now())
 
 
 def deliveries_tick(large: bool) -> bool:

@@ -15,6 +15,10 @@ monitor time) and paid a transaction per step of every invoice. Instead:
   wakes the queue when claimable work exists and re-enqueues slots armed for that long (a task lost with
   a crashed cluster). Claiming twice is safe anyway: every state change is guarded and a PAC answers a
   resent sealed XML with its first UUID.
+- A task that PostgreSQL leaves mid-way (a restart) waits for it to come back and hands its claim and its slot
+  back at once (``invoices_release``, ``stamp_batch``), instead of leaving them to expire. A wake-up the broker
+  refuses leaves its slot free. A cluster that saw its database or its broker go away resets its slots when
+  they are back, as at start-up: tasks queued before may be gone (``manage.py qcluster``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from django.utils import timezone
 
 from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Invoice, StampSlot
+from tickets.outages import broker_unavailable
 from tickets.prepared import prepared_fetchall
 from tickets.queues import STAMP, enqueue
 
@@ -67,11 +72,25 @@ def stamp_queue_wake() -> int | None:
         row = rows[0] if rows else None
         if row is None:
             return None
-        enqueue("invoicing.tasks.stamp_batch", row[0], queue=STAMP)
-        return row[0]
-    except Exception:  # noqa: BLE001 - the broker or the database hiccuped; the sweeper wakes the queue later
+        slot = row[0]
+    except Exception:  # noqa: BLE001 - the database hiccuped; the cluster's tick and the sweeper wake it later
         log.exception("could not wake the stamping queue")
         return None
+    try:
+        enqueue("invoicing.tasks.stamp_batch", slot, queue=STAMP)
+    except Exception as exc:  # noqa: BLE001 - the broker is away: no task is coming for this slot
+        if broker_unavailable(exc):
+            log.warning("could not wake the stamping queue: the broker is away (%s)", exc)
+        else:
+            log.exception("could not wake the stamping queue")
+        try:
+            # Armed, the slot would promise a task that never comes until it went stale: free it, so that the
+            # next wake-up (the cluster's tick, once the broker answers) enqueues one.
+            stamp_slot_disarm(slot)
+        except Exception:  # noqa: BLE001 - then it goes stale and the tick re-arms it
+            log.exception("could not disarm stamping slot %s", slot)
+        return None
+    return slot
 
 
 def stamp_queue_wake_on_commit() -> None:
@@ -95,16 +114,28 @@ def _claimable(now: dt.datetime) -> Q:
 def invoices_claim(*, limit: int | None = None, ids: list[int] | None = None) -> list[int]:
     """Take up to ``limit`` invoices off the queue (only among ``ids`` when given), oldest first, leased for
     INVOICE_STUCK_AFTER_SECONDS."""
+    return invoices_claim_leased(limit=limit, ids=ids)[0]
+
+
+def invoices_claim_leased(*, limit: int | None = None,
+                          ids: list[int] | None = None) -> tuple[list[int], dt.datetime]:
+    """``invoices_claim``, and the lease it wrote: the claim's token for ``invoices_release``."""
     now = timezone.now()
+    lease = now + dt.timedelta(seconds=settings.INVOICE_STUCK_AFTER_SECONDS)
     with transaction.atomic():
         claimable = Invoice.objects.select_for_update(skip_locked=True).filter(_claimable(now))
         if ids is not None:
             claimable = claimable.filter(pk__in=ids)
         ids = list(claimable.order_by("pk").values_list("pk", flat=True)[: limit or settings.INVOICE_STAMP_BATCH])
         if ids:
-            lease = now + dt.timedelta(seconds=settings.INVOICE_STUCK_AFTER_SECONDS)
             Invoice.objects.filter(pk__in=ids).update(lease_until=lease)
-    return ids
+    return ids, lease
+
+
+def invoices_release(ids: list[int], lease: dt.datetime) -> int:
+    """Hand claimed invoices back to the queue before their lease runs out (a task that PostgreSQL left mid-way,
+    once it is back). Only those still under this claim's lease: one a later claim took stays with it."""
+    return Invoice.objects.filter(pk__in=ids, status__in=IN_FLIGHT, lease_until=lease).update(lease_until=None)
 
 
 def stamp_queue_sweep() -> bool:

@@ -7,12 +7,24 @@ log = logging.getLogger(__name__)
 
 
 def stamp_batch(slot: int) -> int:
-    """Drain the stamping queue (see invoicing/stamp_queue.py); returns how many invoices it stamped."""
-    from invoicing.services.stamping import invoices_stamp_queued
-    from invoicing.stamp_queue import stamp_slot_disarm
+    """Drain the stamping queue (see invoicing/stamp_queue.py); returns how many invoices it stamped.
 
-    stamp_slot_disarm(slot)
-    return invoices_stamp_queued()
+    If PostgreSQL goes away under it, the slot may still be armed (the disarm itself failed) and nothing else
+    would wake the queue until the slot went stale: once the database is back, the slot is freed and the queue
+    woken (the claimed invoices were handed back by ``invoices_stamp_queued``)."""
+    from django.conf import settings
+
+    from invoicing.services.stamping import invoices_stamp_queued
+    from invoicing.stamp_queue import stamp_queue_wake, stamp_slot_disarm
+    from tickets.outages import hand_back_after_outage
+
+    try:
+        stamp_slot_disarm(slot)
+        return invoices_stamp_queued()
+    except Exception as exc:
+        hand_back_after_outage(exc, lambda: (stamp_slot_disarm(slot), stamp_queue_wake()),
+                               wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS, what=f"stamping slot {slot}")
+        raise
 
 
 def stamp_invoice(invoice_id: int) -> str:
@@ -25,12 +37,24 @@ def stamp_invoice(invoice_id: int) -> str:
 
 def deliver_documents(large: bool) -> int:
     """Drain one delivery lane (see invoicing/delivery_queue.py): PDFs and emails, invoice by invoice, each
-    retried on its own. ``large``: the lane of invoices with many concepts, run on the bulk queue."""
-    from invoicing.delivery_queue import delivery_slot_disarm
-    from invoicing.services.delivery import invoices_deliver_queued
+    retried on its own. ``large``: the lane of invoices with many concepts, run on the bulk queue.
 
-    delivery_slot_disarm(large)
-    return invoices_deliver_queued(large=large)
+    If PostgreSQL goes away under it, the lane's slot is freed and the lane woken once it is back (as in
+    ``stamp_batch``); the invoice it held was handed back by ``invoices_deliver_queued``."""
+    from django.conf import settings
+
+    from invoicing.delivery_queue import deliveries_wake, delivery_slot_disarm
+    from invoicing.services.delivery import invoices_deliver_queued
+    from tickets.outages import hand_back_after_outage
+
+    try:
+        delivery_slot_disarm(large)
+        return invoices_deliver_queued(large=large)
+    except Exception as exc:
+        hand_back_after_outage(exc, lambda: (delivery_slot_disarm(large), deliveries_wake(large)),
+                               wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS,
+                               what=f"delivery lane {'large' if large else 'regular'}")
+        raise
 
 
 def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str = "") -> int:

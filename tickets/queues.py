@@ -14,10 +14,15 @@ A queue is a cluster name: tasks are pushed to that cluster's broker list, and o
 
 from __future__ import annotations
 
+import logging
 import os
 
 from django.conf import settings
 from django.db import transaction
+
+from tickets.outages import broker_unavailable
+
+log = logging.getLogger(__name__)
 
 STAMP = "stamp"
 DELIVER = "deliver"
@@ -57,9 +62,28 @@ def enqueue(func: str, *args, queue: str, task_name: str | None = None, group: s
                             **options)
 
 
-def enqueue_on_commit(func: str, *args, queue: str, task_name: str | None = None, group: str | None = None) -> None:
-    """``enqueue`` once the current transaction commits (at once outside one): a worker must find the rows."""
-    transaction.on_commit(lambda: enqueue(func, *args, queue=queue, task_name=task_name, group=group))
+def enqueue_or_leave(func: str, *args, queue: str, task_name: str | None = None,
+                     group: str | None = None) -> str | None:
+    """``enqueue`` for work whose rows a sweeper or a queue's tick finds again: when the broker is away the task
+    is left for them (logged, None), not raised. After a commit, raising would turn work that is safely stored
+    into a 500 for a request that succeeded, or a failed task for one that did its job."""
+    try:
+        return enqueue(func, *args, queue=queue, task_name=task_name, group=group)
+    except Exception as exc:
+        if not broker_unavailable(exc):
+            raise
+        log.warning("%s not queued on %s: the broker is away (%s); its sweeper or tick queues it again", func,
+                    queue, exc)
+        return None
+
+
+def enqueue_on_commit(func: str, *args, queue: str, task_name: str | None = None, group: str | None = None,
+                      repaired: bool = False) -> None:
+    """``enqueue`` once the current transaction commits (at once outside one): a worker must find the rows.
+    ``repaired``: a sweeper or tick finds the work again, so a broker that is away is no error
+    (``enqueue_or_leave``); otherwise it raises (a request answers 503: portal/middleware.py)."""
+    send = enqueue_or_leave if repaired else enqueue
+    transaction.on_commit(lambda: send(func, *args, queue=queue, task_name=task_name, group=group))
 
 
 def backlog(queue: str) -> int:
@@ -68,3 +92,14 @@ def backlog(queue: str) -> int:
         return int(broker(queue).queue_size() or 0)
     except Exception:  # noqa: BLE001 - a backlog figure is advice, never a reason to fail
         return 0
+
+
+def broker_epoch(queue: str) -> str:
+    """What changes when ``queue``'s broker may have lost the tasks it held: a Redis server's run id (new at every
+    start; without persistence a restarted Redis is empty). Raises when the broker cannot be reached. The ORM
+    broker keeps its tasks in the database: always the same."""
+    connection = getattr(broker(queue), "connection", None)
+    if connection is not None and hasattr(connection, "info") and hasattr(connection, "ping"):
+        return str(connection.info("server").get("run_id", ""))
+    return "orm"
+

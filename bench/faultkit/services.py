@@ -241,9 +241,15 @@ class WebServer:
         kill_group(self.proc)
 
 
+QUEUES = ("stamp", "deliver", "bulk")  # tickets/queues.py; docs/operations.md "Queues"
+ALL_QUEUES = "all"
+
+
 @dataclass
 class Cluster:
-    """One ``manage.py qcluster`` process tree: main process → sentinel → workers, monitor, pusher."""
+    """One ``manage.py qcluster --queue <name>`` process tree: main process → sentinel → workers, monitor,
+    pusher. (``name`` "all": the plain ``qcluster``, one child process per queue; the kills then hit all
+    three.)"""
 
     name: str
     env: dict
@@ -253,8 +259,11 @@ class Cluster:
 
     def start(self) -> None:
         log = open(self.log, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        command = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+        if self.name != ALL_QUEUES:
+            command += ["--queue", self.name]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         log.close()
 
     def running(self) -> bool:
@@ -262,6 +271,8 @@ class Cluster:
 
     def sentinel_pid(self) -> int | None:
         kids = children(self.proc.pid) if self.running() else []
+        if kids and self.name == ALL_QUEUES:  # qcluster → one qcluster --queue per queue, stamp started first
+            kids = children(kids[0])
         return kids[0] if kids else None
 
     def worker_pids(self) -> list[int]:
@@ -307,17 +318,17 @@ class Cluster:
 def start_workers(env: dict, logs: Path, names: list[str]) -> list[Cluster]:
     """Start "the workers": the one place that knows how the product's task workers are run.
 
-    Today: one ``manage.py qcluster`` (``names`` empty: the cluster name from the settings). When the queues are
-    split into named clusters, pass their names (``--clusters stamping,delivery`` or FAULTS_Q_CLUSTERS): each
-    runs as its own ``qcluster`` with ``Q_CLUSTER_NAME=<name>``; ``--stamp-cluster`` names the one the worker
-    kill targets.
+    The product runs three queues (stamp, deliver, bulk), each its own django-q2 cluster (docs/operations.md).
+    By default each runs as its own ``manage.py qcluster --queue <name>`` process tree, as a process manager
+    would run them, so that the worker kill can target the stamping queue alone (``--stamp-cluster``, default
+    ``stamp``). ``names`` (``--clusters``/FAULTS_Q_CLUSTERS) picks a subset, or ``all`` for the one plain
+    ``qcluster`` that supervises the three queues itself.
     """
     clusters = []
-    for name in names or [""]:
-        cluster_env = dict(env)
-        if name:
-            cluster_env["Q_CLUSTER_NAME"] = name
-        cluster = Cluster(name=name or "default", env=cluster_env, log=logs / f"qcluster-{name or 'default'}.log")
+    for name in names or QUEUES:
+        if name not in (*QUEUES, ALL_QUEUES):
+            raise ValueError(f"unknown queue {name!r}: use {', '.join(QUEUES)} or {ALL_QUEUES}")
+        cluster = Cluster(name=name, env=dict(env), log=logs / f"qcluster-{name}.log")
         cluster.start()
         clusters.append(cluster)
     time.sleep(1.0)

@@ -16,10 +16,11 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from invoicing.delivery_queue import ENTITY, deliveries_wake, delivery_claim
+from invoicing.delivery_queue import ENTITY, deliveries_wake, delivery_claim_leased, delivery_release
 from invoicing.models import InvoiceDelivery
 from invoicing.services.documents import invoice_email_send, invoice_pdf_render
 from tickets.events import transition
+from tickets.outages import database_unavailable, hand_back_after_outage
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,18 @@ def invoices_deliver_queued(*, large: bool, budget_seconds: float | None = None)
     budget = settings.INVOICE_DELIVERY_TASK_SECONDS if budget_seconds is None else budget_seconds
     started = time.monotonic()
     handled = 0
-    while (pk := delivery_claim(large)) is not None:
-        invoice_deliver(invoice_id=pk)
+    while True:
+        pk, lease = delivery_claim_leased(large)
+        if pk is None:
+            break
+        try:
+            invoice_deliver(invoice_id=pk)
+        except Exception as exc:
+            # PostgreSQL went away: once it is back the invoice is due again now, not after the lease.
+            hand_back_after_outage(exc, lambda pk=pk, lease=lease: delivery_release(pk, lease),
+                                   wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS,
+                                   what=f"delivery of invoice {pk}")
+            raise
         handled += 1
         if time.monotonic() - started > budget:
             deliveries_wake(large)
@@ -61,6 +72,8 @@ def invoice_deliver(*, invoice_id: int) -> str:
         if delivery.send_email:
             invoice_email_send(invoice_id=invoice_id, skip_if_sent=True)
     except Exception as exc:  # noqa: BLE001 - any failure is this invoice's: it backs off, the batch goes on
+        if database_unavailable(exc):
+            raise  # not this invoice's failure, and nothing can be written now: the task hands it back
         log.exception("delivery of invoice %s failed (attempt %s)", invoice_id, attempts)
         return _failed(delivery, attempts, exc)
     transition(delivery, entity=ENTITY, expected=InvoiceDelivery.Status.PENDING,

@@ -42,6 +42,7 @@ from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_e
 from tickets.catalogs import tax_rate_catalog
 from tickets.events import record_event, transition
 from tickets.models import Ticket
+from tickets.outages import hand_back_after_outage
 from tickets.queues import STAMP, enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,11 @@ def invoice_stamp(*, invoice_id: int) -> str:
     that is not claimable (a batch holds it, its retry is not due, it is already stamped or failed) is left
     as it is.
     """
-    from invoicing.stamp_queue import invoices_claim
+    from invoicing.stamp_queue import invoices_claim_leased
 
-    if invoices_claim(ids=[invoice_id]):
-        invoices_stamp([invoice_id])
+    ids, lease = invoices_claim_leased(ids=[invoice_id])
+    if ids:
+        _stamp_claimed(ids, lease)
     return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
 
 
@@ -96,7 +98,8 @@ def invoice_retry_now(*, invoice_id: int, actor: str) -> bool:
         record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
                      from_status=invoice.status, to_status=invoice.status, actor=actor,
                      reason=f"reintento de timbrado solicitado (esperaba hasta {waited:%d/%m/%Y %H:%M:%S})")
-        enqueue_on_commit("invoicing.tasks.stamp_invoice", invoice.pk, queue=STAMP)
+        # Due now: with the broker away, the stamping cluster's tick claims it as soon as it answers again.
+        enqueue_on_commit("invoicing.tasks.stamp_invoice", invoice.pk, queue=STAMP, repaired=True)
     return True
 
 
@@ -114,20 +117,38 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
     starting a task per trickle. After ``budget_seconds`` (INVOICE_STAMP_TASK_SECONDS) it wakes the queue and
     returns, so a task stays far below django-q2's timeout and the rest goes to a fresh task.
     """
-    from invoicing.stamp_queue import invoices_claim, stamp_queue_wake
+    from invoicing.stamp_queue import invoices_claim_leased, stamp_queue_wake
 
     budget = settings.INVOICE_STAMP_TASK_SECONDS if budget_seconds is None else budget_seconds
     linger = settings.INVOICE_STAMP_LINGER_MS / 1000
     started = time.monotonic()
     stamped = 0
-    while ids := invoices_claim():
-        stamped += len(invoices_stamp(ids))
+    while True:
+        ids, lease = invoices_claim_leased()
+        if not ids:
+            break
+        stamped += len(_stamp_claimed(ids, lease))
         if time.monotonic() - started > budget:
             stamp_queue_wake()
             break
         if len(ids) < settings.INVOICE_STAMP_BATCH and linger:
             time.sleep(linger)
     return stamped
+
+
+def _stamp_claimed(ids: list[int], lease: dt.datetime) -> list[int]:
+    """``invoices_stamp`` for invoices this task claimed under ``lease``. If PostgreSQL goes away meanwhile,
+    they go back to the queue once it is back, not when the lease runs out; what was committed stays (sealed
+    XML, stamps), and the next claim resends the same sealed XML."""
+    from invoicing.stamp_queue import invoices_release
+
+    try:
+        return invoices_stamp(ids)
+    except Exception as exc:
+        hand_back_after_outage(exc, lambda: invoices_release(ids, lease),
+                               wait_seconds=settings.INVOICE_STUCK_AFTER_SECONDS,
+                               what=f"stamping {len(ids)} invoice(s)")
+        raise
 
 
 # --- pending → sealed -----------------------------------------------------------------------------------

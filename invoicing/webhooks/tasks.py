@@ -2,15 +2,17 @@
 
 import logging
 
-from tickets.queues import DELIVER, enqueue
+from tickets.queues import DELIVER, enqueue_or_leave
 
 log = logging.getLogger(__name__)
 
 
 def enqueue_deliveries(delivery_ids: list[int]) -> None:
+    """Deliveries are rows due now: with the broker away they wait for the every-minute sweeper."""
     for delivery_id in delivery_ids:
-        enqueue("invoicing.webhooks.tasks.deliver_webhook", delivery_id, queue=DELIVER, group="webhooks",
-                task_name=f"webhook-{delivery_id}")
+        if enqueue_or_leave("invoicing.webhooks.tasks.deliver_webhook", delivery_id, queue=DELIVER,
+                            group="webhooks", task_name=f"webhook-{delivery_id}") is None:
+            break  # the broker is away: the rest would fail the same way
 
 
 def deliver_webhook(delivery_id: int) -> str:

@@ -1,8 +1,9 @@
 """One error envelope for every API of the project: ``{"error": {"code", "message", "details"}}``.
 
 Set as REST_FRAMEWORK["EXCEPTION_HANDLER"]. It handles our ``tickets.errors.DomainError`` (and subclasses),
-every DRF exception (401/403/404/405/406/415/429 with Retry-After, 400 with details per field) and turns
-anything unexpected into a logged 500 in the same envelope.
+every DRF exception (401/403/404/405/406/415/429 with Retry-After, 400 with details per field), a database or
+broker that cannot be reached (503 with Retry-After: tickets/outages.py), and turns anything unexpected into a
+logged 500 in the same envelope.
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from tickets.errors import DomainError
+from tickets.outages import note_unavailable, service_unavailable
 
 logger = logging.getLogger(__name__)
+
+# A database restart or a failover takes seconds: clients (and people) may try again that soon.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_CODE = "service_unavailable"
+UNAVAILABLE_MESSAGE = ("El servicio no está disponible por un momento. Reintenta la solicitud en "
+                       f"{UNAVAILABLE_RETRY_AFTER_SECONDS} segundos.")
 
 
 def envelope(code: str, message: str, details=None) -> dict:
@@ -112,6 +120,14 @@ def api_exception_handler(exc, context):
         if isinstance(exc, exceptions.Throttled):
             headers["Retry-After"] = str(math.ceil(exc.wait or 1))
         return Response(envelope(code, message, details), status=exc.status_code, headers=headers)
+    if service_unavailable(exc):  # PostgreSQL or the broker away: it ends by itself, the client may resend
+        set_rollback()
+        note_unavailable(exc, request.path if request is not None else "API")
+        response = Response(envelope(UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE),
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)})
+        response._has_been_logged = True  # note_unavailable logs the outage, not an error line per request
+        return response
     logger.exception("Error inesperado en la API", exc_info=exc)
     set_rollback()
     return Response(

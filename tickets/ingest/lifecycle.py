@@ -10,6 +10,9 @@
 - A worker that dies (killed at Q_TIMEOUT, kill -9, a cluster restart that loses its task) leaves the lease
   to run out: ``batch_sweep`` queues the batch again, resuming after the last committed chunk, and fails it
   after API_BATCH_MAX_ATTEMPTS claims.
+- PostgreSQL or the broker going away is not an error of the batch: a worker waits for the database and hands
+  the batch back (``_hand_back``); a task the broker refused or lost is queued again when the bulk cluster sees
+  the broker back (``batch_requeue_received``).
 - Resending a batch_id: done → 422 as always (its report is at /batches/{id}); held by a live worker → 409;
   failed or abandoned → the new body is processed from the start: tickets already stored answer as
   ``duplicate`` with their ids (natural keys), the rest are stored.
@@ -33,6 +36,7 @@ from tickets.ingest import archive
 from tickets.ingest.batch import CHUNK, Item, Outcome, context_for, ingest, not_processed
 from tickets.ingest.jsontext import loads
 from tickets.models import Batch, Merchant, Ticket
+from tickets.outages import database_unavailable, hand_back_after_outage
 from tickets.signals import batch_finished
 
 log = logging.getLogger(__name__)
@@ -214,7 +218,11 @@ def _run(batch: Batch, items: list[Item], *, actor: str, start: int, report: lis
     except _LeaseLost:
         log.warning("batch %s: lease lost (run %s); another worker or a resend has it", batch.pk, batch.run)
         return "lease lost"
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            # Not the batch's fault, and nothing can be written now: in a request the whole batch rolls back
+            # (503, the POS resends it); a worker hands it back once the database is (batch_process).
+            raise
         log.exception("batch %s: unexpected error processing tickets from index %s", batch.pk, begin)
         _fail(batch, report + not_processed(items[begin:], f"No se procesó: el lote se detuvo por un error "
                                                              f"interno. {RESEND_HINT}"),
@@ -261,7 +269,33 @@ def batch_process(*, batch_pk: int) -> str:
         log.exception("batch %s: its stored body could not be read", batch.pk)
         _fail(batch, report, error=f"Error interno al leer el lote; quedó registrado. {RESEND_HINT}", actor="worker")
         return "failed"
-    return _run(batch, items, actor="worker", start=batch.processed_count, report=report)
+    try:
+        return _run(batch, items, actor="worker", start=batch.processed_count, report=report)
+    except Exception as exc:
+        hand_back_after_outage(exc, lambda: _hand_back(batch), wait_seconds=settings.API_BATCH_LEASE_SECONDS,
+                               what=f"batch {batch.pk}")
+        raise
+
+
+def _hand_back(batch: Batch) -> None:
+    """processing → received for the run this worker holds, queued again after commit: it resumes after its last
+    committed chunk (the sweeper would, once the lease ran out)."""
+    with transaction.atomic():
+        if transition(batch, entity="batch", to=S.RECEIVED, expected=[S.PROCESSING], actor="worker",
+                      where=_mine(batch), lease_until=_lease(),
+                      reason="reencolado: la base de datos dejó de responder mientras se procesaba"):
+            transaction.on_commit(lambda: _enqueue(batch.pk))
+
+
+def batch_requeue_received(*, limit: int = 1000) -> int:
+    """A bulk cluster starts, or its broker or database is back after an outage: tasks of batches still waiting
+    (``received``) may be gone with the broker. Queue them again now rather than when their lease runs out; a
+    batch whose task did survive is claimed once, and its twin finds nothing to do. Returns how many."""
+    pks = list(Batch.objects.filter(status=S.RECEIVED, payload__isnull=False).order_by("pk")
+               .values_list("pk", flat=True)[:limit])
+    for pk in pks:
+        _enqueue(pk)
+    return len(pks)
 
 
 # --- repair -------------------------------------------------------------------------------------------------------

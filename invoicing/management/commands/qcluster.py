@@ -6,7 +6,8 @@
 A queue's cluster warms the CFDI engine in its parent process before forking the workers, resets its queue's
 slots (a task armed before a crash may be gone), and then, while the cluster runs, looks at its queue every
 INVOICE_QUEUE_TICK_MS: a retry whose time came, a lease a dead worker left or a lost wake-up gets a task at
-once, not at the every-minute sweeper's next run.
+once, not at the every-minute sweeper's next run. When its broker or its database was away (a tick failed, or
+Redis came back with a new run id: empty), it resets its slots again once they are back, as at start-up.
 
 Workers are forked from this process, and forked again every Q_RECYCLE tasks: warmed here, they share SAT's
 compiled XSLT, schema and catalogs (copy-on-write) instead of each spending a second or two compiling them on
@@ -30,22 +31,72 @@ from django_q.cluster import Cluster
 from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
-from tickets.queues import BULK, DELIVER, QUEUES, STAMP, cluster_name, queue_of_cluster
+from tickets.queues import BULK, DELIVER, QUEUES, STAMP, broker_epoch, cluster_name, queue_of_cluster
 
 log = logging.getLogger(__name__)
 
 
 def _ticks(queue: str):
-    """What the queue's cluster does at start-up (reset its slots), and at every tick: wake the queue if work
-    is due, and return the seconds to wait before the next tick."""
+    """What the queue's cluster does at start-up and after an outage of its broker or database (reset its slots,
+    queue again what waited in the broker), and at every tick: wake the queue if work is due, and return the
+    seconds to wait before the next tick."""
     from invoicing.delivery_queue import deliveries_next_wait, deliveries_restart
     from invoicing.stamp_queue import stamp_queue_restart, stamp_queue_tick
+
+    def bulk_restart():
+        deliveries_restart(True)
+        _batches_restart()
 
     return {
         STAMP: (stamp_queue_restart, stamp_queue_tick),
         DELIVER: (lambda: deliveries_restart(False), lambda wait: deliveries_next_wait(False, wait)),
-        BULK: (lambda: deliveries_restart(True), lambda wait: deliveries_next_wait(True, wait)),
+        BULK: (bulk_restart, lambda wait: deliveries_next_wait(True, wait)),
     }[queue]
+
+
+def _batches_restart() -> None:
+    from tickets.ingest.lifecycle import batch_requeue_received
+
+    try:
+        if requeued := batch_requeue_received():
+            log.warning("queue bulk: %d waiting ticket batch(es) queued again", requeued)
+    except Exception:  # noqa: BLE001 - the sweeper queues them once their lease runs out
+        log.exception("could not queue the waiting ticket batches again")
+
+
+class Ticker:
+    """The cluster's look at its queue, once per ``step``: wake it if work is due (``tick``), and after its broker
+    or its database was away, do what a start does (``restart``): tasks queued before the outage may be gone (a
+    Redis that came back empty) or have failed (PostgreSQL away). A task that did survive gets a twin that finds
+    nothing to do. A Redis that restarted between two steps shows as a new run id (``broker_epoch``)."""
+
+    def __init__(self, queue: str, restart, tick):
+        self.queue, self.restart, self.tick = queue, restart, tick
+        self.failing_since: float | None = None
+        self.epoch: str | None = None
+
+    def step(self, interval: float) -> float:
+        """Returns how long to wait before the next step."""
+        try:
+            close_old_connections()  # drop a connection the database closed (a restart), like a request would
+            # The broker first: while it is away a wake-up cannot enqueue anything anyway.
+            epoch = broker_epoch(self.queue)
+            lost = self.failing_since is not None or (self.epoch is not None and epoch != self.epoch)
+            self.epoch = epoch
+            wait = self.tick(interval)
+            if lost:
+                self.restart()
+                log.warning("queue %s: its broker or database is back%s; slots reset and waiting work queued again",
+                            self.queue, f" after {time.monotonic() - self.failing_since:.0f} s"
+                            if self.failing_since is not None else " (the broker restarted)")
+                self.failing_since = None
+            return wait
+        except Exception:  # noqa: BLE001 - the database or broker may be down for a while; the cluster goes on
+            if self.failing_since is None:  # once per outage, not twice a second
+                self.failing_since = time.monotonic()
+                log.exception("queue %s: tick failed; retrying quietly until it works", self.queue)
+            connections.close_all()
+            return max(interval, 1.0)
 
 
 class Command(QclusterCommand):
@@ -104,22 +155,9 @@ class Command(QclusterCommand):
             cluster.stop()
             return
         interval = max(settings.INVOICE_QUEUE_TICK_MS, 50) / 1000
-        failing_since = None
+        ticker = Ticker(queue, restart, tick)
         while not stopping and cluster.sentinel.is_alive():
-            wait = interval
-            try:
-                close_old_connections()  # drop a connection the database closed (a restart), like a request would
-                wait = tick(interval)
-                if failing_since is not None:
-                    log.warning("queue %s: tick works again after %.0f s", queue, time.monotonic() - failing_since)
-                    failing_since = None
-            except Exception:  # noqa: BLE001 - the database may be down for a while; the cluster goes on
-                if failing_since is None:  # once per outage, not twice a second
-                    failing_since = time.monotonic()
-                    log.exception("queue %s: tick failed; retrying quietly until it works", queue)
-                connections.close_all()
-                wait = max(interval, 1.0)
-            time.sleep(max(wait, 0.01))
+            time.sleep(max(ticker.step(interval), 0.01))
         if cluster.sentinel.is_alive():
             cluster.stop()  # the workers finish the task at hand
         else:

@@ -1,0 +1,68 @@
+"""A database or broker that cannot be reached answers 503 with Retry-After, never a 500.
+
+PostgreSQL restarting (or failing over) and Redis away end by themselves: a client should wait a few seconds and
+resend, and a person should read that, not "internal error". The API gets the JSON error envelope
+(``service_unavailable``; DRF views get the same from tickets/api/errors.py), pages a short Spanish one.
+
+``process_exception`` covers views (and the templates they render). An outage met outside a view — the session
+saved on the way out, say — has already become Django's 500 response when it gets here; the
+``got_request_exception`` receiver marks such a request so that ``__call__`` answers 503 instead. Only errors of
+reaching the service count (tickets/outages.py): a lock timeout or a deadlock stays a 500. Placed early in
+MIDDLEWARE, right after the static files, so that every database user is inside it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.signals import got_request_exception
+from django.dispatch import receiver
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from tickets.api.errors import (
+    UNAVAILABLE_CODE,
+    UNAVAILABLE_MESSAGE,
+    UNAVAILABLE_RETRY_AFTER_SECONDS,
+    envelope,
+)
+from tickets.outages import note_unavailable, service_unavailable
+
+_MARK = "_service_unavailable"
+
+
+def unavailable_response(request) -> HttpResponse:
+    if request.path == "/api" or request.path.startswith("/api/"):
+        response = JsonResponse(envelope(UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE), status=503)
+    else:
+        # No request context: a context processor may need the database that is away.
+        retry_url = request.get_full_path() if request.method in ("GET", "HEAD") else ""
+        response = HttpResponse(render_to_string("portal/unavailable.html", {"retry_url": retry_url}), status=503)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # note_unavailable logs the outage, not an error line per request
+    return response
+
+
+class ServiceUnavailableMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 500 and getattr(request, _MARK, False):
+            return unavailable_response(request)
+        return response
+
+    def process_exception(self, request, exception):
+        if not service_unavailable(exception):
+            return None
+        note_unavailable(exception, request.path)
+        return unavailable_response(request)
+
+
+@receiver(got_request_exception, dispatch_uid="portal.middleware.service_unavailable")
+def _mark_unavailable(sender, request=None, **kwargs):
+    """Django sends this inside its handler of an uncaught exception: ``sys.exc_info()`` is that exception."""
+    if request is not None and service_unavailable(sys.exc_info()[1]):
+        setattr(request, _MARK, True)
