@@ -1,0 +1,39 @@
+"""The import contracts of pyproject.toml ([tool.importlinter], run by `make lint`) hold, and would catch a break:
+a lower layer importing a higher one, or invoicing.cfdi importing Django."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed (make install-dev)")
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_the_contracts_hold():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "planted", "broken"), [
+    ("tickets/planted_violation.py", "import portal.views  # noqa: F401\n", "Layers"),
+    ("invoicing/cfdi/planted_violation.py", "import django.db  # noqa: F401\n", "invoicing.cfdi is pure Python"),
+])
+def test_a_planted_violation_breaks_its_contract(tmp_path, module, planted, broken):
+    copy = tmp_path / "project"
+    for name in ("portal", "invoicing", "tickets"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    (copy / module).write_text(planted, encoding="utf-8")
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert f"{broken}" in result.stdout and "BROKEN" in result.stdout
