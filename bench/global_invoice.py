@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 
 def main() -> None:
@@ -42,7 +42,6 @@ def main() -> None:
     import invoicing.stamp_queue as stamp_queue
 
     stamp_queue.stamp_queue_wake = lambda: None  # this process is the worker; nothing lands in the broker
-    settings.INVOICE_POST_STAMP_TASKS = False  # webhooks, PDF and email run in the background, not measured
 
     from invoicing.cfdi.testcsd import generate_test_csd
     from invoicing.models import Invoice

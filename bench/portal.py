@@ -27,8 +27,7 @@ DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
 SLUG = "bench-portal"
 
 SETTINGS = """
-from portal.settings import *  # noqa
-PORTAL_BENCH_VIEW = True
+from bench.settings import *  # noqa
 PORTAL_RATE_LIMITS = {"lookup_ip": (10**9, 60), "lookup_merchant": (10**9, 60)}
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOGGING = {"version": 1, "disable_existing_loggers": True, "root": {"level": "ERROR"}}

@@ -264,9 +264,8 @@ INVOICE_RETRY_BACKOFF_SECONDS = env_int("INVOICE_RETRY_BACKOFF_SECONDS", 5)
 INVOICE_QUEUE_TICK_MS = env_int("INVOICE_QUEUE_TICK_MS", 500)
 # Network PACs: documents of a batch sent at once.
 PAC_STAMP_CONCURRENCY = env_int("PAC_STAMP_CONCURRENCY", 4)
-# Webhooks, PDF and email after stamping (docs/stamping.md, "Delivery"); off only for benchmarks that measure
-# stamping alone. With INVOICE_PDF_AFTER_STAMP off, a PDF is rendered when first downloaded or emailed.
-INVOICE_POST_STAMP_TASKS = env_bool("INVOICE_POST_STAMP_TASKS", True)
+# The PDF of a stamped invoice, rendered in the background right after stamping (docs/stamping.md, "Delivery");
+# off, it is rendered when first downloaded or emailed.
 INVOICE_PDF_AFTER_STAMP = env_bool("INVOICE_PDF_AFTER_STAMP", True)
 # Concepts (ticket lines) one invoice may hold: its PDF must render well inside a task's timeout
 # (bench/pdf.py --concepts: ~9 s for 1,000 and ~18 s for 2,000 on a 2-core machine, 57 s for 5,000).

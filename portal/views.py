@@ -438,17 +438,3 @@ def invoiced_resend(request, slug: str, code: str):
     ticket = get_object_or_404(Ticket, merchant=merchant, public_code=code, status=Ticket.Status.INVOICED)
     outcome = ticket_outcome(merchant=merchant, ticket=ticket)
     return _resend(request, merchant, outcome.invoice, reverse("shop-invoiced", args=(merchant.slug, code)))
-
-
-def bench_lookup(request, slug: str):
-    """Benchmark baseline (bench/portal.py): the same database look-up, no templates, no session.
-    Routed only when settings.PORTAL_BENCH_VIEW is on."""
-    import datetime as dt
-    from decimal import Decimal
-
-    from portal.shopper.lookup import ticket_lookup as lookup
-
-    merchant = _merchant(slug)
-    outcome = lookup(merchant=merchant, number=request.POST.get("number", ""), total=Decimal(request.POST["total"]),
-                     sold_on=dt.date.fromisoformat(request.POST["sold_on"]))
-    return JsonResponse({"outcome": outcome.kind})

@@ -294,11 +294,10 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
                              fields=_STAMPED_FIELDS, reasons=reasons,
                              data=[{"pac": pac_name, "pac_ms": pac_ms} if pac_ms is not None else {}] * len(stamped))
     if stamped:
-        if settings.INVOICE_POST_STAMP_TASKS:
-            # In this transaction: what the stamp owes (webhooks, PDF, email) is committed with it, per invoice,
-            # so a worker dying right after the commit loses none of it.
-            invoices_webhook_emit([i.pk for i in stamped])
-            deliveries_wake_on_commit(deliveries_create(stamped, send_pdf=settings.INVOICE_PDF_AFTER_STAMP))
+        # In this transaction: what the stamp owes (webhooks, PDF, email) is committed with it, per invoice,
+        # so a worker dying right after the commit loses none of it.
+        invoices_webhook_emit([i.pk for i in stamped])
+        deliveries_wake_on_commit(deliveries_create(stamped, send_pdf=settings.INVOICE_PDF_AFTER_STAMP))
     return [i.pk for i in stamped]
 
 

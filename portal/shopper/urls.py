@@ -1,6 +1,5 @@
 """Shoppers' routes, included by portal/urls.py before the merchant-slug catch-all."""
 
-from django.conf import settings
 from django.urls import path
 
 from portal import views
@@ -20,6 +19,3 @@ urlpatterns = [
     path("<slug:slug>/facturado/<str:code>/", views.invoiced_ticket, name="shop-invoiced"),
     path("<slug:slug>/facturado/<str:code>/reenviar", views.invoiced_resend, name="shop-invoiced-resend"),
 ]
-
-if getattr(settings, "PORTAL_BENCH_VIEW", False):
-    urlpatterns.append(path("<slug:slug>/bench-lookup", views.bench_lookup, name="shop-bench-lookup"))

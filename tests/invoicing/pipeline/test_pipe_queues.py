@@ -116,7 +116,7 @@ def test_retries_after_a_pac_error_fire_at_their_backoff_time(merchant, branch, 
     counts.mkdir()
     stamp = _start(tmp_path, [str(Path(__file__).with_name("flaky_pac_worker.py"))], "stamp",
                    Q_CLUSTER_NAME="stamp", FLAKY_PAC_FAILURES="3", FLAKY_PAC_DIR=str(counts),
-                   INVOICE_RETRY_BACKOFF_SECONDS="1", INVOICE_POST_STAMP_TASKS="0")
+                   INVOICE_RETRY_BACKOFF_SECONDS="1")
     try:
         _ready("stamp", tmp_path, "stamp")
         invoice = invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number="R1").pk],
