@@ -37,3 +37,19 @@ def test_a_planted_violation_breaks_its_contract(tmp_path, module, planted, brok
     result = lint_imports(copy)
     assert result.returncode != 0
     assert f"{broken}" in result.stdout and "BROKEN" in result.stdout
+
+
+def test_the_lifecycle_diagram_is_the_transition_table():
+    import re
+
+    from invoicing.lifecycle import CREATED, TRANSITIONS
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    arrows = set()
+    for left, right in re.findall(r"^\s*(\S+)\s+-->\s+([^\s:]+)", diagram, flags=re.M):
+        if right == "[*]":
+            continue  # a final status: the table says so by having no targets
+        arrows.add((CREATED if left == "[*]" else left, right))
+    table = {(source, target) for source, targets in TRANSITIONS.items() for target in targets}
+    assert arrows == table
