@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.cleanup import bench_invoices_deletable  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 
@@ -92,6 +95,7 @@ def main() -> None:
         _cleanup(merchant)
 
 
+@bench_invoices_deletable()
 def _cleanup(merchant) -> None:
     from invoicing.models import GlobalPeriod, Invoice, InvoiceRelation, InvoiceTicket
     from invoicing.pac.models import SandboxStamp

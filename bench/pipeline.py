@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.cleanup import bench_invoices_deletable  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 
@@ -196,6 +199,7 @@ def _pdf_ms(invoice, renders: int) -> float | None:
     return round(statistics.median(samples), 1)
 
 
+@bench_invoices_deletable()
 def _cleanup(merchant) -> None:
     from django.db import connection
 
