@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from hypothesis import settings as hypothesis_settings
 
 from tickets.models import Branch, Merchant
 from tickets.services import LineInput, ticket_create
@@ -25,6 +26,13 @@ def shared_sat() -> Path:
     if not SHARED_SAT.is_dir():
         pytest.skip(SHARED_SAT_MISSING)
     return SHARED_SAT
+
+
+# Property tests run the same examples on every run (a CI run must not fail on a draw the previous one never
+# made); HYPOTHESIS_PROFILE=random sweeps new examples while developing.
+hypothesis_settings.register_profile("deterministic", derandomize=True)
+hypothesis_settings.register_profile("random", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture(scope="session")
