@@ -214,3 +214,35 @@ def postal_codes(db):
         cache_clear()
 
     return load
+
+
+@pytest.fixture
+def run_together():
+    """``run_together([fn, …])``: call the functions at once, one thread and database connection each, released
+    together by a barrier; returns (results, exceptions)."""
+    import threading
+
+    from django.db import connections
+
+    def run_all(functions, timeout=120):
+        barrier = threading.Barrier(len(functions))
+        results, errors = [None] * len(functions), []
+
+        def run(i, fn):
+            try:
+                barrier.wait()
+                results[i] = fn()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(functions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout)
+        assert not any(t.is_alive() for t in threads)
+        return results, errors
+
+    return run_all

@@ -1,9 +1,8 @@
 """Two cancellations of one invoice at the same moment make one cancellation (PostgreSQL row locks)."""
 
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from invoicing.errors import InvoicingError
 from invoicing.models import Cancellation, Invoice
@@ -15,30 +14,10 @@ pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks")]
 
 
-def run_together(functions):
-    barrier = threading.Barrier(len(functions))
-    results, errors = [None] * len(functions), []
-
-    def run(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:  # noqa: BLE001 - asserted by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(functions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results, errors
-
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("round_", range(4))
-def test_two_cancels_of_one_invoice_at_once_make_one_cancellation(stamped, merchant, round_):
+def test_two_cancels_of_one_invoice_at_once_make_one_cancellation(run_together, stamped, merchant, round_):
     assert connection.vendor == "postgresql"
     invoice = stamped("116.00")
     results, errors = run_together([

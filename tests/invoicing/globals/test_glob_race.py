@@ -1,9 +1,8 @@
 """The race on one ticket between a shopper's self-invoice and the global being built (PostgreSQL)."""
 
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice, InvoiceTicket
@@ -15,30 +14,10 @@ pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks")]
 
 
-def run_together(functions):
-    barrier = threading.Barrier(len(functions))
-    results, errors = [None] * len(functions), []
-
-    def run(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:  # noqa: BLE001 - asserted by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(functions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results, errors
-
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("round_", range(6))
-def test_self_invoice_racing_the_global_ends_in_exactly_one(merchant, branch, sale, receptor, round_):
+def test_self_invoice_racing_the_global_ends_in_exactly_one(run_together, merchant, branch, sale, receptor, round_):
     assert connection.vendor == "postgresql"
     contested = sale(branch, "C", "2026-03-07 12:00")
     others = [sale(branch, f"O{i}", "2026-03-07 12:00") for i in range(200)]
@@ -61,7 +40,7 @@ def test_self_invoice_racing_the_global_ends_in_exactly_one(merchant, branch, sa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_schedulers_at_once_never_make_two_globals_for_a_ticket(merchant, branch, sale):
+def test_two_schedulers_at_once_never_make_two_globals_for_a_ticket(run_together, merchant, branch, sale):
     tickets = [sale(branch, f"T{i}", "2026-03-07 12:00") for i in range(300)]
     results, errors = run_together([lambda: global_invoice_issue(merchant=merchant, period="2026-03")] * 3)
     assert errors == []

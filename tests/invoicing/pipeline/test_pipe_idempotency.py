@@ -6,10 +6,9 @@ tests replay the exact interleavings the concurrent ones hit by chance; they run
 """
 
 import dataclasses
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
 from invoicing.errors import InvoicingError
@@ -156,31 +155,10 @@ def test_api_without_a_key_the_second_request_is_409_naming_the_invoice(merchant
     assert response.json()["error"]["details"] == {"ticket_id": ticket.pk, "invoice_id": first["id"]}
 
 
-def run_together(functions, timeout=120):
-    barrier = threading.Barrier(len(functions))
-    results, errors = [None] * len(functions), []
-
-    def run(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(functions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads)
-    return results, errors
-
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_sixty_four_concurrent_requests_with_one_key_all_name_the_one_invoice(merchant, branch, make_ticket):
+def test_sixty_four_concurrent_requests_with_one_key_all_name_the_one_invoice(run_together, merchant, branch, make_ticket):
     assert connection.vendor == "postgresql"
     tickets = [make_ticket(branch, number=f"K{i}") for i in range(3)]
     _, plain = api_key_create(merchant=merchant, name="POS", scopes=["invoices"])
@@ -204,7 +182,7 @@ def test_sixty_four_concurrent_requests_with_one_key_all_name_the_one_invoice(me
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_without_a_key_make_one_invoice_and_409s_naming_it(merchant, ticket, receptor):
+def test_concurrent_requests_without_a_key_make_one_invoice_and_409s_naming_it(run_together, merchant, ticket, receptor):
     assert connection.vendor == "postgresql"
     results, errors = run_together(
         [lambda: invoice_issue(merchant=merchant, ticket_ids=[ticket.pk], receptor=receptor)] * 8)
