@@ -104,10 +104,13 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Server-side prepared statements for the hot statements run through tickets/prepared.py (Django's own
-        # queries bind on the client and are never prepared). DB_PREPARED_STATEMENTS=0 behind a PgBouncer older
-        # than 1.21 in transaction mode.
+        # queries bind on the client and are never prepared). Behind PgBouncer in transaction mode
+        # (docs/operations.md): DB_PREPARED_STATEMENTS=0 unless it is 1.21 or later with max_prepared_statements,
+        # and always DB_SERVER_SIDE_CURSORS=0 (a cursor of .iterator() outlives the transaction that the pooler
+        # ties to one server connection).
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
             5 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
 else:
     DATABASES = {
         "default": {
