@@ -19,6 +19,7 @@ from invoicing.services.documents import (
     invoice_zip,
     is_downloadable,
 )
+from tickets.logcontext import bind
 
 FORMATS = {
     "xml": ("application/xml", invoice_xml_bytes),
@@ -60,6 +61,7 @@ def public_download(request, code: str, fmt: str):
     )
     if invoice is None:
         raise Http404("La factura no existe o todavía no está timbrada.")
+    bind(merchant_id=invoice.merchant_id, invoice_id=invoice.pk)
     try:
         return document_response(invoice, fmt)
     except PdfNotReady as exc:

@@ -31,8 +31,10 @@ def stamp_invoice(invoice_id: int) -> str:
     """Stamp one invoice ahead of the queue (staff's "reintentar ahora"); the queue itself is drained in
     batches by stamp_batch. Returns the invoice's status."""
     from invoicing.services.stamping import invoice_stamp
+    from tickets.logcontext import log_context
 
-    return invoice_stamp(invoice_id=invoice_id)
+    with log_context(invoice_id=invoice_id):
+        return invoice_stamp(invoice_id=invoice_id)
 
 
 def deliver_documents(large: bool) -> int:
@@ -60,8 +62,10 @@ def deliver_documents(large: bool) -> int:
 def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str = "") -> int:
     """A resend asked for by a person (``to`` None: the receptor's addresses)."""
     from invoicing.services.documents import invoice_email_send
+    from tickets.logcontext import log_context
 
-    return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
+    with log_context(invoice_id=invoice_id):
+        return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
 
 
 def sweep_stuck_invoices() -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 
 from portal.env import env_bool, env_int, env_list, env_str, require_secret
+from portal.logs import logging_config
 from portal.storage import default_storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # /metrics: request counts and latencies
+    "portal.request_context.RequestContextMiddleware",  # X-Request-ID, and the context of every log line
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
@@ -73,7 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
+    "axes.middleware.AxesMiddleware",  # turns a refused login into the lockout page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the response every other one made
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -364,6 +368,11 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- /metrics (portal/metrics.py): Prometheus, for a scraper sending «Authorization: Bearer <METRICS_TOKEN>» or a
+# signed-in superuser; 404 to anyone else. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): a directory
+# per host where every gunicorn worker keeps its request metrics, so that one scrape sees them all.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
 # --- /healthz answers only up/down, unless asked by logged-in staff or with this token in «X-Healthz-Token».
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 # Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
@@ -377,10 +386,9 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Logs on stderr: LOG_FORMAT "plain" (default) or "json" (one object per line), each line with the request id
+# (X-Request-ID, echoed), merchant and invoice when known (portal/logs.py, tickets/logcontext.py). LOG_REQUESTS=1
+# adds one line per request (method, path, status, milliseconds).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+LOG_REQUESTS = env_bool("LOG_REQUESTS", False)
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))

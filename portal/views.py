@@ -30,6 +30,7 @@ from portal.shopper import cart
 from portal.shopper.csf import ConstanciaError, read_constancia
 from portal.shopper.late import late_request_service
 from portal.shopper.lookup import INVOICED, OK, Outcome, mask_email, ticket_lookup, ticket_outcome
+from tickets.logcontext import bind
 from tickets.models import Merchant, Ticket
 
 REMEMBER_COOKIE = "af_datos"
@@ -67,7 +68,9 @@ _FIX_HINTS = {
 
 
 def _merchant(slug: str) -> Merchant:
-    return get_object_or_404(Merchant, slug=slug, is_active=True)
+    merchant = get_object_or_404(Merchant, slug=slug, is_active=True)
+    bind(merchant_id=merchant.pk)
+    return merchant
 
 
 def _invoice(merchant: Merchant, code: str) -> Invoice:

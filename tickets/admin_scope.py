@@ -27,13 +27,17 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import Http404
 from django.urls import URLPattern, URLResolver, path
 
+from tickets.logcontext import bind
 from tickets.models import Merchant
 from tickets.roles import Cap, user_can
 
 
 def user_merchant_id(user) -> int | None:
     membership = getattr(user, "membership", None)
-    return membership.merchant_id if membership else None
+    if membership is None:
+        return None
+    bind(merchant_id=membership.merchant_id)  # every scoped admin page asks: its log lines name the merchant
+    return membership.merchant_id
 
 
 def merchant_lookup(model) -> str | None:

@@ -26,6 +26,7 @@ from invoicing.services import ReceptorData, invoice_issue
 from invoicing.services.documents import PdfNotReady, invoice_email_resend_enqueue
 from invoicing.services.receptor import issues_out, receptor_check
 from tickets.api.auth import HasScope
+from tickets.logcontext import bind
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -43,6 +44,7 @@ class _InvoicesView(APIView):
         invoice = self.merchant_invoices(request).prefetch_related("ticket_links").filter(pk=pk).first()
         if invoice is None:
             raise InvoicingError("not_found", "No existe esa factura.", status=404)
+        bind(invoice_id=invoice.pk)
         return invoice
 
 

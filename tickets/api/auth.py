@@ -27,6 +27,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from tickets import ratelimit
+from tickets.logcontext import bind
 from tickets.models import ApiKey
 
 KEY_PREFIX_TAG = "afk_"
@@ -84,6 +85,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not key.merchant.is_active:
             raise exceptions.AuthenticationFailed("El comercio está inactivo.", code="inactive_merchant")
         _touch(key)
+        bind(merchant_id=key.merchant_id)  # on every log line of this request
         return ApiClient(key), key
 
     def authenticate_header(self, request):
