@@ -30,6 +30,10 @@ def default_storage_from_env() -> dict:
     if bool(access_key) != bool(secret_key):
         raise ImproperlyConfigured("Set both STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY (or "
                                    "STORAGE_S3_SECRET_ACCESS_KEY_FILE), or neither to use boto3's own chain.")
+    from botocore.config import Config
+
+    # Most S3-compatible servers want path-style URLs; AWS takes either.
+    addressing = env_str("STORAGE_S3_ADDRESSING_STYLE", "path" if endpoint else "auto")
     return {"BACKEND": S3_BACKEND, "OPTIONS": {
         "bucket_name": bucket,
         "endpoint_url": endpoint or None,
@@ -38,9 +42,6 @@ def default_storage_from_env() -> dict:
         "access_key": access_key or None,
         "secret_key": secret_key or None,
         "location": env_str("STORAGE_S3_PREFIX", "").strip("/"),
-        # Most S3-compatible servers want path-style URLs; AWS takes either.
-        "addressing_style": env_str("STORAGE_S3_ADDRESSING_STYLE", "path" if endpoint else "auto"),
-        "signature_version": "s3v4",
         # Never overwrite: two workers racing to store one invoice's PDF each save under a name of their own and
         # the loser deletes its copy (invoicing/services/documents.py); with overwrites it would delete the
         # winner's.
@@ -49,4 +50,11 @@ def default_storage_from_env() -> dict:
         # A file read from the bucket is held in memory up to this size, then in the system's temp dir (never
         # under MEDIA_ROOT).
         "max_memory_size": env_int("STORAGE_S3_MAX_MEMORY_SIZE", 16 * 1024 * 1024),
+        # A store that does not answer must not hold a request for minutes (botocore's defaults: 60 s per try):
+        # it is a 503 (tickets/outages.py), and a worker's delivery backs off and retries.
+        "client_config": Config(connect_timeout=env_int("STORAGE_S3_CONNECT_TIMEOUT", 5),
+                                read_timeout=env_int("STORAGE_S3_READ_TIMEOUT", 30),
+                                retries={"max_attempts": 3, "mode": "standard"},
+                                signature_version="s3v4",
+                                s3={"addressing_style": addressing}),
     }}

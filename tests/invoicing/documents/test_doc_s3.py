@@ -141,3 +141,19 @@ def test_s3_every_file_field_uses_the_default_storage():
     fields = [f for m in apps.get_models() for f in m._meta.get_fields() if isinstance(f, models.FileField)]
     assert Invoice._meta.get_field("pdf") in fields
     assert all(f.storage is default_storage for f in fields)
+
+
+def test_s3_a_store_that_does_not_answer_is_a_503_not_a_500(s3_storage, settings, monkeypatch, branch,
+                                                            make_stamped_invoice):
+    invoice = make_stamped_invoice(branch)
+    invoice_pdf_render(invoice_id=invoice.pk)
+    monkeypatch.setenv("STORAGE_S3_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
+    monkeypatch.setenv("STORAGE_S3_CONNECT_TIMEOUT", "1")
+    settings.STORAGES = {**settings.STORAGES, "default": default_storage_from_env()}
+    response = _api(branch.merchant).get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert response.status_code == 503 and response["Retry-After"]
+    assert response.json()["error"]["code"] == "service_unavailable"
+    page = Client().get(f"/f/{invoice.public_code}/pdf")
+    assert page.status_code == 503
+    # The XML is in the database: still served.
+    assert _api(branch.merchant).get(f"/api/v1/invoices/{invoice.pk}/xml").status_code == 200
