@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 FIELDS = ("request_id", "merchant_id", "invoice_id")
 _vars = {name: contextvars.ContextVar(name, default=None) for name in FIELDS}
+_open = contextvars.ContextVar("log_context_open", default=False)
 
 
 def current() -> dict:
@@ -23,7 +24,10 @@ def current() -> dict:
 
 
 def bind(**values) -> None:
-    """Set fields until the enclosing ``log_context`` ends (the request's, or a task's)."""
+    """Set fields until the enclosing ``log_context`` ends (the request's, or a task's). Outside any (a shell, a
+    test calling a view's helper) it does nothing: a value set there would stay with the thread for good."""
+    if not _open.get():
+        return
     for name, value in values.items():
         _vars[name].set(value)
 
@@ -32,12 +36,14 @@ def bind(**values) -> None:
 def log_context(**values):
     """Set fields for the block; the fields it does not name keep their values, and all come back after it."""
     tokens = {name: _vars[name].set(value) for name, value in values.items()}
+    tokens["_open"] = _open.set(True)
     outer = {name: var.get() for name, var in _vars.items() if name not in values}
     try:
         yield
     finally:
         for name, value in outer.items():  # ``bind`` inside the block must not leak out of it either
             _vars[name].set(value)
+        _open.reset(tokens.pop("_open"))
         for name, token in tokens.items():
             _vars[name].reset(token)
 

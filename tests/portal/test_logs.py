@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from portal.logs import JsonFormatter
-from tickets.logcontext import ContextFilter, current, log_context
+from tickets.logcontext import ContextFilter, bind, current, log_context
 from tickets.services import api_key_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,11 +84,14 @@ def test_task_log_lines_carry_merchant_and_invoice(json_lines, settings, merchan
 
 
 def test_log_context_nests_and_restores():
+    bind(merchant_id=5)  # outside any context (a shell, a test): nothing to bind to, nothing leaks
+    assert current() == {"request_id": None, "merchant_id": None, "invoice_id": None}
     with log_context(request_id="r"):
         with log_context(invoice_id=7):
-            assert current() == {"request_id": "r", "merchant_id": None, "invoice_id": 7}
+            bind(merchant_id=3)
+            assert current() == {"request_id": "r", "merchant_id": 3, "invoice_id": 7}
         assert current() == {"request_id": "r", "merchant_id": None, "invoice_id": None}
-    assert current()["request_id"] is None
+    assert current() == {"request_id": None, "merchant_id": None, "invoice_id": None}
 
 
 def test_an_exception_is_one_json_line_with_its_traceback():
