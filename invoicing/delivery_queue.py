@@ -28,9 +28,9 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from infra.events import transition
+from infra.queues import BULK, DELIVER, enqueue
 from invoicing.models import DeliverySlot, Invoice, InvoiceDelivery
-from tickets.events import transition
-from tickets.queues import BULK, DELIVER, enqueue
 
 log = logging.getLogger(__name__)
 

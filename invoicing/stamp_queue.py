@@ -32,11 +32,11 @@ from django.db.models import Min, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from infra.db.prepared import prepared_fetchall
+from infra.outages import broker_unavailable
+from infra.queues import STAMP, enqueue
 from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Invoice, StampSlot
-from tickets.outages import broker_unavailable
-from tickets.prepared import prepared_fetchall
-from tickets.queues import STAMP, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """django-q2 tasks: each takes ids (a queue's task: its lane or slot), calls one service, and is enqueued after
-commit through tickets.queues.enqueue, on the queue named where it is enqueued (docs/operations.md)."""
+commit through infra.queues.enqueue, on the queue named where it is enqueued (docs/operations.md)."""
 
 import logging
 
@@ -14,9 +14,9 @@ def stamp_batch(slot: int) -> int:
     woken (the claimed invoices were handed back by ``invoices_stamp_queued``)."""
     from django.conf import settings
 
+    from infra.outages import hand_back_after_outage
     from invoicing.services.stamping import invoices_stamp_queued
     from invoicing.stamp_queue import stamp_queue_wake, stamp_slot_disarm
-    from tickets.outages import hand_back_after_outage
 
     try:
         stamp_slot_disarm(slot)
@@ -43,9 +43,9 @@ def deliver_documents(large: bool) -> int:
     ``stamp_batch``); the invoice it held was handed back by ``invoices_deliver_queued``."""
     from django.conf import settings
 
+    from infra.outages import hand_back_after_outage
     from invoicing.delivery_queue import deliveries_wake, delivery_slot_disarm
     from invoicing.services.delivery import invoices_deliver_queued
-    from tickets.outages import hand_back_after_outage
 
     try:
         delivery_slot_disarm(large)
@@ -70,8 +70,8 @@ def sweep_stuck_invoices() -> bool:
     waiting in it."""
     from django.conf import settings
 
+    from infra.queues import STAMP, backlog
     from invoicing.stamp_queue import stamp_queue_sweep
-    from tickets.queues import STAMP, backlog
 
     waiting = backlog(STAMP)
     if waiting > settings.INVOICE_SWEEP_MAX_BACKLOG:

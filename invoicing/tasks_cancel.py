@@ -2,7 +2,7 @@
 
 import logging
 
-from tickets.queues import BULK, enqueue
+from infra.queues import BULK, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from tickets.queues import BULK, enqueue_or_leave
+from infra.queues import BULK, enqueue_or_leave
 
 log = logging.getLogger(__name__)
 

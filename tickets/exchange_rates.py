@@ -94,8 +94,8 @@ def exchange_rate_set(*, merchant, currency, valid_from, rate, source: str = Exc
     (row, created). Bad input → InvalidInput with the field."""
     from django.db import transaction
 
-    from tickets.errors import InvalidInput
-    from tickets.events import record_event
+    from infra.errors import InvalidInput
+    from infra.events import record_event
     from tickets.ingest.normalize import _decimal, _Errors
 
     errs = _Errors()

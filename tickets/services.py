@@ -15,10 +15,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tickets.api.auth import KEY_PREFIX_TAG, hash_key
+from infra.api.auth import KEY_PREFIX_TAG, hash_key
+from infra.errors import Conflict, InvalidInput, NotFound
+from infra.events import record_event, transition
 from tickets.eligibility import ticket_eligibility, window_open_q
-from tickets.errors import Conflict, InvalidInput, NotFound
-from tickets.events import record_event, transition
 from tickets.ingest.batch import Item, ingest, self_invoice_url
 from tickets.ingest.lifecycle import batch_process, batch_submit, batch_sweep
 from tickets.ingest.normalize import Context, TicketRejected, normalize

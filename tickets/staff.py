@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from tickets.errors import Conflict, InvalidInput
-from tickets.events import record_event
+from infra.errors import Conflict, InvalidInput
+from infra.events import record_event
+from infra.roles import SUMMARY, Role
 from tickets.models import Merchant, MerchantMembership
-from tickets.roles import SUMMARY, Role
 
 
 def _clean_email(email: str) -> str:

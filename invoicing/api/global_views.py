@@ -13,11 +13,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
 from invoicing.api.params import int_param
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.global_invoice import global_invoice_issue, global_invoice_preview
-from tickets.api.auth import HasScope
 from tickets.models import Branch
 
 MAX_LIMIT = 500

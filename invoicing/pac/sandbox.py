@@ -38,6 +38,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from lxml import etree
 
+from infra.db.bulk import insert_sql
+from infra.db.prepared import prepared_executemany
 from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.cadena import cadena_original, tfd_cadena_original
 from invoicing.cfdi.csd import CsdError, load_csd, read_certificate
@@ -48,8 +50,6 @@ from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
-from tickets.bulk import insert_sql
-from tickets.prepared import prepared_executemany
 
 from .base import (
     CANCELLED,

@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from infra.events import record_event, transition
 from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.csd import CsdError
 from invoicing.errors import InvoicingError
@@ -45,7 +46,6 @@ from invoicing.services.cancel_plan import (  # noqa: F401 - callers import the 
     invoice_facts,
     related_blockers,
 )
-from tickets.events import record_event, transition
 from tickets.models import Ticket
 
 log = logging.getLogger(__name__)

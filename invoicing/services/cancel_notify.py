@@ -79,7 +79,7 @@ def invoice_cancelled(invoice) -> None:
 
 
 def _enqueue(func: str, *args) -> None:
-    from tickets.queues import DELIVER, enqueue_on_commit
+    from infra.queues import DELIVER, enqueue_on_commit
 
     enqueue_on_commit(func, *args, queue=DELIVER, group="cancel")
 
@@ -124,9 +124,9 @@ def _folio(invoice) -> str:
 
 def cancellation_email_send(*, cancellation_id: int, kind: str) -> int:
     """Tell the merchant (``kind``: rejected, refused, abandoned, near_deadline); at most once per kind."""
+    from infra.events import record_event
+    from infra.models import Event
     from invoicing.models import Cancellation
-    from tickets.events import record_event
-    from tickets.models import Event
 
     cancellation = Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation_id)
     invoice = cancellation.invoice
@@ -179,9 +179,9 @@ def cancelled_documents(*, cancellation_id: int) -> None:
 
 def receptor_cancelled_email_send(*, cancellation) -> int:
     """The shopper's corrected invoice replaced this one: send the cancelled document with a note."""
+    from infra.events import record_event
+    from infra.models import Event
     from invoicing.services.documents import document_basename, invoice_pdf_bytes
-    from tickets.events import record_event
-    from tickets.models import Event
 
     invoice = cancellation.invoice
     if Event.objects.filter(entity="cancellation", object_id=cancellation.pk, data__kind="receptor_email").exists():

@@ -22,12 +22,12 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import record_event, transition
 from invoicing.cfdi.parser import parse_xml
 from invoicing.errors import InvoicingError
 from invoicing.models import AccountingExport, Invoice
 from invoicing.periods import local_midnight
 from invoicing.services.documents import DOWNLOADABLE, invoice_pdf_bytes
-from tickets.events import record_event, transition
 from tickets.models import Branch, Merchant
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def export_request(*, merchant: Merchant, first_day: dt.date, last_day: dt.date,
 
 
 def enqueue_export(export_id: int) -> None:
-    from tickets.queues import BULK, enqueue
+    from infra.queues import BULK, enqueue
 
     enqueue("invoicing.tasks_export.run_export", export_id, queue=BULK, group="export", task_name=f"export-{export_id}")
 

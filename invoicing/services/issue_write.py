@@ -24,12 +24,13 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from infra.db.bulk import insert_sql
+from infra.db.prepared import prepared_fetchall
+from infra.models import Event
 from invoicing.folios import folio_next
 from invoicing.lifecycle import creation_event_values, invoice_created_event
 from invoicing.models import FolioCounter, Invoice, InvoiceTicket
-from tickets.bulk import insert_sql
-from tickets.models import Branch, Event, Ticket, TicketLine
-from tickets.prepared import prepared_fetchall
+from tickets.models import Branch, Ticket, TicketLine
 
 MONEY_FIELDS = ("subtotal", "discount", "tax_total", "withheld_total", "total")
 

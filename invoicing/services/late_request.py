@@ -26,6 +26,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import record_event, transition
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
@@ -45,7 +46,6 @@ from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
-from tickets.events import record_event, transition
 from tickets.models import Merchant, Ticket, TicketLine
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from dataclasses import replace
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import record_event
 from invoicing.cfdi import cancellation as rules
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
@@ -28,7 +29,6 @@ from invoicing.services.cancel import ENTITY, cancellation_plan
 from invoicing.services.issue import RECEPTOR_FIELDS, invoice_receptor
 from invoicing.services.receptor import receptor_check, receptor_normalized
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
-from tickets.events import record_event
 
 FISCAL_FIELDS = tuple(name for name in RECEPTOR_FIELDS if name != "emails")
 

@@ -23,6 +23,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from infra.events import record_event, transition
+from infra.outages import hand_back_after_outage
+from infra.queues import STAMP, enqueue_on_commit
 from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
 from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.validation import validate
@@ -40,10 +43,7 @@ from invoicing.services.compose import (
 )
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.catalogs import tax_rate_catalog
-from tickets.events import record_event, transition
 from tickets.models import Ticket
-from tickets.outages import hand_back_after_outage
-from tickets.queues import STAMP, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from infra.errors import InvalidInput, Unprocessable
+from infra.events import record_event, transition
 from invoicing.lifecycle import LEGAL
 from invoicing.webhooks import transport
 from invoicing.webhooks.models import EVENTS, TEST_EVENT, WebhookDelivery, WebhookEndpoint, new_secret
-from tickets.errors import InvalidInput, Unprocessable
-from tickets.events import record_event, transition
 from tickets.models import Merchant
 
 log = logging.getLogger(__name__)

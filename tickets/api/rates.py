@@ -7,8 +7,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from infra.errors import InvalidInput
 from tickets.api.views import TicketsView, _errors
-from tickets.errors import InvalidInput
 from tickets.exchange_rates import ExchangeRate, exchange_rate_set
 
 MAX_LIMIT = 500

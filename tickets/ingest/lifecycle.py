@@ -30,13 +30,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
-from tickets.errors import Conflict, DomainError, InvalidInput, Unprocessable
-from tickets.events import record_event, transition
+from infra.errors import Conflict, DomainError, InvalidInput, Unprocessable
+from infra.events import record_event, transition
+from infra.jsontext import loads
+from infra.outages import database_unavailable, hand_back_after_outage
 from tickets.ingest import archive
 from tickets.ingest.batch import CHUNK, Item, Outcome, context_for, ingest, not_processed
-from tickets.ingest.jsontext import loads
 from tickets.models import Batch, Merchant, Ticket
-from tickets.outages import database_unavailable, hand_back_after_outage
 from tickets.signals import batch_finished
 
 log = logging.getLogger(__name__)

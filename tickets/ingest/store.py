@@ -17,8 +17,9 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from infra.models import Event
 from tickets.ingest.normalize import TicketDraft
-from tickets.models import Event, Merchant, Ticket, TicketLine
+from tickets.models import Merchant, Ticket, TicketLine
 
 CREATED = "created"
 DUPLICATE = "duplicate"

@@ -1,7 +1,7 @@
 """django-q2 tasks for large batches (the bulk queue): each takes the batch's id (or nothing) and calls one
 service; enqueued after commit."""
 
-from tickets.queues import BULK, enqueue_or_leave
+from infra.queues import BULK, enqueue_or_leave
 
 
 def enqueue_batch(batch_pk: int) -> None:

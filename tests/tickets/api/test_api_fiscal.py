@@ -14,7 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from ticket_api_helpers import b64, line, make_zip
 
-from tickets.models import Branch, Event, ExchangeRate, TaxRateRule, Ticket
+from infra.models import Event
+from tickets.models import Branch, ExchangeRate, TaxRateRule, Ticket
 from tickets.services import api_key_create
 
 
@@ -250,7 +251,7 @@ def test_a_ticket_without_a_branch_needs_a_key_bound_to_one(api_client, payload,
 
 
 def test_a_key_cannot_be_bound_to_another_merchants_branch(merchant, other_branch):
-    from tickets.errors import InvalidInput
+    from infra.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         api_key_create(merchant=merchant, name="x", scopes=["tickets"], branch=other_branch)

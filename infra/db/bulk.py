@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 
-from tickets.prepared import prepared_executemany
+from infra.db.prepared import prepared_executemany
 
 
 def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:

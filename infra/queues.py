@@ -20,7 +20,7 @@ import os
 from django.conf import settings
 from django.db import transaction
 
-from tickets.outages import broker_unavailable
+from infra.outages import broker_unavailable
 
 log = logging.getLogger(__name__)
 
