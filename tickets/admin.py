@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
 from infra.errors import DomainError
 from infra.roles import Cap
+from tickets.exchange_rates import validate_currency
 from tickets.logos import LogoField, human_size
 from tickets.models import (
     ApiKey,
@@ -255,8 +256,6 @@ class ExchangeRateForm(forms.ModelForm):
         fields = ["merchant", "currency", "valid_from", "rate", "source"]
 
     def clean_currency(self):
-        from tickets.exchange_rates import validate_currency
-
         value = self.cleaned_data["currency"].strip().upper()
         validate_currency(value)
         return value

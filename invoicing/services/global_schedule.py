@@ -22,7 +22,7 @@ from django.utils import timezone
 from infra.events import record_event
 from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice
-from invoicing.periods import NAMES, effective_periodicity, period_at
+from invoicing.periods import NAMES, Period, effective_periodicity, period_at
 from invoicing.services.global_invoice import _global_period, eligible_tickets, global_invoice_issue
 from invoicing.webhooks.services import global_deadline_alert_hook
 from tickets.models import Branch, Merchant, Ticket
@@ -86,8 +86,6 @@ def _may_run(gp: GlobalPeriod, now: dt.datetime) -> bool:
 def period_unstamped(gp: GlobalPeriod) -> dict:
     """What keeps a period from being done: open tickets, and globals not stamped yet (or failed)."""
     merchant = gp.merchant
-    from invoicing.periods import Period
-
     period = Period(gp.first_day, gp.last_day, gp.periodicity)
     return {
         "open_tickets": eligible_tickets(merchant=merchant, period=period).count(),

@@ -9,7 +9,8 @@ from rest_framework.response import Response
 
 from infra.errors import InvalidInput
 from tickets.api.views import TicketsView, _errors
-from tickets.exchange_rates import ExchangeRate, exchange_rate_set
+from tickets.exchange_rates import ExchangeRate
+from tickets.services import exchange_rate_set
 
 MAX_LIMIT = 500
 

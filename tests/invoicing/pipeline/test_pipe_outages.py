@@ -90,7 +90,7 @@ def test_database_gone_before_the_disarm_frees_the_slot_once_it_is_back(db, queu
             raise _database_gone()
         return stamp_slot_disarm(slot)
 
-    monkeypatch.setattr("invoicing.stamp_queue.stamp_slot_disarm", disarm_fails_first)
+    monkeypatch.setattr("invoicing.tasks.stamp_slot_disarm", disarm_fails_first)
     with pytest.raises(OperationalError):
         tasks.stamp_batch(0)
     assert calls == [0, 0]

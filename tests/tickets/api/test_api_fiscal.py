@@ -328,11 +328,11 @@ def test_a_document_from_a_tijuana_branch_is_read_in_tijuana_time(merchant, api_
 
 def test_a_background_batch_remembers_the_keys_branch(merchant, branch, payload, settings,
                                                       django_capture_on_commit_callbacks, monkeypatch):
-    from tickets.ingest import tasks
+    from tickets.ingest import lifecycle, tasks
     from tickets.models import Batch
 
     settings.API_BATCH_SYNC_MAX = 1
-    monkeypatch.setattr(tasks, "enqueue_batch", lambda pk: None)
+    monkeypatch.setattr(lifecycle, "enqueue_batch", lambda pk: None)
     _, plain = api_key_create(merchant=merchant, name="caja", scopes=["tickets"], branch=branch)
     tickets = [payload(number="B1", branch=None), payload(number="B2", branch=None)]
     with django_capture_on_commit_callbacks(execute=True):
