@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from infra.events import record_event, transition
 from infra.queues import BULK, enqueue_on_commit
+from invoicing import pac as pacs
 from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.csd import CsdError
 from invoicing.engine_inputs import engine_csd
@@ -39,7 +40,6 @@ from invoicing.errors import InvoicingError
 from invoicing.lifecycle import CANCELLATION, LIVE, invoice_transition
 from invoicing.models import Cancellation, Invoice
 from invoicing.pac import PacError
-from invoicing.pac import get_pac as pac_for
 from invoicing.pac.base import CANCELLED, IN_PROCESS
 from invoicing.services import cancel_notify as notify
 from invoicing.services import global_reissue
@@ -63,8 +63,8 @@ ENTITY = "cancellation"
 CLAIM_SECONDS = 120  # a worker holding a request this long without finishing has died: another takes it
 
 
-def get_pac(merchant):  # looked up here so tests can point the service at a fake provider
-    return pac_for(merchant)
+def get_pac(merchant):  # through the module, so that a test pointing invoicing.pac.get_pac at a fake is heard
+    return pacs.get_pac(merchant)
 
 
 # --- the request ---------------------------------------------------------------------------------------
