@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from infra.logcontext import bind
 from invoicing.models import Invoice
 from invoicing.services.documents import (
     DOWNLOADABLE,
@@ -19,7 +20,6 @@ from invoicing.services.documents import (
     invoice_zip,
     is_downloadable,
 )
-from tickets.logcontext import bind
 
 FORMATS = {
     "xml": ("application/xml", invoice_xml_bytes),

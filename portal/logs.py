@@ -1,7 +1,7 @@
 """Log formats: the plain one (default) and JSON (``LOG_FORMAT=json``), one object per line, for a log shipper.
 
 Each JSON line has ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, the context of
-tickets/logcontext.py (``request_id``, ``merchant_id``, ``invoice_id``: null when unknown), ``exception`` (the
+infra/logcontext.py (``request_id``, ``merchant_id``, ``invoice_id``: null when unknown), ``exception`` (the
 traceback) when there is one, and whatever a call passed with ``extra=``.
 """
 
@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 
-from tickets.logcontext import FIELDS
+from infra.logcontext import FIELDS
 
 # Attributes every LogRecord has: anything else on a record came from ``extra=`` (or a filter) and is logged too.
 _STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {"message", "asctime",
@@ -61,7 +61,7 @@ def logging_config(*, fmt: str, level: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "tickets.logcontext.ContextFilter"}},
+        "filters": {"context": {"()": "infra.logcontext.ContextFilter"}},
         "formatters": {"json": {"()": "portal.logs.JsonFormatter"}, "plain": {"()": "portal.logs.PlainFormatter"}},
         "handlers": {"console": handler},
         "root": {"handlers": ["console"], "level": level},

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from infra import queues
 from invoicing.lifecycle import FINAL, IN_FLIGHT
 from invoicing.metrics import (
     PAC_ERRORS,
@@ -40,7 +41,6 @@ from invoicing.metrics import (
     labels_of,
 )
 from invoicing.models import GlobalPeriod, Invoice, InvoiceDelivery
-from tickets import queues
 from tickets.models import Merchant
 
 PREFIX = "autofactura"

@@ -1,6 +1,6 @@
 """Every request gets an id: the caller's X-Request-ID when it is a sane token (a load balancer's or a POS's own),
 else a new one; it is echoed in the response's X-Request-ID and carried on every log line of the request with the
-merchant and the invoice once known (tickets/logcontext.py). First in MIDDLEWARE, so that everything after it logs
+merchant and the invoice once known (infra/logcontext.py). First in MIDDLEWARE, so that everything after it logs
 with the id. With LOG_REQUESTS=1 it also logs one line per request (method, path, status, milliseconds)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import uuid
 
 from django.conf import settings
 
-from tickets.logcontext import log_context
+from infra.logcontext import log_context
 
 HEADER = "X-Request-ID"
 # Letters, digits and ._:- up to 100 characters: what load balancers and tracing headers send; anything else

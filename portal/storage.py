@@ -51,7 +51,7 @@ def default_storage_from_env() -> dict:
         # under MEDIA_ROOT).
         "max_memory_size": env_int("STORAGE_S3_MAX_MEMORY_SIZE", 16 * 1024 * 1024),
         # A store that does not answer must not hold a request for minutes (botocore's defaults: 60 s per try):
-        # it is a 503 (tickets/outages.py), and a worker's delivery backs off and retries.
+        # it is a 503 (infra/outages.py), and a worker's delivery backs off and retries.
         "client_config": Config(connect_timeout=env_int("STORAGE_S3_CONNECT_TIMEOUT", 5),
                                 read_timeout=env_int("STORAGE_S3_READ_TIMEOUT", 30),
                                 retries={"max_attempts": 3, "mode": "standard"},

@@ -13,10 +13,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from infra.logcontext import ContextFilter, bind, current, log_context
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from portal.logs import JsonFormatter
-from tickets.logcontext import ContextFilter, bind, current, log_context
 from tickets.services import api_key_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ def _run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
 
 def test_log_format_json_makes_every_line_a_json_object(tmp_path):
     code = ("import django, logging; django.setup(); "
-            "from tickets.logcontext import log_context\n"
+            "from infra.logcontext import log_context\n"
             "with log_context(request_id='abc', merchant_id=3):\n"
             "    logging.getLogger('invoicing').warning('hola %s', 'mundo')\n"
             "logging.getLogger('django-q').warning('de django-q')\n")

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from infra.db.prepared import prepared_executemany, prepared_fetchall
 from invoicing.models import Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from tickets.models import Ticket
-from tickets.prepared import prepared_executemany, prepared_fetchall
 
 ROOT = Path(__file__).resolve().parents[3]
 postgres_only = pytest.mark.skipif("connection.vendor != 'postgresql'",
@@ -51,7 +51,7 @@ def test_prepared_helpers_answer_the_same_either_way(prepare_mode, merchant):
 @postgres_only
 def test_issuing_and_stamping_give_the_same_invoices_either_way(prepare_mode, settings, merchant, branch,
                                                                  certificate, make_ticket, receptor):
-    """The issue statement, the queue's claim and the stamping updates all go through tickets/prepared.py."""
+    """The issue statement, the queue's claim and the stamping updates all go through infra/db/prepared.py."""
     settings.INVOICE_STAMP_LINGER_MS = 0
     ids = [invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number=f"P{i}").pk],
                          receptor=receptor).pk for i in range(3)]
