@@ -15,6 +15,9 @@ from django.core import signing
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,6 +33,7 @@ from portal.shopper import cart
 from portal.shopper.csf import ConstanciaError, read_constancia
 from portal.shopper.late import late_request_service
 from portal.shopper.lookup import INVOICED, OK, Outcome, mask_email, ticket_lookup, ticket_outcome
+from portal.shopper.messages import is_default_language, shopper_message
 from tickets.models import Merchant, Ticket
 
 REMEMBER_COOKIE = "af_datos"
@@ -40,7 +44,7 @@ PENDING_KEY = "portal_pending"
 CONFIRMED_KEY = "portal_confirmed"  # the last confirmation done: its twin POST lands on its invoice
 FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails", "foreign", "foreign_country",
           "foreign_tax_id")
-RATE_LIMITED = (
+RATE_LIMITED = gettext_lazy(
     "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
     "si tu ticket tiene código QR, escanéalo para entrar directo."
 )
@@ -55,14 +59,14 @@ _ERROR_FIELDS = {
     "CFDI40153": "foreign_tax_id", "CFDI40154": "foreign_tax_id", "CFDI40155": "foreign_tax_id",
 }
 _FIX_HINTS = {
-    "rfc": "Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal.",
-    "name": "Escribe tu nombre o razón social exactamente como en tu Constancia de Situación Fiscal, sin el "
-            "régimen de capital (sin «S.A. DE C.V.»).",
-    "postal_code": "Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia.",
-    "tax_regime": "Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal.",
-    "cfdi_use": "Elige otro uso de la factura que corresponda a tu régimen.",
-    "foreign_country": "Elige tu país de residencia fiscal (no puede ser México).",
-    "foreign_tax_id": "Escribe tu número de registro tributario tal como lo emite tu país.",
+    "rfc": gettext_lazy("Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal."),
+    "name": gettext_lazy("Escribe tu nombre o razón social exactamente como en tu Constancia de Situación Fiscal, "
+                         "sin el régimen de capital (sin «S.A. DE C.V.»)."),
+    "postal_code": gettext_lazy("Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia."),
+    "tax_regime": gettext_lazy("Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal."),
+    "cfdi_use": gettext_lazy("Elige otro uso de la factura que corresponda a tu régimen."),
+    "foreign_country": gettext_lazy("Elige tu país de residencia fiscal (no puede ser México)."),
+    "foreign_tax_id": gettext_lazy("Escribe tu número de registro tributario tal como lo emite tu país."),
 }
 
 
@@ -127,13 +131,13 @@ def _after_outcome(request, merchant: Merchant, outcome: Outcome, context: dict)
             context["outcome"] = Outcome("currency_mismatch", conflict)
             return _render(request, "portal/merchant.html", merchant, context)
         if not cart.cart_add(request, merchant, outcome.ticket):
-            context["outcome"] = Outcome("cart_full", "Tu factura ya tiene el máximo de tickets; factúralos y "
-                                                      "después agrega los demás.")
+            context["outcome"] = Outcome("cart_full", _("Tu factura ya tiene el máximo de tickets; factúralos y "
+                                                        "después agrega los demás."))
             return _render(request, "portal/merchant.html", merchant, context)
         return redirect("shop-cart", slug=merchant.slug)
     if outcome.kind == INVOICED:
         return redirect("shop-invoiced", slug=merchant.slug, code=outcome.ticket.public_code)
-    context["outcome"] = outcome
+    context["outcome"] = Outcome(outcome.kind, shopper_message(outcome.message), outcome.ticket, outcome.invoice)
     return _render(request, "portal/merchant.html", merchant, context)
 
 
@@ -259,7 +263,7 @@ def confirm(request, slug: str):
 def _confirm_context(tickets, dropped, pending) -> dict:
     data = pending["data"]
     return {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
-            "data": data, "pending": pending,
+            "data": data, "pending": pending, "warnings": [shopper_message(w) for w in pending.get("warnings", ())],
             "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"]),
             "country": country_name(data.get("foreign_country") or "")}
 
@@ -290,11 +294,13 @@ def _confirmed(request, merchant: Merchant, pending: dict):
     issue = (late_request_service(merchant) if late else None) or invoice_issue
     try:
         invoice = issue(merchant=merchant, ticket_ids=ids, receptor=receptor, actor="portal",
-                        idempotency_key=confirmation_key(request, merchant, pending, ids))
+                        idempotency_key=confirmation_key(request, merchant, pending, ids),
+                        language="" if is_default_language() else translation.get_language())
     except InvoicingError as exc:
         tickets, dropped = cart.cart_tickets(request, merchant)
         return _render(request, "portal/confirm.html", merchant,
-                       {**_confirm_context(tickets, dropped, pending), "error": exc.message}, status=exc.status if 400 <= exc.status < 500 else 409)
+                       {**_confirm_context(tickets, dropped, pending), "error": shopper_message(exc.message)},
+                       status=exc.status if 400 <= exc.status < 500 else 409)
     cart.cart_clear(request, merchant)
     request.session.pop(PENDING_KEY, None)
     request.session.pop(PREFILL_KEY, None)
@@ -316,7 +322,7 @@ def _confirmed(request, merchant: Merchant, pending: dict):
 
 def _downloads(invoice: Invoice) -> list[tuple[str, str]]:
     links = []
-    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", "ZIP (XML y PDF)")):
+    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", _("ZIP (XML y PDF)"))):
         try:
             links.append((label, reverse("invoice-public-download", args=(invoice.public_code, fmt))))
         except NoReverseMatch:
@@ -342,10 +348,23 @@ def invoice_page(request, slug: str, code: str):
         "emails": [mask_email(e) for e in invoice.receptor_emails],
         "downloads": _downloads(invoice) if invoice.status in LEGAL else [],  # a cancelled CFDI too
         "fix_hint": _FIX_HINTS.get(fix_field, ""),
+        "failure_message": _failure_message(invoice),
         "resent": request.GET.get("reenviado") == "1",
         "corrected": request.GET.get("corregida") == "1",
         **correction_context(invoice),
     })
+
+
+def _failure_message(invoice: Invoice) -> str:
+    """Why the invoice failed: the PAC's or the rules' words in Spanish; in English, the rule's message when it
+    is one of ours, else the code (the hint below says what to change)."""
+    message = invoice.last_error_message or ""
+    if not message or is_default_language():
+        return message
+    translated = shopper_message(message)
+    if translated != message:
+        return translated
+    return _("El servicio de timbrado rechazó la factura (%(code)s).") % {"code": invoice.last_error_code or "?"}
 
 
 @never_cache
@@ -369,7 +388,7 @@ def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
     if invoice is None or invoice.status != Invoice.Status.STAMPED:
         raise Http404
     if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
-        return _render(request, "portal/message.html", merchant, {"title": "Espera un momento",
+        return _render(request, "portal/message.html", merchant, {"title": _("Espera un momento"),
                                                                   "message": RATE_LIMITED}, status=429)
     from invoicing.services.documents import invoice_email_resend_enqueue
 
@@ -405,7 +424,8 @@ def invoiced_ticket(request, slug: str, code: str):
     if outcome.kind != INVOICED:
         if outcome.kind == OK:
             return redirect("merchant", slug=merchant.slug)
-        return _render(request, "portal/message.html", merchant, {"title": "Tu ticket", "message": outcome.message})
+        return _render(request, "portal/message.html", merchant, {"title": _("Tu ticket"),
+                                                                  "message": shopper_message(outcome.message)})
     invoice = outcome.invoice
     form = RfcCheckForm(request.POST or None)
     status = 200
@@ -417,8 +437,8 @@ def invoiced_ticket(request, slug: str, code: str):
         elif form.is_valid():
             if invoice is not None and secrets.compare_digest(form.cleaned_data["rfc"], invoice.receptor_rfc):
                 return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
-            form.add_error("rfc", "Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
-                                  "facturaste, o pide que te la reenviemos al correo registrado.")
+            form.add_error("rfc", _("Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
+                                    "facturaste, o pide que te la reenviemos al correo registrado."))
             status = 400
         else:
             status = 400

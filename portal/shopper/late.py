@@ -12,10 +12,10 @@ from invoicing.services.late_request import late_request_issue
 from tickets.models import Merchant
 
 
-def _issue_late(*, merchant, ticket_ids, receptor, actor="", idempotency_key=None):
+def _issue_late(*, merchant, ticket_ids, receptor, actor="", idempotency_key=None, language=""):
     # Same call shape as invoice_issue, the same key: a double click replays the one request's invoice.
     return late_request_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
-                              idempotency_key=idempotency_key)
+                              idempotency_key=idempotency_key, language=language)
 
 
 def late_request_service(merchant: Merchant) -> Callable | None:
