@@ -15,6 +15,7 @@ from invoicing.cfdi.catalogs import REGIMENES_FISCALES, receptor_matrix, regimen
 from invoicing.cfdi.receptor import CAPITAL_PATTERN, foreign_countries
 from invoicing.cfdi.rfc import RFC_EXTRANJERO, RFC_SEPARATORS, normalize_rfc, persona_of
 from invoicing.services.receptor import INPUT_MAX_LENGTH, ReceptorData, receptor_review
+from portal.shopper.glossary import regimen_name, uso_name
 from portal.shopper.messages import shopper_message
 from tickets.models import Merchant
 
@@ -82,11 +83,12 @@ class LookupForm(AccessibleForm):
 
 
 def regimen_choices(rfc: str = "") -> list[tuple[str, str]]:
-    return [("", _("Elige tu régimen fiscal"))] + [(r.code, f"{r.code} · {r.description}") for r in regimenes_for(rfc)]
+    return [("", _("Elige tu régimen fiscal"))] + [(r.code, f"{r.code} · {regimen_name(r.code, r.description)}")
+                                                   for r in regimenes_for(rfc)]
 
 
 def uso_choices(rfc: str = "", regimen: str = "") -> list[tuple[str, str]]:
-    return [("", _("Elige el uso de la factura"))] + [(u.code, f"{u.code} · {u.description}")
+    return [("", _("Elige el uso de la factura"))] + [(u.code, f"{u.code} · {uso_name(u.code, u.description)}")
                                                    for u in usos_for(rfc, regimen)]
 
 
@@ -201,5 +203,17 @@ def catalog_matrix() -> dict:
     """What the fiscal data page's script needs for live filtering and hints, from the one definition of each
     rule: the régimen ↔ UsoCFDI matrix, RFC length → persona, RFC separators, the régimen de capital, what
     «Soy extranjero» sets."""
-    return {**receptor_matrix(), "rfc_separators": RFC_SEPARATORS, "capital": CAPITAL_PATTERN,
-            "foreign": FOREIGN_RECEPTOR}
+    matrix = dict(receptor_matrix())  # a copy: the catalogue's own dict may be cached
+    matrix["regimenes"] = {code: regimen_name(code, name) for code, name in matrix["regimenes"].items()}
+    matrix["usos"] = {code: uso_name(code, name) for code, name in matrix["usos"].items()}
+    return {**matrix, "rfc_separators": RFC_SEPARATORS, "capital": CAPITAL_PATTERN, "foreign": FOREIGN_RECEPTOR,
+            "text": _script_text()}
+
+
+def _script_text() -> dict:
+    """The words the page's script writes, in the page's language."""
+    return {"moral": gettext("RFC de persona moral (empresa): te mostramos sus regímenes."),
+            "fisica": gettext("RFC de persona física: te mostramos sus regímenes."),
+            "regimen": gettext("Elige tu régimen fiscal"), "uso": gettext("Elige el uso de la factura"),
+            "capital": gettext("Quitaremos «{capital}»: el SAT pide el nombre sin el régimen de capital, como en "
+                               "tu Constancia.")}

@@ -31,6 +31,7 @@ from portal import ratelimit
 from portal.forms import ConstanciaForm, FiscalDataForm, LookupForm, RfcCheckForm, catalog_matrix
 from portal.shopper import cart
 from portal.shopper.csf import ConstanciaError, read_constancia
+from portal.shopper.glossary import regimen_name, uso_name
 from portal.shopper.late import late_request_service
 from portal.shopper.lookup import INVOICED, OK, Outcome, mask_email, ticket_lookup, ticket_outcome
 from portal.shopper.messages import is_default_language, shopper_message
@@ -265,6 +266,9 @@ def _confirm_context(tickets, dropped, pending) -> dict:
     return {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
             "data": data, "pending": pending, "warnings": [shopper_message(w) for w in pending.get("warnings", ())],
             "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"]),
+            "regimen_name": regimen_name(data["tax_regime"], getattr(REGIMENES_FISCALES.get(data["tax_regime"]),
+                                                                     "description", "")),
+            "uso_name": uso_name(data["cfdi_use"], getattr(USOS_CFDI.get(data["cfdi_use"]), "description", "")),
             "country": country_name(data.get("foreign_country") or "")}
 
 
