@@ -26,15 +26,18 @@ from invoicing.cfdi.receptor import country_name
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
+from invoicing.services.documents import invoice_email_resend_enqueue
 from invoicing.services.issue import ReceptorData, invoice_issue
 from portal import ratelimit
 from portal.forms import ConstanciaForm, FiscalDataForm, LookupForm, RfcCheckForm, catalog_matrix
 from portal.shopper import cart
+from portal.shopper.correction import correction_context
 from portal.shopper.csf import ConstanciaError, read_constancia
 from portal.shopper.glossary import regimen_name, uso_name
 from portal.shopper.late import late_request_service
 from portal.shopper.lookup import INVOICED, OK, Outcome, mask_email, ticket_lookup, ticket_outcome
 from portal.shopper.messages import is_default_language, shopper_message
+from portal.shopper.pages import RATE_LIMITED, _invoice, _merchant, _render
 from tickets.models import Merchant, Ticket
 
 REMEMBER_COOKIE = "af_datos"
@@ -45,10 +48,6 @@ PENDING_KEY = "portal_pending"
 CONFIRMED_KEY = "portal_confirmed"  # the last confirmation done: its twin POST lands on its invoice
 FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails", "foreign", "foreign_country",
           "foreign_tax_id")
-RATE_LIMITED = gettext_lazy(
-    "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
-    "si tu ticket tiene código QR, escanéalo para entrar directo."
-)
 # What to change when the PAC or the rules refused the invoice, by the field the error points at.
 _ERROR_FIELDS = {
     "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc", "RFC_GENERICO": "rfc",
@@ -69,30 +68,6 @@ _FIX_HINTS = {
     "foreign_country": gettext_lazy("Elige tu país de residencia fiscal (no puede ser México)."),
     "foreign_tax_id": gettext_lazy("Escribe tu número de registro tributario tal como lo emite tu país."),
 }
-
-
-def _merchant(slug: str) -> Merchant:
-    return get_object_or_404(Merchant, slug=slug, is_active=True)
-
-
-def _invoice(merchant: Merchant, code: str) -> Invoice:
-    return get_object_or_404(Invoice, merchant=merchant, public_code=code, kind=Invoice.Kind.INGRESO)
-
-
-def brand_ink(color: str) -> str:
-    """Black or white text on the merchant's colour, whichever contrasts more (WCAG relative luminance)."""
-    try:
-        channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    except (ValueError, IndexError):
-        return "#fff"
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return "#000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#fff"
-
-
-def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
-    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color)}
-    return render(request, template, {**base, **(context or {})}, status=status)
 
 
 def home(request):
@@ -341,8 +316,6 @@ def _fix_field(invoice: Invoice) -> str:
 
 @never_cache
 def invoice_page(request, slug: str, code: str):
-    from portal.shopper.correction import correction_context
-
     merchant = _merchant(slug)
     invoice = _invoice(merchant, code)
     fix_field = _fix_field(invoice) if invoice.status == Invoice.Status.FAILED else ""
@@ -394,8 +367,6 @@ def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
     if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
         return _render(request, "portal/message.html", merchant, {"title": _("Espera un momento"),
                                                                   "message": RATE_LIMITED}, status=429)
-    from invoicing.services.documents import invoice_email_resend_enqueue
-
     invoice_email_resend_enqueue(invoice=invoice, actor="portal")  # queued: the PDF may take long to render
     return redirect(back + "?reenviado=1")
 

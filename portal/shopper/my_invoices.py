@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
+from infra.queues import DELIVER, enqueue_on_commit
 from invoicing.cfdi.rfc import normalize_rfc
 from invoicing.downloads import FORMATS, document_response, pdf_pending_response
 from invoicing.lifecycle import LEGAL
@@ -37,9 +38,8 @@ from invoicing.services.documents import PdfNotReady, is_downloadable
 from portal import ratelimit
 from portal.forms import AccessibleForm
 from portal.models import InvoiceAccessRequest
-from portal.views import RATE_LIMITED, _merchant, _render
+from portal.shopper.pages import RATE_LIMITED, _merchant, _render
 from tickets.models import Merchant
-from tickets.queues import DELIVER, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
