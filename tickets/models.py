@@ -143,6 +143,11 @@ class Merchant(models.Model):
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    @property
+    def logo_url(self) -> str:
+        """The logo as the app serves it (portal/media.py), whatever the storage: a bucket stays private."""
+        return f"{settings.MEDIA_URL}{self.logo.name}" if self.logo else ""
+
 
 class Branch(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="branches", verbose_name="comercio")

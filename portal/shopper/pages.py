@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
 
+from infra.logcontext import bind
 from invoicing.models import Invoice
 from tickets.models import Merchant
 
@@ -16,7 +17,9 @@ RATE_LIMITED = (
 )
 
 def _merchant(slug: str) -> Merchant:
-    return get_object_or_404(Merchant, slug=slug, is_active=True)
+    merchant = get_object_or_404(Merchant, slug=slug, is_active=True)
+    bind(merchant_id=merchant.pk)  # every log line of the page names the merchant
+    return merchant
 
 
 def _invoice(merchant: Merchant, code: str) -> Invoice:
