@@ -44,6 +44,9 @@ def progress_state(invoice: Invoice, now: dt.datetime | None = None) -> dict:
     if invoice.status == Invoice.Status.SEALED:
         message = ("Tu factura ya está sellada; el servicio de timbrado (el PAC que la certifica ante el SAT) está "
                    "tardando más de lo normal en responder.")
+    elif invoice.lease_until and invoice.lease_until > now:  # a worker has it: sealing, then the PAC
+        message = ("Ya la estamos generando; el servicio de timbrado (el PAC que la certifica ante el SAT) está "
+                   "tardando más de lo normal.")
     else:
         message = "Hay varias facturas en fila antes que la tuya; la timbraremos en cuanto llegue su turno."
     return {"slow": slow, "message": message}
