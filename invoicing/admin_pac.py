@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from infra.roles import Cap
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, regimenes_for
 from invoicing.models import Invoice
 from invoicing.pac import get_pac
@@ -21,7 +22,6 @@ from invoicing.pdf import invoice_branding, render_cfdi_pdf, safe_color
 from invoicing.services.documents import DOWNLOADABLE
 from tickets.admin import MerchantAdmin
 from tickets.models import Merchant
-from tickets.roles import Cap
 
 log = logging.getLogger("invoicing.pac")
 

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from infra.db.bulk import bulk_update_fields
+from infra.events import transition
+from infra.models import Event
 from invoicing.models import Invoice
-from tickets.events import transition
-from tickets.models import Event
 
 S = Invoice.Status
 CREATED = ""  # the "status" an invoice comes from when it is created
@@ -112,8 +113,6 @@ def invoice_transitions_bulk(invoices: Sequence[Invoice], *, from_status: str, t
     values (``fields``) on the instances; this sets their status, writes them in one statement per field set
     and adds one event per invoice.
     """
-    from tickets.bulk import bulk_update_fields
-
     transition_check(from_status, to)
     if not invoices:
         return

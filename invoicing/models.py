@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
-from tickets.encryption import EncryptedBinaryField, EncryptedTextField
+from infra.encryption import EncryptedBinaryField, EncryptedTextField
 from tickets.models import MONEY, Branch, Merchant, Ticket, public_code
 
 

@@ -25,8 +25,10 @@ from django.utils import timezone
 
 from invoicing.cfdi import catalogs as cat
 from invoicing.cfdi.cadena import tfd_cadena_original
+from invoicing.cfdi.cancellation import MOTIVES
 from invoicing.cfdi.parser import ParsedCfdi, parse_cfdi
 from invoicing.cfdi.qr import qr_url
+from invoicing.models import Cancellation, Invoice
 
 LEYENDA = "Este documento es una representación impresa de un CFDI"
 SANDBOX_WATERMARK = "SANDBOX – sin validez fiscal"
@@ -365,9 +367,6 @@ def render_invoice_pdf(invoice) -> bytes:
 
 def cancellation_context(invoice) -> dict | None:
     """What the PDF of a cancelled invoice says: when, why, and what replaced it."""
-    from invoicing.cfdi.cancellation import MOTIVES
-    from invoicing.models import Cancellation, Invoice
-
     if invoice.status != Invoice.Status.CANCELLED:
         return None
     done = (Cancellation.objects.filter(invoice=invoice, status=Cancellation.Status.CANCELLED)

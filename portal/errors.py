@@ -1,7 +1,8 @@
 """Branded error pages (400, 403, 404, 500 and CSRF) for the shoppers' portal and the back office, DEBUG on or off.
 
 The pages are self-contained (inline CSS, no static files, no database): a 500 may come from a database that is
-down or a static manifest that is missing, and its page must still render.
+down or a static manifest that is missing, and its page must still render. A 400, 403 or 404 under a merchant's
+portal (/<slug>/…) adds that merchant's contact and links (one query, left out when it fails); a 500 never asks.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import logging
 
 from django.http import HttpResponse
 from django.template.loader import render_to_string
+from django.urls import reverse
+
+from tickets.models import Merchant
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +41,12 @@ def _merchant_contact(request) -> dict | None:
     if slug in _NOT_MERCHANT or len(slug) > 60:
         return None
     try:
-        from tickets.models import Merchant
-
         merchant = Merchant.objects.filter(slug=slug, is_active=True).only(
             "slug", "legal_name", "customer_email", "customer_phone").first()
     except Exception:  # noqa: BLE001 - the error page must render without its extras
         return None
     if merchant is None:
         return None
-    from django.urls import reverse
-
     return {"name": merchant.legal_name, "email": merchant.customer_email, "phone": merchant.customer_phone,
             "home": reverse("merchant", args=(merchant.slug,)),
             "privacy": reverse("shop-privacy", args=(merchant.slug,))}

@@ -45,7 +45,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "tickets.admin_apps.ScopedAdminConfig",  # django.contrib.admin with a site that is merchant-scoped or superuser-only
+    "infra.admin_apps.ScopedAdminConfig",  # django.contrib.admin with a site that is merchant-scoped or superuser-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "infra",  # shared infrastructure below the apps (the event log, queues, API auth, admin scoping)
     "tickets",
     "invoicing",  # before django_q: its qcluster command warms the CFDI engine first (see that command)
     "portal",
@@ -102,7 +103,7 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     }
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        # Server-side prepared statements for the hot statements run through tickets/prepared.py (Django's own
+        # Server-side prepared statements for the hot statements run through infra/db/prepared.py (Django's own
         # queries bind on the client and are never prepared). DB_PREPARED_STATEMENTS=0 behind a PgBouncer older
         # than 1.21 in transaction mode.
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
@@ -121,6 +122,10 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The tenant and its API keys, named for infra/ (shared infrastructure), which imports nothing of the apps: the
+# event log's and the admin scoping's merchant, and the model API-key authentication looks keys up in.
+TENANT_MODEL = "tickets.Merchant"
+API_KEY_MODEL = "tickets.ApiKey"
 
 # --- Task queues: django-q2, ORM broker by default, Redis when REDIS_URL is set.
 # Three queues, each drained by its own cluster so that none can starve another (docs/operations.md):
@@ -128,7 +133,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 #   deliver  PDFs and emails of ordinary invoices, webhooks,
 #   bulk     background POS batches, global invoices, late requests, PDFs of large invoices, housekeeping.
 # A queue is a django-q2 cluster name: `manage.py qcluster --queue stamp` (or Q_CLUSTER_NAME=stamp) runs one,
-# `manage.py qcluster` runs all three. Every task is routed by tickets.queues.enqueue.
+# `manage.py qcluster` runs all three. Every task is routed by infra.queues.enqueue.
 REDIS_URL = env_str("REDIS_URL")
 Q_KEEP_RESULTS_HOURS = env_int("Q_KEEP_RESULTS_HOURS", 24)
 Q_QUEUES = {
@@ -304,11 +309,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Not DRF's JSONParser: that one reads request.body, capped by the pages' DATA_UPLOAD_MAX_MEMORY_SIZE.
-    "DEFAULT_PARSER_CLASSES": ["tickets.api.parsers.ApiJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PARSER_CLASSES": ["infra.api.parsers.ApiJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["infra.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
-    "DEFAULT_THROTTLE_CLASSES": ["tickets.api.auth.ApiKeyRateThrottle"],
-    "EXCEPTION_HANDLER": "tickets.api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["infra.api.auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "infra.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "6000/min")  # per API key; "" disables
@@ -329,13 +334,13 @@ API_LIST_MAX_LIMIT = env_int("API_LIST_MAX_LIMIT", 500)
 
 # --- Cache (rate-limit counters, django-q2's statistics): per process by default, shared Redis with CACHE_URL
 # (default REDIS_URL; set CACHE_URL alone to keep the task queue in the database). An optimisation only: while
-# Redis does not answer, the counters live in each process (tickets/resilient_cache.py). Short socket timeouts
+# Redis does not answer, the counters live in each process (infra/resilient_cache.py). Short socket timeouts
 # and the breaker's CACHE_RETRY_SECONDS keep a dead Redis from slowing every request.
 CACHE_URL = env_str("CACHE_URL") or REDIS_URL
 CACHE_TIMEOUT_MS = env_int("CACHE_TIMEOUT_MS", 250)
 CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": CACHE_URL,
+    CACHES = {"default": {"BACKEND": "infra.resilient_cache.ResilientRedisCache", "LOCATION": CACHE_URL,
                           "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_MS / 1000,
                                       "socket_timeout": CACHE_TIMEOUT_MS / 1000}}}
 else:

@@ -4,8 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from infra.api.errors import api_not_found
 from portal import health, media, views
-from tickets.api.errors import api_not_found
 
 # Branded, Spanish error pages for the portal and the back office (portal/errors.py), with DEBUG on or off.
 handler400 = "portal.errors.bad_request"

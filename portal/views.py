@@ -23,6 +23,7 @@ from invoicing.cfdi.receptor import country_name, error_field
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
+from invoicing.services.documents import invoice_email_resend_enqueue
 from invoicing.services.issue import ReceptorData, invoice_issue
 from invoicing.services.receptor_retry import invoice_receptor_retry, receptor_retry_blocker
 from portal import ratelimit
@@ -36,8 +37,9 @@ from portal.forms import (
     catalog_matrix,
 )
 from portal.shopper import cart
+from portal.shopper.correction import correction_context
 from portal.shopper.csf import ConstanciaError, read_constancia
-from portal.shopper.flash import flash, flashed
+from portal.shopper.flash import flash
 from portal.shopper.late import late_explanation, late_request_service
 from portal.shopper.lookup import (
     INVOICED,
@@ -48,6 +50,7 @@ from portal.shopper.lookup import (
     ticket_lookup,
     ticket_outcome,
 )
+from portal.shopper.pages import RATE_LIMITED, _invoice, _merchant, _render
 from portal.shopper.progress import WAITING, progress_state
 from tickets.models import Merchant, Ticket
 from tickets.privacy import privacy_notice
@@ -61,10 +64,6 @@ CONSTANCIA_KEY = "portal_constancia"  # what the last upload found, shown once o
 CONFIRMED_KEY = "portal_confirmed"  # the last confirmation done: its twin POST lands on its invoice
 FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails", "foreign", "foreign_country",
           "foreign_tax_id")
-RATE_LIMITED = (
-    "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
-    "si tu ticket tiene código QR, escanéalo para entrar directo."
-)
 # What to check when the PAC refused the invoice, by the field its code points at (invoicing.cfdi.receptor).
 # What the SAT said, in the shopper's words, above the field to fix.
 _FIX_TITLES = {
@@ -85,30 +84,6 @@ _FIX_HINTS = {
     "foreign_country": "Elige tu país de residencia fiscal (no puede ser México).",
     "foreign_tax_id": "Escribe tu número de registro tributario tal como lo emite tu país.",
 }
-
-
-def _merchant(slug: str) -> Merchant:
-    return get_object_or_404(Merchant, slug=slug, is_active=True)
-
-
-def _invoice(merchant: Merchant, code: str) -> Invoice:
-    return get_object_or_404(Invoice, merchant=merchant, public_code=code, kind=Invoice.Kind.INGRESO)
-
-
-def brand_ink(color: str) -> str:
-    """Black or white text on the merchant's colour, whichever contrasts more (WCAG relative luminance)."""
-    try:
-        channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    except (ValueError, IndexError):
-        return "#fff"
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return "#000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#fff"
-
-
-def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
-    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color), "flash": flashed(request, merchant.pk)}
-    return render(request, template, {**base, **(context or {})}, status=status)
 
 
 def home(request):
@@ -416,8 +391,6 @@ def _fix_context(request, invoice: Invoice, form: ReceptorFixForm | None = None)
 
 @never_cache
 def invoice_page(request, slug: str, code: str, fix_form: ReceptorFixForm | None = None, status: int = 200):
-    from portal.shopper.correction import correction_context
-
     merchant = _merchant(slug)
     invoice = _invoice(merchant, code)
     return _render(request, "portal/invoice.html", merchant, {
@@ -484,8 +457,6 @@ def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
     if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
         return _render(request, "portal/message.html", merchant, {"title": "Espera un momento",
                                                                   "message": RATE_LIMITED}, status=429)
-    from invoicing.services.documents import invoice_email_resend_enqueue
-
     invoice_email_resend_enqueue(invoice=invoice, actor="portal")  # queued: the PDF may take long to render
     # Said once (a flash), not on every reload of the page it goes back to.
     flash(request, merchant.pk, f"Listo: te la reenviamos a {', '.join(mask_emails(invoice.receptor_emails))}.")

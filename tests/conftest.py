@@ -124,7 +124,7 @@ def point_cache_at(settings):
     """``point_cache_at(redis_url)``: CACHES as portal/settings.py builds them for CACHE_URL/REDIS_URL."""
 
     def point(location: str, timeout_s: float = 0.25):
-        settings.CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": location,
+        settings.CACHES = {"default": {"BACKEND": "infra.resilient_cache.ResilientRedisCache", "LOCATION": location,
                                        "OPTIONS": {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}}}
 
     return point
@@ -142,7 +142,7 @@ def still_clock(monkeypatch):
     import time
     import types
 
-    from tickets import ratelimit
+    from infra import ratelimit
 
     now = (time.time() // 3600) * 3600 + 30
     monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))
@@ -150,7 +150,7 @@ def still_clock(monkeypatch):
 
 @pytest.fixture
 def queued_tasks(monkeypatch):
-    """What code puts on the task queues (tickets.queues.enqueue), as (queue, func, args), instead of the broker.
+    """What code puts on the task queues (infra.queues.enqueue), as (queue, func, args), instead of the broker.
     ``run(i)`` runs the i-th task as its worker would."""
     from django.conf import settings
 
@@ -170,7 +170,7 @@ def queued_tasks(monkeypatch):
         return f"task-{len(out)}"
 
     monkeypatch.setattr("django_q.tasks.async_task", fake)
-    monkeypatch.setattr("tickets.queues.broker", lambda queue: None)
+    monkeypatch.setattr("infra.queues.broker", lambda queue: None)
     return out
 
 

@@ -5,14 +5,15 @@ from django.contrib.admin.widgets import AdminFileWidget
 from django.utils import timezone
 from django.utils.html import format_html
 
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
-from tickets.errors import DomainError
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.errors import DomainError
+from infra.roles import Cap
+from tickets.exchange_rates import validate_currency
 from tickets.logos import LogoField, human_size
 from tickets.models import (
     ApiKey,
     Batch,
     Branch,
-    Event,
     ExchangeRate,
     Merchant,
     MerchantMembership,
@@ -20,7 +21,6 @@ from tickets.models import (
     TicketLine,
 )
 from tickets.privacy import default_privacy_notice, is_default_notice
-from tickets.roles import Cap
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
@@ -277,8 +277,6 @@ class ExchangeRateForm(forms.ModelForm):
         fields = ["merchant", "currency", "valid_from", "rate", "source"]
 
     def clean_currency(self):
-        from tickets.exchange_rates import validate_currency
-
         value = self.cleaned_data["currency"].strip().upper()
         validate_currency(value)
         return value
@@ -309,19 +307,6 @@ class ExchangeRateAdmin(MerchantScopedAdmin):
         if not request.user.is_superuser:
             form.merchant_id_for_staff = user_merchant_id(request.user)
         return form
-
-
-@admin.register(Event)
-class EventAdmin(MerchantScopedAdmin):
-    list_display = ["created_at", "entity", "object_id", "from_status", "to_status", "actor", "reason"]
-    list_filter = ["entity", "to_status"]
-    readonly_fields = [f.name for f in Event._meta.fields if f.name != "id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MerchantMembership)

@@ -1,4 +1,4 @@
-"""Tenants (merchants, branches), their tickets, API keys, batches and the event log."""
+"""Tenants (merchants, branches), their tickets, API keys and batches (the event log is infra.models.Event)."""
 
 import secrets
 import zoneinfo
@@ -9,10 +9,10 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from infra.encryption import EncryptedTextField
+from infra.roles import Role
 from invoicing.cfdi.errors import ERROR
 from invoicing.cfdi.rfc import is_generic, rfc_issues
-from tickets.encryption import EncryptedTextField
-from tickets.roles import Role
 
 
 def validate_rfc(value: str) -> None:
@@ -201,7 +201,7 @@ class MerchantMembership(models.Model):
                                 verbose_name="usuario")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships",
                                  verbose_name="comercio")
-    # What the user may do (tickets/roles.py). Memberships made before roles existed were full access: owner.
+    # What the user may do (infra/roles.py). Memberships made before roles existed were full access: owner.
     role = models.CharField("rol", max_length=12, choices=Role, default=Role.OWNER)
 
     class Meta:
@@ -379,31 +379,5 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
-class Event(models.Model):
-    """One row per status change of a ticket or an invoice: who, when, from, to, why."""
-
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events", verbose_name="comercio")
-    entity = models.CharField("objeto", max_length=20)  # "ticket", "invoice", "batch", …
-    object_id = models.BigIntegerField("id del objeto")
-    from_status = models.CharField("estado anterior", max_length=20, blank=True)
-    to_status = models.CharField("estado nuevo", max_length=20)
-    actor = models.CharField("quién", max_length=150, blank=True)
-    reason = models.TextField("motivo", blank=True)
-    data = models.JSONField("datos", default=dict, blank=True)
-    created_at = models.DateTimeField("fecha", auto_now_add=True)
-
-    class Meta:
-        verbose_name = "evento"
-        verbose_name_plural = "eventos"
-        indexes = [
-            models.Index(fields=["entity", "object_id"], name="event_entity_object"),
-            # The back office's recent invoice activity per merchant (the dashboard's PAC health, last hour).
-            models.Index(fields=["merchant", "created_at"], name="event_invoice_recent",
-                         condition=Q(entity="invoice")),
-        ]
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.entity}#{self.object_id}: {self.from_status or '∅'} → {self.to_status}"
 from tickets.catalogs import PostalCode, ProductKey, TaxRateRule, UnitKey  # noqa: E402,F401  (SAT catalogs, see tickets/catalogs.py)
 from tickets.exchange_rates import ExchangeRate  # noqa: E402,F401  (merchant's daily exchange rates)

@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
 from invoicing.api.params import date_param, int_param
 from invoicing.api.serializers import (
     ErrorOut,
@@ -25,7 +26,6 @@ from invoicing.models import Cancellation, Invoice
 from invoicing.services import ReceptorData, invoice_issue
 from invoicing.services.documents import PdfNotReady, invoice_email_resend_enqueue
 from invoicing.services.receptor import issues_out, receptor_check
-from tickets.api.auth import HasScope
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50

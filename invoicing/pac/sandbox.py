@@ -36,10 +36,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from lxml import etree
 
+from infra.db.bulk import insert_sql
+from infra.db.prepared import prepared_executemany
+from infra.db.vendor import is_postgresql
 from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.cadena import cadena_original, tfd_cadena_original
 from invoicing.cfdi.csd import CsdError, load_csd, read_certificate
@@ -50,8 +53,7 @@ from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
-from tickets.bulk import insert_sql
-from tickets.prepared import prepared_executemany
+from tickets.catalogs import PostalCode
 
 from .base import (
     CANCELLED,
@@ -264,8 +266,6 @@ class SandboxPac(Pac):
     @functools.lru_cache(maxsize=4096)  # SAT's postal-code catalog changes a few times a year
     def _time_zone(postal_code: str) -> str:
         try:
-            from tickets.catalogs import PostalCode
-
             zone = PostalCode.objects.filter(code=postal_code).values_list("time_zone", flat=True).first()
         except Exception:  # noqa: BLE001 - the catalog is optional (not loaded in a fresh demo)
             zone = None
@@ -291,7 +291,7 @@ class SandboxPac(Pac):
         """Insert the new stamps; returns the digests whose row is ours (a concurrent worker may have won some)."""
         if not rows:
             return set()
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             # One prepared INSERT per row, pipelined; a row another worker stored first is skipped, not an error.
             sql = insert_sql(rows[0])[0] + " ON CONFLICT (xml_sha256) DO NOTHING RETURNING xml_sha256"
             with transaction.atomic():  # one commit for the batch

@@ -16,11 +16,11 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from infra.events import transition
+from infra.outages import database_unavailable, hand_back_after_outage
 from invoicing.delivery_queue import ENTITY, deliveries_wake, delivery_claim_leased, delivery_release
 from invoicing.models import InvoiceDelivery
 from invoicing.services.documents import invoice_email_send, invoice_pdf_render
-from tickets.events import transition
-from tickets.outages import database_unavailable, hand_back_after_outage
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from django.core.mail import send_mail
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from infra.events import record_event
 from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice
-from invoicing.periods import NAMES, effective_periodicity, period_at
+from invoicing.periods import NAMES, Period, effective_periodicity, period_at
 from invoicing.services.global_invoice import _global_period, eligible_tickets, global_invoice_issue
 from invoicing.webhooks.services import global_deadline_alert_hook
-from tickets.events import record_event
 from tickets.models import Branch, Merchant, Ticket
 from tickets.zones import branch_zones
 
@@ -86,8 +86,6 @@ def _may_run(gp: GlobalPeriod, now: dt.datetime) -> bool:
 def period_unstamped(gp: GlobalPeriod) -> dict:
     """What keeps a period from being done: open tickets, and globals not stamped yet (or failed)."""
     merchant = gp.merchant
-    from invoicing.periods import Period
-
     period = Period(gp.first_day, gp.last_day, gp.periodicity)
     return {
         "open_tickets": eligible_tickets(merchant=merchant, period=period).count(),

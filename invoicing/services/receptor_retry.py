@@ -15,6 +15,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import transition
+from infra.models import Event
 from invoicing.cfdi.receptor import error_field
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import invoice_transition
@@ -29,8 +31,7 @@ from invoicing.services.receptor import ReceptorData, receptor_check, receptor_n
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
-from tickets.events import transition
-from tickets.models import Event, Merchant, Ticket
+from tickets.models import Merchant, Ticket
 
 MAX_RETRIES = 5  # each costs a PAC call: past this, a person (the merchant) looks at it
 

@@ -23,6 +23,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from infra.events import record_event, transition
+from infra.outages import hand_back_after_outage
+from infra.queues import STAMP, enqueue_on_commit
+from invoicing import pac as pacs
 from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
 from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.validation import validate
@@ -32,18 +36,17 @@ from invoicing.delivery_queue import deliveries_create, deliveries_wake_on_commi
 from invoicing.engine_inputs import engine_csd
 from invoicing.lifecycle import IN_FLIGHT, LIVE, invoice_transition, invoice_transitions_bulk
 from invoicing.models import Certificate, Invoice
+from invoicing.pac import PacError
 from invoicing.services.compose import (
     border_vat_allowed,
     comprobante_inputs,
     invoice_comprobante,
     issuing_zone,
 )
+from invoicing.stamp_queue import invoices_claim_leased, invoices_release, stamp_queue_wake
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.catalogs import tax_rate_catalog
-from tickets.events import record_event, transition
 from tickets.models import Ticket
-from tickets.outages import hand_back_after_outage
-from tickets.queues import STAMP, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,6 @@ def invoice_stamp(*, invoice_id: int) -> str:
     that is not claimable (a batch holds it, its retry is not due, it is already stamped or failed) is left
     as it is.
     """
-    from invoicing.stamp_queue import invoices_claim_leased
-
     ids, lease = invoices_claim_leased(ids=[invoice_id])
     if ids:
         _stamp_claimed(ids, lease)
@@ -117,8 +118,6 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
     starting a task per trickle. After ``budget_seconds`` (INVOICE_STAMP_TASK_SECONDS) it wakes the queue and
     returns, so a task stays far below django-q2's timeout and the rest goes to a fresh task.
     """
-    from invoicing.stamp_queue import invoices_claim_leased, stamp_queue_wake
-
     budget = settings.INVOICE_STAMP_TASK_SECONDS if budget_seconds is None else budget_seconds
     linger = settings.INVOICE_STAMP_LINGER_MS / 1000
     started = time.monotonic()
@@ -140,8 +139,6 @@ def _stamp_claimed(ids: list[int], lease: dt.datetime) -> list[int]:
     """``invoices_stamp`` for invoices this task claimed under ``lease``. If PostgreSQL goes away meanwhile,
     they go back to the queue once it is back, not when the lease runs out; what was committed stays (sealed
     XML, stamps), and the next claim resends the same sealed XML."""
-    from invoicing.stamp_queue import invoices_release
-
     try:
         return invoices_stamp(ids)
     except Exception as exc:
@@ -228,8 +225,6 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
 def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]:
     """Stamp the sealed invoices among ``invoice_ids`` whose retry is due; ``just_sealed`` are already in memory
     (their sealed XML need not come back from the database)."""
-    from invoicing.pac import PacError, get_pac
-
     now = timezone.now()
     known = {invoice.pk for invoice in just_sealed}
     others = [pk for pk in invoice_ids if pk not in known]  # sealed earlier: a retry, or a batch that died
@@ -248,7 +243,7 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
         # Outside any transaction: a real PAC answers in seconds, and no lock is held meanwhile.
         started = time.monotonic()
         try:
-            pac = get_pac(group[0].merchant)
+            pac = pacs.get_pac(group[0].merchant)  # through the module: tests point it at a fake provider
             pac_name = pac.name
             outcomes = pac.stamp_many([bytes(invoice.sealed_xml) for invoice in group])
         except PacError as exc:  # e.g. an unknown provider configured: every document gets the answer
@@ -265,8 +260,6 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
 
 @transaction.atomic
 def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_ms: int | None = None) -> list[int]:
-    from invoicing.pac.base import PacError
-
     still_sealed = set(Invoice.objects.select_for_update().filter(
         pk__in=[i.pk for i in invoices], status=Invoice.Status.SEALED).values_list("pk", flat=True))
     stamped, reasons = [], []

@@ -12,9 +12,9 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.models import Invoice
 from portal.shopper.late import late_explanation
-from tickets.models import Event
 
 WAITING = (Invoice.Status.ON_HOLD, Invoice.Status.PENDING, Invoice.Status.SEALED)
 

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django import template
 
+from tickets.zones import zone_name
+
 register = template.Library()
 
 
@@ -21,8 +23,6 @@ def fecha_venta(ticket) -> str:
     import zoneinfo
 
     from django.utils import timezone
-
-    from tickets.zones import zone_name
 
     zone = zone_name(ticket.branch.postal_code, timezone.get_current_timezone_name())
     return timezone.localtime(ticket.sold_at, zoneinfo.ZoneInfo(zone)).strftime("%d/%m/%Y")

@@ -6,12 +6,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.cfdi.catalogs import regimenes_for, usos_for
 from invoicing.cfdi.verify import verify
 from invoicing.models import Invoice
 from invoicing.pac.sandbox import sandbox_certificate_row
 from invoicing.services.issue import ReceptorData, invoice_issue
-from tickets.models import Event
 from tickets.services import LineInput, ticket_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,9 +10,10 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
+from infra.models import Event
 from invoicing.models import GlobalPeriod
 from invoicing.services.global_schedule import global_invoices_run
-from tickets.models import Event, Merchant
+from tickets.models import Merchant
 
 ROOT = Path(__file__).resolve().parents[2]
 

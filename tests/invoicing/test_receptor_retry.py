@@ -7,11 +7,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.issue import ReceptorData, invoice_issue
 from invoicing.services.receptor_retry import MAX_RETRIES, invoice_receptor_retry, receptor_retry_blocker
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 
 WRONG_CP = ReceptorData(rfc="URE180429TM6", name="UNIVERSIDAD ROBOTICA ESPAÑOLA", tax_regime="601",
                         postal_code="64000", cfdi_use="G03", emails=("compras@ure.example",))

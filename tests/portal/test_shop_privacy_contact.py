@@ -107,8 +107,8 @@ def _change_form(client, merchant, **changes):
 def test_the_back_office_shows_the_default_to_edit_and_keeps_it_default_when_untouched(reachable, make_staff):
     from django.test import Client
 
+    from infra.roles import Role
     from tickets.models import MerchantMembership
-    from tickets.roles import Role
 
     owner = make_staff(reachable, "duena", permissions=[])
     MerchantMembership.objects.filter(user=owner).update(role=Role.OWNER)

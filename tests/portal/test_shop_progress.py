@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.models import Invoice
 from invoicing.services.issue import ReceptorData, invoice_issue
-from tickets.models import Event
 
 RECEPTOR = ReceptorData(rfc="XIQB891116QE4", name="KARLA FUENTE NOLASCO", tax_regime="605", postal_code="01160",
                         cfdi_use="S01", emails=("karla@example.com", "kathy@example.com"))

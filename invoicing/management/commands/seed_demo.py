@@ -148,8 +148,8 @@ class Command(BaseCommand):
 
     def _staff(self, password: str) -> list[str]:
         """One person per role of the demo merchant (same password as the admin), to try the back office as each."""
+        from infra.roles import Role
         from tickets.models import MerchantMembership
-        from tickets.roles import Role
 
         merchant = Merchant.objects.order_by("pk").first()
         if merchant is None:

@@ -6,13 +6,14 @@ import zoneinfo
 from django.core import mail
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.models import GlobalPeriod, Invoice
 from invoicing.services.global_schedule import (
     global_deadline_alerts,
     global_invoices_run,
     global_invoices_run_merchant,
 )
-from tickets.models import Branch, Event, Merchant, Ticket
+from tickets.models import Branch, Merchant, Ticket
 
 MX = zoneinfo.ZoneInfo("America/Mexico_City")
 TJ = zoneinfo.ZoneInfo("America/Tijuana")

@@ -1,7 +1,7 @@
 """When a backing service is away, not broken: PostgreSQL down or restarting, the task broker unreachable.
 
 Both end by themselves, so what depends on them answers differently than to a bug: a web request gets a 503 with
-Retry-After (portal/middleware.py, tickets/api/errors.py), and a worker task hands its work back once the
+Retry-After (portal/middleware.py, infra/api/errors.py), and a worker task hands its work back once the
 database answers again instead of leaving it leased (invoicing/stamp_queue.py, invoicing/delivery_queue.py,
 tickets/ingest/lifecycle.py).
 

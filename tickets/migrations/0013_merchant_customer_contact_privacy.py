@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0011_merchant_self_correction'),
+        ('tickets', '0012_event_moves_to_infra'),
     ]
 
     operations = [
