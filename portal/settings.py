@@ -254,6 +254,9 @@ SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS",
 # ("accept" or "reject"), and SAT's cancellation and status services down (every call a transient error).
 SANDBOX_PAC_CANCEL_ANSWER = env_str("SANDBOX_PAC_CANCEL_ANSWER", "accept")
 SANDBOX_PAC_SAT_DOWN = env_bool("SANDBOX_PAC_SAT_DOWN", False)
+# The shopper's progress page: after this many seconds without a stamp it says what is happening and that the
+# invoice will arrive by email.
+PORTAL_SLOW_STAMP_SECONDS = env_int("PORTAL_SLOW_STAMP_SECONDS", 6)
 # Cancellations (invoicing/services/cancel.py): first and longest pause between follow-ups of a request
 # (backoff doubles from one to the other), and how many days before the legal deadline (CFF 29-A) a request
 # warns the merchant.

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 
 from infra.logcontext import bind
 from invoicing.models import Invoice
+from portal.shopper.flash import flashed
 from tickets.models import Merchant
 
 RATE_LIMITED = (
@@ -38,5 +39,6 @@ def brand_ink(color: str) -> str:
 
 
 def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
-    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color)}
+    # The notices waiting for this merchant's next page (portal/shopper/flash.py) are shown here, once.
+    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color), "flash": flashed(request, merchant.pk)}
     return render(request, template, {**base, **(context or {})}, status=status)
