@@ -29,6 +29,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import Http404
 from django.urls import URLPattern, URLResolver, path
 
+from infra.logcontext import bind
 from infra.roles import Cap, user_can
 
 
@@ -39,7 +40,10 @@ def tenant_model():
 
 def user_merchant_id(user) -> int | None:
     membership = getattr(user, "membership", None)
-    return membership.merchant_id if membership else None
+    if membership is None:
+        return None
+    bind(merchant_id=membership.merchant_id)  # every scoped admin page asks: its log lines name the merchant
+    return membership.merchant_id
 
 
 def merchant_lookup(model) -> str | None:

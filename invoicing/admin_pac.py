@@ -116,7 +116,7 @@ class MerchantPacAdmin(MerchantAdmin):
             return "Guarda el comercio para ver la vista previa."
         color = safe_color(obj.brand_color)
         logo = format_html('<img src="{}" alt="" height="40" style="vertical-align:middle;margin-right:10px">',
-                           obj.logo.url) if obj.logo else ""
+                           obj.logo_url) if obj.logo else ""
         pdf = reverse("admin:tickets_merchant_pdf_preview", args=(obj.pk,))
         return format_html(
             '<div id="branding-preview" data-color="{}" style="max-width:560px">'

@@ -276,3 +276,4 @@ class DeliverySlot(models.Model):
 
 
 from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)
+from invoicing.models_metrics import MetricCounter  # noqa: E402,F401  (stamping counters for /metrics)

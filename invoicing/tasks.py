@@ -3,6 +3,7 @@ commit through infra.queues.enqueue, on the queue named where it is enqueued (do
 
 import logging
 
+from infra.logcontext import log_context
 from infra.outages import hand_back_after_outage
 from infra.queues import STAMP, backlog
 from invoicing.delivery_queue import deliveries_tick, deliveries_wake, delivery_slot_disarm
@@ -34,7 +35,8 @@ def stamp_batch(slot: int) -> int:
 def stamp_invoice(invoice_id: int) -> str:
     """Stamp one invoice ahead of the queue (staff's "reintentar ahora"); the queue itself is drained in
     batches by stamp_batch. Returns the invoice's status."""
-    return invoice_stamp(invoice_id=invoice_id)
+    with log_context(invoice_id=invoice_id):
+        return invoice_stamp(invoice_id=invoice_id)
 
 
 def deliver_documents(large: bool) -> int:
@@ -57,7 +59,8 @@ def deliver_documents(large: bool) -> int:
 
 def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str = "") -> int:
     """A resend asked for by a person (``to`` None: the receptor's addresses)."""
-    return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
+    with log_context(invoice_id=invoice_id):
+        return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
 
 
 def sweep_stuck_invoices() -> bool:

@@ -8,10 +8,17 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.cfdi.catalogs import REGIMENES_FISCALES, receptor_matrix, regimenes_for, usos_for
+from invoicing.cfdi.catalogs import (
+    REGIMENES_FISCALES,
+    USOS_CFDI,
+    receptor_matrix,
+    regimenes_for,
+    suggested_uso,
+    usos_for,
+)
 from invoicing.cfdi.receptor import CAPITAL_PATTERN, foreign_countries
 from invoicing.cfdi.rfc import RFC_EXTRANJERO, RFC_SEPARATORS, normalize_rfc, persona_of
 from invoicing.services.receptor import INPUT_MAX_LENGTH, ReceptorData, receptor_review
@@ -111,6 +118,20 @@ def country_choices() -> list[tuple[str, str]]:
                                                            for code, name in foreign_countries()]
 
 
+# The hint under «Uso de la factura» suggests only a use the chosen régimen allows (catalogs.suggested_uso); the
+# page's script rewrites it from the same texts (catalog_matrix) when the régimen changes.
+USO_HINT = gettext_noop("Si no sabes cuál, elige {code} «{description}»: tu régimen lo permite y sirve para la "
+                        "mayoría de las compras.")
+USO_HINT_NONE = gettext_noop("Elige primero tu régimen fiscal: te decimos qué uso elegir si no sabes cuál.")
+
+
+def uso_hint(rfc: str, regimen: str) -> str:
+    code = suggested_uso(persona_of(rfc), regimen) if regimen in REGIMENES_FISCALES else ""
+    if not code:
+        return gettext(USO_HINT_NONE)
+    return gettext(USO_HINT).format(code=code, description=uso_name(code, USOS_CFDI[code].description))
+
+
 class FiscalDataForm(AccessibleForm):
     """The receptor's data. Cleaning and every rule (and message) come from invoicing/services/receptor.py,
     the module the API and late requests use too; the form only splits the emails and lays out the fields."""
@@ -130,8 +151,7 @@ class FiscalDataForm(AccessibleForm):
         label=_("Código postal de tu domicilio fiscal"), max_length=INPUT_MAX_LENGTH["postal_code"], required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}))
     cfdi_use = CatalogChoiceField(label=_("Uso de la factura (uso del CFDI)"), choices=uso_choices(), required=False,
-                                  help_text=_("Si no sabes cuál, elige S01 «Sin efectos fiscales» o G03 «Gastos en "
-                                            "general» si tu régimen lo permite."))
+                                  help_text=_(USO_HINT_NONE))
     emails = forms.CharField(
         label=_("Correo electrónico"), max_length=600,
         widget=forms.TextInput(attrs={"inputmode": "email", "autocomplete": "email", "spellcheck": "false"}),
@@ -152,7 +172,9 @@ class FiscalDataForm(AccessibleForm):
         self.fields["emails"].error_messages["required"] = _("Escribe al menos un correo para enviarte la factura.")
         self.warnings: tuple = ()  # the receptor rules' notices (RFC check digit, régimen de capital removed)
         for name in (*RECEPTOR_FIELDS, "emails"):  # a NUL character too gets the rules' answer, as in the API
-            field = self.fields[name]
+            field = self.fields.get(name)
+            if field is None:
+                continue
             field.validators = [v for v in field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
         # Server-side filtering of the lists (the page's script does the same live, from the same matrix).
         rfc = normalize_rfc(str(self.data.get("rfc") or self.initial.get("rfc") or ""))
@@ -161,6 +183,7 @@ class FiscalDataForm(AccessibleForm):
             self.fields["tax_regime"].widget.choices = regimen_choices(rfc)
             if regimen in REGIMENES_FISCALES:
                 self.fields["cfdi_use"].widget.choices = uso_choices(rfc, regimen)
+        self.fields["cfdi_use"].help_text = uso_hint(rfc, regimen)
 
     def clean_emails(self) -> tuple[str, ...]:
         return tuple(e for e in re.split(r"[\s,;]+", self.cleaned_data["emails"]) if e)
@@ -192,11 +215,36 @@ class RfcCheckForm(AccessibleForm):
 
 
 class ConstanciaForm(AccessibleForm):
+    # Optional for the shopper: the page never marks it required (a click on «Leer» without a file just says so).
+    use_required_attribute = False
+
     constancia = forms.FileField(
         label=_("Constancia de Situación Fiscal (PDF, opcional)"),
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,.pdf"}),
         error_messages={"required": _("Elige el PDF de tu constancia.")},
         help_text=_("No es obligatoria: solo la leemos para llenar el formulario por ti y no la guardamos."))
+
+
+class RegimenChoiceForm(AccessibleForm):
+    """The Constancia listed several regímenes: which one this invoice is for."""
+
+    tax_regime = forms.ChoiceField(label=_("¿Con qué régimen quieres facturar esta compra?"),
+                                   widget=forms.RadioSelect,
+                                   error_messages={"required": _("Elige uno de los regímenes de tu Constancia."),
+                                                   "invalid_choice": _("Elige uno de los regímenes de tu Constancia.")})
+
+    def __init__(self, *args, regimenes: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tax_regime"].choices = [(code, f"{code} · {regimen_name(code, REGIMENES_FISCALES[code].description)}")
+                                             for code in regimenes if code in REGIMENES_FISCALES]
+
+
+class ReceptorFixForm(FiscalDataForm):
+    """After the PAC refused the invoice for the receptor's data: the same data, to correct on the same page.
+    A foreigner's and «recordar mis datos» are not asked again."""
+
+    foreign = foreign_country = foreign_tax_id = remember = None
+    field_order = ["rfc", "name", "postal_code", "tax_regime", "cfdi_use", "emails"]
 
 
 def catalog_matrix() -> dict:
@@ -207,7 +255,7 @@ def catalog_matrix() -> dict:
     matrix["regimenes"] = {code: regimen_name(code, name) for code, name in matrix["regimenes"].items()}
     matrix["usos"] = {code: uso_name(code, name) for code, name in matrix["usos"].items()}
     return {**matrix, "rfc_separators": RFC_SEPARATORS, "capital": CAPITAL_PATTERN, "foreign": FOREIGN_RECEPTOR,
-            "text": _script_text()}
+            "uso_hint": gettext(USO_HINT), "uso_hint_none": gettext(USO_HINT_NONE), "text": _script_text()}
 
 
 def _script_text() -> dict:

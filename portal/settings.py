@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 
 from portal.env import env_bool, env_int, env_list, env_str, require_secret
+from portal.logs import logging_config
+from portal.storage import default_storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -63,6 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # /metrics: request counts and latencies
+    "portal.request_context.RequestContextMiddleware",  # X-Request-ID, and the context of every log line
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
@@ -73,7 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
+    "axes.middleware.AxesMiddleware",  # turns a refused login into the lockout page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the response every other one made
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -104,10 +109,13 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Server-side prepared statements for the hot statements run through infra/db/prepared.py (Django's own
-        # queries bind on the client and are never prepared). DB_PREPARED_STATEMENTS=0 behind a PgBouncer older
-        # than 1.21 in transaction mode.
+        # queries bind on the client and are never prepared). Behind PgBouncer in transaction mode
+        # (docs/operations.md): DB_PREPARED_STATEMENTS=0 unless it is 1.21 or later with max_prepared_statements,
+        # and always DB_SERVER_SIDE_CURSORS=0 (a cursor of .iterator() outlives the transaction that the pooler
+        # ties to one server connection).
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
             5 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
 else:
     DATABASES = {
         "default": {
@@ -213,8 +221,9 @@ STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MERCHANT_LOGO_MAX_BYTES = env_int("MERCHANT_LOGO_MAX_BYTES", 1024 * 1024)  # PNG/JPEG, re-encoded (tickets/logos.py)
+# Stored files (PDFs, exports, logos): under MEDIA_ROOT, or in an S3-compatible bucket (portal/storage.py).
 STORAGES = {
-    "default": {"BACKEND": env_str("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
+    "default": default_storage_from_env(),  # STORAGE_S3_* (portal/storage.py), else DEFAULT_FILE_STORAGE
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -247,6 +256,9 @@ SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS",
 # ("accept" or "reject"), and SAT's cancellation and status services down (every call a transient error).
 SANDBOX_PAC_CANCEL_ANSWER = env_str("SANDBOX_PAC_CANCEL_ANSWER", "accept")
 SANDBOX_PAC_SAT_DOWN = env_bool("SANDBOX_PAC_SAT_DOWN", False)
+# The shopper's progress page: after this many seconds without a stamp it says what is happening and that the
+# invoice will arrive by email.
+PORTAL_SLOW_STAMP_SECONDS = env_int("PORTAL_SLOW_STAMP_SECONDS", 6)
 # Cancellations (invoicing/services/cancel.py): first and longest pause between follow-ups of a request
 # (backoff doubles from one to the other), and how many days before the legal deadline (CFF 29-A) a request
 # warns the merchant.
@@ -371,6 +383,11 @@ SPECTACULAR_SETTINGS = {
 MY_INVOICES_LINK_MINUTES = env_int("MY_INVOICES_LINK_MINUTES", 30)
 MY_INVOICES_SESSION_MINUTES = env_int("MY_INVOICES_SESSION_MINUTES", 30)
 
+# --- /metrics (portal/metrics.py): Prometheus, for a scraper sending «Authorization: Bearer <METRICS_TOKEN>» or a
+# signed-in superuser; 404 to anyone else. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): a directory
+# per host where every gunicorn worker keeps its request metrics, so that one scrape sees them all.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
 # --- /healthz answers only up/down, unless asked by logged-in staff or with this token in «X-Healthz-Token».
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 # Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
@@ -384,10 +401,9 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Logs on stderr: LOG_FORMAT "plain" (default) or "json" (one object per line), each line with the request id
+# (X-Request-ID, echoed), merchant and invoice when known (portal/logs.py, infra/logcontext.py). LOG_REQUESTS=1
+# adds one line per request (method, path, status, milliseconds).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+LOG_REQUESTS = env_bool("LOG_REQUESTS", False)
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))

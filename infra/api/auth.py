@@ -28,6 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from infra import ratelimit
+from infra.logcontext import bind
 
 KEY_PREFIX_TAG = "afk_"
 PREFIX_LENGTH = len(KEY_PREFIX_TAG) + 8
@@ -91,6 +92,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not key.merchant.is_active:
             raise exceptions.AuthenticationFailed("El comercio está inactivo.", code="inactive_merchant")
         _touch(key)
+        bind(merchant_id=key.merchant_id)  # on every log line of this request
         return ApiClient(key), key
 
     def authenticate_header(self, request):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from infra.api.auth import HasScope
+from infra.logcontext import bind
 from invoicing.api.params import date_param, int_param
 from invoicing.api.serializers import (
     ErrorOut,
@@ -43,6 +44,7 @@ class _InvoicesView(APIView):
         invoice = self.merchant_invoices(request).prefetch_related("ticket_links").filter(pk=pk).first()
         if invoice is None:
             raise InvoicingError("not_found", "No existe esa factura.", status=404)
+        bind(invoice_id=invoice.pk)
         return invoice
 
 

@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from infra.events import record_event, transition
+from infra.logcontext import log_context
 from infra.outages import hand_back_after_outage
 from infra.queues import STAMP, enqueue_on_commit
 from invoicing import pac as pacs
@@ -35,6 +36,7 @@ from invoicing.cfdi.xsd import xsd_issues
 from invoicing.delivery_queue import deliveries_create, deliveries_wake_on_commit
 from invoicing.engine_inputs import engine_csd
 from invoicing.lifecycle import IN_FLIGHT, LIVE, invoice_transition, invoice_transitions_bulk
+from invoicing.metrics import stamping_record
 from invoicing.models import Certificate, Invoice
 from invoicing.pac import PacError
 from invoicing.services.compose import (
@@ -174,7 +176,8 @@ def _seal_many(invoice_ids: list[int]) -> list[Invoice]:
         except CfdiError as exc:
             problems = exc.issues
         except Exception as exc:  # noqa: BLE001 - one document's surprise must not block the batch forever
-            log.exception("invoice %s could not be sealed", invoice.pk)
+            with log_context(merchant_id=invoice.merchant_id, invoice_id=invoice.pk):
+                log.exception("invoice %s could not be sealed", invoice.pk)
             invoice.attempts += 1
             if invoice.attempts < MAX_ATTEMPTS:
                 _retry_later(invoice, "internal", f"Error interno al generar el CFDI ({type(exc).__name__}); "
@@ -262,12 +265,13 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
 def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_ms: int | None = None) -> list[int]:
     still_sealed = set(Invoice.objects.select_for_update().filter(
         pk__in=[i.pk for i in invoices], status=Invoice.Status.SEALED).values_list("pk", flat=True))
-    stamped, reasons = [], []
+    stamped, reasons, errors = [], [], []
     for invoice, outcome in zip(invoices, outcomes, strict=True):
         if invoice.pk not in still_sealed:
             continue  # another worker got here first (an expired lease): its outcome stands
         invoice.attempts += 1
         if isinstance(outcome, PacError):
+            errors.append(outcome.code)
             if outcome.permanent or invoice.attempts >= MAX_ATTEMPTS:
                 _fail(invoice, [ValidationIssue(str(outcome.code), "pac", outcome.message)], pac_name=pac_name,
                       pac_ms=pac_ms)
@@ -286,6 +290,7 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
     invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
                              fields=_STAMPED_FIELDS, reasons=reasons,
                              data=[{"pac": pac_name, "pac_ms": pac_ms} if pac_ms is not None else {}] * len(stamped))
+    stamping_record(pac=pac_name, stamped=stamped, errors=errors)  # /metrics, exact: in this transaction
     if stamped:
         # In this transaction: what the stamp owes (webhooks, PDF, email) is committed with it, per invoice,
         # so a worker dying right after the commit loses none of it.
@@ -310,7 +315,8 @@ def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no 
                  from_status=invoice.status, to_status=invoice.status,
                  reason=f"{what} ({code}); reintento {invoice.attempts} en {delay} s",
                  data={"pac_ms": pac_ms, "pac_error": str(code)[:40]} if pac_ms is not None else None)
-    log.warning("invoice %s: transient error %s, retry in %ss", invoice.pk, code, delay)
+    with log_context(merchant_id=invoice.merchant_id, invoice_id=invoice.pk):
+        log.warning("invoice %s: transient error %s, retry in %ss", invoice.pk, code, delay)
 
 
 def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "", pac_ms: int | None = None) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy
 
+from infra.logcontext import bind
 from invoicing.models import Invoice
+from portal.shopper.flash import flashed
 from tickets.models import Merchant
 
 RATE_LIMITED = gettext_lazy(
@@ -17,7 +19,9 @@ RATE_LIMITED = gettext_lazy(
 )
 
 def _merchant(slug: str) -> Merchant:
-    return get_object_or_404(Merchant, slug=slug, is_active=True)
+    merchant = get_object_or_404(Merchant, slug=slug, is_active=True)
+    bind(merchant_id=merchant.pk)  # every log line of the page names the merchant
+    return merchant
 
 
 def _invoice(merchant: Merchant, code: str) -> Invoice:
@@ -36,5 +40,6 @@ def brand_ink(color: str) -> str:
 
 
 def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
-    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color)}
+    # The notices waiting for this merchant's next page (portal/shopper/flash.py) are shown here, once.
+    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color), "flash": flashed(request, merchant.pk)}
     return render(request, template, {**base, **(context or {})}, status=status)

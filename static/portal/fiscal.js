@@ -10,6 +10,7 @@
   var rfc = document.getElementById("id_rfc"), name = document.getElementById("id_name");
   var reg = document.getElementById("id_tax_regime"), uso = document.getElementById("id_cfdi_use");
   var persona = document.getElementById("persona"), capitalHint = document.getElementById("name-capital");
+  var usoHint = document.getElementById("id_cfdi_use-hint");
   if (!rfc || !reg || !uso) return;
   var capital = new RegExp(data.capital, "i"), separators = new RegExp(data.rfc_separators, "g");
 
@@ -32,6 +33,12 @@
     persona.textContent = k === "moral" ? text.moral : k === "fisica" ? text.fisica : "";
     fill(reg, lists.regimenes, data.regimenes, text.regimen);
     fill(uso, lists.usos[reg.value] || lists.usos[""], data.usos, text.uso);
+    // Only a use this régimen allows is suggested (the server's choice, per régimen, in the matrix).
+    var suggested = (lists.sugerido || {})[reg.value];
+    if (usoHint) {
+      usoHint.textContent = suggested ? data.uso_hint.replace("{code}", suggested)
+        .replace("{description}", data.usos[suggested]) : data.uso_hint_none;
+    }
   }
 
   var foreign = document.getElementById("id_foreign");
@@ -73,6 +80,6 @@
   name.addEventListener("blur", function () { name.value = name.value.toUpperCase(); });
   foreignMode();
   nameHint();
-  var summary = document.getElementById("errores");
+  var summary = document.getElementById("errores") || document.getElementById("errores-constancia");
   if (summary) summary.focus();
 })();

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0013_refunds'),
+        ('invoicing', '0014_metric_counter'),
     ]
 
     operations = [
