@@ -12,26 +12,29 @@ import logging
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from tickets.models import Merchant
 
 log = logging.getLogger(__name__)
 
+# In the shopper's language on the shoppers' pages (portal/language.py); the back office's are always Spanish.
 PAGES = {
-    400: ("Solicitud no válida", "No pudimos entender la solicitud. Revisa la dirección o vuelve a intentarlo."),
-    403: ("Sin permiso", "No tienes permiso para ver esta página. Si crees que es un error, pide acceso a quien "
-          "administra tu comercio."),
-    404: ("Página no encontrada", "La página que buscas no existe o ya no está disponible."),
-    500: ("Algo salió mal", "Tuvimos un problema al atender tu solicitud. Ya quedó registrado; intenta de nuevo en unos "
-          "minutos."),
+    400: (_("Solicitud no válida"), _("No pudimos entender la solicitud. Revisa la dirección o vuelve a intentarlo.")),
+    403: (_("Sin permiso"), _("No tienes permiso para ver esta página. Si crees que es un error, pide acceso a quien "
+                              "administra tu comercio.")),
+    404: (_("Página no encontrada"), _("La página que buscas no existe o ya no está disponible.")),
+    500: (_("Algo salió mal"), _("Tuvimos un problema al atender tu solicitud. Ya quedó registrado; intenta de nuevo "
+                                 "en unos minutos.")),
 }
-CSRF_MESSAGE = ("Tu sesión caducó o el formulario se envió desde otra página. Vuelve a la página anterior, recárgala "
-                "e intenta de nuevo.")
+CSRF_TITLE = _("No pudimos enviar el formulario")
+CSRF_MESSAGE = _("Tu sesión caducó o el formulario se envió desde otra página. Vuelve a la página anterior, "
+                 "recárgala e intenta de nuevo.")
 
 
 # First path segments that are not a merchant's portal (tickets.models.RESERVED_SLUGS, as strings: this module must
 # not need the database or the models to render).
-_NOT_MERCHANT = {"t", "f", "admin", "api", "healthz", "static", "media", ""}
+_NOT_MERCHANT = {"t", "f", "admin", "api", "healthz", "static", "media", "idioma", ""}
 
 
 def _merchant_contact(request) -> dict | None:
@@ -59,7 +62,8 @@ def _page(request, status: int, *, title: str | None = None, message: str | None
     merchant = None if back_office or status >= 500 else _merchant_contact(request)
     context = {"status": status, "title": title or default_title, "message": message or default_message,
                "back_office": back_office, "home": merchant["home"] if merchant else "/admin/" if back_office else "/",
-               "merchant": merchant}
+               "merchant": merchant,
+               "path": request.get_full_path() if request is not None and request.method == "GET" else "/"}
     try:
         body = render_to_string("errors/page.html", context)
     except Exception:  # noqa: BLE001 - the error page itself must never fail
@@ -86,4 +90,4 @@ def server_error(request):
 
 
 def csrf_failure(request, reason=""):
-    return _page(request, 403, title="No pudimos enviar el formulario", message=CSRF_MESSAGE)
+    return _page(request, 403, title=CSRF_TITLE, message=CSRF_MESSAGE)

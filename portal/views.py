@@ -15,6 +15,9 @@ from django.core import signing
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -40,6 +43,7 @@ from portal.shopper import cart
 from portal.shopper.correction import correction_context
 from portal.shopper.csf import ConstanciaError, read_constancia
 from portal.shopper.flash import flash
+from portal.shopper.glossary import regimen_name, uso_name
 from portal.shopper.late import late_explanation, late_request_service
 from portal.shopper.lookup import (
     INVOICED,
@@ -50,6 +54,7 @@ from portal.shopper.lookup import (
     ticket_lookup,
     ticket_outcome,
 )
+from portal.shopper.messages import is_default_language, shopper_message
 from portal.shopper.pages import RATE_LIMITED, _invoice, _merchant, _render
 from portal.shopper.progress import WAITING, progress_state
 from tickets.models import Merchant, Ticket
@@ -67,22 +72,22 @@ FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails", "for
 # What to check when the PAC refused the invoice, by the field its code points at (invoicing.cfdi.receptor).
 # What the SAT said, in the shopper's words, above the field to fix.
 _FIX_TITLES = {
-    "rfc": "El SAT no encontró ese RFC en su registro.",
-    "name": "El SAT no reconoce ese nombre para tu RFC.",
-    "postal_code": "El SAT no reconoce ese código postal para tu RFC.",
-    "tax_regime": "El SAT no acepta ese régimen fiscal para tu RFC.",
-    "cfdi_use": "El SAT no acepta ese uso de la factura con tu régimen.",
+    "rfc": gettext_lazy("El SAT no encontró ese RFC en su registro."),
+    "name": gettext_lazy("El SAT no reconoce ese nombre para tu RFC."),
+    "postal_code": gettext_lazy("El SAT no reconoce ese código postal para tu RFC."),
+    "tax_regime": gettext_lazy("El SAT no acepta ese régimen fiscal para tu RFC."),
+    "cfdi_use": gettext_lazy("El SAT no acepta ese uso de la factura con tu régimen."),
 }
 _FIX_HINTS = {
-    "rfc": "Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal.",
-    "name": "Escribe tu nombre o razón social exactamente como aparece en tu Constancia de Situación Fiscal, sin el "
-            "régimen de capital (sin «S.A. DE C.V.»).",
-    "postal_code": "Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia de Situación "
-                   "Fiscal.",
-    "tax_regime": "Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal.",
-    "cfdi_use": "Elige otro uso de la factura que corresponda a tu régimen.",
-    "foreign_country": "Elige tu país de residencia fiscal (no puede ser México).",
-    "foreign_tax_id": "Escribe tu número de registro tributario tal como lo emite tu país.",
+    "rfc": gettext_lazy("Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal."),
+    "name": gettext_lazy("Escribe tu nombre o razón social exactamente como aparece en tu Constancia de Situación "
+                         "Fiscal, sin el régimen de capital (sin «S.A. DE C.V.»)."),
+    "postal_code": gettext_lazy("Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia de "
+                                "Situación Fiscal."),
+    "tax_regime": gettext_lazy("Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal."),
+    "cfdi_use": gettext_lazy("Elige otro uso de la factura que corresponda a tu régimen."),
+    "foreign_country": gettext_lazy("Elige tu país de residencia fiscal (no puede ser México)."),
+    "foreign_tax_id": gettext_lazy("Escribe tu número de registro tributario tal como lo emite tu país."),
 }
 
 
@@ -125,21 +130,22 @@ def _after_outcome(request, merchant: Merchant, outcome: Outcome, context: dict)
         number = outcome.ticket.number
         already = outcome.ticket.pk in cart.cart_ids(request, merchant)
         if not cart.cart_add(request, merchant, outcome.ticket):
-            context["outcome"] = Outcome("cart_full", "Tu factura ya tiene el máximo de tickets; factúralos y "
-                                                      "después agrega los demás.")
+            context["outcome"] = Outcome("cart_full", _("Tu factura ya tiene el máximo de tickets; factúralos y "
+                                                        "después agrega los demás."))
             return _render(request, "portal/merchant.html", merchant, context)
         # Said once on the cart (a flash): the lookup never jumps there silently.
         if already:
-            flash(request, merchant.pk, f"El ticket {number} ya estaba en tu factura: no lo agregamos dos veces.")
+            flash(request, merchant.pk, _("El ticket %(number)s ya estaba en tu factura: no lo agregamos dos veces.")
+                  % {"number": number})
         else:
-            flash(request, merchant.pk, f"Agregamos el ticket {number} a tu factura.")
+            flash(request, merchant.pk, _("Agregamos el ticket %(number)s a tu factura.") % {"number": number})
         if outcome.kind == LATE_REQUEST:
-            flash(request, merchant.pk, "Ese ticket ya estaba en la factura global del comercio: abajo te explicamos "
-                                   "qué pasará al facturarlo.")
+            flash(request, merchant.pk, _("Ese ticket ya estaba en la factura global del comercio: abajo te "
+                                          "explicamos qué pasará al facturarlo."))
         return redirect("shop-cart", slug=merchant.slug)
     if outcome.kind == INVOICED:
         return redirect("shop-invoiced", slug=merchant.slug, code=outcome.ticket.public_code)
-    context["outcome"] = outcome
+    context["outcome"] = Outcome(outcome.kind, shopper_message(outcome.message), outcome.ticket, outcome.invoice)
     return _render(request, "portal/merchant.html", merchant, context)
 
 
@@ -231,13 +237,13 @@ def constancia_upload(request, slug: str):
     """Read an uploaded Constancia de Situación Fiscal and prefill the form with what was found; then back to the
     form (POST/redirect/GET: reloading it does not send the file again). Optional, never required."""
     merchant = _merchant(slug)
-    tickets, _ = cart.cart_tickets(request, merchant)
+    tickets, _dropped = cart.cart_tickets(request, merchant)
     if not tickets:
         return redirect("merchant", slug=merchant.slug)
     upload = ConstanciaForm(request.POST, request.FILES)
     error = ""
     if not ratelimit.hit("upload_ip", ratelimit.client_ip(request)):
-        error = RATE_LIMITED
+        error = str(RATE_LIMITED)  # kept in the session: a string, in the language of this request
     elif not upload.is_valid():
         error = next(iter(upload.errors.values()))[0]
     else:
@@ -301,7 +307,11 @@ def _confirm_context(merchant, tickets, dropped, pending) -> dict:
     data = pending["data"]
     return {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
             "data": data, "pending": pending, "late": _late(merchant, tickets),
+            "warnings": [shopper_message(w) for w in pending.get("warnings", ())],
             "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"]),
+            "regimen_name": regimen_name(data["tax_regime"], getattr(REGIMENES_FISCALES.get(data["tax_regime"]),
+                                                                     "description", "")),
+            "uso_name": uso_name(data["cfdi_use"], getattr(USOS_CFDI.get(data["cfdi_use"]), "description", "")),
             "country": country_name(data.get("foreign_country") or "")}
 
 
@@ -331,11 +341,13 @@ def _confirmed(request, merchant: Merchant, pending: dict):
     issue = (late_request_service(merchant) if late else None) or invoice_issue
     try:
         invoice = issue(merchant=merchant, ticket_ids=ids, receptor=receptor, actor="portal",
-                        idempotency_key=confirmation_key(request, merchant, pending, ids))
+                        idempotency_key=confirmation_key(request, merchant, pending, ids),
+                        language="" if is_default_language() else translation.get_language())
     except InvoicingError as exc:
         tickets, dropped = cart.cart_tickets(request, merchant)
         return _render(request, "portal/confirm.html", merchant,
-                       {**_confirm_context(merchant, tickets, dropped, pending), "error": exc.message}, status=exc.status if 400 <= exc.status < 500 else 409)
+                       {**_confirm_context(merchant, tickets, dropped, pending), "error": shopper_message(exc.message)},
+                       status=exc.status if 400 <= exc.status < 500 else 409)
     cart.cart_clear(request, merchant)
     request.session.pop(PENDING_KEY, None)
     request.session.pop(PREFILL_KEY, None)
@@ -357,7 +369,7 @@ def _confirmed(request, merchant: Merchant, pending: dict):
 
 def _downloads(invoice: Invoice) -> list[tuple[str, str]]:
     links = []
-    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", "ZIP (XML y PDF)")):
+    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", _("ZIP (XML y PDF)"))):
         try:
             links.append((label, reverse("invoice-public-download", args=(invoice.public_code, fmt))))
         except NoReverseMatch:
@@ -399,10 +411,23 @@ def invoice_page(request, slug: str, code: str, fix_form: ReceptorFixForm | None
         "emails": mask_emails(invoice.receptor_emails),
         "progress": progress_state(invoice),
         "downloads": _downloads(invoice) if invoice.status in LEGAL else [],  # a cancelled CFDI too
+        "failure_message": _failure_message(invoice),
         "corrected": request.GET.get("corregida") == "1",
         **_fix_context(request, invoice, fix_form),
         **correction_context(invoice),
     }, status=status)
+
+
+def _failure_message(invoice: Invoice) -> str:
+    """Why the invoice failed: the PAC's or the rules' words in Spanish; in English, the rule's message when it
+    is one of ours, else the code (the hint below says what to change)."""
+    message = invoice.last_error_message or ""
+    if not message or is_default_language():
+        return message
+    translated = shopper_message(message)
+    if translated != message:
+        return translated
+    return _("El servicio de timbrado rechazó la factura (%(code)s).") % {"code": invoice.last_error_code or "?"}
 
 
 @never_cache
@@ -437,9 +462,10 @@ def invoice_retry(request, slug: str, code: str):
         invoice_receptor_retry(merchant=merchant, invoice_id=invoice.pk, receptor=receptor, actor="portal")
     except InvoicingError as exc:
         field = exc.details.get("field") if isinstance(exc.details, dict) else None
-        form.add_error(field if field in form.fields else None, exc.message)
+        form.add_error(field if field in form.fields else None, shopper_message(exc.message))
         return invoice_page(request, slug, code, fix_form=form, status=exc.status if 400 <= exc.status < 500 else 409)
-    flash(request, merchant.pk, "Corregimos tus datos y volvimos a enviar tu factura a timbrar, con el mismo folio.")
+    flash(request, merchant.pk, _("Corregimos tus datos y volvimos a enviar tu factura a timbrar, con el mismo "
+                                  "folio."))
     return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
 
 
@@ -455,11 +481,12 @@ def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
     if invoice is None or invoice.status != Invoice.Status.STAMPED:
         raise Http404
     if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
-        return _render(request, "portal/message.html", merchant, {"title": "Espera un momento",
+        return _render(request, "portal/message.html", merchant, {"title": _("Espera un momento"),
                                                                   "message": RATE_LIMITED}, status=429)
     invoice_email_resend_enqueue(invoice=invoice, actor="portal")  # queued: the PDF may take long to render
     # Said once (a flash), not on every reload of the page it goes back to.
-    flash(request, merchant.pk, f"Listo: te la reenviamos a {', '.join(mask_emails(invoice.receptor_emails))}.")
+    flash(request, merchant.pk, _("Listo: te la reenviamos a %(emails)s.")
+          % {"emails": ", ".join(mask_emails(invoice.receptor_emails))})
     return redirect(back)
 
 
@@ -491,7 +518,8 @@ def invoiced_ticket(request, slug: str, code: str):
     if outcome.kind != INVOICED:
         if outcome.kind == OK:
             return redirect("merchant", slug=merchant.slug)
-        return _render(request, "portal/message.html", merchant, {"title": "Tu ticket", "message": outcome.message})
+        return _render(request, "portal/message.html", merchant, {"title": _("Tu ticket"),
+                                                                  "message": shopper_message(outcome.message)})
     invoice = outcome.invoice
     form = RfcCheckForm(request.POST or None)
     status = 200
@@ -503,8 +531,8 @@ def invoiced_ticket(request, slug: str, code: str):
         elif form.is_valid():
             if invoice is not None and secrets.compare_digest(form.cleaned_data["rfc"], invoice.receptor_rfc):
                 return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
-            form.add_error("rfc", "Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
-                                  "facturaste, o pide que te la reenviemos al correo registrado.")
+            form.add_error("rfc", _("Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
+                                    "facturaste, o pide que te la reenviemos al correo registrado."))
             status = 400
         else:
             status = 400

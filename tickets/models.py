@@ -35,7 +35,7 @@ def public_code() -> str:
 
 
 # First path segments the site itself uses: a merchant slug equal to one would be unreachable.
-RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media"})
+RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media", "idioma"})
 
 
 def validate_slug_not_reserved(value: str) -> None:

@@ -92,7 +92,8 @@ def _replacement(invoice: Invoice, receptor, *, actor: str) -> Invoice:
         folio=folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie),
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
-        receptor_emails=list(receptor.emails), currency=invoice.currency, payment_form=invoice.payment_form,
+        receptor_emails=list(receptor.emails), language=invoice.language, currency=invoice.currency,
+        payment_form=invoice.payment_form,
         payment_method=invoice.payment_method, subtotal=invoice.subtotal, discount=invoice.discount,
         tax_total=invoice.tax_total, withheld_total=invoice.withheld_total, total=invoice.total,
     )

@@ -12,6 +12,8 @@ import logging
 import re
 import unicodedata
 
+from django.utils.translation import gettext as _
+
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES
 from invoicing.cfdi.rfc import RFC_BODY
 
@@ -49,21 +51,21 @@ def _value(pattern: re.Pattern, text: str) -> str:
 
 def pdf_text(data: bytes) -> str:
     if len(data) > MAX_BYTES:
-        raise ConstanciaError("El archivo es demasiado grande (máximo 2 MB).")
+        raise ConstanciaError(_("El archivo es demasiado grande (máximo 2 MB)."))
     if not data.startswith(b"%PDF"):
-        raise ConstanciaError("El archivo no es un PDF. Sube la constancia tal como la descargaste del SAT.")
+        raise ConstanciaError(_("El archivo no es un PDF. Sube la constancia tal como la descargaste del SAT."))
     try:
         from pypdf import PdfReader
 
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise ConstanciaError("El PDF está protegido con contraseña; escribe tus datos a mano.")
+            raise ConstanciaError(_("El PDF está protegido con contraseña; escribe tus datos a mano."))
         return "\n".join((page.extract_text() or "") for page in reader.pages[:MAX_PAGES])
     except ConstanciaError:
         raise
     except Exception as exc:  # any parser failure on untrusted input is the shopper's "could not read"
         log.info("constancia ilegible: %s", exc)
-        raise ConstanciaError("No pudimos leer el PDF; escribe tus datos a mano.") from exc
+        raise ConstanciaError(_("No pudimos leer el PDF; escribe tus datos a mano.")) from exc
 
 
 def parse_constancia(text: str) -> dict:
@@ -111,5 +113,5 @@ def constancia_regimenes(text: str) -> list[str]:
 def read_constancia(data: bytes) -> dict:
     fields = parse_constancia(pdf_text(data))
     if not fields:
-        raise ConstanciaError("No encontramos tus datos en ese PDF; ¿es la Constancia de Situación Fiscal?")
+        raise ConstanciaError(_("No encontramos tus datos en ese PDF; ¿es la Constancia de Situación Fiscal?"))
     return fields

@@ -11,6 +11,9 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as _
+
 from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice
 from tickets import eligibility
@@ -27,11 +30,11 @@ VOID = eligibility.VOID
 IN_GLOBAL = eligibility.GLOBALIZED
 LATE_REQUEST = eligibility.LATE_REQUEST  # in a global, and the merchant's late-request policy applies
 
-NOT_FOUND_MESSAGE = (
+NOT_FOUND_MESSAGE = _(
     "No encontramos un ticket con esos datos. Revisa el número de ticket, el total y la fecha de compra "
     "tal como aparecen impresos en tu ticket."
 )
-TOTAL_MISMATCH_MESSAGE = (
+TOTAL_MISMATCH_MESSAGE = _(
     "El total no coincide con el ticket. Escríbelo exactamente como aparece en el ticket, con centavos "
     "(por ejemplo 1234.50)."
 )
@@ -71,10 +74,10 @@ def ticket_lookup(*, merchant: Merchant, number: str, total: Decimal, sold_on: d
     candidates = [t for t in candidates.select_related("branch__merchant")[:20]
                   if t.sold_at.astimezone(branch_zone(t.branch)).date() == sold_on][:10]
     if not candidates:
-        return Outcome(NOT_FOUND, NOT_FOUND_MESSAGE)
+        return Outcome(NOT_FOUND, gettext(NOT_FOUND_MESSAGE))
     matching = [t for t in candidates if t.total == total]
     if not matching:
-        return Outcome(TOTAL_MISMATCH, TOTAL_MISMATCH_MESSAGE)
+        return Outcome(TOTAL_MISMATCH, gettext(TOTAL_MISMATCH_MESSAGE))
     return ticket_outcome(merchant=merchant, ticket=matching[0])
 
 

@@ -6,13 +6,14 @@ Apart from portal/views.py so that the page modules of portal/shopper/ use them 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy
 
 from infra.logcontext import bind
 from invoicing.models import Invoice
 from portal.shopper.flash import flashed
 from tickets.models import Merchant
 
-RATE_LIMITED = (
+RATE_LIMITED = gettext_lazy(
     "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
     "si tu ticket tiene código QR, escanéalo para entrar directo."
 )

@@ -11,6 +11,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from infra.models import Event
 from invoicing.models import Invoice
@@ -35,18 +36,19 @@ def progress_state(invoice: Invoice, now: dt.datetime | None = None) -> dict:
     wait = dt.timedelta(seconds=settings.PORTAL_SLOW_STAMP_SECONDS)
     if invoice.status == Invoice.Status.ON_HOLD:
         numbers = list(invoice.tickets.order_by("number").values_list("number", flat=True))
-        return {"slow": True, "message": late_explanation(invoice.merchant, numbers or ["de tu compra"])}
+        return {"slow": True, "message": late_explanation(invoice.merchant, numbers or [_("de tu compra")])}
     if invoice.attempts and not invoice.last_error_permanent and invoice.last_error_code:
-        message = ("El servicio de timbrado (el PAC que certifica las facturas ante el SAT) no está respondiendo en "
-                   f"este momento. Lo volvemos a intentar automáticamente (intento {invoice.attempts}).")
+        message = _("El servicio de timbrado (el PAC que certifica las facturas ante el SAT) no está respondiendo en "
+                    "este momento. Lo volvemos a intentar automáticamente (intento %(attempt)s).") % {
+            "attempt": invoice.attempts}
         return {"slow": True, "message": message}
     slow = now - invoice.created_at >= wait and now - _asked_at(invoice) >= wait
     if invoice.status == Invoice.Status.SEALED:
-        message = ("Tu factura ya está sellada; el servicio de timbrado (el PAC que la certifica ante el SAT) está "
-                   "tardando más de lo normal en responder.")
+        message = _("Tu factura ya está sellada; el servicio de timbrado (el PAC que la certifica ante el SAT) está "
+                    "tardando más de lo normal en responder.")
     elif invoice.lease_until and invoice.lease_until > now:  # a worker has it: sealing, then the PAC
-        message = ("Ya la estamos generando; el servicio de timbrado (el PAC que la certifica ante el SAT) está "
-                   "tardando más de lo normal.")
+        message = _("Ya la estamos generando; el servicio de timbrado (el PAC que la certifica ante el SAT) está "
+                    "tardando más de lo normal.")
     else:
-        message = "Hay varias facturas en fila antes que la tuya; la timbraremos en cuanto llegue su turno."
+        message = _("Hay varias facturas en fila antes que la tuya; la timbraremos en cuanto llegue su turno.")
     return {"slow": slow, "message": message}

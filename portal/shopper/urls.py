@@ -3,7 +3,7 @@
 from django.urls import path
 
 from portal import views
-from portal.shopper import correction
+from portal.shopper import correction, my_invoices
 
 urlpatterns = [
     path("t/<str:code>", views.ticket_by_code, name="ticket-public"),
@@ -20,5 +20,10 @@ urlpatterns = [
     path("<slug:slug>/factura/<str:code>/correccion/", correction.invoice_correct, name="shop-invoice-correct"),
     path("<slug:slug>/facturado/<str:code>/", views.invoiced_ticket, name="shop-invoiced"),
     path("<slug:slug>/facturado/<str:code>/reenviar", views.invoiced_resend, name="shop-invoiced-resend"),
+    path("<slug:slug>/mis-facturas/", my_invoices.my_invoices_request, name="shop-my-invoices"),
+    path("<slug:slug>/mis-facturas/acceso/<str:token>/", my_invoices.my_invoices_open, name="shop-my-invoices-open"),
+    path("<slug:slug>/mis-facturas/lista/", my_invoices.my_invoices_list, name="shop-my-invoices-list"),
+    path("<slug:slug>/mis-facturas/<str:code>/<str:fmt>", my_invoices.my_invoices_download,
+         name="shop-my-invoices-download"),
     path("<slug:slug>/privacidad/", views.privacy, name="shop-privacy"),
 ]
