@@ -27,6 +27,7 @@ from invoicing.cfdi import catalogs as cat
 from invoicing.cfdi.cadena import tfd_cadena_original
 from invoicing.cfdi.parser import ParsedCfdi, parse_cfdi
 from invoicing.cfdi.qr import qr_url
+from invoicing.cfdi.words import amount_in_words
 
 LEYENDA = "Este documento es una representación impresa de un CFDI"
 SANDBOX_WATERMARK = "SANDBOX – sin validez fiscal"
@@ -158,16 +159,46 @@ def money(value: Decimal | None) -> str:
     return f"{value:,.{places}f}"
 
 
+def places_needed(values, *, low: int = 2, high: int = 6) -> int:
+    """Decimals that show every value exactly (trailing zeros aside), between ``low`` and ``high``: a column
+    printed with one precision, the one its most precise value was sold at (76.725000 next to 17.320000)."""
+    needed = low
+    for value in values:
+        if value is None:
+            continue
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > needed:
+            needed = min(-exponent, high)
+    return needed
+
+
+def fixed(value: Decimal | None, places: int) -> str:
+    """1,234.500000 — ``value`` with exactly ``places`` decimals (never rounds: ``places`` fits the value)."""
+    if value is None:
+        return ""
+    return f"{value:,.{places}f}"
+
+
 def quantity(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def rate(factor: str, value: Decimal | None) -> str:
+def tax_label(impuesto: str, factor: str, value: Decimal | None) -> str:
+    """How a tax reads on paper: "IVA 16 %", "IEPS 8 %", "IEPS cuota 1.6451 por unidad", "IVA exento".
+    The space before % is a no-break space: a narrow column never leaves the sign alone on a line."""
+    name = cat.IMPUESTOS.get(impuesto, impuesto)
     if factor == "Exento" or value is None:
-        return "exento"
+        return f"{name} exento"
     if factor == "Cuota":
-        return f"cuota {quantity(value)}"
-    return f"{quantity(value * 100)}%"
+        return f"{name} cuota {quantity(value)} por unidad"
+    return f"{name} {quantity(value * 100)}\u00a0%"
+
+
+def breakable(text: str, every: int = 6) -> str:
+    """A zero-width space every few characters, so a sello fills its lines: WeasyPrint breaks a long word only
+    where Unicode allows (after "/" in base64) and otherwise leaves ragged lines a fifth empty. Pango draws
+    no glyph for it, so the PDF's text (and a copy of it) is the sello exactly."""
+    return "\u200b".join(text[i : i + every] for i in range(0, len(text), every))
 
 
 def fecha(value: str) -> str:
@@ -196,6 +227,23 @@ def _tint(color: str, amount: float = 0.9) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(round(c + (255 - c) * amount) for c in (r, g, b)))
 
 
+# ---------------------------------------------------------------- SAT key names
+
+
+def sat_key_names(product_keys, unit_keys) -> dict[str, str]:
+    """Names of c_ClaveProdServ and c_ClaveUnidad keys as loaded by ``load_sat_catalogs``, in one query for
+    the whole document. A key the tables lack (or tables never loaded) is simply absent: the PDF prints it
+    alone. Product keys have 8 digits and unit keys at most 3 characters, so one dict holds both."""
+    from tickets.catalogs import ProductKey, UnitKey
+
+    products, units = set(filter(None, product_keys)), set(filter(None, unit_keys))
+    if not products and not units:
+        return {}
+    query = ProductKey.objects.filter(code__in=products).values_list("code", "description").union(
+        UnitKey.objects.filter(code__in=units).values_list("code", "name"), all=True)
+    return dict(query)
+
+
 # ---------------------------------------------------------------- context
 
 
@@ -206,21 +254,66 @@ class Branding:
     logo_uri: str | None = None
 
 
-def _impuesto(code: str) -> str:
-    return cat.IMPUESTOS.get(code, code)
-
-
 def _concept_taxes(k) -> list[str]:
     out = []
     for t in k.traslados:
-        label = f"{_impuesto(t.impuesto)} {rate(t.tipo_factor, t.tasa_o_cuota)}"
+        label = tax_label(t.impuesto, t.tipo_factor, t.tasa_o_cuota)
         out.append(label if t.importe is None else f"{label}: {money(t.importe)}")
     for t in k.retenciones:
-        out.append(f"Ret. {_impuesto(t.impuesto)} {rate(t.tipo_factor, t.tasa_o_cuota)}: {money(t.importe)}")
+        out.append(f"Ret. {tax_label(t.impuesto, t.tipo_factor, t.tasa_o_cuota)}: {money(t.importe)}")
     return out
 
 
-def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -> dict:
+def _lines(conceptos, names: dict[str, str]) -> tuple[list[dict], bool]:
+    price_places = places_needed(k.valor_unitario for k in conceptos)
+    amount_places = places_needed(k.importe for k in conceptos)
+    discount_places = places_needed(k.descuento for k in conceptos)
+    lines = []
+    for k in conceptos:
+        unit_name = names.get(k.clave_unidad, "")
+        # The merchant's own Unidad text is printed too when it says something the catalog name does not.
+        own_unit = k.unidad or ""
+        lines.append({
+            "clave": k.clave_prod_serv,
+            "clave_nombre": names.get(k.clave_prod_serv, ""),
+            "no_identificacion": k.no_identificacion or "",
+            "cantidad": quantity(k.cantidad),
+            "clave_unidad": k.clave_unidad,
+            "unidad_nombre": unit_name,
+            "unidad": own_unit if own_unit.casefold() != unit_name.casefold() else "",
+            "descripcion": k.descripcion,
+            "objeto_imp": k.objeto_imp,
+            "valor_unitario": fixed(k.valor_unitario, price_places),
+            "importe": fixed(k.importe, amount_places),
+            "descuento": fixed(k.descuento, discount_places) if k.descuento else "",
+            "impuestos": _concept_taxes(k),
+        })
+    return lines, any(k.descuento for k in conceptos)
+
+
+def _tax_rows(impuestos) -> list[dict]:
+    rows = []
+    if impuestos is None:
+        return rows
+    for tr in impuestos.traslados:
+        rows.append({"label": tax_label(tr.impuesto, tr.tipo_factor, tr.tasa_o_cuota), "base": money(tr.base),
+                     "importe": money(tr.importe) if tr.importe is not None else "—"})
+    for rt in impuestos.retenciones:
+        rows.append({"label": f"{cat.IMPUESTOS.get(rt.impuesto, rt.impuesto)} retenido", "base": "",
+                     "importe": money(rt.importe)})
+    return rows
+
+
+def importe_con_letra(total: Decimal, moneda: str) -> str:
+    """The total in words in its currency; nothing for XXX (a document without amounts)."""
+    if moneda == "XXX":
+        return ""
+    return amount_in_words(total, moneda, cat.currency_places(moneda))
+
+
+def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool,
+                     key_names: dict[str, str] | None = None) -> dict:
+    """What the template prints. ``key_names`` (SAT key → name) defaults to a look-up in the loaded catalogs."""
     c = parsed.comprobante
     t = parsed.timbre
     if t is None:
@@ -229,33 +322,9 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
     verification_url = qr_url(
         uuid=t.uuid, rfc_emisor=c.emisor.rfc, rfc_receptor=c.receptor.rfc, total=c.total, sello=c.sello
     )
-    lines = [
-        {
-            "clave": k.clave_prod_serv,
-            "no_identificacion": k.no_identificacion or "",
-            "cantidad": quantity(k.cantidad),
-            "clave_unidad": k.clave_unidad,
-            "unidad": k.unidad or "",
-            "descripcion": k.descripcion,
-            "objeto_imp": k.objeto_imp,
-            "valor_unitario": money(k.valor_unitario),
-            "importe": money(k.importe),
-            "descuento": money(k.descuento) if k.descuento else "",
-            "impuestos": _concept_taxes(k),
-        }
-        for k in c.conceptos
-    ]
-    tax_rows = []
-    if c.impuestos is not None:
-        for tr in c.impuestos.traslados:
-            tax_rows.append({
-                "kind": "Trasladado", "impuesto": _impuesto(tr.impuesto), "factor": tr.tipo_factor,
-                "rate": rate(tr.tipo_factor, tr.tasa_o_cuota), "base": money(tr.base),
-                "importe": money(tr.importe) if tr.importe is not None else "—",
-            })
-        for rt in c.impuestos.retenciones:
-            tax_rows.append({"kind": "Retenido", "impuesto": _impuesto(rt.impuesto), "factor": "", "rate": "",
-                             "base": "", "importe": money(rt.importe)})
+    if key_names is None:
+        key_names = sat_key_names((k.clave_prod_serv for k in c.conceptos), (k.clave_unidad for k in c.conceptos))
+    lines, has_discount = _lines(c.conceptos, key_names)
     info = c.informacion_global
     color = safe_color(branding.color)
     return {
@@ -288,7 +357,8 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
             for r in c.relacionados
         ],
         "lines": lines,
-        "tax_rows": tax_rows,
+        "has_discount": has_discount,
+        "tax_rows": _tax_rows(c.impuestos),
         "subtotal": money(c.subtotal),
         "descuento": money(c.descuento) if c.descuento else "",
         "total_traslados": money(c.impuestos.total_traslados) if c.impuestos and c.impuestos.total_traslados
@@ -296,9 +366,12 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
         "total_retenidos": money(c.impuestos.total_retenidos) if c.impuestos and c.impuestos.total_retenidos
         is not None else "",
         "total": money(c.total),
+        "importe_letra": importe_con_letra(c.total, c.moneda),
         "verification_url": verification_url,
         "qr_uri": _data_uri("image/png", qr_png(verification_url)),
-        "tfd_cadena": tfd_cadena_original(tfd_el) if tfd_el is not None else "",
+        "tfd_cadena": breakable(tfd_cadena_original(tfd_el)) if tfd_el is not None else "",
+        "sello": breakable(c.sello),
+        "sello_sat": breakable(t.sello_sat),
         "leyenda": LEYENDA,
         "sandbox": sandbox,
         "watermark": SANDBOX_WATERMARK,
@@ -336,11 +409,11 @@ def _stylesheet():
     return CSS(string=template.template.source, url_fetcher=data_only_url_fetcher(), font_config=_font_config())
 
 
-def render_cfdi_pdf(xml: bytes, *, branding: Branding, sandbox: bool = False, cancellation: dict | None = None
-                    ) -> bytes:
+def render_cfdi_pdf(xml: bytes, *, branding: Branding, sandbox: bool = False, cancellation: dict | None = None,
+                    key_names: dict[str, str] | None = None) -> bytes:
     """PDF bytes for any stamped CFDI 4.0 (our invoices, or samples in tests). ``cancellation`` (date, motive,
-    motive_name, replacement_uuid) marks a cancelled CFDI on every page."""
-    context = document_context(parse_cfdi(xml), branding=branding, sandbox=sandbox)
+    motive_name, replacement_uuid) marks a cancelled CFDI on every page; ``key_names`` as document_context."""
+    context = document_context(parse_cfdi(xml), branding=branding, sandbox=sandbox, key_names=key_names)
     context["cancellation"] = cancellation
     html = render_to_string("invoicing/pdf.html", context)
     from weasyprint import HTML
