@@ -75,34 +75,23 @@ def qr_matrix(data: str) -> list[list[bool]]:
     return qr.get_matrix()
 
 
-def _png_1bit(matrix: list[list[bool]]) -> bytes:
-    """A 1-bit grayscale PNG, one pixel per module (written by hand: cheaper than going through Pillow)."""
+def _png_gray(matrix: list[list[bool]]) -> bytes:
+    """An 8-bit grayscale PNG, one pixel per module (written by hand: cheaper than going through Pillow).
+    8-bit rather than 1-bit: WeasyPrint converts a 1-bit image to RGB and re-encodes it on every render."""
+    rows = b"".join(b"\x00" + bytes(0 if dark else 255 for dark in row) for row in matrix)  # filter: none
     size = len(matrix)
-    rows = bytearray()
-    for row in matrix:
-        rows.append(0)  # filter: none
-        bits = 0
-        nbits = 0
-        for dark in row:
-            bits = (bits << 1) | (0 if dark else 1)  # 0 = black in grayscale
-            nbits += 1
-            if nbits == 8:
-                rows.append(bits)
-                bits = nbits = 0
-        if nbits:
-            rows.append((bits << (8 - nbits)) | ((1 << (8 - nbits)) - 1))
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    header = struct.pack(">IIBBBBB", size, size, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(
         b"IEND", b""
     )
 
 
 def qr_png(data: str) -> bytes:
-    return _png_1bit(qr_matrix(data))
+    return _png_gray(qr_matrix(data))
 
 
 def _data_uri(mime: str, body: bytes) -> str:
