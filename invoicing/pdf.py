@@ -210,6 +210,26 @@ def _contrast(color: str) -> str:
     return "#111111" if (0.299 * r + 0.587 * g + 0.114 * b) > 160 else "#ffffff"
 
 
+def _luminance(r: int, g: int, b: int) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _ink(color: str) -> str:
+    """The brand colour for text on white: darkened until it reads (WCAG contrast ≥ 4.5), so a yellow brand
+    still gets legible titles and captions."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    for step in range(11):
+        k = 1 - step / 10
+        rgb = (round(r * k), round(g * k), round(b * k))
+        if 1.05 / (_luminance(*rgb) + 0.05) >= 4.5:
+            break
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
 def _tint(color: str, amount: float = 0.9) -> str:
     """Mix the colour with white: a pale background for boxes."""
     r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
@@ -368,6 +388,7 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool,
         "brand_color": color,
         "brand_text": _contrast(color),
         "brand_tint": _tint(color),
+        "brand_ink": _ink(color),
         "logo_uri": branding.logo_uri,
     }
 

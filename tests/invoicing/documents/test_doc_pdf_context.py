@@ -97,3 +97,18 @@ def test_doc_amount_in_words_in_the_invoice_currency(branch, make_stamped_invoic
 def test_doc_a_document_without_amounts_has_no_amount_in_words():
     assert importe_con_letra(Decimal("0"), "XXX") == ""
     assert importe_con_letra(Decimal("1500"), "JPY") == "MIL QUINIENTOS JPY"  # c_Moneda: no decimals
+
+
+def test_doc_a_light_brand_colour_is_darkened_for_text(branch, make_stamped_invoice):
+    from invoicing.pdf import _ink, _luminance
+
+    def contrast_on_white(color):
+        return 1.05 / (_luminance(*(int(color[i:i + 2], 16) for i in (1, 3, 5))) + 0.05)
+
+    assert _ink("#0B5FFF") == "#0b5fff"  # already legible: unchanged
+    assert contrast_on_white(_ink("#F2C200")) >= 4.5 and _ink("#F2C200") != "#f2c200"
+    xml = bytes(make_stamped_invoice(branch).stamped_xml)
+    context = document_context(parse_cfdi(xml), branding=Branding(name="X", color="#F2C200"), sandbox=False,
+                               key_names={})
+    assert (context["brand_color"], context["brand_ink"]) == ("#F2C200", _ink("#F2C200"))
+
