@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
-from tickets.encryption import EncryptedBinaryField, EncryptedTextField
+from infra.encryption import EncryptedBinaryField, EncryptedTextField
 from tickets.models import MONEY, Branch, Merchant, Ticket, public_code
 
 
@@ -274,3 +274,4 @@ class DeliverySlot(models.Model):
 
 
 from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)
+from invoicing.models_metrics import MetricCounter  # noqa: E402,F401  (stamping counters for /metrics)

@@ -25,9 +25,12 @@ from django.utils import timezone
 
 from invoicing.cfdi import catalogs as cat
 from invoicing.cfdi.cadena import tfd_cadena_original
+from invoicing.cfdi.cancellation import MOTIVES
 from invoicing.cfdi.parser import ParsedCfdi, parse_cfdi
 from invoicing.cfdi.qr import qr_url
 from invoicing.cfdi.words import amount_in_words
+from invoicing.models import Cancellation, Invoice
+from tickets.catalogs import ProductKey, UnitKey
 
 LEYENDA = "Este documento es una representación impresa de un CFDI"
 SANDBOX_WATERMARK = "SANDBOX – sin validez fiscal"
@@ -243,8 +246,6 @@ def sat_key_names(product_keys, unit_keys) -> dict[str, str]:
     """Names of c_ClaveProdServ and c_ClaveUnidad keys as loaded by ``load_sat_catalogs``, in one query for
     the whole document. A key the tables lack (or tables never loaded) is simply absent: the PDF prints it
     alone. Product keys have 8 digits and unit keys at most 3 characters, so one dict holds both."""
-    from tickets.catalogs import ProductKey, UnitKey
-
     products, units = set(filter(None, product_keys)), set(filter(None, unit_keys))
     if not products and not units:
         return {}
@@ -448,9 +449,6 @@ def render_invoice_pdf(invoice) -> bytes:
 
 def cancellation_context(invoice) -> dict | None:
     """What the PDF of a cancelled invoice says: when, why, and what replaced it."""
-    from invoicing.cfdi.cancellation import MOTIVES
-    from invoicing.models import Cancellation, Invoice
-
     if invoice.status != Invoice.Status.CANCELLED:
         return None
     done = (Cancellation.objects.filter(invoice=invoice, status=Cancellation.Status.CANCELLED)

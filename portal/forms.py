@@ -9,7 +9,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 
-from invoicing.cfdi.catalogs import REGIMENES_FISCALES, receptor_matrix, regimenes_for, usos_for
+from invoicing.cfdi.catalogs import (
+    REGIMENES_FISCALES,
+    USOS_CFDI,
+    receptor_matrix,
+    regimenes_for,
+    suggested_uso,
+    usos_for,
+)
 from invoicing.cfdi.receptor import CAPITAL_PATTERN, foreign_countries
 from invoicing.cfdi.rfc import RFC_EXTRANJERO, RFC_SEPARATORS, normalize_rfc, persona_of
 from invoicing.services.receptor import INPUT_MAX_LENGTH, ReceptorData, receptor_review
@@ -106,6 +113,17 @@ def country_choices() -> list[tuple[str, str]]:
                                                            for code, name in foreign_countries()]
 
 
+# The hint under «Uso de la factura» suggests only a use the chosen régimen allows (catalogs.suggested_uso); the
+# page's script rewrites it from the same texts (catalog_matrix) when the régimen changes.
+USO_HINT = "Si no sabes cuál, elige {code} «{description}»: tu régimen lo permite y sirve para la mayoría de las compras."
+USO_HINT_NONE = "Elige primero tu régimen fiscal: te decimos qué uso elegir si no sabes cuál."
+
+
+def uso_hint(rfc: str, regimen: str) -> str:
+    code = suggested_uso(persona_of(rfc), regimen) if regimen in REGIMENES_FISCALES else ""
+    return USO_HINT.format(code=code, description=USOS_CFDI[code].description) if code else USO_HINT_NONE
+
+
 class FiscalDataForm(AccessibleForm):
     """The receptor's data. Cleaning and every rule (and message) come from invoicing/services/receptor.py,
     the module the API and late requests use too; the form only splits the emails and lays out the fields."""
@@ -125,8 +143,7 @@ class FiscalDataForm(AccessibleForm):
         label="Código postal de tu domicilio fiscal", max_length=INPUT_MAX_LENGTH["postal_code"], required=False,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}))
     cfdi_use = CatalogChoiceField(label="Uso de la factura (uso del CFDI)", choices=uso_choices(), required=False,
-                                  help_text="Si no sabes cuál, elige S01 «Sin efectos fiscales» o G03 «Gastos en "
-                                            "general» si tu régimen lo permite.")
+                                  help_text=USO_HINT_NONE)
     emails = forms.CharField(
         label="Correo electrónico", max_length=600,
         widget=forms.TextInput(attrs={"inputmode": "email", "autocomplete": "email", "spellcheck": "false"}),
@@ -147,7 +164,9 @@ class FiscalDataForm(AccessibleForm):
         self.fields["emails"].error_messages["required"] = "Escribe al menos un correo para enviarte la factura."
         self.warnings: tuple = ()  # the receptor rules' notices (RFC check digit, régimen de capital removed)
         for name in (*RECEPTOR_FIELDS, "emails"):  # a NUL character too gets the rules' answer, as in the API
-            field = self.fields[name]
+            field = self.fields.get(name)
+            if field is None:
+                continue
             field.validators = [v for v in field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
         # Server-side filtering of the lists (the page's script does the same live, from the same matrix).
         rfc = normalize_rfc(str(self.data.get("rfc") or self.initial.get("rfc") or ""))
@@ -156,6 +175,7 @@ class FiscalDataForm(AccessibleForm):
             self.fields["tax_regime"].widget.choices = regimen_choices(rfc)
             if regimen in REGIMENES_FISCALES:
                 self.fields["cfdi_use"].widget.choices = uso_choices(rfc, regimen)
+        self.fields["cfdi_use"].help_text = uso_hint(rfc, regimen)
 
     def clean_emails(self) -> tuple[str, ...]:
         return tuple(e for e in re.split(r"[\s,;]+", self.cleaned_data["emails"]) if e)
@@ -187,6 +207,9 @@ class RfcCheckForm(AccessibleForm):
 
 
 class ConstanciaForm(AccessibleForm):
+    # Optional for the shopper: the page never marks it required (a click on «Leer» without a file just says so).
+    use_required_attribute = False
+
     constancia = forms.FileField(
         label="Constancia de Situación Fiscal (PDF, opcional)",
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,.pdf"}),
@@ -194,9 +217,30 @@ class ConstanciaForm(AccessibleForm):
         help_text="No es obligatoria: solo la leemos para llenar el formulario por ti y no la guardamos.")
 
 
+class RegimenChoiceForm(AccessibleForm):
+    """The Constancia listed several regímenes: which one this invoice is for."""
+
+    tax_regime = forms.ChoiceField(label="¿Con qué régimen quieres facturar esta compra?", widget=forms.RadioSelect,
+                                   error_messages={"required": "Elige uno de los regímenes de tu Constancia.",
+                                                   "invalid_choice": "Elige uno de los regímenes de tu Constancia."})
+
+    def __init__(self, *args, regimenes: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tax_regime"].choices = [(code, f"{code} · {REGIMENES_FISCALES[code].description}")
+                                             for code in regimenes if code in REGIMENES_FISCALES]
+
+
+class ReceptorFixForm(FiscalDataForm):
+    """After the PAC refused the invoice for the receptor's data: the same data, to correct on the same page.
+    A foreigner's and «recordar mis datos» are not asked again."""
+
+    foreign = foreign_country = foreign_tax_id = remember = None
+    field_order = ["rfc", "name", "postal_code", "tax_regime", "cfdi_use", "emails"]
+
+
 def catalog_matrix() -> dict:
     """What the fiscal data page's script needs for live filtering and hints, from the one definition of each
     rule: the régimen ↔ UsoCFDI matrix, RFC length → persona, RFC separators, the régimen de capital, what
     «Soy extranjero» sets."""
     return {**receptor_matrix(), "rfc_separators": RFC_SEPARATORS, "capital": CAPITAL_PATTERN,
-            "foreign": FOREIGN_RECEPTOR}
+            "foreign": FOREIGN_RECEPTOR, "uso_hint": USO_HINT, "uso_hint_none": USO_HINT_NONE}

@@ -21,12 +21,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from infra.events import record_event
+from infra.models import Event
+from infra.queues import BULK, DELIVER, enqueue_on_commit
+from invoicing.delivery_queue import concept_count, delivery_request_pdf, is_large
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice, InvoiceDelivery
 from invoicing.pdf import SANDBOX_WATERMARK, money, render_invoice_pdf, safe_color
-from tickets.events import record_event
-from tickets.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +124,6 @@ def invoice_pdf_download(invoice: Invoice) -> bytes:
     body = _stored_pdf(invoice)
     if body is not None:
         return body
-    from invoicing.delivery_queue import concept_count, delivery_request_pdf, is_large
-
     if is_large(concept_count(invoice.stamped_xml)):
         delivery_request_pdf(invoice)
         raise PdfNotReady()
@@ -245,9 +245,6 @@ def invoice_email_send(*, invoice_id: int, to: list[str] | None = None, actor: s
 def invoice_email_resend_enqueue(*, invoice: Invoice, to: list[str] | None = None, actor: str = "") -> None:
     """Queue a resend (the portal's, the admin's and the API's "reenviar"): it may have to render the PDF, which
     for a large invoice takes long, so never inside the request; large invoices go to the bulk queue."""
-    from invoicing.delivery_queue import concept_count, is_large
-    from tickets.queues import BULK, DELIVER, enqueue_on_commit
-
     recipients = _clean_recipients(to) if to is not None else None
     queue = BULK if is_large(concept_count(invoice.stamped_xml)) else DELIVER
     enqueue_on_commit("invoicing.tasks.send_invoice_email", invoice.pk, recipients, actor, queue=queue, group="email")

@@ -22,7 +22,7 @@ from invoicing.services.receptor import ReceptorData
 from invoicing.services.reissue import self_correction_until, shopper_correction
 from portal import ratelimit
 from portal.forms import FiscalDataForm, catalog_matrix
-from portal.views import RATE_LIMITED, _invoice, _merchant, _render
+from portal.shopper.pages import RATE_LIMITED, _invoice, _merchant, _render
 
 # What a refusal means for the shopper (the services' messages are the merchant's words otherwise).
 MESSAGES = {

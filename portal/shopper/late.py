@@ -23,3 +23,17 @@ def late_request_service(merchant: Merchant) -> Callable | None:
     if merchant.late_request_policy == Merchant.LatePolicy.REFUSE:
         return None
     return _issue_late
+
+
+def late_explanation(merchant: Merchant, numbers: list[str]) -> str:
+    """What will happen to tickets already in a global, for the cart, the confirmation and the progress page."""
+    which = ("Los tickets " + ", ".join(numbers) + " ya están") if len(numbers) > 1 else f"El ticket {numbers[0]} ya está"
+    first = (f"{which} en la factura global que {merchant.legal_name} emite por sus ventas al público en general. "
+             "Para facturarlo a tu nombre, ")
+    if merchant.late_request_policy == Merchant.LatePolicy.CANCEL_REISSUE:
+        steps = ("primero cancelaremos esa factura global ante el SAT y la volveremos a emitir sin tu compra (o, si "
+                 "ya no puede cancelarse, emitiremos una nota de crédito que la descuente), y enseguida tu factura.")
+    else:
+        steps = "primero emitiremos una nota de crédito que lo descuenta de esa factura global, y enseguida tu factura."
+    return (first + steps + " No tienes que hacer nada más: ese trámite es del comercio ante el SAT y a ti solo te "
+            "llega tu factura. Puede tardar unos minutos más de lo normal.")

@@ -8,6 +8,7 @@
   var rfc = document.getElementById("id_rfc"), name = document.getElementById("id_name");
   var reg = document.getElementById("id_tax_regime"), uso = document.getElementById("id_cfdi_use");
   var persona = document.getElementById("persona"), capitalHint = document.getElementById("name-capital");
+  var usoHint = document.getElementById("id_cfdi_use-hint");
   if (!rfc || !reg || !uso) return;
   var capital = new RegExp(data.capital, "i"), separators = new RegExp(data.rfc_separators, "g");
 
@@ -31,6 +32,12 @@
       : k === "fisica" ? "RFC de persona física: te mostramos sus regímenes." : "";
     fill(reg, lists.regimenes, data.regimenes, "Elige tu régimen fiscal");
     fill(uso, lists.usos[reg.value] || lists.usos[""], data.usos, "Elige el uso de la factura");
+    // Only a use this régimen allows is suggested (the server's choice, per régimen, in the matrix).
+    var suggested = (lists.sugerido || {})[reg.value];
+    if (usoHint) {
+      usoHint.textContent = suggested ? data.uso_hint.replace("{code}", suggested)
+        .replace("{description}", data.usos[suggested]) : data.uso_hint_none;
+    }
   }
 
   var foreign = document.getElementById("id_foreign");
@@ -73,6 +80,6 @@
   name.addEventListener("blur", function () { name.value = name.value.toUpperCase(); });
   foreignMode();
   nameHint();
-  var summary = document.getElementById("errores");
+  var summary = document.getElementById("errores") || document.getElementById("errores-constancia");
   if (summary) summary.focus();
 })();

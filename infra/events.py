@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from django.db import models, transaction
 
-from tickets.models import Event
+from infra.models import Event
 
 
 def record_event(*, merchant_id: int, entity: str, object_id: int, from_status: str, to_status: str,

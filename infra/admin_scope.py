@@ -2,7 +2,7 @@
 
 Two layers, so that forgetting one thing closes a door instead of opening one:
 
-- ``MerchantAdminSite`` is the project's ``admin.site`` (through ``tickets.admin_apps.ScopedAdminConfig``). Any
+- ``MerchantAdminSite`` is the project's ``admin.site`` (through ``infra.admin_apps.ScopedAdminConfig``). Any
   ModelAdmin registered on it that is not merchant-scoped (``merchant_scoped = True``, which MerchantScopedAdmin
   sets) is wrapped in ``SuperuserOnlyAdmin``: no permission of any kind and no URL of it for anyone but a
   superuser. That covers Django's auth admins, django-q2's and django-axes' admins, and a plain ModelAdmin of ours
@@ -11,7 +11,7 @@ Two layers, so that forgetting one thing closes a door instead of opening one:
   change, delete and history pages and the actions), object permissions, form choices (drop-downs, raw ids,
   many-to-many), inlines, list filters and custom views that take an ``object_id``.
 
-Within the merchant, what a staff user may do is their role's (tickets/roles.py): every permission hook of
+Within the merchant, what a staff user may do is their role's (infra/roles.py): every permission hook of
 ``MerchantScopedAdmin`` asks the role for the capability the admin names (``view_capability``,
 ``edit_capability``, an action's ``permissions``, ``custom_view_capabilities``); an action or a custom view that
 names none is refused to staff. Superusers see and do everything, for every merchant.
@@ -21,19 +21,29 @@ from __future__ import annotations
 
 import functools
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import Http404
 from django.urls import URLPattern, URLResolver, path
 
-from tickets.models import Merchant
-from tickets.roles import Cap, user_can
+from infra.logcontext import bind
+from infra.roles import Cap, user_can
+
+
+def tenant_model():
+    """The merchant (``settings.TENANT_MODEL``): named by setting because this package imports none of the apps."""
+    return apps.get_model(settings.TENANT_MODEL)
 
 
 def user_merchant_id(user) -> int | None:
     membership = getattr(user, "membership", None)
-    return membership.merchant_id if membership else None
+    if membership is None:
+        return None
+    bind(merchant_id=membership.merchant_id)  # every scoped admin page asks: its log lines name the merchant
+    return membership.merchant_id
 
 
 def merchant_lookup(model) -> str | None:
@@ -41,7 +51,7 @@ def merchant_lookup(model) -> str | None:
 
     None when the model belongs to no merchant (users, task queue rows, catalogs): staff get none of its rows.
     """
-    if model is Merchant:
+    if model is tenant_model():
         return "pk"
     direct = _merchant_fk(model)
     if direct:
@@ -56,7 +66,7 @@ def merchant_lookup(model) -> str | None:
 
 def _merchant_fk(model) -> str | None:
     for field in model._meta.concrete_fields:
-        if field.is_relation and field.related_model is Merchant:
+        if field.is_relation and field.related_model is tenant_model():
             return field.name
     return None
 
@@ -382,9 +392,9 @@ class MerchantAdminSite(admin.AdminSite):
         if request.user.is_superuser:
             chosen = request.GET.get("comercio", "")
             if chosen.isdigit():
-                return Merchant.objects.filter(pk=int(chosen)).first()
+                return tenant_model().objects.filter(pk=int(chosen)).first()
         merchant_id = user_merchant_id(request.user)
-        return Merchant.objects.filter(pk=merchant_id).first() if merchant_id else None
+        return tenant_model().objects.filter(pk=merchant_id).first() if merchant_id else None
 
     def index(self, request, extra_context=None):
         extra = dict(extra_context or {})
@@ -394,7 +404,7 @@ class MerchantAdminSite(admin.AdminSite):
             extra["title"] = f"Resumen · {merchant.legal_name}"
             extra["can"] = {cap.value: user_can(request.user, cap) for cap in Cap}
         if request.user.is_superuser:
-            extra["merchant_choices"] = Merchant.objects.order_by("legal_name").values_list("pk", "legal_name")[:200]
+            extra["merchant_choices"] = tenant_model().objects.order_by("legal_name").values_list("pk", "legal_name")[:200]
             extra["chosen_merchant"] = merchant.pk if merchant else None
         return super().index(request, extra)
 

@@ -1,8 +1,8 @@
 """One error envelope for every API of the project: ``{"error": {"code", "message", "details"}}``.
 
-Set as REST_FRAMEWORK["EXCEPTION_HANDLER"]. It handles our ``tickets.errors.DomainError`` (and subclasses),
+Set as REST_FRAMEWORK["EXCEPTION_HANDLER"]. It handles our ``infra.errors.DomainError`` (and subclasses),
 every DRF exception (401/403/404/405/406/415/429 with Retry-After, 400 with details per field), a database or
-broker that cannot be reached (503 with Retry-After: tickets/outages.py), and turns anything unexpected into a
+broker that cannot be reached (503 with Retry-After: infra/outages.py), and turns anything unexpected into a
 logged 500 in the same envelope.
 """
 
@@ -20,8 +20,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from tickets.errors import DomainError
-from tickets.outages import note_unavailable, service_unavailable
+from infra.errors import DomainError
+from infra.outages import note_unavailable, service_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -14,13 +14,14 @@ A queue is a cluster name: tasks are pushed to that cluster's broker list, and o
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
 from django.conf import settings
 from django.db import transaction
 
-from tickets.outages import broker_unavailable
+from infra.outages import broker_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,14 @@ def enqueue_on_commit(func: str, *args, queue: str, task_name: str | None = None
     ``repaired``: a sweeper or tick finds the work again, so a broker that is away is no error
     (``enqueue_or_leave``); otherwise it raises (a request answers 503: portal/middleware.py)."""
     send = enqueue_or_leave if repaired else enqueue
-    transaction.on_commit(lambda: send(func, *args, queue=queue, task_name=task_name, group=group))
+    after_commit(send, func, *args, queue=queue, task_name=task_name, group=group)
+
+
+def after_commit(fn, *args, **kwargs) -> None:
+    """Call ``fn(*args, **kwargs)`` once the current transaction commits (at once outside one; never if it rolls
+    back): the one place the project calls ``transaction.on_commit`` (tests/test_architecture.py). The arguments
+    are bound now, so a loop variable or a row changed later cannot slip in."""
+    transaction.on_commit(functools.partial(fn, *args, **kwargs))
 
 
 def backlog(queue: str) -> int:

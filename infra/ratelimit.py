@@ -1,7 +1,7 @@
 """Fixed-window counters in Django's cache: the one rate limiter of the API throttle and the shoppers' portal.
 
 One counter per (scope, key, window): an ``add`` and an ``incr``, instead of a list of timestamps per client.
-With ``CACHE_URL``/``REDIS_URL`` the cache is ``tickets.resilient_cache.ResilientRedisCache``, shared by every
+With ``CACHE_URL``/``REDIS_URL`` the cache is ``infra.resilient_cache.ResilientRedisCache``, shared by every
 process and never raising: while Redis is away the counts are kept per process (see that module).
 """
 

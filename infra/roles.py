@@ -2,7 +2,7 @@
 
 A role is a set of capabilities. Model admins name the capability each kind of access needs (``view_capability``,
 ``edit_capability``, the ``permissions`` of their actions, ``custom_view_capabilities`` for their own views), and
-``tickets.admin_scope.MerchantScopedAdmin`` checks them for every request of a non-superuser; Django's per-user
+``infra.admin_scope.MerchantScopedAdmin`` checks them for every request of a non-superuser; Django's per-user
 model permissions play no part for merchant staff. Anything that names no capability is refused to staff.
 """
 

@@ -1,6 +1,6 @@
 """Domain errors: what a service refuses, with a stable code, a Spanish message and per-field details.
 
-The API's exception handler (tickets/api/errors.py) turns any ``DomainError`` into the envelope
+The API's exception handler (infra/api/errors.py) turns any ``DomainError`` into the envelope
 ``{"error": {"code", "message", "details"}}`` with ``status``; other apps subclass these or raise them directly.
 """
 

@@ -3,7 +3,7 @@
 A key is ``prefix + secret`` (``afk_`` + 8 characters, then 40): the prefix is stored in clear to find the
 row, only the SHA-256 of the whole key is stored, and it is compared in constant time. Use it in another app::
 
-    from tickets.api.auth import HasScope
+    from infra.api.auth import HasScope
     class InvoiceList(APIView):
         permission_classes = [HasScope("invoices")]
 
@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import math
 
+from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -26,12 +27,19 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
-from tickets import ratelimit
-from tickets.models import ApiKey
+from infra import ratelimit
+from infra.logcontext import bind
 
 KEY_PREFIX_TAG = "afk_"
 PREFIX_LENGTH = len(KEY_PREFIX_TAG) + 8
 LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
+def api_key_model():
+    """The model keys are looked up in (``settings.API_KEY_MODEL``, the tickets app's ``ApiKey``): it has ``prefix``,
+    ``key_hash``, ``scopes``, ``merchant``, ``revoked_at`` and ``last_used_at``. Named by setting, as Django names
+    the user model, because this package sits below the apps and imports none of them."""
+    return apps.get_model(settings.API_KEY_MODEL)
 
 
 def hash_key(plain_key: str) -> str:
@@ -46,7 +54,7 @@ class ApiClient:
     is_staff = False
     is_superuser = False
 
-    def __init__(self, api_key: ApiKey):
+    def __init__(self, api_key):
         self.api_key = api_key
         self.merchant = api_key.merchant
         self.pk = None
@@ -76,7 +84,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         invalid = exceptions.AuthenticationFailed("La llave de API no es válida.", code="invalid_api_key")
         if len(plain) <= PREFIX_LENGTH or len(plain) > 200 or not plain.startswith(KEY_PREFIX_TAG):
             raise invalid
-        key = ApiKey.objects.select_related("merchant").filter(prefix=plain[:PREFIX_LENGTH]).first()
+        key = api_key_model().objects.select_related("merchant").filter(prefix=plain[:PREFIX_LENGTH]).first()
         if key is None or not hmac.compare_digest(key.key_hash, hash_key(plain)):
             raise invalid
         if key.revoked_at is not None:
@@ -84,17 +92,18 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not key.merchant.is_active:
             raise exceptions.AuthenticationFailed("El comercio está inactivo.", code="inactive_merchant")
         _touch(key)
+        bind(merchant_id=key.merchant_id)  # on every log line of this request
         return ApiClient(key), key
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
 
 
-def _touch(key: ApiKey) -> None:
+def _touch(key) -> None:
     """Record use at most once a minute per key: one cheap UPDATE, never on every request."""
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        api_key_model().objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
 
 
@@ -107,7 +116,7 @@ def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads like a c
 
         def has_permission(self, request, view):
             key = request.auth
-            if not isinstance(key, ApiKey):
+            if not isinstance(key, api_key_model()):
                 raise exceptions.NotAuthenticated(
                     "Falta la llave de API: envía «Authorization: Bearer <llave>»."
                 )
@@ -119,7 +128,7 @@ def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads like a c
 
 
 class ApiKeyRateThrottle(BaseThrottle):
-    """Fixed-window counter per key prefix (tickets.ratelimit: shared through Redis when it is configured, per
+    """Fixed-window counter per key prefix (infra.ratelimit: shared through Redis when it is configured, per
     process while it is away). The rate comes from settings.API_RATE_LIMIT, e.g. "6000/min".
     """
 
@@ -135,7 +144,7 @@ class ApiKeyRateThrottle(BaseThrottle):
     def allow_request(self, request, view):
         key = getattr(request, "auth", None)
         rate = getattr(settings, "API_RATE_LIMIT", "")
-        if not isinstance(key, ApiKey) or not rate:
+        if not isinstance(key, api_key_model()) or not rate:
             return True
         limit, period = self.parse_rate(rate)
         verdict = ratelimit.hit("api", key.prefix, limit=limit, window=period)

@@ -13,9 +13,11 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
+from infra.db.vendor import is_postgresql
+
 
 def prepared_fetchall(sql: str, params: Sequence) -> list[tuple]:
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
@@ -30,7 +32,7 @@ def prepared_fetchall(sql: str, params: Sequence) -> list[tuple]:
 
 def prepared_executemany(sql: str, params_seq: Iterable[Sequence], *, returning: bool = False) -> list[tuple]:
     """Run ``sql`` once per parameter set; with ``returning``, the rows each execution returned (PostgreSQL)."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         if returning:
             raise NotImplementedError("RETURNING rows of executemany need PostgreSQL")
         with connection.cursor() as cursor:

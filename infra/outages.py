@@ -1,7 +1,7 @@
 """When a backing service is away, not broken: PostgreSQL down or restarting, the task broker unreachable.
 
 Both end by themselves, so what depends on them answers differently than to a bug: a web request gets a 503 with
-Retry-After (portal/middleware.py, tickets/api/errors.py), and a worker task hands its work back once the
+Retry-After (portal/middleware.py, infra/api/errors.py), and a worker task hands its work back once the
 database answers again instead of leaving it leased (invoicing/stamp_queue.py, invoicing/delivery_queue.py,
 tickets/ingest/lifecycle.py).
 
@@ -69,9 +69,23 @@ def broker_unavailable(exc: BaseException | None) -> bool:
     return any(isinstance(error, (RedisConnectionError, RedisTimeoutError)) for error in _chain(exc))
 
 
+def storage_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the S3-compatible file store cannot be reached or answered 5xx (busy, restarting)."""
+    try:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    except ImportError:  # pragma: no cover - only with STORAGE_S3_BUCKET, which needs boto3
+        return False
+    for error in _chain(exc):
+        if isinstance(error, (ConnectionError, HTTPClientError)):  # refused, reset, timed out, closed
+            return True
+        if isinstance(error, ClientError):
+            return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+    return False
+
+
 def service_unavailable(exc: BaseException | None) -> bool:
-    """The database or the broker is away: a 503 for a request, a hand-back for a task."""
-    return database_unavailable(exc) or broker_unavailable(exc)
+    """The database, the broker or the file store is away: a 503 for a request, a hand-back for a task."""
+    return database_unavailable(exc) or broker_unavailable(exc) or storage_unavailable(exc)
 
 
 def note_unavailable(exc: BaseException, where: str) -> None:

@@ -3,7 +3,7 @@
 Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) guards the pages' forms; DRF reads a ``JSONParser`` body
 through ``request.body``, which enforces it, so a 10,000-ticket batch (3.3 MB) died with RequestDataTooBig.
 These parsers are not ``JSONParser`` subclasses: DRF hands them the request stream itself, they read at most
-``API_MAX_BODY_BYTES`` (413 above it) and parse with ``tickets.ingest.jsontext`` (nesting cap, no NaN).
+``API_MAX_BODY_BYTES`` (413 above it) and parse with ``infra.jsontext`` (nesting cap, no NaN).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, MultiPartParser
 
-from tickets.errors import PayloadTooLarge
-from tickets.ingest import jsontext
+from infra import jsontext
+from infra.errors import PayloadTooLarge
 
 
 def _too_large() -> PayloadTooLarge:

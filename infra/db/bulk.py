@@ -16,11 +16,12 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 
-from tickets.prepared import prepared_executemany
+from infra.db.prepared import prepared_executemany
+from infra.db.vendor import is_postgresql
 
 
 def bulk_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         model.objects.bulk_create((model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=2000)
         return
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
