@@ -21,5 +21,6 @@ urlpatterns = [
     path("webhooks", webhooks.WebhookCollection.as_view(), name="api-webhooks"),
     path("webhooks/<int:pk>", webhooks.WebhookDetail.as_view(), name="api-webhook"),
     path("webhooks/<int:pk>/test", webhooks.WebhookTest.as_view(), name="api-webhook-test"),
+    path("webhooks/<int:pk>/rotate-secret", webhooks.WebhookRotateSecret.as_view(), name="api-webhook-rotate"),
     path("webhooks/<int:pk>/deliveries", webhooks.WebhookDeliveries.as_view(), name="api-webhook-deliveries"),
 ]
