@@ -7,6 +7,7 @@ urlpatterns = [
     path("invoices", views.InvoiceCollection.as_view(), name="api-invoices"),
     path("invoices/<int:pk>", views.InvoiceDetail.as_view(), name="api-invoice"),
     path("invoices/<int:pk>/resend", views.InvoiceResend.as_view(), name="api-invoice-resend"),
+    path("invoices/<int:pk>/withdraw", views.InvoiceWithdraw.as_view(), name="api-invoice-withdraw"),
     path("invoices/<int:pk>/cancel", cancel_views.InvoiceCancel.as_view(), name="api-invoice-cancel"),
     path("invoices/<int:pk>/reissue", cancel_views.InvoiceReissue.as_view(), name="api-invoice-reissue"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<fmt>xml|pdf|zip)$", views.InvoiceDocument.as_view(),
