@@ -298,3 +298,16 @@ def test_another_merchants_staff_cannot_withdraw_or_see_it(api, client, make_sta
     assert Invoice.objects.get(pk=scheduled["id"]).status == "scheduled"
     assert staff.get(f"/admin/invoicing/invoice/{scheduled['id']}/change/").status_code in (302, 404)
     assert "CACX7605101P8" not in staff.get("/admin/invoicing/invoice/?situacion=scheduled").content.decode()
+
+
+def test_the_shoppers_invoice_page_says_it_is_scheduled_then_withdrawn(api, client, merchant, ticket):
+    from django.urls import reverse
+
+    scheduled = _create(api, [ticket.pk], timezone.now() + dt.timedelta(hours=2)).json()
+    invoice = Invoice.objects.get(pk=scheduled["id"])
+    url = reverse("shop-invoice", args=(merchant.slug, invoice.public_code))
+    page = client.get(url).content.decode()
+    assert "Factura programada" in page and "data-poll" not in page
+    api.post(f"/api/v1/invoices/{invoice.pk}/withdraw")
+    page = client.get(url).content.decode()
+    assert "Factura retirada" in page and "no se generó ningún CFDI" in page
