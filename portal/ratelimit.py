@@ -19,6 +19,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "resend_ip": (5, 3600),         # "reenviar por correo"
     "upload_ip": (10, 600),         # Constancia uploads (PDF parsing costs CPU)
     "correction_ip": (5, 3600),     # "corregir mis datos": each success issues a CFDI and cancels another
+    "my_invoices_ip": (5, 600),     # "mis facturas": asking for a link by email
+    "my_invoices_rfc": (3, 3600),   # links asked for one RFC at one merchant, whatever the address
 }
 
 

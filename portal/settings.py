@@ -71,7 +71,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "portal.language.ShopperLanguageMiddleware",  # es-MX, or the shopper's choice on the shoppers' pages
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -204,9 +204,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 
-# --- Locale: shoppers and merchants read Spanish (es-MX); times are aware, Mexico City by default.
+# --- Locale: merchants read Spanish (es-MX), and so do shoppers unless they switch their pages (and the emails
+# of the invoices they request) to English (portal/language.py); times are aware, Mexico City by default.
 LANGUAGE_CODE = "es-mx"
-LANGUAGES = [("es-mx", "Español (México)")]
+LANGUAGES = [("es-mx", "Español"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # the .po and their compiled .mo are committed: no gettext tools needed
 TIME_ZONE = env_str("TIME_ZONE", "America/Mexico_City")
 USE_I18N = True
 USE_TZ = True
@@ -254,6 +256,9 @@ SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS",
 # ("accept" or "reject"), and SAT's cancellation and status services down (every call a transient error).
 SANDBOX_PAC_CANCEL_ANSWER = env_str("SANDBOX_PAC_CANCEL_ANSWER", "accept")
 SANDBOX_PAC_SAT_DOWN = env_bool("SANDBOX_PAC_SAT_DOWN", False)
+# The shopper's progress page: after this many seconds without a stamp it says what is happening and that the
+# invoice will arrive by email.
+PORTAL_SLOW_STAMP_SECONDS = env_int("PORTAL_SLOW_STAMP_SECONDS", 6)
 # Cancellations (invoicing/services/cancel.py): first and longest pause between follow-ups of a request
 # (backoff doubles from one to the other), and how many days before the legal deadline (CFF 29-A) a request
 # warns the merchant.
@@ -309,6 +314,8 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 60)
 WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# After a secret rotation the old secret keeps signing (a second signature) this long (docs/webhooks.md).
+WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 
 # --- REST API
 REST_FRAMEWORK = {
@@ -372,6 +379,11 @@ SPECTACULAR_SETTINGS = {
         "InvoiceKindEnum": "invoicing.models.Invoice.Kind",
     },
 }
+
+# "Mis facturas" (portal/shopper/my_invoices.py): minutes a link emailed to a shopper stays valid (it opens once),
+# and minutes the list stays open in her browser after that.
+MY_INVOICES_LINK_MINUTES = env_int("MY_INVOICES_LINK_MINUTES", 30)
+MY_INVOICES_SESSION_MINUTES = env_int("MY_INVOICES_SESSION_MINUTES", 30)
 
 # --- /metrics (portal/metrics.py): Prometheus, for a scraper sending «Authorization: Bearer <METRICS_TOKEN>» or a
 # signed-in superuser; 404 to anyone else. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): a directory

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from infra.api.errors import api_not_found
-from portal import health, media, metrics, views
+from portal import health, language, media, metrics, views
 
 # Branded, Spanish error pages for the portal and the back office (portal/errors.py), with DEBUG on or off.
 handler400 = "portal.errors.bad_request"
@@ -31,6 +31,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api(?:/|$)", api_not_found),  # any other /api/ URL answers the JSON error envelope, not an HTML page
+    path("idioma/", language.language_switch, name="language-switch"),
     path("", views.home, name="home"),
 ]
 

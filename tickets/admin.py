@@ -20,6 +20,7 @@ from tickets.models import (
     Ticket,
     TicketLine,
 )
+from tickets.privacy import default_privacy_notice, is_default_notice
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
@@ -74,6 +75,26 @@ class MerchantAdmin(MerchantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return readonly if request.user.is_superuser else [*readonly, "is_active"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "privacy_notice" not in form.base_fields:
+            return form
+
+        class MerchantForm(form):
+            """The aviso de privacidad shows the default text to edit; saved unedited, it stays "the default"
+            (empty), so it keeps following the merchant's name and contact."""
+
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if self.instance.pk and not self.instance.privacy_notice.strip():
+                    self.initial["privacy_notice"] = default_privacy_notice(self.instance)
+
+            def clean_privacy_notice(self):
+                text = self.cleaned_data.get("privacy_notice", "")
+                return "" if self.instance.pk and is_default_notice(text, self.instance) else text
+
+        return MerchantForm
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "logo":

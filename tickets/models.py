@@ -35,7 +35,7 @@ def public_code() -> str:
 
 
 # First path segments the site itself uses: a merchant slug equal to one would be unreachable.
-RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media"})
+RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media", "idioma"})
 
 
 def validate_slug_not_reserved(value: str) -> None:
@@ -100,6 +100,25 @@ class Merchant(models.Model):
         validators=[RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Color en formato #RRGGBB.")],
     )
     contact_email = models.EmailField("correo de contacto", blank=True)
+    # What shoppers see (the portal's landing, its error messages, the aviso de privacidad); contact_email above
+    # is the merchant's own inbox for alerts and is never shown to them.
+    customer_email = models.EmailField(
+        "correo de atención a clientes", blank=True, default="",
+        help_text="Se muestra a tus clientes en el portal de facturación, en sus mensajes de error y en el aviso de "
+                  "privacidad.")
+    customer_phone = models.CharField(
+        "teléfono de atención a clientes", max_length=40, blank=True, default="",
+        validators=[RegexValidator(r"^[0-9 +()\-.,a-zA-Z]*$", "Escribe el teléfono con números, espacios, «+», «-» y "
+                                   "paréntesis (por ejemplo «55 1234 5678» o «800 123 4567 ext. 2»).")],
+        help_text="Se muestra a tus clientes junto al correo de atención.")
+    address = models.CharField(
+        "domicilio", max_length=300, blank=True, default="",
+        help_text="Tu domicilio para el aviso de privacidad (la ley pide el domicilio del responsable de los datos).")
+    privacy_notice = models.TextField(
+        "aviso de privacidad", blank=True, default="",
+        help_text="El aviso que ven tus clientes en el portal de facturación. Vacío: el texto predeterminado, que "
+                  "cumple con la Ley Federal de Protección de Datos Personales en Posesión de los Particulares con "
+                  "tus datos de arriba; edítalo si tratas los datos de otra manera.")
     self_invoice_window = models.CharField(
         "plazo de autofacturación", max_length=12, choices=SelfInvoiceWindow, default=SelfInvoiceWindow.MONTH_END
     )
@@ -147,6 +166,16 @@ class Merchant(models.Model):
     def logo_url(self) -> str:
         """The logo as the app serves it (portal/media.py), whatever the storage: a bucket stays private."""
         return f"{settings.MEDIA_URL}{self.logo.name}" if self.logo else ""
+
+    @property
+    def customer_contact(self) -> str:
+        """How shoppers reach the merchant («facturas@tienda.mx o 55 1234 5678»); "" when nothing is set."""
+        return " o ".join(c for c in (self.customer_email, self.customer_phone) if c)
+
+    def contact_phrase(self, fallback: str = "el comercio") -> str:
+        """Whom to contact, for a sentence «comunícate con …»: the merchant's name and contact, or ``fallback``."""
+        contact = self.customer_contact
+        return f"{self.legal_name} ({contact})" if contact else fallback
 
 
 class Branch(models.Model):

@@ -4,7 +4,9 @@ Checks, with the engine's own code and codes: well-formed XML (301), no previous
 readable (308) and a CSD not an e.firma (306), Sello against the cadena original (CFDI40102), then the
 engine's offline rules with the certificate and the stamping time (CFDI40xxx, 305 outside the CSD's
 validity, CFDI40139 emisor ≠ certificate RFC, 401 Fecha in the future or older than 72 h), then the XSD
-(XSD) — business rules before the schema, in the pipeline's order, so both report the same code.
+(XSD) — business rules before the schema, in the pipeline's order, so both report the same code. Last, a
+receptor listed in its small registry of demo taxpayers (sandbox_registry.py) must carry the registered name
+and postal code, or it is refused like a real PAC refuses it (CFDI40145, CFDI40147).
 
 Stamps carry a TimbreFiscalDigital 1.1 signed by a certificate created once per installation (stored in
 SandboxCertificate; ``manage.py sandbox_pac_certificate --out FILE`` writes its .cer so ``cfdi_verify
@@ -68,6 +70,7 @@ from .base import (
     check_cancel_request,
 )
 from .models import SandboxCertificate, SandboxStamp
+from .sandbox_registry import registry_mismatch
 
 RFC_PROV_CERTIF = "AAA010101AAA"  # SAT's generic test RFC: this PAC is not an authorised provider
 LEYENDA = "Timbre del PAC sandbox de pruebas: sin validez fiscal ante el SAT"
@@ -245,6 +248,10 @@ class SandboxPac(Pac):
         issues = xsd_issues(parsed.root)
         if issues:
             raise self._issues_error(issues)
+        # Last, as SAT's list is asked only about a well-formed document: the demo taxpayers' registered data.
+        mismatch = registry_mismatch(c.receptor.rfc, c.receptor.nombre, c.receptor.domicilio_fiscal)
+        if mismatch is not None:
+            raise _permanent(*mismatch)
         return parsed
 
     @staticmethod

@@ -184,8 +184,14 @@ def receptor_cancelled_email_send(*, cancellation) -> int:
     context = {"merchant": merchant, "folio": _folio(invoice), "uuid": str(invoice.uuid).upper(),
                "replacement_folio": _folio(replacement) if replacement else "",
                "replacement_uuid": str(replacement.uuid).upper() if replacement and replacement.uuid else ""}
-    message = EmailMessage(subject=f"Factura {_folio(invoice)} de {merchant.legal_name} cancelada y sustituida",
-                           body=render_to_string("email/cancelled_receptor.txt", context),
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with translation.override((replacement.language if replacement else invoice.language) or settings.LANGUAGE_CODE):
+        subject = gettext("Factura %(folio)s de %(merchant)s cancelada y sustituida") % {
+            "folio": _folio(invoice), "merchant": merchant.legal_name}
+        body = render_to_string("email/cancelled_receptor.txt", context)
+    message = EmailMessage(subject=subject, body=body,
                            from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
                            reply_to=[merchant.contact_email] if merchant.contact_email else None)
     base = document_basename(invoice)

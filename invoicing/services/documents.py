@@ -19,7 +19,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from infra.events import record_event
 from infra.models import Event
@@ -219,16 +220,21 @@ def invoice_email_send(*, invoice_id: int, to: list[str] | None = None, actor: s
         "stamped_at": invoice.stamped_at.astimezone(merchant.tzinfo) if invoice.stamped_at else None,
         "links": {fmt: public_download_url(invoice, fmt) for fmt in ("pdf", "xml", "zip")},
     }
-    subject = f"Tu factura {serie_folio} de {merchant.legal_name}"
+    # In the language the shopper used to ask for it (Invoice.language; the site's, es-MX, by default).
+    with translation.override(invoice.language or settings.LANGUAGE_CODE):
+        subject = gettext("Tu factura %(serie_folio)s de %(merchant)s") % {"serie_folio": serie_folio,
+                                                                          "merchant": merchant.legal_name}
+        body = render_to_string("email/invoice.txt", context)
+        html = render_to_string("email/invoice.html", context)
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string("email/invoice.txt", context),
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
         reply_to=[merchant.contact_email] if merchant.contact_email else None,
         headers={"Message-ID": _message_id(invoice)} if skip_if_sent else None,
     )
-    message.attach_alternative(render_to_string("email/invoice.html", context), "text/html")
+    message.attach_alternative(html, "text/html")
     message.attach(f"{base}.xml", bytes(invoice.stamped_xml), "application/xml")
     message.attach(f"{base}.pdf", invoice_pdf_bytes(invoice), "application/pdf")
     sent = message.send(fail_silently=False)

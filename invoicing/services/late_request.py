@@ -63,7 +63,8 @@ def _enqueue_advance(late_request_id: int) -> None:
 
 
 def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
-                       enforce_deadline: bool = True, idempotency_key: str | None = None) -> Invoice:
+                       enforce_deadline: bool = True, idempotency_key: str | None = None,
+                       language: str = "") -> Invoice:
     """Accept a shopper's request for tickets already in a global; returns their (parked) nominative invoice.
 
     The portal shows "tu factura está lista" when this invoice is ``stamped``, like any other. A ticket is in
@@ -82,13 +83,13 @@ def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: R
                                  status=422)
         with transaction.atomic():
             return _accept(merchant=merchant, ids=ids, receptor=receptor, actor=actor or ACTOR,
-                           enforce_deadline=enforce_deadline, idempotency_key=idempotency_key)
+                           enforce_deadline=enforce_deadline, idempotency_key=idempotency_key, language=language)
 
     return idempotent_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor,
                             idempotency_key=idempotency_key, issue=accept)
 
 
-def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key) -> Invoice:
+def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key, language="") -> Invoice:
     tickets = list(Ticket.objects.select_for_update().filter(merchant=merchant, pk__in=ids).order_by("pk"))
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
@@ -128,7 +129,8 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor_postal_code(receptor, branch.pk), receptor_cfdi_use=receptor.cfdi_use,
         receptor_emails=list(receptor.emails), receptor_country=receptor.foreign_country,
-        receptor_tax_id=receptor.foreign_tax_id, currency=main.currency, exchange_rate=main.exchange_rate,
+        receptor_tax_id=receptor.foreign_tax_id, language=language, currency=main.currency,
+        exchange_rate=main.exchange_rate,
         payment_form=main.payment_form,
         payment_method="PUE", status=Invoice.Status.ON_HOLD, idempotency_key=idempotency_key,
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),

@@ -6,12 +6,14 @@ Apart from portal/views.py so that the page modules of portal/shopper/ use them 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy
 
 from infra.logcontext import bind
 from invoicing.models import Invoice
+from portal.shopper.flash import flashed
 from tickets.models import Merchant
 
-RATE_LIMITED = (
+RATE_LIMITED = gettext_lazy(
     "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
     "si tu ticket tiene código QR, escanéalo para entrar directo."
 )
@@ -38,5 +40,6 @@ def brand_ink(color: str) -> str:
 
 
 def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
-    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color)}
+    # The notices waiting for this merchant's next page (portal/shopper/flash.py) are shown here, once.
+    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color), "flash": flashed(request, merchant.pk)}
     return render(request, template, {**base, **(context or {})}, status=status)

@@ -82,6 +82,10 @@ class Command(BaseCommand):
                 "rfc": rfc,
                 "tax_regime": "601" if is_persona_moral(rfc) else "612",
                 "contact_email": "facturacion@demo.example",
+                # What shoppers see: on the portal's pages, its error messages and the aviso de privacidad.
+                "customer_email": "clientes@demo.example",
+                "customer_phone": "55 1234 5678",
+                "address": "Av. Reforma 100, Col. Juárez, Cuauhtémoc, 06600 Ciudad de México",
                 "brand_color": "#0B5FFF",
             },
         )
