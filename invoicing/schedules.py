@@ -11,6 +11,8 @@ from infra.queues import BULK, DELIVER, STAMP, cluster_name
 SCHEDULES = [
     # (name, func, minutes, queue)
     ("Reencolar facturas atoradas", "invoicing.tasks.sweep_stuck_invoices", 1, STAMP),
+    ("Facturas programadas: emitir las que llegaron a su hora", "invoicing.tasks.release_scheduled_invoices", 1,
+     STAMP),
     ("Entregas de facturas pendientes (PDF y correo)", "invoicing.tasks.sweep_deliveries", 1, DELIVER),
     ("Facturas globales: periodos cerrados, rezagos y alertas", "invoicing.tasks_global.global_invoices_tick", 5,
      BULK),

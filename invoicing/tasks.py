@@ -76,6 +76,14 @@ def sweep_stuck_invoices() -> bool:
     return stamp_queue_sweep()
 
 
+def release_scheduled_invoices() -> int:
+    """Periodic: scheduled invoices whose ``issue_at`` has come get their folio and join the stamping queue
+    (invoicing/services/schedule.py). Returns how many."""
+    from invoicing.services.schedule import scheduled_invoices_release
+
+    return scheduled_invoices_release()
+
+
 def sweep_deliveries() -> int:
     """Periodic: wake each delivery lane that has due work (a retry, a lease a dead worker left, a wake-up that
     got lost). Returns how many lanes it woke."""

@@ -1,6 +1,8 @@
 """Explicit input and output shapes of the invoices API."""
 
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -43,9 +45,32 @@ class ReceptorIn(serializers.Serializer):
                                    default=list, help_text=f"Hasta {MAX_EMAILS} correos.")
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An instant with its UTC offset: a date-time without one would be read in a zone the client never chose."""
+
+    default_error_messages = {"naive": "Incluye la zona horaria, p. ej. 2026-06-01T09:00:00-06:00."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # a well-formed but impossible date: the field's own message says so
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
 class InvoiceCreateIn(serializers.Serializer):
     ticket_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=50)
     receptor = ReceptorIn()
+    issue_at = AwareDateTimeField(
+        required=False, allow_null=True,
+        help_text="Emisión programada: la factura queda «scheduled» (aparta los tickets, aún sin folio ni CFDI) y "
+                  "se sella y timbra a partir de esta hora, con las reglas de ese día; la Fecha del CFDI es la del "
+                  "timbrado. Con zona horaria. Hasta 5 minutos en el pasado: se emite ya; más: 400 "
+                  "`issue_at_in_past`. Después del plazo de facturación de un ticket o del límite de su factura "
+                  "global: 400 `issue_at_too_late`. Se retira antes de su hora con POST …/withdraw.")
 
 
 class ResendIn(serializers.Serializer):
@@ -116,7 +141,7 @@ class InvoiceOut(serializers.ModelSerializer):
         model = Invoice
         fields = ["id", "kind", "status", "serie", "folio", "uuid", "currency", "exchange_rate", "payment_form",
                   "payment_method",
-                  "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at",
+                  "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at", "issue_at",
                   "pac", "attempts", "receptor", "ticket_ids", "error", "links", "cancellation", "created_at"]
 
     def get_uuid(self, obj) -> str | None:

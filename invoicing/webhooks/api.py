@@ -1,6 +1,9 @@
-"""Webhooks API (scope "webhooks"): endpoints CRUD, a test event, recent deliveries. Views only call services."""
+"""Webhooks API (scope "webhooks"): endpoints CRUD, secret rotation, a test event, recent deliveries. Views only
+call services."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import datetime as dt
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,9 +13,11 @@ from invoicing.api.serializers import ErrorOut
 from invoicing.errors import InvoicingError
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from invoicing.webhooks.services import (
+    MAX_OVERLAP_HOURS,
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
+    webhook_secret_rotate,
     webhook_send_test,
 )
 
@@ -41,25 +46,35 @@ class WebhookOut(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "events", "description", "is_active", "created_at", "links"]
+        fields = ["id", "url", "events", "description", "is_active", "created_at", "secret_rotated_at",
+                  "previous_secret_expires_at", "links"]
 
     def get_links(self, obj) -> dict:
         base = f"/api/v1/webhooks/{obj.pk}"
         request = self.context.get("request")
         if request:
             base = request.build_absolute_uri(base)
-        return {"self": base, "test": f"{base}/test", "deliveries": f"{base}/deliveries"}
+        return {"self": base, "test": f"{base}/test", "deliveries": f"{base}/deliveries",
+                "rotate_secret": f"{base}/rotate-secret"}
 
 
 class WebhookCreatedOut(WebhookOut):
     secret = serializers.SerializerMethodField(
-        help_text="Secreto de firma (HMAC-SHA256). Solo se muestra en esta respuesta: guárdalo.")
+        help_text="Secreto de firma (whsec_ + base64 de la llave HMAC-SHA256, formato Standard Webhooks). Solo se "
+                  "muestra en esta respuesta: guárdalo.")
 
     class Meta(WebhookOut.Meta):
         fields = [*WebhookOut.Meta.fields, "secret"]
 
     def get_secret(self, obj) -> str:
         return self.context["secret"]
+
+
+class RotateIn(serializers.Serializer):
+    previous_secret_hours = serializers.IntegerField(
+        min_value=0, max_value=MAX_OVERLAP_HOURS, required=False,
+        help_text="Horas que el secreto anterior sigue firmando junto al nuevo (predeterminado 24). 0: deja de "
+                  "valer de inmediato (por ejemplo, si se filtró).")
 
 
 class DeliveryOut(serializers.ModelSerializer):
@@ -98,8 +113,10 @@ class WebhookCollection(_WebhooksView):
 
     @extend_schema(
         summary="Registrar un webhook",
-        description="Devuelve el secreto de firma una sola vez. Cada envío lleva "
-                    "X-Webhook-Signature: sha256=HMAC(secreto, \"{timestamp}.{cuerpo}\").",
+        description="Devuelve el secreto de firma una sola vez. Cada envío sigue el formato Standard Webhooks: "
+                    "encabezados webhook-id, webhook-timestamp y webhook-signature: v1,<base64 de "
+                    "HMAC-SHA256(llave, \"{webhook-id}.{webhook-timestamp}.{cuerpo}\")>, donde la llave es el "
+                    "base64 que sigue a whsec_. Verifícalo con cualquier biblioteca de Standard Webhooks.",
         tags=["webhooks"], request=WebhookIn, responses={201: WebhookCreatedOut, 400: ErrorOut, 422: ErrorOut},
     )
     def post(self, request):
@@ -139,6 +156,43 @@ class WebhookTest(_WebhooksView):
     def post(self, request, pk: int):
         delivery = webhook_send_test(endpoint=self.get_endpoint(request, pk), actor=str(request.user))
         return Response(DeliveryOut(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebhookRotateSecret(_WebhooksView):
+    @extend_schema(
+        summary="Rotar el secreto de firma",
+        operation_id="v1_webhooks_rotate_secret",
+        description="Crea un secreto nuevo y lo devuelve una sola vez en «secret». El anterior sigue firmando "
+                    "junto al nuevo hasta «previous_secret_expires_at» (24 h si no indicas "
+                    "«previous_secret_hours»): mientras tanto cada envío lleva dos firmas en webhook-signature "
+                    "(«v1,firmaNueva v1,firmaAnterior»), así que tu receptor puede cambiar de secreto sin perder "
+                    "eventos. Rotar otra vez durante ese plazo termina de inmediato el secreto más antiguo.",
+        tags=["webhooks"], request=RotateIn,
+        responses={200: WebhookCreatedOut, 400: ErrorOut, 404: ErrorOut},
+        examples=[
+            OpenApiExample("Rotar con el plazo predeterminado (24 h)", value={}, request_only=True),
+            OpenApiExample("Secreto filtrado: el anterior deja de valer ya", value={"previous_secret_hours": 0},
+                           request_only=True),
+            OpenApiExample("Secreto nuevo", response_only=True, status_codes=["200"], value={
+                "id": 7, "url": "https://erp.example.com/webhooks/facturas", "events": ["invoice.stamped"],
+                "description": "ERP", "is_active": True, "created_at": "2026-05-04T12:00:00-06:00",
+                "secret_rotated_at": "2026-06-01T09:30:00-06:00",
+                "previous_secret_expires_at": "2026-06-02T09:30:00-06:00",
+                "links": {"self": "https://facturas.example.com/api/v1/webhooks/7",
+                          "test": "https://facturas.example.com/api/v1/webhooks/7/test",
+                          "deliveries": "https://facturas.example.com/api/v1/webhooks/7/deliveries",
+                          "rotate_secret": "https://facturas.example.com/api/v1/webhooks/7/rotate-secret"},
+                "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8Y0xw3yYJc4="}),
+        ],
+    )
+    def post(self, request, pk: int):
+        endpoint = self.get_endpoint(request, pk)
+        data = RotateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        hours = data.validated_data.get("previous_secret_hours")
+        endpoint, secret = webhook_secret_rotate(
+            endpoint=endpoint, overlap=None if hours is None else dt.timedelta(hours=hours), actor=str(request.user))
+        return Response(WebhookCreatedOut(endpoint, context={"request": request, "secret": secret}).data)
 
 
 class WebhookDeliveries(_WebhooksView):
