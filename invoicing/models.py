@@ -274,3 +274,9 @@ class DeliverySlot(models.Model):
 
 
 from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)
+from invoicing.models_failover import (  # noqa: E402,F401  (PAC failover: circuits, routes, doubts, extra stamps)
+    ExtraStamp,
+    PacCircuit,
+    PacRoute,
+    StampDoubt,
+)

@@ -1,0 +1,66 @@
+"""Helpers for the failover tests: a merchant on Finkok (primary) and SW (secondary), both fakes on loopback, and
+a driver that runs the stamping pipeline in-process until the queue is done."""
+
+import time
+from decimal import Decimal
+
+from django.db.models import Min
+
+from invoicing.lifecycle import IN_FLIGHT
+from invoicing.models import Cancellation, ExtraStamp, Invoice
+from invoicing.services import invoice_issue
+from invoicing.services.stamping import invoices_stamp_queued
+from tickets.models import Event, Ticket
+
+
+def issue(branch, receptor, make_ticket, count: int, prefix: str) -> list[int]:
+    start = Ticket.objects.count()
+    return [invoice_issue(merchant=branch.merchant, receptor=receptor,
+                          ticket_ids=[make_ticket(branch, number=f"{prefix}{start + i}",
+                                                  total=Decimal("116.00")).pk]).pk
+            for i in range(count)]
+
+
+def drain(ids: list[int], *, timeout: float = 30.0, time_passes: bool = True) -> float:
+    """Stamp until none of ``ids`` is in flight; returns the seconds it took. ``time_passes``: an invoice backing
+    off after a transient error is due at once (its backoff is not what these tests measure)."""
+    started = time.monotonic()
+    while Invoice.objects.filter(pk__in=ids, status__in=IN_FLIGHT).exists():
+        assert time.monotonic() - started < timeout, "stamping did not finish"
+        invoices_stamp_queued(budget_seconds=5)
+        if time_passes:
+            Invoice.objects.filter(pk__in=ids, status__in=IN_FLIGHT).update(next_attempt_at=None)
+    return time.monotonic() - started
+
+
+def first_stamp_by(ids: list[int], pac: str):
+    """When the first of ``ids`` was stored as stamped by ``pac`` (its event row)."""
+    stamped = Invoice.objects.filter(pk__in=ids, pac=pac).values_list("pk", flat=True)
+    return Event.objects.filter(entity="invoice", object_id__in=list(stamped), to_status="stamped").aggregate(
+        at=Min("created_at"))["at"]
+
+
+def ledger_check(ids: list[int], *fakes) -> dict:
+    """Every UUID the fakes issued is an invoice's legal UUID or an extra stamp cancelled at the fake that made it;
+    every invoice has exactly one UUID. Returns counts for the report."""
+    invoices = list(Invoice.objects.filter(pk__in=ids).values_list("pk", "status", "uuid"))
+    assert {status for _, status, _ in invoices} == {"stamped"}, "every invoice is stamped"
+    legal = {str(uuid).upper() for _, _, uuid in invoices}
+    assert len(legal) == len(ids), "one UUID per invoice, none shared"
+    issued = set().union(*(fake.issued() for fake in fakes))
+    assert legal <= issued, "every legal UUID was issued by a PAC"
+    orphans = issued - legal
+    extras = {str(u).upper(): pk for u, pk in ExtraStamp.objects.values_list("uuid", "pk")}
+    assert orphans == set(extras), f"every extra stamp is known: {orphans ^ set(extras)}"
+    for uuid in orphans:
+        cancellation = Cancellation.objects.get(extra_stamp_id=extras[uuid])
+        assert (cancellation.status, cancellation.motive) == ("cancelled", "02")
+        assert any(fake_cancelled(fake, uuid) for fake in fakes), f"{uuid} cancelled at the PAC that made it"
+    return {"issued": len(issued), "legal": len(legal), "extra_cancelled": len(orphans)}
+
+
+def fake_cancelled(fake, uuid: str) -> bool:
+    if hasattr(fake, "cancellations"):
+        return fake.cancellations.get(uuid, {}).get("status") == "cancelled"
+    document = fake.sat.documents.get(uuid) if fake.sat is not None else None
+    return bool(document) and document.get("estado") == "Cancelado"
