@@ -126,7 +126,8 @@ def stamp_with_failover(merchant, invoices: list[Invoice]) -> list[tuple[str, li
                   .values_list("invoice_id", "pac")),
     )
     queue: dict[str, list[Invoice]] = defaultdict(list)
-    for invoice in invoices:
+    # Pinned invoices first: one of them is the best probe of an open circuit (it may only go there anyway).
+    for invoice in sorted(invoices, key=lambda i: i.pk not in batch.pins):
         target = _first_target(batch, invoice)
         if target is not None:
             queue[target].append(invoice)
@@ -151,10 +152,16 @@ def stamp_with_failover(merchant, invoices: list[Invoice]) -> list[tuple[str, li
 def _first_target(batch: _Batch, invoice: Invoice) -> str | None:
     pinned = batch.pins.get(invoice.pk)
     if pinned is not None and pinned not in batch.pacs:
-        # The merchant no longer has the PAC that may hold the stamp: nobody can be asked; the doubt stays open
-        # for the late checks, and the invoice goes where the circuits say.
+        # The merchant took away the PAC that may hold the stamp: nobody can ask it any more. The invoice goes
+        # where the circuits say, and the event says what could not be checked.
         log.warning("invoice %s pinned to %s, which merchant %s no longer uses", invoice.pk, pinned,
                     batch.merchant.pk)
+        doubt_settle(invoice, pinned, "el comercio ya no usa ese PAC: no se puede verificar")
+        record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk,
+                     from_status=invoice.status, to_status=invoice.status, actor="timbrado",
+                     reason=f"Esta factura pudo quedar timbrada en «{pinned}», que el comercio ya no usa: se timbra "
+                            "con su PAC actual. Revisa en el portal de ese PAC que no exista otro folio fiscal de esta "
+                            "venta.", data={"pac": pinned, "doubt": "unverifiable"})
         pinned = None
         batch.pins.pop(invoice.pk)
     for name in [pinned] if pinned else batch.order:

@@ -40,6 +40,18 @@ def first_stamp_by(ids: list[int], pac: str):
         at=Min("created_at"))["at"]
 
 
+def seal_to_stamp(ids: list[int]) -> dict:
+    """Seconds from each invoice's seal to its stamp (its PAC calls, a failover included): median and max."""
+    at: dict[tuple[int, str], object] = {}
+    for pk, status, created in Event.objects.filter(entity="invoice", object_id__in=ids,
+                                                    to_status__in=["sealed", "stamped"]).values_list(
+            "object_id", "to_status", "created_at"):
+        at[(pk, status)] = created
+    spans = sorted((at[(pk, "stamped")] - at[(pk, "sealed")]).total_seconds() for pk in ids
+                   if (pk, "stamped") in at and (pk, "sealed") in at)
+    return {"seal_to_stamp_median_s": round(spans[len(spans) // 2], 3), "seal_to_stamp_max_s": round(spans[-1], 3)}
+
+
 def ledger_check(ids: list[int], *fakes) -> dict:
     """Every UUID the fakes issued is an invoice's legal UUID or an extra stamp cancelled at the fake that made it;
     every invoice has exactly one UUID. Returns counts for the report."""

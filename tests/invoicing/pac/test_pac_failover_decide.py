@@ -278,3 +278,35 @@ def test_late_check_schedule_ends(pacs, one, settings):
     assert doubt_check(doubt) == "none"
     doubt.refresh_from_db()
     assert doubt.status == "settled"
+
+
+def test_a_pac_that_cannot_be_asked_without_stamping_is_reported_unverifiable(pacs, one):
+    finkok_server, sw_server = pacs
+    invoice = one()
+    doubt = StampDoubt.objects.create(merchant_id=invoice.merchant_id, invoice=invoice, pac="sw", status="cleared",
+                                      next_check_at=timezone.now())
+
+    assert doubt_check(doubt) == "unverifiable"
+    doubt.refresh_from_db()
+    assert doubt.status == "settled" and "no verificable" in doubt.result
+    from tickets.models import Event
+
+    assert Event.objects.filter(entity="invoice", object_id=invoice.pk, data__doubt="unverifiable").exists()
+
+
+def test_a_pin_to_a_pac_the_merchant_dropped_is_settled_and_said(pacs, one, merchant):
+    finkok_server, sw_server = pacs
+    finkok_server.modes["stamp"] = "timeout"
+    invoice = one()
+    assert StampDoubt.objects.get(invoice=invoice).status == "open"
+    merchant.pac, merchant.pac_username, merchant.pac_password = "sandbox", "", ""
+    merchant.save()
+    finkok_server.modes.clear()
+
+    invoice = drain_again(invoice)
+
+    assert (invoice.status, invoice.pac) == ("stamped", "sandbox")
+    assert StampDoubt.objects.get(invoice=invoice).status == "settled"
+    from tickets.models import Event
+
+    assert Event.objects.filter(entity="invoice", object_id=invoice.pk, data__doubt="unverifiable").exists()
