@@ -75,6 +75,8 @@ class MerchantPacForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "pac_secondary_environment" in self.fields:
+            self.fields["pac_secondary_environment"].required = False
         if "tax_regime" in self.fields:
             # Offered: the régimenes of the saved RFC's person type. Accepted: any, then checked in clean() against
             # the RFC submitted with it, so a changed RFC gets a message that says why.
@@ -83,6 +85,11 @@ class MerchantPacForm(forms.ModelForm):
                 label="Régimen fiscal", choices=regime_choices(rfc),
                 help_text="Los regímenes que el SAT admite para el tipo de persona del RFC (12 caracteres: moral; "
                 "13: física).")
+
+    def clean_pac_secondary_environment(self):
+        # Not asked for until a secondary PAC is chosen: a form without it keeps what is stored.
+        return (self.cleaned_data.get("pac_secondary_environment") or self.instance.pac_secondary_environment
+                or Merchant.PacEnvironment.TEST)
 
     def clean(self):
         data = super().clean()

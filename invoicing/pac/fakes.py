@@ -64,7 +64,10 @@ class FakeServer:
         self._listen()
 
     def _listen(self):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler_class())
+        # A deep accept queue: with many requests in flight a full one refuses connections, which would look
+        # like the PAC being down.
+        server_class = type("FakeHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self.httpd = server_class(("127.0.0.1", self._port), self._handler_class())
         self.httpd.daemon_threads = True
         self._port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

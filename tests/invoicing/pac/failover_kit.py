@@ -1,24 +1,35 @@
 """Helpers for the failover tests: a merchant on Finkok (primary) and SW (secondary), both fakes on loopback, and
 a driver that runs the stamping pipeline in-process until the queue is done."""
 
+import datetime as dt
 import time
 from decimal import Decimal
 
 from django.db.models import Min
+from django.utils import timezone
 
 from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Cancellation, ExtraStamp, Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
+from tickets.ingest.batch import Item, ingest
 from tickets.models import Event, Ticket
+from tickets.services import LineInput
 
 
 def issue(branch, receptor, make_ticket, count: int, prefix: str) -> list[int]:
+    """``count`` tickets pushed as one POS batch, then one invoice each, as shoppers would ask for them."""
     start = Ticket.objects.count()
-    return [invoice_issue(merchant=branch.merchant, receptor=receptor,
-                          ticket_ids=[make_ticket(branch, number=f"{prefix}{start + i}",
-                                                  total=Decimal("116.00")).pk]).pk
-            for i in range(count)]
+    sold_at = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    line = LineInput(product_code="50202306", unit_code="H87", description="REFRESCO", quantity=Decimal("1"),
+                     unit_price=Decimal("116.00")).as_payload()
+    items = [Item({"index": i}, {"branch": branch.code, "number": f"{prefix}{start + i}", "sold_at": sold_at,
+                                 "currency": "MXN", "payment_form": "01", "lines": [line], "total": "116.00"})
+             for i in range(count)]
+    outcome = ingest(merchant=branch.merchant, items=items, source=Ticket.Source.API)
+    assert outcome.created == count, outcome.entries[:3]
+    return [invoice_issue(merchant=branch.merchant, receptor=receptor, ticket_ids=[entry["ticket_id"]]).pk
+            for entry in outcome.entries]
 
 
 def drain(ids: list[int], *, timeout: float = 30.0, time_passes: bool = True) -> float:

@@ -37,11 +37,11 @@ def two_pacs(merchant, branch, certificate, finkok_server, sw_server, sat_server
     merchant.pac_secondary, merchant.pac_secondary_username = "sw", SW_USER
     merchant.pac_secondary_password = SW_PASSWORD
     merchant.save()
-    settings.PAC_TIMEOUT_SECONDS = 0.5
+    settings.PAC_TIMEOUT_SECONDS = 1.0
     settings.PAC_STAMP_CONCURRENCY = 8
     settings.PAC_CIRCUIT_OPEN_SECONDS = 1
     settings.INVOICE_STAMP_LINGER_MS = 0
-    finkok_server.sleep_seconds = 1.0  # "late" and "timeout" answers come after the client gave up
+    finkok_server.sleep_seconds = 1.5  # "late" and "timeout" answers come after the client gave up
     return finkok_server, sw_server
 
 
@@ -67,8 +67,8 @@ def test_primary_down_from_the_start_everything_is_stamped_by_the_secondary(two_
     assert (route.route, route.from_pac, route.to_pac) == ("secondary", "finkok", "sw")
     [switch] = Event.objects.filter(entity="pac")
     assert (switch.from_status, switch.to_status) == ("finkok", "sw") and "Finkok no responde" in switch.reason
-    # Nothing was pinned: a refused connection proves the primary never saw the document.
-    assert not StampDoubt.objects.exists()
+    # Nothing was pinned to Finkok: a refused connection proves it never saw the document.
+    assert not StampDoubt.objects.filter(pac="finkok").exists()
     report("primary_down", invoices=COUNT, all_stamped_s=round(seconds, 2),
            first_stamp_by_secondary_s=round((first_stamp_by(ids, "sw") - down_at).total_seconds(), 2),
            **seal_to_stamp(ids))
@@ -85,16 +85,15 @@ def test_primary_drops_30_percent_after_stamping_one_uuid_each_and_no_orphan(two
 
     counts = ledger_check(ids, finkok_server, sw_server)
     drops = sum(1 for r in finkok_server.requests if r["operation"] == "stamp") - len(finkok_server.issued())
-    doubts = StampDoubt.objects.filter(invoice_id__in=ids)
+    doubts = StampDoubt.objects.filter(invoice_id__in=ids, pac="finkok")
     assert doubts.count() > 20  # a lost answer pins the invoice to Finkok…
     assert set(doubts.values_list("status", flat=True)) == {"settled"}  # …until Finkok hands its stamp back
-    recovered = Event.objects.filter(entity="invoice", to_status="stamped", object_id__in=ids, reason__contains="finkok")
     by_sw = Invoice.objects.filter(pk__in=ids, pac="sw").count()
     # A dropped stamp is recovered from Finkok by resending the same sealed XML (307): never sent to SW.
     pinned_ids = set(doubts.values_list("invoice_id", flat=True))
     assert not Invoice.objects.filter(pk__in=pinned_ids, pac="sw").exists()
     report("primary_drops_30pct", invoices=COUNT, seconds=round(seconds, 2), finkok_requests=len(
-        finkok_server.calls("stamp")), lost_answers=drops, pinned=len(pinned_ids), stamped_by_finkok=recovered.count(),
+        finkok_server.calls("stamp")), lost_answers=drops, pinned=len(pinned_ids), stamped_by_finkok=Invoice.objects.filter(pk__in=ids, pac="finkok").count(),
         stamped_by_sw=by_sw, **counts, **seal_to_stamp(ids))
 
 
@@ -121,13 +120,20 @@ def test_primary_back_traffic_returns_to_it(two_pacs, branch, receptor, make_tic
         assert time.monotonic() - started < 30
         invoices_stamp_queued(budget_seconds=0)  # batch after batch, as traffic keeps coming
     returned = first_stamp_by(second, "finkok")
-
     assert returned is not None
     assert PacCircuit.objects.get(provider="finkok").state == "closed"
     by_pac = list(Invoice.objects.filter(pk__in=second).order_by("pk").values_list("pac", flat=True))
     switch = by_pac.index("finkok")
-    # The probe's batch: one invoice probes Finkok, the rest of it still goes to SW; after it, all to Finkok.
-    assert set(by_pac[switch + settings.INVOICE_STAMP_BATCH:]) == {"finkok"}
+    # The probe's batch: one invoice probes Finkok, the rest of it still goes to SW; after it, all to Finkok but
+    # an invoice Finkok certainly did not stamp (a refused connection: it fails over alone) or one whose SW answer
+    # was lost (pinned to SW, it may only be stamped there) — on a loaded machine.
+    after = Invoice.objects.filter(pk__in=second).order_by("pk")[switch + settings.INVOICE_STAMP_BATCH:]
+    pinned_to_sw = set(StampDoubt.objects.filter(pac="sw").values_list("invoice_id", flat=True))
+    for invoice in after:
+        if invoice.pac == "sw" and invoice.pk not in pinned_to_sw:
+            stamped = Event.objects.filter(entity="invoice", object_id=invoice.pk, to_status="stamped").get()
+            assert "(respaldo: Finkok: " in stamped.reason, stamped.reason
+    assert by_pac[switch:].count("sw") <= settings.INVOICE_STAMP_BATCH + 3
     route = PacRoute.objects.get(merchant=branch.merchant)
     assert (route.route, route.from_pac, route.to_pac) == ("primary", "sw", "finkok")
     assert list(Event.objects.filter(entity="pac").order_by("pk").values_list("from_status", "to_status")) == [
