@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from infra.roles import Cap
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, regimenes_for
 from invoicing.models import Invoice, PacCircuit, PacRoute
 from invoicing.pac import get_pac, get_secondary_pac
@@ -23,7 +24,6 @@ from invoicing.pdf import invoice_branding, render_cfdi_pdf, safe_color
 from invoicing.services.documents import DOWNLOADABLE
 from tickets.admin import MerchantAdmin
 from tickets.models import Merchant
-from tickets.roles import Cap
 
 log = logging.getLogger("invoicing.pac")
 
@@ -188,7 +188,7 @@ class MerchantPacAdmin(MerchantAdmin):
             return "Guarda el comercio para ver la vista previa."
         color = safe_color(obj.brand_color)
         logo = format_html('<img src="{}" alt="" height="40" style="vertical-align:middle;margin-right:10px">',
-                           obj.logo.url) if obj.logo else ""
+                           obj.logo_url) if obj.logo else ""
         pdf = reverse("admin:tickets_merchant_pdf_preview", args=(obj.pk,))
         return format_html(
             '<div id="branding-preview" data-color="{}" style="max-width:560px">'

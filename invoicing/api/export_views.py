@@ -8,11 +8,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
 from invoicing.api.serializers import ErrorOut
 from invoicing.errors import InvoicingError
 from invoicing.models import AccountingExport
 from invoicing.services.exports import export_file, export_request
-from tickets.api.auth import HasScope
 from tickets.models import Branch
 
 

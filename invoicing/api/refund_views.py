@@ -6,11 +6,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.parsers import TicketJSONParser
 from invoicing.api.serializers import ErrorOut
 from invoicing.models import Refund
 from invoicing.services.refund import ticket_refund
-from tickets.api.auth import HasScope
-from tickets.api.parsers import TicketJSONParser
 
 
 class RefundLineIn(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Cancellation, Invoice
+from invoicing.services.cancel_notify import cancellation_data
 from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
 
@@ -139,8 +140,6 @@ class InvoiceOut(serializers.ModelSerializer):
     @extend_schema_field(CancellationOut(allow_null=True))
     def get_cancellation(self, obj) -> dict | None:
         """The latest cancellation request of the invoice, if any."""
-        from invoicing.services.cancel_notify import cancellation_data
-
         # Prefetched by the views; an extra stamp's cancellation is not the invoice's (docs/pac.md).
         latest = max((c for c in obj.cancellations.all() if c.extra_stamp_id is None), key=lambda c: c.pk,
                      default=None)

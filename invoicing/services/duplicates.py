@@ -32,9 +32,9 @@ def extra_stamp_found(*, invoice: Invoice, result, pac_name: str, how: str) -> E
     Idempotent by UUID: the same extra stamp found twice is recorded once. Returns None when ``result`` is the
     invoice's own UUID.
     """
+    from infra.events import record_event
     from invoicing.pac import pac_named
     from invoicing.services.cancel import extra_stamp_cancellation
-    from tickets.events import record_event
 
     legal = str(invoice.uuid).upper() if invoice.uuid else ""
     if result.uuid.upper() == legal:
@@ -93,7 +93,7 @@ def duplicate_stamp_updated(extra: ExtraStamp, cancellation=None) -> None:
 
 
 def merchant_email_on_commit(extra_stamp_id: int, kind: str) -> None:
-    from tickets.queues import DELIVER, enqueue_on_commit
+    from infra.queues import DELIVER, enqueue_on_commit
 
     enqueue_on_commit("invoicing.tasks_cancel.duplicate_stamp_email", extra_stamp_id, kind, queue=DELIVER,
                       group="cancel")
@@ -108,9 +108,9 @@ SUBJECTS = {
 
 def duplicate_email_send(*, extra_stamp_id: int, kind: str) -> int:
     """Tell the merchant (``kind``: detected, cancelled, not_cancelled); at most once per kind."""
+    from infra.events import record_event
+    from infra.models import Event
     from invoicing.services.cancel_notify import merchant_recipients
-    from tickets.events import record_event
-    from tickets.models import Event
 
     extra = ExtraStamp.objects.select_related("invoice__merchant").get(pk=extra_stamp_id)
     invoice, merchant = extra.invoice, extra.invoice.merchant

@@ -36,12 +36,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from infra.events import record_event
 from invoicing.lifecycle import IN_FLIGHT, LEGAL
 from invoicing.models import Invoice, PacCircuit, PacRoute, StampDoubt
 from invoicing.pac import PacError, get_pac, get_secondary_pac, pac_named
 from invoicing.pac.base import HELD, INVALID, NOT_SENT, REFUSED, UNKNOWN, StampResult
 from invoicing.services.pac_circuit import circuit_probe_claim, circuit_record, circuits_read
-from tickets.events import record_event
 
 log = logging.getLogger("invoicing.pac")
 

@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
 from invoicing.api.serializers import ErrorOut
 from invoicing.errors import InvoicingError
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
@@ -14,7 +15,6 @@ from invoicing.webhooks.services import (
     webhook_endpoint_update,
     webhook_send_test,
 )
-from tickets.api.auth import HasScope
 
 DELIVERIES_DEFAULT = 50
 DELIVERIES_MAX = 200

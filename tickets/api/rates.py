@@ -7,9 +7,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from infra.errors import InvalidInput
 from tickets.api.views import TicketsView, _errors
-from tickets.errors import InvalidInput
-from tickets.exchange_rates import ExchangeRate, exchange_rate_set
+from tickets.exchange_rates import ExchangeRate
+from tickets.services import exchange_rate_set
 
 MAX_LIMIT = 500
 

@@ -18,11 +18,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.parsers import CappedMultiPartParser, TicketJSONParser
+from infra.errors import InvalidInput, NotFound, PayloadTooLarge
 from tickets import services
 from tickets.api import serializers as s
-from tickets.api.auth import HasScope
-from tickets.api.parsers import CappedMultiPartParser, TicketJSONParser
-from tickets.errors import InvalidInput, NotFound, PayloadTooLarge
 from tickets.models import Batch, Ticket
 
 

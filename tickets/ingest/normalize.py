@@ -296,6 +296,22 @@ def _gross_factor(taxes: tuple[LineTax, ...]) -> tuple[Decimal, Decimal]:
     return factor, cuota
 
 
+def _net_priced_amount(net: Decimal, quantity: Decimal, taxes: tuple[LineTax, ...]) -> Decimal:
+    """What a POS with net prices charges for a line, the way a CFDI reads it: the net rounded to the cent, each
+    tax rounded on it (IEPS first, then IVA on net + IEPS). Compounding the rates unrounded would put a
+    two-tax line a cent or two off the receipt, past the one cent per tax the printed total may differ by."""
+    base = round_money(net)
+    ieps = ZERO
+    for t in taxes:
+        if t.impuesto == IEPS and t.factor == "Tasa":
+            ieps = round_money(base * t.rate)
+        elif t.impuesto == IEPS and t.factor == "Cuota":
+            ieps = round_money(quantity * t.rate)
+    iva = next((round_money((base + ieps) * t.rate) for t in taxes if t.impuesto == IVA and t.factor == "Tasa"),
+               ZERO)
+    return base + ieps + iva
+
+
 # --- lines ---------------------------------------------------------------------------------------------
 
 
@@ -334,9 +350,8 @@ def _line(raw, i, errs, tasas=None) -> tuple[LineDraft, EngineLine] | None:
         amount = round_money(quantity * unit_price)
         discount_gross = round_money(discount)
     else:
-        factor, cuota = _gross_factor(gross_taxes)
-        iva = next((t.rate for t in gross_taxes if t.impuesto == IVA and t.factor == "Tasa"), ZERO)
-        amount = round_money((quantity * unit_price * factor) + quantity * cuota * (ONE + iva))
+        factor, _ = _gross_factor(gross_taxes)
+        amount = _net_priced_amount(quantity * unit_price, quantity, gross_taxes)
         discount_gross = round_money(discount * factor)
     return _draft_line(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
                        engine_taxes, stored_taxes, amount, discount_gross)
@@ -437,24 +452,19 @@ class Context:
         return self._rates
 
 
-def normalize(raw, ctx: Context) -> TicketDraft:
-    """Check one ticket payload; raise ``TicketRejected`` with every problem found."""
-    import django.utils.timezone as tz_utils
+def lines_from_json(raw: dict, ctx: Context, errs: _Errors) -> tuple[Header, list]:
+    """A ticket sent as JSON: its header and lines (a POS's CFDI goes through tickets/ingest/document.py)."""
+    h = _header(raw, ctx, errs)
+    line_pairs = _lines(raw.get("lines"), errs, ctx.tasas)
+    h.tax_paths = [f"lines[{i}].taxes" for i in range(len(line_pairs))]
+    return h, line_pairs
 
-    errs = _Errors()
-    if not isinstance(raw, dict):
-        raise TicketRejected({"ticket": ["Cada ticket es un objeto JSON."]})
-    if raw.get("document") is not None:
-        from tickets.ingest.document import lines_from_document
 
-        h, line_pairs = lines_from_document(raw, ctx, errs)
-    else:
-        h = _header(raw, ctx, errs)
-        line_pairs = _lines(raw.get("lines"), errs, ctx.tasas)
-        h.tax_paths = [f"lines[{i}].taxes" for i in range(len(line_pairs))]
+def ticket_draft(raw: dict, ctx: Context, errs: _Errors, h: Header, line_pairs: list) -> TicketDraft:
+    """Header and lines, from either source, checked together and priced: the draft, or ``TicketRejected``."""
     if errs:
         raise TicketRejected(dict(errs))
-    now = ctx.now or tz_utils.now()
+    now = ctx.now or dt.datetime.now(dt.UTC)
     if h.sold_at > now + FUTURE_SKEW:
         errs.add("sold_at", "La fecha de venta está en el futuro.")
     rate = _exchange_rate(h, ctx, errs)

@@ -8,12 +8,13 @@ from decimal import Decimal
 from django.db.models import Min
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Cancellation, ExtraStamp, Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from tickets.ingest.batch import Item, ingest
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 from tickets.services import LineInput
 
 

@@ -8,11 +8,11 @@ from django.db import connection  # noqa: F401 - read by the skipif conditions
 from django.utils import timezone
 from fakes import FINKOK_PASSWORD, FINKOK_USER
 
+from infra.models import Event
 from invoicing.models import Cancellation, ExtraStamp, Invoice, PacCircuit
 from invoicing.pac.base import INVALID, NOT_SENT, REFUSED, UNKNOWN, PacError
 from invoicing.pac.finkok import FinkokPac
 from invoicing.services.pac_circuit import circuit_probe_claim, circuit_record, circuits_read
-from tickets.models import Event
 
 
 def down(outcome=NOT_SENT):

@@ -13,10 +13,10 @@ from django.utils import timezone
 from failover_kit import drain, first_stamp_by, issue, ledger_check, seal_to_stamp
 from fakes import FINKOK_PASSWORD, FINKOK_USER, SW_PASSWORD, SW_USER
 
+from infra.models import Event
 from invoicing.models import Cancellation, ExtraStamp, Invoice, PacCircuit, PacRoute, StampDoubt
 from invoicing.services.failover import doubts_check_due
 from invoicing.tasks_cancel import follow_up_cancellations
-from tickets.models import Event
 
 COUNT = 200
 

@@ -258,7 +258,7 @@ def drain_again(invoice, *, until_stamped=True):
 
 
 def invoice_event(invoice, to_status):
-    from tickets.models import Event
+    from infra.models import Event
 
     return Event.objects.filter(entity="invoice", object_id=invoice.pk, to_status=to_status).latest("pk")
 
@@ -289,7 +289,7 @@ def test_a_pac_that_cannot_be_asked_without_stamping_is_reported_unverifiable(pa
     assert doubt_check(doubt) == "unverifiable"
     doubt.refresh_from_db()
     assert doubt.status == "settled" and "no verificable" in doubt.result
-    from tickets.models import Event
+    from infra.models import Event
 
     assert Event.objects.filter(entity="invoice", object_id=invoice.pk, data__doubt="unverifiable").exists()
 
@@ -307,6 +307,6 @@ def test_a_pin_to_a_pac_the_merchant_dropped_is_settled_and_said(pacs, one, merc
 
     assert (invoice.status, invoice.pac) == ("stamped", "sandbox")
     assert StampDoubt.objects.get(invoice=invoice).status == "settled"
-    from tickets.models import Event
+    from infra.models import Event
 
     assert Event.objects.filter(entity="invoice", object_id=invoice.pk, data__doubt="unverifiable").exists()
