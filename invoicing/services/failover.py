@@ -37,9 +37,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from infra.events import record_event
+from invoicing import pac as pacs
 from invoicing.lifecycle import IN_FLIGHT, LEGAL
 from invoicing.models import Invoice, PacCircuit, PacRoute, StampDoubt
-from invoicing.pac import PacError, get_pac, get_secondary_pac, pac_named
+from invoicing.pac import PacError
 from invoicing.pac.base import HELD, INVALID, NOT_SENT, REFUSED, UNKNOWN, StampResult
 from invoicing.services.pac_circuit import circuit_probe_claim, circuit_record, circuits_read
 
@@ -117,10 +118,10 @@ def stamp_with_failover(merchant, invoices: list[Invoice]) -> list[tuple[str, li
     """Stamp a merchant's batch across its two PACs. Returns, per PAC that answered last, the invoices, their
     outcomes (a StampResult or a PacError each, for ``_store_outcomes``), the PAC's answer time per document,
     and notes for the stamped event of invoices that went to the secondary."""
-    primary, secondary = get_pac(merchant), get_secondary_pac(merchant)
-    pacs = {primary.name: primary, secondary.name: secondary}
+    # Through the module, as stamping.py does: a test pointing invoicing.pac at a fake is heard.
+    primary, secondary = pacs.get_pac(merchant), pacs.get_secondary_pac(merchant)
     batch = _Batch(
-        merchant=merchant, pacs=pacs, order=[primary.name, secondary.name],
+        merchant=merchant, pacs={primary.name: primary, secondary.name: secondary}, order=[primary.name, secondary.name],
         circuits=circuits_read([primary, secondary]),
         pins=dict(StampDoubt.objects.filter(invoice_id__in=[i.pk for i in invoices], status=D.OPEN)
                   .values_list("invoice_id", "pac")),
@@ -318,7 +319,7 @@ def doubt_check(doubt: StampDoubt) -> str:
     if invoice.pac == doubt.pac and invoice.status in LEGAL:
         doubt_settle(invoice, doubt.pac, "timbrada por el mismo PAC")
         return "same_pac"
-    pac = pac_named(invoice.merchant, doubt.pac)
+    pac = pacs.pac_named(invoice.merchant, doubt.pac)
     if pac.name != doubt.pac:
         doubt_settle(invoice, doubt.pac, "el comercio ya no usa ese PAC: no se puede verificar")
         return "unverifiable"
