@@ -139,7 +139,10 @@ def stamp_with_failover(merchant, invoices: list[Invoice]) -> list[tuple[str, li
         queue = _round(batch, queue, timings)
     for name, waiting in queue.items():  # out of rounds: they wait for the next claim
         for invoice in waiting:
-            batch.final.setdefault(invoice.pk, (name, _waiting_error(batch, name), None))
+            pinned = batch.pins.get(invoice.pk)
+            batch.final.setdefault(invoice.pk, (name, _waiting_error(batch, pinned) if pinned else PacError(
+                "pac_retry", "Reintentaremos el timbrado en unos momentos.", permanent=False, outcome=NOT_SENT),
+                None))
     _route_update(batch)
     groups: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
     for invoice in invoices:
