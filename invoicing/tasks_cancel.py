@@ -31,3 +31,17 @@ def cancellation_email(cancellation_id: int, kind: str) -> int:
 
 def cancelled_documents(cancellation_id: int) -> None:
     documents(cancellation_id=cancellation_id)
+
+
+def duplicate_stamp_email(extra_stamp_id: int, kind: str) -> int:
+    from invoicing.services.duplicates import duplicate_email_send
+
+    return duplicate_email_send(extra_stamp_id=extra_stamp_id, kind=kind)
+
+
+def check_late_stamps() -> int:
+    """Periodic (every minute): ask the PACs that answered without a stamp after a lost request whether they
+    stamped it late (invoicing/services/failover.py); an extra stamp found is cancelled."""
+    from invoicing.services.failover import doubts_check_due
+
+    return doubts_check_due()

@@ -165,7 +165,9 @@ class InvoiceOut(serializers.ModelSerializer):
     @extend_schema_field(CancellationOut(allow_null=True))
     def get_cancellation(self, obj) -> dict | None:
         """The latest cancellation request of the invoice, if any."""
-        latest = max(obj.cancellations.all(), key=lambda c: c.pk, default=None)  # prefetched by the views
+        # Prefetched by the views; an extra stamp's cancellation is not the invoice's (docs/pac.md).
+        latest = max((c for c in obj.cancellations.all() if c.extra_stamp_id is None), key=lambda c: c.pk,
+                     default=None)
         return cancellation_data(latest) if latest is not None else None
 
     def get_links(self, obj) -> dict:
