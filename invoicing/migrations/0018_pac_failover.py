@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0015_invoice_language'),
+        ('invoicing', '0017_invoice_scheduled_emission'),
         ('tickets', '0014_merchant_secondary_pac'),
     ]
 
