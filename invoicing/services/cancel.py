@@ -56,6 +56,7 @@ from invoicing.services.cancel_plan import (  # noqa: F401 - callers import the 
     invoice_facts,
     related_blockers,
 )
+from invoicing.services.duplicates_notify import duplicate_stamp_updated, merchant_email_on_commit
 from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,6 @@ def _target(cancellation: Cancellation) -> tuple[str, object]:
 def _updated(cancellation: Cancellation, invoice: Invoice) -> None:
     """The webhook of a step: the invoice's cancellation, or the extra stamp's."""
     if cancellation.extra_stamp_id:
-        from invoicing.services.duplicates import duplicate_stamp_updated
-
         cancellation.refresh_from_db()
         duplicate_stamp_updated(cancellation.extra_stamp, cancellation)
     else:
@@ -397,8 +396,6 @@ def _finish(cancellation: Cancellation, outcome: str, *, code: str, message: str
 def _extra_finished(cancellation: Cancellation, invoice: Invoice, outcome: str, *, code: str, message: str) -> None:
     """SAT's final answer on an extra stamp: the invoice keeps its status; the merchant hears either way, and a
     stamp that stays vigente needs a person."""
-    from invoicing.services.duplicates import merchant_email_on_commit
-
     extra = cancellation.extra_stamp
     cancelled = outcome == C.CANCELLED
     record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status=invoice.status,

@@ -17,11 +17,16 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 
+from infra.events import record_event
+from infra.models import Event
 from invoicing.models import ExtraStamp, Invoice
+from invoicing.pac import pac_named
+from invoicing.services.cancel import extra_stamp_cancellation
+from invoicing.services.cancel_notify import merchant_recipients
+from invoicing.services.duplicates_notify import EVENT, duplicate_stamp_updated, merchant_email_on_commit  # noqa: F401
 
 log = logging.getLogger("invoicing.pac")
 
-EVENT = "invoice.duplicate_stamp"
 EMAIL_EVENT = "duplicate_stamp_email"
 HOW = {"late_answer": "respuesta tardía de un PAC", "check": "verificación posterior con el PAC"}
 
@@ -32,9 +37,6 @@ def extra_stamp_found(*, invoice: Invoice, result, pac_name: str, how: str) -> E
     Idempotent by UUID: the same extra stamp found twice is recorded once. Returns None when ``result`` is the
     invoice's own UUID.
     """
-    from infra.events import record_event
-    from invoicing.pac import pac_named
-    from invoicing.services.cancel import extra_stamp_cancellation
 
     legal = str(invoice.uuid).upper() if invoice.uuid else ""
     if result.uuid.upper() == legal:
@@ -64,41 +66,6 @@ def extra_stamp_found(*, invoice: Invoice, result, pac_name: str, how: str) -> E
     return extra
 
 
-def duplicate_stamp_data(extra: ExtraStamp, cancellation=None) -> dict:
-    return {
-        "uuid": str(extra.uuid).upper(),
-        "pac": extra.pac,
-        "how": extra.how,
-        "detected_at": extra.detected_at,
-        "cancellation": {"id": cancellation.pk, "status": cancellation.status, "motive": cancellation.motive,
-                         "sat_status": cancellation.sat_status} if cancellation is not None else None,
-    }
-
-
-def duplicate_stamp_updated(extra: ExtraStamp, cancellation=None) -> None:
-    """``invoice.duplicate_stamp``: found, then each step of its cancellation. The invoice in it is the legal
-    document (its UUID unchanged); ``duplicate`` is the stamp being cancelled."""
-    from invoicing.webhooks.models import WebhookEndpoint
-    from invoicing.webhooks.services import invoice_event_data, webhook_emit
-
-    try:
-        with transaction.atomic():  # a savepoint: a webhook problem never undoes the step
-            invoice = extra.invoice
-            if not WebhookEndpoint.objects.filter(merchant_id=invoice.merchant_id, is_active=True).exists():
-                return
-            webhook_emit(merchant_id=invoice.merchant_id, event=EVENT,
-                         data={**invoice_event_data(invoice), "duplicate": duplicate_stamp_data(extra, cancellation)})
-    except Exception:
-        log.exception("webhook %s for extra stamp %s could not be emitted", EVENT, extra.pk)
-
-
-def merchant_email_on_commit(extra_stamp_id: int, kind: str) -> None:
-    from infra.queues import DELIVER, enqueue_on_commit
-
-    enqueue_on_commit("invoicing.tasks_cancel.duplicate_stamp_email", extra_stamp_id, kind, queue=DELIVER,
-                      group="cancel")
-
-
 SUBJECTS = {
     "detected": "Se detectó un timbre duplicado de la factura {folio}: se está cancelando",
     "cancelled": "Timbre duplicado de la factura {folio} cancelado",
@@ -108,9 +75,6 @@ SUBJECTS = {
 
 def duplicate_email_send(*, extra_stamp_id: int, kind: str) -> int:
     """Tell the merchant (``kind``: detected, cancelled, not_cancelled); at most once per kind."""
-    from infra.events import record_event
-    from infra.models import Event
-    from invoicing.services.cancel_notify import merchant_recipients
 
     extra = ExtraStamp.objects.select_related("invoice__merchant").get(pk=extra_stamp_id)
     invoice, merchant = extra.invoice, extra.invoice.merchant

@@ -42,6 +42,7 @@ from invoicing.lifecycle import IN_FLIGHT, LEGAL
 from invoicing.models import Invoice, PacCircuit, PacRoute, StampDoubt
 from invoicing.pac import PacError
 from invoicing.pac.base import HELD, INVALID, NOT_SENT, REFUSED, UNKNOWN, StampResult
+from invoicing.services.duplicates import extra_stamp_found
 from invoicing.services.pac_circuit import circuit_probe_claim, circuit_record, circuits_read
 
 log = logging.getLogger("invoicing.pac")
@@ -315,8 +316,6 @@ def doubts_check_due(*, limit: int = 200) -> int:
 
 def doubt_check(doubt: StampDoubt) -> str:
     """One late check of a cleared doubt; returns what it found."""
-    from invoicing.services.duplicates import extra_stamp_found
-
     invoice = doubt.invoice
     schedule = settings.PAC_LATE_STAMP_CHECKS or [0]
     if invoice.pac == doubt.pac and invoice.status in LEGAL:

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from invoicing.models import PacCircuit
+from invoicing.pac.base import PacError
 
 log = logging.getLogger("invoicing.pac")
 
@@ -54,8 +55,6 @@ def circuit_record(pac, outcomes: Sequence, *, known: PacCircuit | None = None) 
     ``known`` is the circuit as read before the call: when it was closed and clean and nothing failed, there is
     nothing to write.
     """
-    from invoicing.pac.base import PacError
-
     down = [isinstance(o, PacError) and o.service_down for o in outcomes]
     if not any(down) and known is not None and known.state == CLOSED and not known.failures:
         return known

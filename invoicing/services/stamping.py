@@ -45,6 +45,8 @@ from invoicing.services.compose import (
     invoice_comprobante,
     issuing_zone,
 )
+from invoicing.services.duplicates import extra_stamp_found
+from invoicing.services.failover import doubts_after_failure, stamp_with_failover
 from invoicing.stamp_queue import invoices_claim_leased, invoices_release, stamp_queue_wake
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.catalogs import tax_rate_catalog
@@ -267,8 +269,6 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
 
 def _stamp_with_failover(merchant, group: list[Invoice]) -> list[int]:
     """A merchant with a secondary PAC: services/failover.py decides where each document goes."""
-    from invoicing.services.failover import stamp_with_failover
-
     try:
         answered = stamp_with_failover(merchant, group)
     except PacError as exc:  # e.g. an unknown provider configured: nothing was sent anywhere
@@ -316,8 +316,6 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
         note = (notes or {}).get(invoice.pk)
         reasons.append(f"timbrado por {pac_name}: {outcome.uuid}" + (f" (respaldo: {note})" if note else ""))
     if failed and notes is not None:
-        from invoicing.services.failover import doubts_after_failure
-
         doubts_after_failure(failed)
     invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
                              fields=_STAMPED_FIELDS, reasons=reasons,
@@ -332,8 +330,6 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
 
 
 def _second_stamp(invoice_id: int, outcome, pac_name: str) -> None:
-    from invoicing.services.duplicates import extra_stamp_found
-
     invoice = Invoice.objects.select_related("merchant").get(pk=invoice_id)
     if invoice.uuid is None or str(invoice.uuid).upper() != outcome.uuid.upper():
         extra_stamp_found(invoice=invoice, result=outcome, pac_name=pac_name, how="late_answer")
