@@ -96,10 +96,11 @@ def exchange_rate_set(*, merchant, currency, valid_from, rate, source: str = Exc
 
     from tickets.errors import InvalidInput
     from tickets.events import record_event
-    from tickets.ingest.normalize import _decimal, _Errors
+    from tickets.ingest.normalize import _CURRENCY_RE, _decimal, _Errors
 
     errs = _Errors()
-    code = currency.strip().upper() if isinstance(currency, str) else ""
+    code = currency if isinstance(currency, str) else ""
+    code = code.upper() if _CURRENCY_RE.fullmatch(code) else code  # anything else the catalog refuses, as sent
     try:
         validate_currency(code)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from invoicing.lifecycle import LEGAL
 from invoicing.models import Cancellation, Invoice
 from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
+from tickets.api.schema import ErrorEnvelope
 
 
 class ReceptorText(serializers.CharField):
@@ -57,13 +58,9 @@ class WarningOut(serializers.Serializer):
     message = serializers.CharField()
 
 
-class ErrorOut(serializers.Serializer):
-    class _Error(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        details = serializers.DictField()
-
-    error = _Error()
+NULLABLE_UUID = {"type": "string", "format": "uuid", "nullable": True,
+                 "description": "Folio fiscal (UUID del timbre), en mayúsculas; null hasta que se timbra."}
+ErrorOut = ErrorEnvelope  # the one envelope of every API (tickets/api/schema.py)
 
 
 class PdfPendingOut(serializers.Serializer):
@@ -103,6 +100,30 @@ class CancellationOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ReceptorOut(serializers.Serializer):
+    rfc = serializers.CharField()
+    name = serializers.CharField()
+    tax_regime = serializers.CharField()
+    postal_code = serializers.CharField(help_text="DomicilioFiscalReceptor (el de la sucursal para un extranjero).")
+    cfdi_use = serializers.CharField()
+    emails = serializers.ListField(child=serializers.CharField())
+    foreign_country = serializers.CharField(allow_blank=True, help_text="ResidenciaFiscal; vacío si es mexicano.")
+    foreign_tax_id = serializers.CharField(allow_blank=True, help_text="NumRegIdTrib; vacío si es mexicano.")
+
+
+class InvoiceErrorOut(serializers.Serializer):
+    code = serializers.CharField(help_text="Código del PAC o del SAT (p. ej. CFDI40147), o nuestro.")
+    message = serializers.CharField()
+    permanent = serializers.BooleanField(help_text="true: no se reintentará (la factura quedó «failed»).")
+
+
+class InvoiceLinksOut(serializers.Serializer):
+    self = serializers.URLField()
+    xml = serializers.URLField(required=False, help_text="Solo si la factura está timbrada (o en cancelación).")
+    pdf = serializers.URLField(required=False)
+    zip = serializers.URLField(required=False)
+
+
 class InvoiceOut(serializers.ModelSerializer):
     uuid = serializers.SerializerMethodField()
     ticket_ids = serializers.SerializerMethodField()
@@ -118,19 +139,24 @@ class InvoiceOut(serializers.ModelSerializer):
                   "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at",
                   "pac", "attempts", "receptor", "ticket_ids", "error", "links", "cancellation", "created_at"]
 
+    @extend_schema_field(NULLABLE_UUID)
     def get_uuid(self, obj) -> str | None:
+        """Folio fiscal (UUID del timbre), en mayúsculas; null hasta que se timbra."""
         return str(obj.uuid).upper() if obj.uuid else None
 
     def get_ticket_ids(self, obj) -> list[int]:
         return [link.ticket_id for link in obj.ticket_links.all()]
 
+    @extend_schema_field(ReceptorOut)
     def get_receptor(self, obj) -> dict:
         return {"rfc": obj.receptor_rfc, "name": obj.receptor_name, "tax_regime": obj.receptor_tax_regime,
                 "postal_code": obj.receptor_postal_code, "cfdi_use": obj.receptor_cfdi_use,
                 "emails": obj.receptor_emails, "foreign_country": obj.receptor_country,
                 "foreign_tax_id": obj.receptor_tax_id}
 
+    @extend_schema_field(InvoiceErrorOut(allow_null=True))
     def get_error(self, obj) -> dict | None:
+        """Why the last stamping attempt failed; null when it did not."""
         if not obj.last_error_code:
             return None
         return {"code": obj.last_error_code, "message": obj.last_error_message,
@@ -144,6 +170,7 @@ class InvoiceOut(serializers.ModelSerializer):
         latest = max(obj.cancellations.all(), key=lambda c: c.pk, default=None)  # prefetched by the views
         return cancellation_data(latest) if latest is not None else None
 
+    @extend_schema_field(InvoiceLinksOut)
     def get_links(self, obj) -> dict:
         request = self.context.get("request")
         base = request.build_absolute_uri(f"/api/v1/invoices/{obj.pk}") if request else f"/api/v1/invoices/{obj.pk}"
@@ -164,6 +191,13 @@ class InvoiceCreatedOut(InvoiceOut):
         """What was changed in or is worth knowing about the receptor's data (e.g. the régimen de capital
         taken off the name): the same notices the portal shows."""
         return self.context.get("warnings", [])
+
+
+class InvoiceListOut(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Facturas que cumplen el filtro (todas las páginas).")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = InvoiceOut(many=True)
 
 
 class CancelIn(serializers.Serializer):

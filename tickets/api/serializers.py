@@ -11,25 +11,14 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from rest_framework import serializers
 
+from tickets.api.schema import ErrorEnvelope  # noqa: F401 - the envelope, for views that import it from here
 from tickets.eligibility import ticket_eligibility
 from tickets.ingest.batch import self_invoice_url
+from tickets.ingest.normalize import CURRENCY_PATTERN
 from tickets.models import Batch, Ticket
 
 MONEY = {"max_digits": 18, "decimal_places": 2, "coerce_to_string": True}
 VALUE = {"max_digits": 24, "decimal_places": 6, "coerce_to_string": True}
-
-
-# --- errors ------------------------------------------------------------------------------------------------
-
-
-class ErrorBody(serializers.Serializer):
-    code = serializers.CharField(help_text="Código estable para programas, p. ej. validation_error.")
-    message = serializers.CharField(help_text="Mensaje en español para personas.")
-    details = serializers.DictField(child=serializers.JSONField(), help_text="Por campo: lista de mensajes.")
-
-
-class ErrorEnvelope(serializers.Serializer):
-    error = ErrorBody()
 
 
 # --- requests ------------------------------------------------------------------------------------------------
@@ -63,8 +52,11 @@ class TicketIn(serializers.Serializer):
     number = serializers.CharField(max_length=64, help_text="Número de ticket (único por sucursal).")
     sold_at = serializers.DateTimeField(help_text="ISO 8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 "
                                                   "(o …Z); sin ella, o solo la fecha, se rechaza (400).")
-    currency = serializers.CharField(max_length=3, default="MXN",
-                                     help_text="Clave de c_Moneda con centavos (MXN, USD, EUR…).")
+    currency = serializers.RegexField(
+        CURRENCY_PATTERN, default="MXN",
+        help_text="Cualquier clave del catálogo c_Moneda del SAT cuya moneda tiene centavos (2 decimales), en "
+                  "mayúsculas o minúsculas: MXN (por omisión), USD, EUR, CAD, GBP… No se admiten las de 0 o 3 "
+                  "decimales (p. ej. JPY, KWD) ni XXX o XTS.")
     exchange_rate = serializers.DecimalField(
         required=False, allow_null=True, help_text="Pesos por unidad de la moneda (hasta 6 decimales). Si falta, "
                                                    "se toma de la tabla de tipos de cambio del comercio.", **VALUE)
@@ -85,12 +77,19 @@ class BatchIn(serializers.Serializer):
 
 class BatchZipIn(serializers.Serializer):
     batchId = serializers.CharField(max_length=100)  # noqa: N815 - wire name
-    file = serializers.FileField(help_text="Campo «file[0]»: ZIP de archivos .json (un ticket cada uno, nuestro "
+    file = serializers.FileField(help_text="ZIP de archivos .json (también se acepta en el campo «file[0]») (un ticket cada uno, nuestro "
                                            "formato o {\"cfdi\": {ref_id, ticket_number, document}}).")
 
 
 class VoidIn(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False)
+
+
+class OptionalBoolean(serializers.BooleanField):
+    """A query flag whose absence means "either" (None). DRF reads a missing boolean of a query string as False
+    (default_empty_html); here it gets the default instead, and the schema says boolean, not nullable."""
+
+    default_empty_html = serializers.empty
 
 
 class TicketQuery(serializers.Serializer):
@@ -99,7 +98,8 @@ class TicketQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     sold_from = serializers.DateTimeField(required=False)
     sold_to = serializers.DateTimeField(required=False)
-    invoiced = serializers.BooleanField(required=False, allow_null=True, default=None)
+    invoiced = OptionalBoolean(required=False, default=None,
+                               help_text="true: solo facturados; false: solo los no facturados; sin él: todos.")
     limit = serializers.IntegerField(required=False, min_value=1, default=50)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000_000, default=0)
 
