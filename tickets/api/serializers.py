@@ -50,8 +50,10 @@ class TicketIn(serializers.Serializer):
                                    help_text="Clave de la sucursal. Si falta: la del LugarExpedicion del CFDI "
                                              "(con «document») o la de la llave de API; si no, 400.")
     number = serializers.CharField(max_length=64, help_text="Número de ticket (único por sucursal).")
-    sold_at = serializers.DateTimeField(help_text="ISO 8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 "
-                                                  "(o …Z); sin ella, o solo la fecha, se rechaza (400).")
+    sold_at = serializers.DateTimeField(required=False,
+                                        help_text="Obligatorio con lines (con document se toma la Fecha del CFDI). ISO "
+                                                  "8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 (o "
+                                                  "…Z); sin ella, o solo la fecha, se rechaza (400).")
     currency = serializers.RegexField(
         CURRENCY_PATTERN, default="MXN",
         help_text="Cualquier clave del catálogo c_Moneda del SAT cuya moneda tiene centavos (2 decimales), en "
@@ -62,7 +64,9 @@ class TicketIn(serializers.Serializer):
                                                    "se toma de la tabla de tipos de cambio del comercio.", **VALUE)
     payment_form = serializers.CharField(max_length=2, default="01", help_text="c_FormaPago.")
     discount = serializers.DecimalField(required=False, help_text="Descuento del ticket, con impuestos.", **MONEY)
-    total = serializers.DecimalField(help_text="Total cobrado; debe cuadrar con los renglones.", **MONEY)
+    total = serializers.DecimalField(required=False, help_text="Total cobrado; debe cuadrar con los renglones. "
+                                                               "Obligatorio con lines (con document, el del CFDI).",
+                                     **MONEY)
     subtotal = serializers.DecimalField(required=False, help_text="Opcional; se verifica.", **MONEY)
     tax_total = serializers.DecimalField(required=False, help_text="Opcional; se verifica.", **MONEY)
     lines = LineIn(many=True, required=False)
