@@ -123,6 +123,9 @@ def postprocess(result, generator, request, public):
     components.setdefault("headers", {}).update(HEADERS)
     for path, item in result.get("paths", {}).items():
         for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True  # «?status=&limit=» is the same as leaving them out
             responses = operation.setdefault("responses", {})
             for status, name in _defaults(path, operation).items():
                 responses.setdefault(status, {"$ref": f"#/components/responses/{name}"})

@@ -14,10 +14,11 @@ from invoicing.models import AccountingExport
 from invoicing.services.exports import export_file, export_request
 from tickets.api.auth import HasScope
 from tickets.api.schema import TAG_EXPORTS, content_disposition, error, error_example, path_id
+from tickets.api.strict import StrictJsonSerializer
 from tickets.models import Branch
 
 
-class ExportIn(serializers.Serializer):
+class ExportIn(StrictJsonSerializer):
     month = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", required=False,
                                   help_text="AAAA-MM; o bien date_from y date_to")
     date_from = serializers.DateField(required=False)

@@ -20,20 +20,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api import examples as ex
-from invoicing.api.params import int_param
+from invoicing.api.params import choice_param, int_param
 from invoicing.api.serializers import NULLABLE_UUID, InvoiceErrorOut
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.global_invoice import global_invoice_issue, global_invoice_preview
 from tickets.api.auth import HasScope
 from tickets.api.schema import TAG_GLOBALS, error, error_example, path_id
+from tickets.api.strict import StrictJsonSerializer
 from tickets.models import Branch
 
 MAX_LIMIT = 500
 MAX_EXPLICIT_TICKETS = 5000
 
 
-class GlobalIssueIn(serializers.Serializer):
+class GlobalIssueIn(StrictJsonSerializer):
     period = serializers.CharField(
         max_length=40, required=False, allow_blank=True,
         help_text="AAAA-MM-DD (el periodo que contiene ese día), AAAA-MM o AAAA-MM-DD..AAAA-MM-DD. Con ticket_ids "
@@ -152,7 +153,7 @@ class GlobalInvoiceCollection(APIView):
     def get(self, request):
         qs = _globals(request.auth.merchant)
         if request.query_params.get("status"):
-            qs = qs.filter(status=request.query_params["status"])
+            qs = qs.filter(status=choice_param(request, "status", Invoice.Status.values))
         if request.query_params.get("year"):
             qs = qs.filter(global_year=int_param(request, "year", 0))
         limit = int_param(request, "limit", 50, MAX_LIMIT)
@@ -259,7 +260,16 @@ class GlobalInvoiceEligible(APIView):
     permission_classes = [HasScope("invoices")]
 
     @extend_schema(summary="Tickets elegibles de un periodo: cuántos y por cuánto",
-                   operation_id="global_invoices_eligible", tags=[TAG_GLOBALS], responses={200: EligibleOut},
+                   operation_id="global_invoices_eligible", tags=[TAG_GLOBALS],
+                   responses={200: EligibleOut,
+                              404: error("La sucursal no existe.", error_example(
+                                  "branch_not_found", "No existe la sucursal «NORTE».", {"branch": ["No existe."]})),
+                              422: error("El periodo no se entiende o no va con la periodicidad del comercio.",
+                                         error_example(
+                                             "invalid_period", "2026-05-30..2026-05-30 no es un periodo mensual; el "
+                                                               "que contiene el 30/05/2026 es 2026-05-01..2026-05-31.",
+                                             {"period": ["2026-05-30..2026-05-30 no es un periodo mensual; el que "
+                                                         "contiene el 30/05/2026 es 2026-05-01..2026-05-31."]}))},
                    parameters=[OpenApiParameter("period", str, required=True,
                                                 description="AAAA-MM-DD, AAAA-MM o AAAA-MM-DD..AAAA-MM-DD"),
                                OpenApiParameter("branch", str, description="Clave de sucursal; sin ella, todas.")],

@@ -11,14 +11,15 @@ from invoicing.services.refund import ticket_refund
 from tickets.api.auth import HasScope
 from tickets.api.parsers import TicketJSONParser
 from tickets.api.schema import IDEMPOTENCY_KEY, TAG_TICKETS, error, error_example, path_id
+from tickets.api.strict import StrictJsonSerializer
 
 
-class RefundLineIn(serializers.Serializer):
+class RefundLineIn(StrictJsonSerializer):
     position = serializers.IntegerField(min_value=1, help_text="Número de renglón del ticket (1, 2, …).")
     quantity = serializers.DecimalField(max_digits=24, decimal_places=6, min_value=0, help_text="Cantidad devuelta.")
 
 
-class RefundIn(serializers.Serializer):
+class RefundIn(StrictJsonSerializer):
     refund_key = serializers.CharField(max_length=100, required=False, help_text="Identifica el reembolso en el punto "
                                        "de venta: repetirlo con la misma llave no devuelve dos veces. También se "
                                        "acepta el encabezado Idempotency-Key.")

@@ -9,6 +9,7 @@ from invoicing.models import Cancellation, Invoice
 from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
 from tickets.api.schema import ErrorEnvelope
+from tickets.api.strict import StrictJsonSerializer
 
 
 class ReceptorText(serializers.CharField):
@@ -19,7 +20,7 @@ class ReceptorText(serializers.CharField):
         self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
-class ReceptorIn(serializers.Serializer):
+class ReceptorIn(StrictJsonSerializer):
     """Shape only: the values are cleaned and judged by invoicing/services/receptor.py, the portal's rules."""
 
     rfc = ReceptorText(max_length=LIMIT["rfc"])
@@ -43,12 +44,12 @@ class ReceptorIn(serializers.Serializer):
                                    default=list, help_text=f"Hasta {MAX_EMAILS} correos.")
 
 
-class InvoiceCreateIn(serializers.Serializer):
+class InvoiceCreateIn(StrictJsonSerializer):
     ticket_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=50)
     receptor = ReceptorIn()
 
 
-class ResendIn(serializers.Serializer):
+class ResendIn(StrictJsonSerializer):
     emails = serializers.ListField(child=serializers.EmailField(), max_length=10, required=False)
 
 
@@ -200,7 +201,7 @@ class InvoiceListOut(serializers.Serializer):
     results = InvoiceOut(many=True)
 
 
-class CancelIn(serializers.Serializer):
+class CancelIn(StrictJsonSerializer):
     motive = serializers.CharField(max_length=2, help_text="Motivo del SAT: 01 (con relación: indica "
                                    "«replacement_id»), 02 (errores sin relación), 03 (no se llevó a cabo la "
                                    "operación). El 04 lo aplica solo la solicitud tardía de una global.")
@@ -213,7 +214,7 @@ class CancelIn(serializers.Serializer):
                                                 "release con 02, void con 03.")
 
 
-class ReceptorChangesIn(serializers.Serializer):
+class ReceptorChangesIn(StrictJsonSerializer):
     """Only the fields that change; the rest are kept from the invoice."""
 
     rfc = ReceptorText(max_length=LIMIT["rfc"], required=False)
@@ -224,7 +225,7 @@ class ReceptorChangesIn(serializers.Serializer):
     emails = serializers.ListField(child=ReceptorText(max_length=LIMIT["email"]), max_length=20, required=False)
 
 
-class ReissueIn(serializers.Serializer):
+class ReissueIn(StrictJsonSerializer):
     receptor = ReceptorChangesIn()
 
 

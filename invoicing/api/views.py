@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api import examples as ex
-from invoicing.api.params import date_param, int_param
+from invoicing.api.params import choice_param, date_param, int_param
 from invoicing.api.serializers import (
     InvoiceCreatedOut,
     InvoiceCreateIn,
@@ -83,9 +83,9 @@ class InvoiceCollection(_InvoicesView):
         qs = self.merchant_invoices(request)
         params = request.query_params
         if params.get("status"):
-            qs = qs.filter(status=params["status"])
+            qs = qs.filter(status=choice_param(request, "status", Invoice.Status.values))
         if params.get("kind"):
-            qs = qs.filter(kind=params["kind"])
+            qs = qs.filter(kind=choice_param(request, "kind", Invoice.Kind.values))
         if params.get("uuid"):
             qs = qs.filter(uuid__iexact=params["uuid"].strip()) if _looks_like_uuid(params["uuid"]) else qs.none()
         if params.get("rfc"):

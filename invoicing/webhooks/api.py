@@ -15,12 +15,13 @@ from invoicing.webhooks.services import (
 )
 from tickets.api.auth import HasScope
 from tickets.api.schema import TAG_WEBHOOKS, error, error_example, path_id
+from tickets.api.strict import StrictJsonSerializer
 
 DELIVERIES_DEFAULT = 50
 DELIVERIES_MAX = 200
 
 
-class WebhookIn(serializers.Serializer):
+class WebhookIn(StrictJsonSerializer):
     url = serializers.CharField(max_length=500, help_text="https://… que recibirá los eventos por POST")
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), max_length=len(EVENTS),
                                    required=False, default=list, help_text="Vacío: todos los eventos.")
@@ -28,7 +29,7 @@ class WebhookIn(serializers.Serializer):
     is_active = serializers.BooleanField(required=False, default=True)
 
 
-class WebhookPatchIn(serializers.Serializer):
+class WebhookPatchIn(StrictJsonSerializer):
     url = serializers.CharField(max_length=500, required=False)
     events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), max_length=len(EVENTS),
                                    required=False)

@@ -57,7 +57,7 @@ class ExchangeRates(TicketsView):
         currency = request.query_params.get("currency")
         if currency:
             qs = qs.filter(currency=currency.strip().upper()[:3])
-        raw = request.query_params.get("limit", "100")
+        raw = request.query_params.get("limit") or "100"  # empty means absent, as everywhere in the API
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
             raise InvalidInput(details={"limit": [f"Entero de 1 a {MAX_LIMIT}."]})
         rows = qs.order_by("-valid_from", "currency")[:int(raw)]
@@ -79,6 +79,13 @@ class ExchangeRates(TicketsView):
         data = request.data if isinstance(request.data, dict) else None
         if data is None:
             raise InvalidInput("El cuerpo debe ser un objeto {currency, valid_from, rate}.")
+        # Shape first, as the schema states it (the service judges the values): texts, and a known source.
+        wrong = {name: ["Tipo inválido: se espera texto."] for name in ("currency", "valid_from", "rate", "source")
+                 if name in data and not isinstance(data[name], str)}
+        if "source" in data and "source" not in wrong and data["source"] not in ExchangeRate.Source.values:
+            wrong["source"] = [f"Valores: {', '.join(ExchangeRate.Source.values)}."]
+        if wrong:
+            raise InvalidInput(details=wrong)
         row, created = exchange_rate_set(merchant=self.merchant, currency=data.get("currency"),
                                          valid_from=data.get("valid_from"), rate=data.get("rate"),
                                          source=data.get("source") or ExchangeRate.Source.DOF_FIX, actor=self.actor)
