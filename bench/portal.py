@@ -1,15 +1,24 @@
-"""Shoppers' lookup throughput: the real lookup view vs a bare Django view doing the same DB look-up.
+"""Shoppers' lookup: what a shopper waits for at a given arrival rate, and throughput against a bare view.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/portal.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/portal.py [--rate 150] [--sweep]
 
-Starts gunicorn on 127.0.0.1 (persistent DB connections), 32 concurrent connections for a bounded time with
-`wrk` when installed (apt-get install wrk), else a threaded Python client. The requests cycle through a
-hit (302 to the cart), a wrong total and a miss (both render the page). Prints ONE JSON object.
-Targets: lookup_rps >= 60% of bare_rps, lookup_p99_ms < 50.
+Starts gunicorn on 127.0.0.1 (persistent DB connections). The requests cycle through a hit (302 to the cart), a
+wrong total and a miss (both render the page).
+
+- Open loop (what a shopper feels): requests are sent at a fixed rate (default 150/s; `--sweep` also runs
+  50/100/150/200/300) by a generator that never waits for an answer before sending the next, each on its own
+  connection as phones arrive. Latency counts from the moment a request was due, so a slow server cannot hide
+  its queue by slowing the generator down (no coordinated omission).
+- Closed loop (capacity): 32 connections always busy for a bounded time, with `wrk` when installed, else a
+  threaded Python client; the real lookup against a bare Django view doing the same DB look-up.
+
+Prints ONE JSON object. Targets: open_loop_p99_ms <= 50 with 0 errors at 150/s; ratio >= 0.6.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -145,7 +154,63 @@ def wrk_load(url: str, bodies: list[str], cookie: str, token: str) -> dict:
     return {"rps": int(requests) / (int(duration_us) / 1e6), "p99_ms": float(p99_us) / 1000, "errors": int(errors)}
 
 
+def open_loop(url: str, bodies: list[str], cookie: str, token: str, rate: float, seconds: float) -> dict:
+    """Send ``rate`` requests a second for ``seconds``, each due at a fixed time, whatever the answers do."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port, path = parts.hostname, parts.port, parts.path
+    requests_ = [
+        (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+         f"Content-Length: {len(b)}\r\nCookie: {cookie}\r\nX-CSRFToken: {token}\r\nConnection: close\r\n\r\n{b}"
+         ).encode() for b in bodies]
+    latencies: list[float] = []
+    errors = [0]
+
+    async def one(due: float, payload: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+            writer.write(payload)
+            status = await asyncio.wait_for(reader.readline(), 10)
+            await asyncio.wait_for(reader.read(), 10)  # Connection: close → the whole answer
+            writer.close()
+            code = int(status.split()[1])
+            if code >= 400 and code != 404:
+                errors[0] += 1
+        except (TimeoutError, OSError, IndexError, ValueError):
+            errors[0] += 1
+        latencies.append(loop.time() - due)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
+        total = int(rate * seconds)
+        tasks = []
+        for n in range(total):
+            due = start + n / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(due, requests_[n % len(requests_)])))
+        await asyncio.gather(*tasks)
+
+    asyncio.run(run())
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000 if latencies else 0.0
+
+    return {"rate": rate, "requests": len(latencies), "p50_ms": round(pct(0.50), 2), "p99_ms": round(pct(0.99), 2),
+            "max_ms": round(latencies[-1] * 1000, 2) if latencies else 0.0, "errors": errors[0]}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=150, help="open-loop arrivals per second (default 150)")
+    parser.add_argument("--sweep", action="store_true", help="also run 50, 100, 150, 200 and 300 per second")
+    parser.add_argument("--open-seconds", type=float, default=float(os.environ.get("BENCH_OPEN_SECONDS", "10")))
+    args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print(json.dumps({"error": "set DATABASE_URL to a PostgreSQL database"}))
         sys.exit(2)
@@ -183,6 +248,9 @@ def main() -> None:
         load(f"{base}/{SLUG}/bench-lookup", bodies, cookie, token)  # warm-up of every worker
         bare = load(f"{base}/{SLUG}/bench-lookup", bodies, cookie, token)
         lookup = load(f"{base}/{SLUG}/", bodies, cookie, token)
+        time.sleep(1)  # let the closed loop's backlog drain before measuring what one arrival waits
+        rates = sorted({args.rate, *((50, 100, 150, 200, 300) if args.sweep else ())})
+        sweep = {r: open_loop(f"{base}/{SLUG}/", bodies, cookie, token, r, args.open_seconds) for r in rates}
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -193,6 +261,10 @@ def main() -> None:
         "ratio": round(lookup["rps"] / bare["rps"], 3) if bare["rps"] else None,
         "errors": lookup["errors"] + bare["errors"], "connections": CONNECTIONS, "seconds": DURATION_S,
         "gunicorn_workers": int(workers), "load_generator": load.__name__,
+        "open_loop_rate": args.rate, "open_loop_p50_ms": sweep[args.rate]["p50_ms"],
+        "open_loop_p99_ms": sweep[args.rate]["p99_ms"], "open_loop_errors": sweep[args.rate]["errors"],
+        "open_loop_seconds": args.open_seconds,
+        **({"open_loop_sweep": [sweep[r] for r in rates]} if args.sweep else {}),
     }))
 
 

@@ -257,16 +257,17 @@ def _exact_taxes(res: LineResult, quantity: Decimal) -> Decimal:
 def fit_printed_total(
     lines: list[tuple], total: Decimal, where: str
 ) -> list[int]:
-    """Cents (+1, −1 or 0) to add to each line's charged amount so the lines add up to the printed ``total``.
+    """Cents to add to (or take from) each line's charged amount so the lines add up to the printed ``total``.
 
     A POS that rounds tax once per tax group (on the subtotal) prints a total a cent or a few away from the sum
     of per-line rounding. Anexo 20 lets each concept's Traslado Importe be anything inside its window
     [trunc((Base − ½·10⁻ᵈ)·Tasa), ceil((Base + ½·10⁻ᵈ)·Tasa)] (RULES.md §1.6, CFDI40180), which always holds both
-    the rounded-down and the rounded-up cent of Base × Tasa. So each line with a tax at a positive rate may take
-    one cent more or less of tax, with its Base (Importe) unchanged: the tolerance is **one cent per such line**,
-    and per-group rounding never needs more (Σ floor(xᵢ) ≤ round(Σ xᵢ) ≤ Σ ceil(xᵢ)). Lines whose tax was
-    rounded furthest against the difference move first, as the POS's own rounding would have it. A difference
-    the taxes cannot absorb this way is refused (CFDI40119): it is not rounding.
+    the rounded-down and the rounded-up cent of Base × Tasa. So each tax at a positive rate of a line may take one
+    cent more or less, with the line's Base (Importe) unchanged: the tolerance is **one cent per tax per line**
+    (a line with IEPS and IVA: two), and per-group rounding never needs more (Σ floor(xᵢ) ≤ round(Σ xᵢ) ≤
+    Σ ceil(xᵢ), for each tax). Every line's first cent is used before any line's second; within each round the
+    lines whose taxes were rounded furthest against the difference move first, as the POS's own rounding would
+    have it. A difference the taxes cannot absorb this way is refused (CFDI40119): it is not rounding.
     ``lines`` are (charged after discounts, discount, quantity, taxes, ObjetoImp[, net as printed]) as ``solve``
     takes them.
     """
@@ -276,30 +277,35 @@ def fit_printed_total(
     if need == 0:
         return [0] * len(lines)
     step = 1 if need > 0 else -1
-    taxed = [i for i, (gross, _, _, taxes, objeto, *_) in enumerate(lines)
-             if objeto == "02" and gross > ZERO and any(t.factor != "Exento" and t.rate for t in taxes)]
     options = []
-    for i in taxed if len(taxed) >= abs(need) else ():
-        gross, discount, quantity, taxes, objeto, *hint = lines[i]
+    for i, (gross, discount, quantity, taxes, objeto, *hint) in enumerate(lines):
+        room = sum(1 for t in taxes if t.factor != "Exento" and t.rate)
+        if objeto != "02" or gross <= ZERO or not room:
+            continue
         try:
             before = solve(gross, discount, quantity, taxes, objeto, where, hint[0] if hint else None)
-            after = solve(gross + CENT * step, discount, quantity, taxes, objeto, where, before.base)
         except BuildError:
             continue
-        if after.base != before.base:
-            continue
         paid = sum((t.importe for t in before.taxes if t.importe is not None), ZERO)
-        options.append(((_exact_taxes(before, quantity) - paid) * step, -i, i))
+        score = (_exact_taxes(before, quantity) - paid) * step
+        for cents in range(1, min(room, abs(need)) + 1):
+            try:
+                after = solve(gross + CENT * step * cents, discount, quantity, taxes, objeto, where, before.base)
+            except BuildError:
+                break
+            if after.base != before.base:
+                break
+            options.append((-cents, score, -i, i, cents))
     if len(options) < abs(need):
         raise BuildError(
             "CFDI40119",
             where,
             f"El total ({round_money(total)}) no coincide con la suma de las partidas menos descuentos ({computed}): "
-            f"difiere {diff:+}. Por redondeo de impuestos se admite hasta un centavo por partida con impuesto "
+            f"difiere {diff:+}. Por redondeo de impuestos se admite hasta un centavo por impuesto de cada partida "
             f"({len(options)} aquí).",
         )
     options.sort(reverse=True)
-    cents = [0] * len(lines)
-    for _, _, i in options[: abs(need)]:
-        cents[i] = step
-    return cents
+    moved = [0] * len(lines)
+    for *_, i, cents in options[: abs(need)]:
+        moved[i] = max(moved[i], cents)
+    return [m * step for m in moved]

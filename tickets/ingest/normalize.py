@@ -300,6 +300,22 @@ def _gross_factor(taxes: tuple[LineTax, ...]) -> tuple[Decimal, Decimal]:
     return factor, cuota
 
 
+def _net_priced_amount(net: Decimal, quantity: Decimal, taxes: tuple[LineTax, ...]) -> Decimal:
+    """What a POS with net prices charges for a line, the way a CFDI reads it: the net rounded to the cent, each
+    tax rounded on it (IEPS first, then IVA on net + IEPS). Compounding the rates unrounded would put a
+    two-tax line a cent or two off the receipt, past the one cent per tax the printed total may differ by."""
+    base = round_money(net)
+    ieps = ZERO
+    for t in taxes:
+        if t.impuesto == IEPS and t.factor == "Tasa":
+            ieps = round_money(base * t.rate)
+        elif t.impuesto == IEPS and t.factor == "Cuota":
+            ieps = round_money(quantity * t.rate)
+    iva = next((round_money((base + ieps) * t.rate) for t in taxes if t.impuesto == IVA and t.factor == "Tasa"),
+               ZERO)
+    return base + ieps + iva
+
+
 # --- lines ---------------------------------------------------------------------------------------------
 
 
@@ -338,9 +354,8 @@ def _line(raw, i, errs, tasas=None) -> tuple[LineDraft, EngineLine] | None:
         amount = round_money(quantity * unit_price)
         discount_gross = round_money(discount)
     else:
-        factor, cuota = _gross_factor(gross_taxes)
-        iva = next((t.rate for t in gross_taxes if t.impuesto == IVA and t.factor == "Tasa"), ZERO)
-        amount = round_money((quantity * unit_price * factor) + quantity * cuota * (ONE + iva))
+        factor, _ = _gross_factor(gross_taxes)
+        amount = _net_priced_amount(quantity * unit_price, quantity, gross_taxes)
         discount_gross = round_money(discount * factor)
     return _draft_line(product_code, unit_code, sku, description, quantity, unit_price, include, tax_object,
                        engine_taxes, stored_taxes, amount, discount_gross)

@@ -110,9 +110,15 @@ line = st.tuples(
 @given(st.lists(line, min_size=1, max_size=10))
 @example([(D(1), D("0.55"), 0), (D(1), D("0.55"), 0)])  # 0.0880 + 0.0880: 0.18 per line, 0.17 on the subtotal
 @example([(D(3), D("0.33"), 0)] * 10)
-# Derandomized so CI runs the same 150 tickets every time. A random run (CI of 2026-12-05) found a receipt whose
-# printed total was two cents below the sum the lines give and that no taxed line could absorb ("0 aquí" in
-# CFDI40119): a known gap of fit_printed_total, to be fixed. HYPOTHESIS_RANDOM=1 runs a random sweep.
+# Random sweeps found these: lines alone in their group, with IEPS and IVA, that the old compounded net → gross
+# put two cents off the receipt (one line, one cent of tolerance: refused).
+@example([(D("7.297"), D("224.73"), 3), (D("2.888"), D("793.46"), 2), (D(1), D("990.28"), 1),
+          (D(6), D("564.49"), 6), (D("4.581"), D("421.59"), 5)])
+@example([(D("1.393"), D("230.33"), 1), (D(3), D("356.63"), 3), (D(1), D("381.27"), 2), (D(2), D("609.61"), 3),
+          (D(6), D("835.89"), 3), (D("5.307"), D("465"), 5)])
+# A line with IEPS and IVA may need a cent of each: the group of two such lines below is two cents off.
+@example([(D(1), D("0.55"), 5), (D(1), D("0.55"), 5), (D(1), D("0.55"), 5)])
+# Derandomized so CI runs the same 150 tickets every time; HYPOTHESIS_RANDOM=1 runs a random sweep.
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
           derandomize=not os.environ.get("HYPOTHESIS_RANDOM"))
 def test_a_subtotal_taxed_ticket_is_invoiced_with_its_printed_total(csd, lines):
@@ -156,7 +162,7 @@ def test_more_than_a_cent_per_taxed_line_is_not_rounding():
     payload["total"] = str(printed + D("0.02"))
     with pytest.raises(TicketRejected) as exc:
         normalize(payload, context())
-    assert "no coincide" in exc.value.errors["total"][0] and "un centavo por partida" in exc.value.errors["total"][0]
+    assert "no coincide" in exc.value.errors["total"][0] and "un centavo por impuesto de cada partida" in exc.value.errors["total"][0]
 
 
 def test_untaxed_lines_cannot_absorb_a_cent():
