@@ -23,7 +23,7 @@ CATALOGUE: dict[str, tuple[tuple[int, ...], str]] = {
     "not_found": ((404,), "No existe, o es de otro comercio (nunca se distingue), o la ruta no existe."),
     # --- the API key
     "not_authenticated": ((401,), "Falta la llave de API (Authorization: Bearer … o X-Access-Token)."),
-    "invalid_api_key": ((401,), "La llave no existe o el encabezado Authorization no es «Bearer <llave>»."),
+    "invalid_api_key": ((401,), "La llave no existe o el encabezado Authorization no es «Bearer afk_…»."),
     "revoked_api_key": ((401,), "La llave fue revocada en la administración."),
     "inactive_merchant": ((401,), "El comercio de la llave está inactivo."),
     "missing_scope": ((403,), "La llave no tiene el permiso de esa operación (tickets, invoices o webhooks)."),
