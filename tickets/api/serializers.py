@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tickets.api.schema import ErrorEnvelope  # noqa: F401 - the envelope, for views that import it from here
@@ -74,9 +75,21 @@ class TicketIn(serializers.Serializer):
                                                                "punto de venta, en base64.")
 
 
+@extend_schema_field({
+    "type": "array", "minItems": 1,
+    # A bad ticket never rejects the batch: it is judged alone and answered in «report» (207). So an item is any
+    # object, and the ticket's shape is the one documented; a client sends TicketIn, the server takes both.
+    "items": {"anyOf": [{"$ref": "#/components/schemas/TicketInRequest"}, {"type": "object"}]},
+    "description": "Hasta 10,000 tickets, cada uno como en POST /tickets (TicketIn). Uno inválido no rechaza el "
+                   "lote: su resultado va en «report» con sus errores.",
+})
+class BatchTickets(serializers.ListField):
+    pass
+
+
 class BatchIn(serializers.Serializer):
     batch_id = serializers.CharField(max_length=100, help_text="Id del lote del cliente; no se repite.")
-    tickets = TicketIn(many=True, help_text="Hasta 10,000 tickets.")
+    tickets = BatchTickets()
 
 
 class BatchZipIn(serializers.Serializer):
