@@ -31,6 +31,9 @@ migrate: install
 # The demo lets webhooks reach a receiver on this machine or its network (WEBHOOK_ALLOW_PRIVATE=0 make run to
 # refuse them, as production does by default).
 run: export WEBHOOK_ALLOW_PRIVATE ?= 1
+# The links the demo prints and emails (the receipt's QR, the invoice's downloads) follow the port it runs on,
+# unless PUBLIC_BASE_URL is set.
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	$(PY) manage.py load_sat_catalogs
 	$(PY) manage.py seed_demo --if-empty
@@ -39,6 +42,7 @@ run: migrate
 	@echo "  Administración: http://$(HOST):$(PORT)/admin/"
 	@echo "  API (docs):     http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Salud:          http://$(HOST):$(PORT)/healthz"
+	@echo "  Enlaces en tickets y correos: $(PUBLIC_BASE_URL)"
 	@echo "  Webhooks a direcciones privadas: $(if $(filter 1 true yes on,$(WEBHOOK_ALLOW_PRIVATE)),permitidos (demo),rechazados)"
 	@echo ""
 	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM; \

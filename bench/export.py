@@ -108,8 +108,9 @@ def main() -> None:
     finally:
         if export is not None and export.file:
             export.file.storage.delete(export.file.name)
+        from infra.models import Event
         from invoicing.pac.models import SandboxStamp
-        from tickets.models import Event, Ticket, TicketLine
+        from tickets.models import Ticket, TicketLine
 
         SandboxStamp.objects.filter(emisor_rfc=merchant.rfc, uuid__in=[
             str(u).upper() for u in Invoice.objects.filter(merchant=merchant).values_list("uuid", flat=True)]).delete()

@@ -635,8 +635,8 @@ class Suite:
         """Stamp latency by phase, and when each invoice was stamped (its first "stamped" event)."""
         from django.db.models import Min
 
+        from infra.models import Event
         from invoicing.models import Invoice
-        from tickets.models import Event
 
         created = {pk: at.timestamp() for pk, at in Invoice.objects.filter(
             merchant__slug__startswith="faults-").values_list("id", "created_at")}

@@ -97,9 +97,10 @@ def main() -> None:
 
 @bench_invoices_deletable()
 def _cleanup(merchant) -> None:
+    from infra.models import Event
     from invoicing.models import GlobalPeriod, Invoice, InvoiceRelation, InvoiceTicket
     from invoicing.pac.models import SandboxStamp
-    from tickets.models import Event, Ticket, TicketLine
+    from tickets.models import Ticket, TicketLine
 
     uuids = [str(u).upper() for u in Invoice.objects.filter(merchant=merchant).exclude(uuid=None)
              .values_list("uuid", flat=True)]

@@ -112,8 +112,9 @@ def copy_same_rows(merchant, branch, count: int, run: str, sold_at) -> float:
     """
     from django.db import connection, transaction
 
+    from infra.models import Event
     from tickets.ingest.store import EVENT_COLUMNS, LINE_COLUMNS, TICKET_COLUMNS, _columns
-    from tickets.models import Event, Ticket, TicketLine
+    from tickets.models import Ticket, TicketLine
 
     now = dt.datetime.now(dt.UTC).isoformat()
     sold = sold_at.isoformat()

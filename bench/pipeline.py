@@ -79,7 +79,7 @@ def main() -> None:
         receptor = ReceptorData("CACX7605101P8", "XOCHILT CASAS CHAVEZ", "612", "36257", "G03")
         env = dict(os.environ, Q_WORKERS=str(args.workers), INVOICE_PDF_AFTER_STAMP="0", DEBUG="0",
                    SECRET_KEY=settings.SECRET_KEY, FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY)
-        from tickets.queues import QUEUES, broker
+        from infra.queues import QUEUES, broker
 
         for queue in QUEUES:  # tasks a previous run's killed cluster left behind are not this run's work
             broker(queue).purge_queue()
@@ -140,7 +140,7 @@ def main() -> None:
 def _wait_ready(queues, timeout: float = 120) -> None:
     from django_q.tasks import result
 
-    from tickets.queues import enqueue
+    from infra.queues import enqueue
 
     waiting = [enqueue("portal.tasks.ping", "ready", queue=queue) for queue in queues]
     deadline = time.monotonic() + timeout
@@ -203,8 +203,8 @@ def _pdf_ms(invoice, renders: int) -> float | None:
 def _cleanup(merchant) -> None:
     from django.db import connection
 
+    from infra.models import Event
     from invoicing.models import Invoice
-    from tickets.models import Event
 
     Event.objects.filter(merchant=merchant).delete()
     Invoice.objects.filter(merchant=merchant).delete()

@@ -5,6 +5,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.models import Event
+from infra.roles import Cap
 from invoicing.admin_cancel import InvoiceCancelAdminMixin
 from invoicing.cfdi.catalogs import FORMAS_PAGO
 from invoicing.cfdi.csd import CsdError, load_csd
@@ -17,9 +20,7 @@ from invoicing.services.certificates import certificate_install
 from invoicing.services.documents import DOWNLOADABLE, invoice_email_send
 from invoicing.services.stamping import invoice_retry_now
 from tickets.admin import PaymentFormFilter
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
-from tickets.models import Event, Merchant
-from tickets.roles import Cap
+from tickets.models import Merchant
 
 MAX_RESEND_AT_ONCE = 20
 
@@ -170,7 +171,7 @@ class InvoiceAdmin(InvoiceCancelAdminMixin, InvoiceDocumentsAdminMixin, Merchant
     inlines = [InvoiceTicketInline, InvoiceRelationInline]
     actions = ["resend_email", "resend_to", "retry_now"]
     # Lifecycle actions (cancel, reissue) come from the state machine only: when invoicing/models.py offers them,
-    # they are added here with permissions=["cancel"] / ["reissue"] (tickets/roles.py gives them to accountants
+    # they are added here with permissions=["cancel"] / ["reissue"] (infra/roles.py gives them to accountants
     # and owners) and call the state machine's services, never a status write of their own.
     fieldsets = [
         ("Documento", {"fields": ["kind", "status", "serie", "folio", "uuid", "issued_at", "stamped_at", "pac",
@@ -305,7 +306,7 @@ import invoicing.webhooks.admin  # noqa: E402,F401  (webhook endpoints, deliveri
 # Tickets may not import the invoicing app: give its payment-form filter the SAT catalog's names from here.
 PaymentFormFilter.names = FORMAS_PAGO
 
-# The admin's home for merchant staff (tickets.admin_scope.MerchantAdminSite.index).
+# The admin's home for merchant staff (infra.admin_scope.MerchantAdminSite.index).
 admin.site.dashboard = merchant_dashboard
 
 import invoicing.admin_export  # noqa: E402,F401  (the accountant's period export)

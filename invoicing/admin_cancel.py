@@ -4,7 +4,7 @@
 anything on the first click: a page shows, for every invoice, whether the receptor must accept and why, until when
 it can be cancelled at all (CFF 29-A) and what happens to its tickets, or why it cannot be cancelled; only its
 "Confirmar" calls the services (invoicing/services/cancel.py, reissue.py). The actions run on the admin's
-queryset, already cut to the user's merchant (tickets/admin_scope.py).
+queryset, already cut to the user's merchant (infra/admin_scope.py).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.roles import Cap
 from invoicing.errors import InvoicingError
 from invoicing.models import AccountingExport
 from invoicing.services.exports import MAX_DAYS, export_file, export_request
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import Merchant
-from tickets.roles import Cap
 
 
 def last_month(today: dt.date) -> tuple[dt.date, dt.date]:

@@ -17,6 +17,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.roles import Cap
 from invoicing.cfdi.catalogs import FORMAS_PAGO
 from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice, LateRequest
@@ -27,9 +29,7 @@ from invoicing.services.global_invoice import (
     global_invoice_preview,
     merchant_period,
 )
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
 from tickets.models import Branch, Merchant
-from tickets.roles import Cap
 
 PREVIEW_TICKETS = 200
 

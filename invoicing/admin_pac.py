@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from infra.roles import Cap
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, regimenes_for
 from invoicing.models import Invoice
 from invoicing.pac import get_pac
@@ -21,7 +22,6 @@ from invoicing.pdf import invoice_branding, render_cfdi_pdf, safe_color
 from invoicing.services.documents import DOWNLOADABLE
 from tickets.admin import MerchantAdmin
 from tickets.models import Merchant
-from tickets.roles import Cap
 
 log = logging.getLogger("invoicing.pac")
 
@@ -116,7 +116,7 @@ class MerchantPacAdmin(MerchantAdmin):
             return "Guarda el comercio para ver la vista previa."
         color = safe_color(obj.brand_color)
         logo = format_html('<img src="{}" alt="" height="40" style="vertical-align:middle;margin-right:10px">',
-                           obj.logo.url) if obj.logo else ""
+                           obj.logo_url) if obj.logo else ""
         pdf = reverse("admin:tickets_merchant_pdf_preview", args=(obj.pk,))
         return format_html(
             '<div id="branding-preview" data-color="{}" style="max-width:560px">'

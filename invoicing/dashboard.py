@@ -17,11 +17,13 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from infra.models import Event
 from invoicing.models import Certificate, Invoice
+from invoicing.pdf import safe_color
 from invoicing.periods import effective_periodicity, local_midnight, period_at
 from invoicing.selectors import attention_categories, statuses
 from invoicing.services.global_invoice import eligible_tickets
-from tickets.models import Event, Merchant, Ticket
+from tickets.models import Merchant, Ticket
 
 ZERO = Decimal("0")
 EXPIRING_HOURS = 72
@@ -213,8 +215,6 @@ def chart_svg(series: list[dict], color: str = "#0B5FFF") -> str:
 
 def merchant_dashboard(merchant: Merchant, *, now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
-    from invoicing.pdf import safe_color
-
     series = daily_series(merchant, now)
     return {
         "merchant": merchant,

@@ -28,9 +28,9 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from infra.events import transition
+from infra.queues import BULK, DELIVER, after_commit, enqueue
 from invoicing.models import DeliverySlot, Invoice, InvoiceDelivery
-from tickets.events import transition
-from tickets.queues import BULK, DELIVER, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def deliveries_wake(large: bool) -> bool:
 
 def deliveries_wake_on_commit(lanes) -> None:
     for large in sorted(set(lanes)):
-        transaction.on_commit(lambda large=large: deliveries_wake(large))
+        after_commit(deliveries_wake, large)
 
 
 def delivery_slot_disarm(large: bool) -> None:

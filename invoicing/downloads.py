@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from infra.logcontext import bind
 from invoicing.models import Invoice
 from invoicing.services.documents import (
     DOWNLOADABLE,
@@ -60,6 +61,7 @@ def public_download(request, code: str, fmt: str):
     )
     if invoice is None:
         raise Http404("La factura no existe o todavía no está timbrada.")
+    bind(merchant_id=invoice.merchant_id, invoice_id=invoice.pk)
     try:
         return document_response(invoice, fmt)
     except PdfNotReady as exc:

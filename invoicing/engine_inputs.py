@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from invoicing.cfdi import inputs as cfdi
+from invoicing.cfdi.csd import load_csd
 from invoicing.cfdi.rfc import RFC_EXTRANJERO
-from invoicing.models import Certificate, Invoice
+from invoicing.models import Certificate, Invoice, InvoiceTicket
 from tickets.ingest.normalize import net_hint
 from tickets.models import Merchant, Ticket, TicketLine
 
@@ -74,8 +75,6 @@ def engine_tickets(tickets) -> list[cfdi.Ticket]:
 
 def engine_tickets_by_invoice(invoice_ids) -> dict[int, list[cfdi.Ticket]]:
     """The engine tickets of many invoices at once (a stamping batch): two queries in all."""
-    from invoicing.models import InvoiceTicket
-
     links = list(
         InvoiceTicket.objects.filter(invoice_id__in=invoice_ids).order_by("invoice_id", "ticket_id")
         .values_list("invoice_id", "ticket_id", "ticket__number", "ticket__payment_form", "ticket__total")
@@ -108,7 +107,5 @@ def engine_receptor(invoice: Invoice) -> cfdi.Receptor:
 
 
 def engine_csd(certificate: Certificate, *, expected_rfc: str):
-    from invoicing.cfdi.csd import load_csd
-
     return load_csd(bytes(certificate.cer_der), bytes(certificate.key_der), certificate.password,
                     expected_rfc=expected_rfc)

@@ -4,7 +4,7 @@ Subclass of the project's DomainError, so the API's one exception handler render
 ``{"error": {"code", "message", "details"}}`` with ``status``.
 """
 
-from tickets.errors import DomainError
+from infra.errors import DomainError
 
 
 class InvoicingError(DomainError):

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from infra.db.bulk import bulk_update_fields
+from infra.events import transition
+from infra.models import Event
 from invoicing.models import Invoice
-from tickets.events import transition
-from tickets.models import Event
 
 S = Invoice.Status
 CREATED = ""  # the "status" an invoice comes from when it is created
@@ -36,7 +37,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.STAMPED: frozenset({S.CANCELLING}),
     S.CANCELLING: frozenset({S.CANCEL_PENDING, S.CANCELLED, S.STAMPED}),
     S.CANCEL_PENDING: frozenset({S.CANCELLED, S.STAMPED}),
-    S.FAILED: frozenset(),
+    # A nominative invoice the PAC refused for the receptor's data (CFDI40145 name, CFDI40147 postal code…) goes
+    # back to the queue with the corrected data and the same folio (invoicing/services/receptor_retry.py): it was
+    # never a CFDI, so nothing at SAT is replaced.
+    S.FAILED: frozenset({S.PENDING}),
     S.CANCELLED: frozenset(),
 }
 
@@ -45,7 +49,8 @@ IN_FLIGHT = (S.PENDING, S.SEALED)  # the stamping queue (a partial index on the 
 CANCELLATION = (S.CANCELLING, S.CANCEL_PENDING)  # a cancellation is under way: the CFDI is still vigente
 LEGAL = (S.STAMPED, *CANCELLATION, S.CANCELLED)  # a CFDI exists at SAT: downloadable, never deleted
 LIVE = (S.ON_HOLD, S.PENDING, S.SEALED, S.STAMPED, *CANCELLATION)  # holds its tickets
-FINAL = tuple(status for status, targets in TRANSITIONS.items() if status and not targets)
+# Holds no tickets and nothing is under way: a failed invoice until (and unless) its receptor retries it.
+FINAL = (S.FAILED, S.CANCELLED)
 
 
 class IllegalTransition(Exception):  # noqa: N818 - reads as what happened
@@ -108,8 +113,6 @@ def invoice_transitions_bulk(invoices: Sequence[Invoice], *, from_status: str, t
     values (``fields``) on the instances; this sets their status, writes them in one statement per field set
     and adds one event per invoice.
     """
-    from tickets.bulk import bulk_update_fields
-
     transition_check(from_status, to)
     if not invoices:
         return

@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
-from tickets.encryption import EncryptedBinaryField, EncryptedTextField
+from infra.encryption import EncryptedBinaryField, EncryptedTextField
 from tickets.models import MONEY, Branch, Merchant, Ticket, public_code
 
 
@@ -96,6 +96,8 @@ class Invoice(models.Model):
                                         default="")
     receptor_tax_id = models.CharField("registro tributario extranjero del receptor", max_length=40, blank=True,
                                        default="")
+    # The language of the emails the receptor gets ("" = the site's, es-MX): a shopper who asked in English.
+    language = models.CharField("idioma de los correos", max_length=8, blank=True, default="")
     # Amounts snapshot
     currency = models.CharField("moneda", max_length=3, default="MXN")
     # TipoCambio of the CFDI: the tickets' (all of an invoice's tickets share currency and rate); None for MXN.
@@ -274,3 +276,4 @@ class DeliverySlot(models.Model):
 
 
 from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)
+from invoicing.models_metrics import MetricCounter  # noqa: E402,F401  (stamping counters for /metrics)

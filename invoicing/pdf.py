@@ -25,8 +25,12 @@ from django.utils import timezone
 
 from invoicing.cfdi import catalogs as cat
 from invoicing.cfdi.cadena import tfd_cadena_original
+from invoicing.cfdi.cancellation import MOTIVES
 from invoicing.cfdi.parser import ParsedCfdi, parse_cfdi
 from invoicing.cfdi.qr import qr_url
+from invoicing.cfdi.words import amount_in_words
+from invoicing.models import Cancellation, Invoice
+from tickets.catalogs import ProductKey, UnitKey
 
 LEYENDA = "Este documento es una representación impresa de un CFDI"
 SANDBOX_WATERMARK = "SANDBOX – sin validez fiscal"
@@ -74,34 +78,23 @@ def qr_matrix(data: str) -> list[list[bool]]:
     return qr.get_matrix()
 
 
-def _png_1bit(matrix: list[list[bool]]) -> bytes:
-    """A 1-bit grayscale PNG, one pixel per module (written by hand: cheaper than going through Pillow)."""
+def _png_gray(matrix: list[list[bool]]) -> bytes:
+    """An 8-bit grayscale PNG, one pixel per module (written by hand: cheaper than going through Pillow).
+    8-bit rather than 1-bit: WeasyPrint converts a 1-bit image to RGB and re-encodes it on every render."""
+    rows = b"".join(b"\x00" + bytes(0 if dark else 255 for dark in row) for row in matrix)  # filter: none
     size = len(matrix)
-    rows = bytearray()
-    for row in matrix:
-        rows.append(0)  # filter: none
-        bits = 0
-        nbits = 0
-        for dark in row:
-            bits = (bits << 1) | (0 if dark else 1)  # 0 = black in grayscale
-            nbits += 1
-            if nbits == 8:
-                rows.append(bits)
-                bits = nbits = 0
-        if nbits:
-            rows.append((bits << (8 - nbits)) | ((1 << (8 - nbits)) - 1))
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    header = struct.pack(">IIBBBBB", size, size, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(
         b"IEND", b""
     )
 
 
 def qr_png(data: str) -> bytes:
-    return _png_1bit(qr_matrix(data))
+    return _png_gray(qr_matrix(data))
 
 
 def _data_uri(mime: str, body: bytes) -> str:
@@ -158,16 +151,46 @@ def money(value: Decimal | None) -> str:
     return f"{value:,.{places}f}"
 
 
+def places_needed(values, *, low: int = 2, high: int = 6) -> int:
+    """Decimals that show every value exactly (trailing zeros aside), between ``low`` and ``high``: a column
+    printed with one precision, the one its most precise value was sold at (76.725000 next to 17.320000)."""
+    needed = low
+    for value in values:
+        if value is None:
+            continue
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > needed:
+            needed = min(-exponent, high)
+    return needed
+
+
+def fixed(value: Decimal | None, places: int) -> str:
+    """1,234.500000 — ``value`` with exactly ``places`` decimals (never rounds: ``places`` fits the value)."""
+    if value is None:
+        return ""
+    return f"{value:,.{places}f}"
+
+
 def quantity(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def rate(factor: str, value: Decimal | None) -> str:
+def tax_label(impuesto: str, factor: str, value: Decimal | None) -> str:
+    """How a tax reads on paper: "IVA 16 %", "IEPS 8 %", "IEPS cuota 1.6451 por unidad", "IVA exento".
+    The space before % is a no-break space: a narrow column never leaves the sign alone on a line."""
+    name = cat.IMPUESTOS.get(impuesto, impuesto)
     if factor == "Exento" or value is None:
-        return "exento"
+        return f"{name} exento"
     if factor == "Cuota":
-        return f"cuota {quantity(value)}"
-    return f"{quantity(value * 100)}%"
+        return f"{name} cuota {quantity(value)} por unidad"
+    return f"{name} {quantity(value * 100)}\u00a0%"
+
+
+def breakable(text: str, every: int = 6) -> str:
+    """A zero-width space every few characters, so a sello fills its lines: WeasyPrint breaks a long word only
+    where Unicode allows (after "/" in base64) and otherwise leaves ragged lines a fifth empty. Pango draws
+    no glyph for it, so the PDF's text (and a copy of it) is the sello exactly."""
+    return "\u200b".join(text[i : i + every] for i in range(0, len(text), every))
 
 
 def fecha(value: str) -> str:
@@ -190,10 +213,45 @@ def _contrast(color: str) -> str:
     return "#111111" if (0.299 * r + 0.587 * g + 0.114 * b) > 160 else "#ffffff"
 
 
+def _luminance(r: int, g: int, b: int) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _ink(color: str) -> str:
+    """The brand colour for text on white: darkened until it reads (WCAG contrast ≥ 4.5), so a yellow brand
+    still gets legible titles and captions."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    for step in range(11):
+        k = 1 - step / 10
+        rgb = (round(r * k), round(g * k), round(b * k))
+        if 1.05 / (_luminance(*rgb) + 0.05) >= 4.5:
+            break
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
 def _tint(color: str, amount: float = 0.9) -> str:
     """Mix the colour with white: a pale background for boxes."""
     r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return "#{:02x}{:02x}{:02x}".format(*(round(c + (255 - c) * amount) for c in (r, g, b)))
+
+
+# ---------------------------------------------------------------- SAT key names
+
+
+def sat_key_names(product_keys, unit_keys) -> dict[str, str]:
+    """Names of c_ClaveProdServ and c_ClaveUnidad keys as loaded by ``load_sat_catalogs``, in one query for
+    the whole document. A key the tables lack (or tables never loaded) is simply absent: the PDF prints it
+    alone. Product keys have 8 digits and unit keys at most 3 characters, so one dict holds both."""
+    products, units = set(filter(None, product_keys)), set(filter(None, unit_keys))
+    if not products and not units:
+        return {}
+    query = ProductKey.objects.filter(code__in=products).values_list("code", "description").union(
+        UnitKey.objects.filter(code__in=units).values_list("code", "name"), all=True)
+    return dict(query)
 
 
 # ---------------------------------------------------------------- context
@@ -206,21 +264,66 @@ class Branding:
     logo_uri: str | None = None
 
 
-def _impuesto(code: str) -> str:
-    return cat.IMPUESTOS.get(code, code)
-
-
 def _concept_taxes(k) -> list[str]:
     out = []
     for t in k.traslados:
-        label = f"{_impuesto(t.impuesto)} {rate(t.tipo_factor, t.tasa_o_cuota)}"
+        label = tax_label(t.impuesto, t.tipo_factor, t.tasa_o_cuota)
         out.append(label if t.importe is None else f"{label}: {money(t.importe)}")
     for t in k.retenciones:
-        out.append(f"Ret. {_impuesto(t.impuesto)} {rate(t.tipo_factor, t.tasa_o_cuota)}: {money(t.importe)}")
+        out.append(f"Ret. {tax_label(t.impuesto, t.tipo_factor, t.tasa_o_cuota)}: {money(t.importe)}")
     return out
 
 
-def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -> dict:
+def _lines(conceptos, names: dict[str, str]) -> tuple[list[dict], bool]:
+    price_places = places_needed(k.valor_unitario for k in conceptos)
+    amount_places = places_needed(k.importe for k in conceptos)
+    discount_places = places_needed(k.descuento for k in conceptos)
+    lines = []
+    for k in conceptos:
+        unit_name = names.get(k.clave_unidad, "")
+        # The merchant's own Unidad text is printed too when it says something the catalog name does not.
+        own_unit = k.unidad or ""
+        lines.append({
+            "clave": k.clave_prod_serv,
+            "clave_nombre": names.get(k.clave_prod_serv, ""),
+            "no_identificacion": k.no_identificacion or "",
+            "cantidad": quantity(k.cantidad),
+            "clave_unidad": k.clave_unidad,
+            "unidad_nombre": unit_name,
+            "unidad": own_unit if own_unit.casefold() != unit_name.casefold() else "",
+            "descripcion": k.descripcion,
+            "objeto_imp": k.objeto_imp,
+            "valor_unitario": fixed(k.valor_unitario, price_places),
+            "importe": fixed(k.importe, amount_places),
+            "descuento": fixed(k.descuento, discount_places) if k.descuento else "",
+            "impuestos": _concept_taxes(k),
+        })
+    return lines, any(k.descuento for k in conceptos)
+
+
+def _tax_rows(impuestos) -> list[dict]:
+    rows = []
+    if impuestos is None:
+        return rows
+    for tr in impuestos.traslados:
+        rows.append({"label": tax_label(tr.impuesto, tr.tipo_factor, tr.tasa_o_cuota), "base": money(tr.base),
+                     "importe": money(tr.importe) if tr.importe is not None else "—"})
+    for rt in impuestos.retenciones:
+        rows.append({"label": f"{cat.IMPUESTOS.get(rt.impuesto, rt.impuesto)} retenido", "base": "",
+                     "importe": money(rt.importe)})
+    return rows
+
+
+def importe_con_letra(total: Decimal, moneda: str) -> str:
+    """The total in words in its currency; nothing for XXX (a document without amounts)."""
+    if moneda == "XXX":
+        return ""
+    return amount_in_words(total, moneda, cat.currency_places(moneda))
+
+
+def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool,
+                     key_names: dict[str, str] | None = None) -> dict:
+    """What the template prints. ``key_names`` (SAT key → name) defaults to a look-up in the loaded catalogs."""
     c = parsed.comprobante
     t = parsed.timbre
     if t is None:
@@ -229,33 +332,9 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
     verification_url = qr_url(
         uuid=t.uuid, rfc_emisor=c.emisor.rfc, rfc_receptor=c.receptor.rfc, total=c.total, sello=c.sello
     )
-    lines = [
-        {
-            "clave": k.clave_prod_serv,
-            "no_identificacion": k.no_identificacion or "",
-            "cantidad": quantity(k.cantidad),
-            "clave_unidad": k.clave_unidad,
-            "unidad": k.unidad or "",
-            "descripcion": k.descripcion,
-            "objeto_imp": k.objeto_imp,
-            "valor_unitario": money(k.valor_unitario),
-            "importe": money(k.importe),
-            "descuento": money(k.descuento) if k.descuento else "",
-            "impuestos": _concept_taxes(k),
-        }
-        for k in c.conceptos
-    ]
-    tax_rows = []
-    if c.impuestos is not None:
-        for tr in c.impuestos.traslados:
-            tax_rows.append({
-                "kind": "Trasladado", "impuesto": _impuesto(tr.impuesto), "factor": tr.tipo_factor,
-                "rate": rate(tr.tipo_factor, tr.tasa_o_cuota), "base": money(tr.base),
-                "importe": money(tr.importe) if tr.importe is not None else "—",
-            })
-        for rt in c.impuestos.retenciones:
-            tax_rows.append({"kind": "Retenido", "impuesto": _impuesto(rt.impuesto), "factor": "", "rate": "",
-                             "base": "", "importe": money(rt.importe)})
+    if key_names is None:
+        key_names = sat_key_names((k.clave_prod_serv for k in c.conceptos), (k.clave_unidad for k in c.conceptos))
+    lines, has_discount = _lines(c.conceptos, key_names)
     info = c.informacion_global
     color = safe_color(branding.color)
     return {
@@ -288,7 +367,8 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
             for r in c.relacionados
         ],
         "lines": lines,
-        "tax_rows": tax_rows,
+        "has_discount": has_discount,
+        "tax_rows": _tax_rows(c.impuestos),
         "subtotal": money(c.subtotal),
         "descuento": money(c.descuento) if c.descuento else "",
         "total_traslados": money(c.impuestos.total_traslados) if c.impuestos and c.impuestos.total_traslados
@@ -296,9 +376,12 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
         "total_retenidos": money(c.impuestos.total_retenidos) if c.impuestos and c.impuestos.total_retenidos
         is not None else "",
         "total": money(c.total),
+        "importe_letra": importe_con_letra(c.total, c.moneda),
         "verification_url": verification_url,
         "qr_uri": _data_uri("image/png", qr_png(verification_url)),
-        "tfd_cadena": tfd_cadena_original(tfd_el) if tfd_el is not None else "",
+        "tfd_cadena": breakable(tfd_cadena_original(tfd_el)) if tfd_el is not None else "",
+        "sello": breakable(c.sello),
+        "sello_sat": breakable(t.sello_sat),
         "leyenda": LEYENDA,
         "sandbox": sandbox,
         "watermark": SANDBOX_WATERMARK,
@@ -306,6 +389,7 @@ def document_context(parsed: ParsedCfdi, *, branding: Branding, sandbox: bool) -
         "brand_color": color,
         "brand_text": _contrast(color),
         "brand_tint": _tint(color),
+        "brand_ink": _ink(color),
         "logo_uri": branding.logo_uri,
     }
 
@@ -336,11 +420,11 @@ def _stylesheet():
     return CSS(string=template.template.source, url_fetcher=data_only_url_fetcher(), font_config=_font_config())
 
 
-def render_cfdi_pdf(xml: bytes, *, branding: Branding, sandbox: bool = False, cancellation: dict | None = None
-                    ) -> bytes:
+def render_cfdi_pdf(xml: bytes, *, branding: Branding, sandbox: bool = False, cancellation: dict | None = None,
+                    key_names: dict[str, str] | None = None) -> bytes:
     """PDF bytes for any stamped CFDI 4.0 (our invoices, or samples in tests). ``cancellation`` (date, motive,
-    motive_name, replacement_uuid) marks a cancelled CFDI on every page."""
-    context = document_context(parse_cfdi(xml), branding=branding, sandbox=sandbox)
+    motive_name, replacement_uuid) marks a cancelled CFDI on every page; ``key_names`` as document_context."""
+    context = document_context(parse_cfdi(xml), branding=branding, sandbox=sandbox, key_names=key_names)
     context["cancellation"] = cancellation
     html = render_to_string("invoicing/pdf.html", context)
     from weasyprint import HTML
@@ -365,9 +449,6 @@ def render_invoice_pdf(invoice) -> bytes:
 
 def cancellation_context(invoice) -> dict | None:
     """What the PDF of a cancelled invoice says: when, why, and what replaced it."""
-    from invoicing.cfdi.cancellation import MOTIVES
-    from invoicing.models import Cancellation, Invoice
-
     if invoice.status != Invoice.Status.CANCELLED:
         return None
     done = (Cancellation.objects.filter(invoice=invoice, status=Cancellation.Status.CANCELLED)

@@ -6,7 +6,7 @@ so the stamping sweeper never waits behind a global invoice and the reverse.
 
 from django_q.models import Schedule
 
-from tickets.queues import BULK, DELIVER, STAMP, cluster_name
+from infra.queues import BULK, DELIVER, STAMP, cluster_name
 
 SCHEDULES = [
     # (name, func, minutes, queue)

@@ -32,11 +32,11 @@ from django.db.models import Min, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from infra.db.prepared import prepared_fetchall
+from infra.outages import broker_unavailable
+from infra.queues import STAMP, after_commit, enqueue
 from invoicing.lifecycle import IN_FLIGHT
 from invoicing.models import Invoice, StampSlot
-from tickets.outages import broker_unavailable
-from tickets.prepared import prepared_fetchall
-from tickets.queues import STAMP, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def stamp_queue_wake() -> int | None:
 
 def stamp_queue_wake_on_commit() -> None:
     """For a service that just queued an invoice inside its transaction."""
-    transaction.on_commit(stamp_queue_wake)
+    after_commit(stamp_queue_wake)
 
 
 def stamp_slot_disarm(slot: int) -> None:

@@ -1,7 +1,16 @@
 """django-q2 tasks: each takes ids (a queue's task: its lane or slot), calls one service, and is enqueued after
-commit through tickets.queues.enqueue, on the queue named where it is enqueued (docs/operations.md)."""
+commit through infra.queues.enqueue, on the queue named where it is enqueued (docs/operations.md)."""
 
 import logging
+
+from infra.logcontext import log_context
+from infra.outages import hand_back_after_outage
+from infra.queues import STAMP, backlog
+from invoicing.delivery_queue import deliveries_tick, deliveries_wake, delivery_slot_disarm
+from invoicing.services.delivery import invoices_deliver_queued
+from invoicing.services.documents import invoice_email_send
+from invoicing.services.stamping import invoice_stamp, invoices_stamp_queued
+from invoicing.stamp_queue import stamp_queue_sweep, stamp_queue_wake, stamp_slot_disarm
 
 log = logging.getLogger(__name__)
 
@@ -13,10 +22,6 @@ def stamp_batch(slot: int) -> int:
     would wake the queue until the slot went stale: once the database is back, the slot is freed and the queue
     woken (the claimed invoices were handed back by ``invoices_stamp_queued``)."""
     from django.conf import settings
-
-    from invoicing.services.stamping import invoices_stamp_queued
-    from invoicing.stamp_queue import stamp_queue_wake, stamp_slot_disarm
-    from tickets.outages import hand_back_after_outage
 
     try:
         stamp_slot_disarm(slot)
@@ -30,9 +35,8 @@ def stamp_batch(slot: int) -> int:
 def stamp_invoice(invoice_id: int) -> str:
     """Stamp one invoice ahead of the queue (staff's "reintentar ahora"); the queue itself is drained in
     batches by stamp_batch. Returns the invoice's status."""
-    from invoicing.services.stamping import invoice_stamp
-
-    return invoice_stamp(invoice_id=invoice_id)
+    with log_context(invoice_id=invoice_id):
+        return invoice_stamp(invoice_id=invoice_id)
 
 
 def deliver_documents(large: bool) -> int:
@@ -42,10 +46,6 @@ def deliver_documents(large: bool) -> int:
     If PostgreSQL goes away under it, the lane's slot is freed and the lane woken once it is back (as in
     ``stamp_batch``); the invoice it held was handed back by ``invoices_deliver_queued``."""
     from django.conf import settings
-
-    from invoicing.delivery_queue import deliveries_wake, delivery_slot_disarm
-    from invoicing.services.delivery import invoices_deliver_queued
-    from tickets.outages import hand_back_after_outage
 
     try:
         delivery_slot_disarm(large)
@@ -59,9 +59,8 @@ def deliver_documents(large: bool) -> int:
 
 def send_invoice_email(invoice_id: int, to: list[str] | None = None, actor: str = "") -> int:
     """A resend asked for by a person (``to`` None: the receptor's addresses)."""
-    from invoicing.services.documents import invoice_email_send
-
-    return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
+    with log_context(invoice_id=invoice_id):
+        return invoice_email_send(invoice_id=invoice_id, to=to, actor=actor)
 
 
 def sweep_stuck_invoices() -> bool:
@@ -69,9 +68,6 @@ def sweep_stuck_invoices() -> bool:
     was lost. Skipped while the stamping queue's broker holds a large backlog: the work is most likely still
     waiting in it."""
     from django.conf import settings
-
-    from invoicing.stamp_queue import stamp_queue_sweep
-    from tickets.queues import STAMP, backlog
 
     waiting = backlog(STAMP)
     if waiting > settings.INVOICE_SWEEP_MAX_BACKLOG:
@@ -83,6 +79,4 @@ def sweep_stuck_invoices() -> bool:
 def sweep_deliveries() -> int:
     """Periodic: wake each delivery lane that has due work (a retry, a lease a dead worker left, a wake-up that
     got lost). Returns how many lanes it woke."""
-    from invoicing.delivery_queue import deliveries_tick
-
     return sum(deliveries_tick(large) for large in (False, True))

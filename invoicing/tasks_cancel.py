@@ -2,26 +2,20 @@
 
 import logging
 
-from tickets.queues import BULK, enqueue
+from invoicing.services.cancel import cancellation_advance, cancellation_ids_due
+from invoicing.services.cancel_notify import cancellation_email_send
+from invoicing.services.cancel_notify import cancelled_documents as documents
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_advance_cancellation(cancellation_id: int) -> None:
-    enqueue("invoicing.tasks_cancel.advance_cancellation", cancellation_id, queue=BULK, group="cancel")
-
-
 def advance_cancellation(cancellation_id: int) -> str:
-    from invoicing.services.cancel import cancellation_advance
-
     return cancellation_advance(cancellation_id=cancellation_id)
 
 
 def follow_up_cancellations() -> int:
     """Periodic (every minute): every active cancellation whose check is due (a replacement stamped, the PAC to
     retry after an outage, SAT's answer to ask for) moves on; the backoff of each sets when it is due."""
-    from invoicing.services.cancel import cancellation_advance, cancellation_ids_due
-
     ids = cancellation_ids_due()
     for pk in ids:
         try:
@@ -32,12 +26,8 @@ def follow_up_cancellations() -> int:
 
 
 def cancellation_email(cancellation_id: int, kind: str) -> int:
-    from invoicing.services.cancel_notify import cancellation_email_send
-
     return cancellation_email_send(cancellation_id=cancellation_id, kind=kind)
 
 
 def cancelled_documents(cancellation_id: int) -> None:
-    from invoicing.services.cancel_notify import cancelled_documents as documents
-
     documents(cancellation_id=cancellation_id)

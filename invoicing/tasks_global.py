@@ -2,34 +2,23 @@
 
 import logging
 
-from tickets.queues import BULK, enqueue_or_leave
+from invoicing.services.global_schedule import global_invoices_run
+from invoicing.services.late_request import late_request_advance, late_request_ids_in_progress
 
 log = logging.getLogger(__name__)
 
 
 def global_invoices_tick() -> dict:
     """Periodic (every few minutes): issue due globals of every merchant, backfill, deadline alerts."""
-    from invoicing.services.global_schedule import global_invoices_run
-
     return global_invoices_run()
 
 
-def enqueue_advance_late_request(late_request_id: int) -> None:
-    """With the broker away, ``advance_late_requests`` (every minute) moves it on instead."""
-    enqueue_or_leave("invoicing.tasks_global.advance_late_request", late_request_id, queue=BULK,
-                     task_name=f"late-request-{late_request_id}", group="late-request")
-
-
 def advance_late_request(late_request_id: int) -> str:
-    from invoicing.services.late_request import late_request_advance
-
     return late_request_advance(late_request_id=late_request_id)
 
 
 def advance_late_requests() -> int:
     """Periodic (every minute): move on every late request in progress (waits end, crashed chains resume)."""
-    from invoicing.services.late_request import late_request_advance, late_request_ids_in_progress
-
     ids = late_request_ids_in_progress()
     for pk in ids:
         try:

@@ -1,6 +1,6 @@
 """The OpenAPI schema's finishing pass (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]).
 
-Views document their own operations (``@extend_schema`` next to each, with tickets/api/schema.py's pieces). This
+Views document their own operations (``@extend_schema`` next to each, with infra/api/schema.py's pieces). This
 pass adds what is the same for all of them, so a new endpoint gets it for free:
 
 - the description page (portal/api_description.md) with the error catalogue (portal/api_errors.py) and the
@@ -114,7 +114,7 @@ def description() -> str:
 
 
 def postprocess(result, generator, request, public):
-    from tickets.api.schema import TAGS
+    from infra.api.schema import TAGS
 
     result["info"]["description"] = description()
     result["tags"] = [{"name": name, "description": text} for name, text in TAGS]

@@ -18,8 +18,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from tickets import queues
-from tickets.resilient_cache import cache_status
+from infra import queues
+from infra.resilient_cache import cache_status
 
 TOKEN_HEADER = "HTTP_X_HEALTHZ_TOKEN"
 

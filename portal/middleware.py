@@ -2,12 +2,12 @@
 
 PostgreSQL restarting (or failing over) and Redis away end by themselves: a client should wait a few seconds and
 resend, and a person should read that, not "internal error". The API gets the JSON error envelope
-(``service_unavailable``; DRF views get the same from tickets/api/errors.py), pages a short Spanish one.
+(``service_unavailable``; DRF views get the same from infra/api/errors.py), pages a short Spanish one.
 
 ``process_exception`` covers views (and the templates they render). An outage met outside a view — the session
 saved on the way out, say — has already become Django's 500 response when it gets here; the
 ``got_request_exception`` receiver marks such a request so that ``__call__`` answers 503 instead. Only errors of
-reaching the service count (tickets/outages.py): a lock timeout or a deadlock stays a 500. Placed early in
+reaching the service count (infra/outages.py): a lock timeout or a deadlock stays a 500. Placed early in
 MIDDLEWARE, right after the static files, so that every database user is inside it.
 """
 
@@ -20,13 +20,13 @@ from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from tickets.api.errors import (
+from infra.api.errors import (
     UNAVAILABLE_CODE,
     UNAVAILABLE_MESSAGE,
     UNAVAILABLE_RETRY_AFTER_SECONDS,
     envelope,
 )
-from tickets.outages import note_unavailable, service_unavailable
+from infra.outages import note_unavailable, service_unavailable
 
 _MARK = "_service_unavailable"
 
@@ -69,7 +69,7 @@ def _mark_unavailable(sender, request=None, **kwargs):
 
 
 class ApiRateLimitHeadersMiddleware:
-    """The API key's rate-limit standing (tickets/api/auth.py's throttle counts it) on every API answer: the
+    """The API key's rate-limit standing (infra/api/auth.py's throttle counts it) on every API answer: the
     throttle runs inside DRF, which has no way to add headers to the response it is not building."""
 
     def __init__(self, get_response):

@@ -1,6 +1,6 @@
 """The shoppers' rate limits: which counters, how many attempts, and the lookup's rule.
 
-Counting is tickets.ratelimit's (shared across processes when the cache is Redis, per process while Redis is
+Counting is infra.ratelimit's (shared across processes when the cache is Redis, per process while Redis is
 away). Limits are (count, seconds) pairs read from ``settings.PORTAL_RATE_LIMITS`` so a deployment (or the
 benchmark) can tune them without code changes.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from tickets import ratelimit
+from infra import ratelimit
 
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "lookup_ip": (30, 600),         # a shopper types a few tickets; a scraper types thousands
@@ -19,6 +19,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "resend_ip": (5, 3600),         # "reenviar por correo"
     "upload_ip": (10, 600),         # Constancia uploads (PDF parsing costs CPU)
     "correction_ip": (5, 3600),     # "corregir mis datos": each success issues a CFDI and cancels another
+    "my_invoices_ip": (5, 600),     # "mis facturas": asking for a link by email
+    "my_invoices_rfc": (3, 3600),   # links asked for one RFC at one merchant, whatever the address
 }
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 
 from portal.env import env_bool, env_int, env_list, env_str, require_secret
+from portal.logs import logging_config
+from portal.storage import default_storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -45,7 +47,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "tickets.admin_apps.ScopedAdminConfig",  # django.contrib.admin with a site that is merchant-scoped or superuser-only
+    "infra.admin_apps.ScopedAdminConfig",  # django.contrib.admin with a site that is merchant-scoped or superuser-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "infra",  # shared infrastructure below the apps (the event log, queues, API auth, admin scoping)
     "tickets",
     "invoicing",  # before django_q: its qcluster command warms the CFDI engine first (see that command)
     "portal",
@@ -62,18 +65,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # /metrics: request counts and latencies
+    "portal.request_context.RequestContextMiddleware",  # X-Request-ID, and the context of every log line
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
     "portal.middleware.ApiRateLimitHeadersMiddleware",  # X-RateLimit-* on API answers
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "portal.language.ShopperLanguageMiddleware",  # es-MX, or the shopper's choice on the shoppers' pages
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
+    "axes.middleware.AxesMiddleware",  # turns a refused login into the lockout page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the response every other one made
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -103,11 +109,14 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     }
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        # Server-side prepared statements for the hot statements run through tickets/prepared.py (Django's own
-        # queries bind on the client and are never prepared). DB_PREPARED_STATEMENTS=0 behind a PgBouncer older
-        # than 1.21 in transaction mode.
+        # Server-side prepared statements for the hot statements run through infra/db/prepared.py (Django's own
+        # queries bind on the client and are never prepared). Behind PgBouncer in transaction mode
+        # (docs/operations.md): DB_PREPARED_STATEMENTS=0 unless it is 1.21 or later with max_prepared_statements,
+        # and always DB_SERVER_SIDE_CURSORS=0 (a cursor of .iterator() outlives the transaction that the pooler
+        # ties to one server connection).
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
             5 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool("DB_SERVER_SIDE_CURSORS", True)
 else:
     DATABASES = {
         "default": {
@@ -122,6 +131,10 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The tenant and its API keys, named for infra/ (shared infrastructure), which imports nothing of the apps: the
+# event log's and the admin scoping's merchant, and the model API-key authentication looks keys up in.
+TENANT_MODEL = "tickets.Merchant"
+API_KEY_MODEL = "tickets.ApiKey"
 
 # --- Task queues: django-q2, ORM broker by default, Redis when REDIS_URL is set.
 # Three queues, each drained by its own cluster so that none can starve another (docs/operations.md):
@@ -129,7 +142,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 #   deliver  PDFs and emails of ordinary invoices, webhooks,
 #   bulk     background POS batches, global invoices, late requests, PDFs of large invoices, housekeeping.
 # A queue is a django-q2 cluster name: `manage.py qcluster --queue stamp` (or Q_CLUSTER_NAME=stamp) runs one,
-# `manage.py qcluster` runs all three. Every task is routed by tickets.queues.enqueue.
+# `manage.py qcluster` runs all three. Every task is routed by infra.queues.enqueue.
 REDIS_URL = env_str("REDIS_URL")
 Q_KEEP_RESULTS_HOURS = env_int("Q_KEEP_RESULTS_HOURS", 24)
 Q_QUEUES = {
@@ -192,9 +205,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 
-# --- Locale: shoppers and merchants read Spanish (es-MX); times are aware, Mexico City by default.
+# --- Locale: merchants read Spanish (es-MX), and so do shoppers unless they switch their pages (and the emails
+# of the invoices they request) to English (portal/language.py); times are aware, Mexico City by default.
 LANGUAGE_CODE = "es-mx"
-LANGUAGES = [("es-mx", "Español (México)")]
+LANGUAGES = [("es-mx", "Español"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # the .po and their compiled .mo are committed: no gettext tools needed
 TIME_ZONE = env_str("TIME_ZONE", "America/Mexico_City")
 USE_I18N = True
 USE_TZ = True
@@ -207,8 +222,9 @@ STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MERCHANT_LOGO_MAX_BYTES = env_int("MERCHANT_LOGO_MAX_BYTES", 1024 * 1024)  # PNG/JPEG, re-encoded (tickets/logos.py)
+# Stored files (PDFs, exports, logos): under MEDIA_ROOT, or in an S3-compatible bucket (portal/storage.py).
 STORAGES = {
-    "default": {"BACKEND": env_str("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
+    "default": default_storage_from_env(),  # STORAGE_S3_* (portal/storage.py), else DEFAULT_FILE_STORAGE
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -241,6 +257,9 @@ SANDBOX_PAC_CANCEL_ACCEPT_SECONDS = env_int("SANDBOX_PAC_CANCEL_ACCEPT_SECONDS",
 # ("accept" or "reject"), and SAT's cancellation and status services down (every call a transient error).
 SANDBOX_PAC_CANCEL_ANSWER = env_str("SANDBOX_PAC_CANCEL_ANSWER", "accept")
 SANDBOX_PAC_SAT_DOWN = env_bool("SANDBOX_PAC_SAT_DOWN", False)
+# The shopper's progress page: after this many seconds without a stamp it says what is happening and that the
+# invoice will arrive by email.
+PORTAL_SLOW_STAMP_SECONDS = env_int("PORTAL_SLOW_STAMP_SECONDS", 6)
 # Cancellations (invoicing/services/cancel.py): first and longest pause between follow-ups of a request
 # (backoff doubles from one to the other), and how many days before the legal deadline (CFF 29-A) a request
 # warns the merchant.
@@ -302,11 +321,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Not DRF's JSONParser: that one reads request.body, capped by the pages' DATA_UPLOAD_MAX_MEMORY_SIZE.
-    "DEFAULT_PARSER_CLASSES": ["tickets.api.parsers.ApiJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tickets.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PARSER_CLASSES": ["infra.api.parsers.ApiJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["infra.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
-    "DEFAULT_THROTTLE_CLASSES": ["tickets.api.auth.ApiKeyRateThrottle"],
-    "EXCEPTION_HANDLER": "tickets.api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["infra.api.auth.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "infra.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "6000/min")  # per API key; "" disables
@@ -327,13 +346,13 @@ API_LIST_MAX_LIMIT = env_int("API_LIST_MAX_LIMIT", 500)
 
 # --- Cache (rate-limit counters, django-q2's statistics): per process by default, shared Redis with CACHE_URL
 # (default REDIS_URL; set CACHE_URL alone to keep the task queue in the database). An optimisation only: while
-# Redis does not answer, the counters live in each process (tickets/resilient_cache.py). Short socket timeouts
+# Redis does not answer, the counters live in each process (infra/resilient_cache.py). Short socket timeouts
 # and the breaker's CACHE_RETRY_SECONDS keep a dead Redis from slowing every request.
 CACHE_URL = env_str("CACHE_URL") or REDIS_URL
 CACHE_TIMEOUT_MS = env_int("CACHE_TIMEOUT_MS", 250)
 CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": CACHE_URL,
+    CACHES = {"default": {"BACKEND": "infra.resilient_cache.ResilientRedisCache", "LOCATION": CACHE_URL,
                           "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_MS / 1000,
                                       "socket_timeout": CACHE_TIMEOUT_MS / 1000}}}
 else:
@@ -369,6 +388,16 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# "Mis facturas" (portal/shopper/my_invoices.py): minutes a link emailed to a shopper stays valid (it opens once),
+# and minutes the list stays open in her browser after that.
+MY_INVOICES_LINK_MINUTES = env_int("MY_INVOICES_LINK_MINUTES", 30)
+MY_INVOICES_SESSION_MINUTES = env_int("MY_INVOICES_SESSION_MINUTES", 30)
+
+# --- /metrics (portal/metrics.py): Prometheus, for a scraper sending «Authorization: Bearer <METRICS_TOKEN>» or a
+# signed-in superuser; 404 to anyone else. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): a directory
+# per host where every gunicorn worker keeps its request metrics, so that one scrape sees them all.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
 # --- /healthz answers only up/down, unless asked by logged-in staff or with this token in «X-Healthz-Token».
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 # Debug pages and error reports: connection URLs (they carry passwords) are masked like keys and passwords.
@@ -382,10 +411,9 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Logs on stderr: LOG_FORMAT "plain" (default) or "json" (one object per line), each line with the request id
+# (X-Request-ID, echoed), merchant and invoice when known (portal/logs.py, infra/logcontext.py). LOG_REQUESTS=1
+# adds one line per request (method, path, status, milliseconds).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+LOG_REQUESTS = env_bool("LOG_REQUESTS", False)
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))

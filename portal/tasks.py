@@ -18,3 +18,10 @@ def prune_task_results() -> int:
     cutoff = timezone.now() - dt.timedelta(hours=settings.Q_KEEP_RESULTS_HOURS)
     deleted, _ = Success.objects.filter(stopped__lt=cutoff).delete()
     return deleted
+
+
+def send_my_invoices_link(request_id: int) -> bool:
+    """Deliver queue: check a "Mis facturas" request and email its link if it matches (portal/shopper/my_invoices.py)."""
+    from portal.shopper.my_invoices import access_link_send
+
+    return access_link_send(request_id=request_id)

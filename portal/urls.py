@@ -4,8 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from portal import health, media, views
-from tickets.api.errors import api_not_found
+from infra.api.errors import api_not_found
+from portal import health, language, media, metrics, views
 
 # Branded, Spanish error pages for the portal and the back office (portal/errors.py), with DEBUG on or off.
 handler400 = "portal.errors.bad_request"
@@ -19,6 +19,7 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     # Invited staff choose their password here (tickets/staff.py); before admin/, whose catch-all would answer.
     path("admin/clave/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("admin/clave/lista/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
@@ -31,6 +32,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     re_path(r"^api(?:/|$)", api_not_found),  # any other /api/ URL answers the JSON error envelope, not an HTML page
+    path("idioma/", language.language_switch, name="language-switch"),
     path("", views.home, name="home"),
 ]
 

@@ -15,79 +15,80 @@ from django.core import signing
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, USOS_CFDI
-from invoicing.cfdi.receptor import country_name
+from invoicing.cfdi.receptor import country_name, error_field
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
+from invoicing.services.documents import invoice_email_resend_enqueue
 from invoicing.services.issue import ReceptorData, invoice_issue
+from invoicing.services.receptor_retry import invoice_receptor_retry, receptor_retry_blocker
 from portal import ratelimit
-from portal.forms import ConstanciaForm, FiscalDataForm, LookupForm, RfcCheckForm, catalog_matrix
+from portal.forms import (
+    ConstanciaForm,
+    FiscalDataForm,
+    LookupForm,
+    ReceptorFixForm,
+    RegimenChoiceForm,
+    RfcCheckForm,
+    catalog_matrix,
+)
 from portal.shopper import cart
+from portal.shopper.correction import correction_context
 from portal.shopper.csf import ConstanciaError, read_constancia
-from portal.shopper.late import late_request_service
-from portal.shopper.lookup import INVOICED, OK, Outcome, mask_email, ticket_lookup, ticket_outcome
+from portal.shopper.flash import flash
+from portal.shopper.glossary import regimen_name, uso_name
+from portal.shopper.late import late_explanation, late_request_service
+from portal.shopper.lookup import (
+    INVOICED,
+    LATE_REQUEST,
+    OK,
+    Outcome,
+    mask_emails,
+    ticket_lookup,
+    ticket_outcome,
+)
+from portal.shopper.messages import is_default_language, shopper_message
+from portal.shopper.pages import RATE_LIMITED, _invoice, _merchant, _render
+from portal.shopper.progress import WAITING, progress_state
 from tickets.models import Merchant, Ticket
+from tickets.privacy import privacy_notice
 
 REMEMBER_COOKIE = "af_datos"
 REMEMBER_SALT = "portal.fiscal-data"
 REMEMBER_MAX_AGE = 365 * 24 * 3600
 PREFILL_KEY = "portal_prefill"
 PENDING_KEY = "portal_pending"
+CONSTANCIA_KEY = "portal_constancia"  # what the last upload found, shown once on the next page (PRG)
 CONFIRMED_KEY = "portal_confirmed"  # the last confirmation done: its twin POST lands on its invoice
 FIELDS = ("rfc", "name", "tax_regime", "postal_code", "cfdi_use", "emails", "foreign", "foreign_country",
           "foreign_tax_id")
-RATE_LIMITED = (
-    "Hiciste demasiados intentos en poco tiempo. Espera unos minutos y vuelve a intentarlo; "
-    "si tu ticket tiene código QR, escanéalo para entrar directo."
-)
-# What to change when the PAC or the rules refused the invoice, by the field the error points at.
-_ERROR_FIELDS = {
-    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc", "RFC_GENERICO": "rfc",
-    "CFDI40145": "name", "CFDI40146": "name", "NOMBRE_CARACTER": "name", "NOMBRE_LARGO": "name",
-    "CFDI40147": "postal_code", "CFDI40148": "postal_code", "CFDI40149": "postal_code",
-    "CFDI40157": "tax_regime", "CFDI40158": "tax_regime", "CFDI40159": "tax_regime",
-    "CFDI40160": "cfdi_use", "CFDI40161": "cfdi_use",
-    "CFDI40150": "foreign_country", "CFDI40151": "foreign_country", "CFDI40152": "foreign_country",
-    "CFDI40153": "foreign_tax_id", "CFDI40154": "foreign_tax_id", "CFDI40155": "foreign_tax_id",
+# What to check when the PAC refused the invoice, by the field its code points at (invoicing.cfdi.receptor).
+# What the SAT said, in the shopper's words, above the field to fix.
+_FIX_TITLES = {
+    "rfc": gettext_lazy("El SAT no encontró ese RFC en su registro."),
+    "name": gettext_lazy("El SAT no reconoce ese nombre para tu RFC."),
+    "postal_code": gettext_lazy("El SAT no reconoce ese código postal para tu RFC."),
+    "tax_regime": gettext_lazy("El SAT no acepta ese régimen fiscal para tu RFC."),
+    "cfdi_use": gettext_lazy("El SAT no acepta ese uso de la factura con tu régimen."),
 }
 _FIX_HINTS = {
-    "rfc": "Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal.",
-    "name": "Escribe tu nombre o razón social exactamente como en tu Constancia de Situación Fiscal, sin el "
-            "régimen de capital (sin «S.A. DE C.V.»).",
-    "postal_code": "Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia.",
-    "tax_regime": "Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal.",
-    "cfdi_use": "Elige otro uso de la factura que corresponda a tu régimen.",
-    "foreign_country": "Elige tu país de residencia fiscal (no puede ser México).",
-    "foreign_tax_id": "Escribe tu número de registro tributario tal como lo emite tu país.",
+    "rfc": gettext_lazy("Revisa tu RFC: debe ser el de tu Constancia de Situación Fiscal."),
+    "name": gettext_lazy("Escribe tu nombre o razón social exactamente como aparece en tu Constancia de Situación "
+                         "Fiscal, sin el régimen de capital (sin «S.A. DE C.V.»)."),
+    "postal_code": gettext_lazy("Escribe el código postal de tu domicilio fiscal tal como aparece en tu Constancia de "
+                                "Situación Fiscal."),
+    "tax_regime": gettext_lazy("Elige el régimen fiscal que aparece en tu Constancia de Situación Fiscal."),
+    "cfdi_use": gettext_lazy("Elige otro uso de la factura que corresponda a tu régimen."),
+    "foreign_country": gettext_lazy("Elige tu país de residencia fiscal (no puede ser México)."),
+    "foreign_tax_id": gettext_lazy("Escribe tu número de registro tributario tal como lo emite tu país."),
 }
-
-
-def _merchant(slug: str) -> Merchant:
-    return get_object_or_404(Merchant, slug=slug, is_active=True)
-
-
-def _invoice(merchant: Merchant, code: str) -> Invoice:
-    return get_object_or_404(Invoice, merchant=merchant, public_code=code, kind=Invoice.Kind.INGRESO)
-
-
-def brand_ink(color: str) -> str:
-    """Black or white text on the merchant's colour, whichever contrasts more (WCAG relative luminance)."""
-    try:
-        channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    except (ValueError, IndexError):
-        return "#fff"
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return "#000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#fff"
-
-
-def _render(request, template: str, merchant: Merchant, context: dict | None = None, status: int = 200):
-    base = {"merchant": merchant, "brand_ink": brand_ink(merchant.brand_color)}
-    return render(request, template, {**base, **(context or {})}, status=status)
 
 
 def home(request):
@@ -126,14 +127,25 @@ def _after_outcome(request, merchant: Merchant, outcome: Outcome, context: dict)
         if conflict:
             context["outcome"] = Outcome("currency_mismatch", conflict)
             return _render(request, "portal/merchant.html", merchant, context)
+        number = outcome.ticket.number
+        already = outcome.ticket.pk in cart.cart_ids(request, merchant)
         if not cart.cart_add(request, merchant, outcome.ticket):
-            context["outcome"] = Outcome("cart_full", "Tu factura ya tiene el máximo de tickets; factúralos y "
-                                                      "después agrega los demás.")
+            context["outcome"] = Outcome("cart_full", _("Tu factura ya tiene el máximo de tickets; factúralos y "
+                                                        "después agrega los demás."))
             return _render(request, "portal/merchant.html", merchant, context)
+        # Said once on the cart (a flash): the lookup never jumps there silently.
+        if already:
+            flash(request, merchant.pk, _("El ticket %(number)s ya estaba en tu factura: no lo agregamos dos veces.")
+                  % {"number": number})
+        else:
+            flash(request, merchant.pk, _("Agregamos el ticket %(number)s a tu factura.") % {"number": number})
+        if outcome.kind == LATE_REQUEST:
+            flash(request, merchant.pk, _("Ese ticket ya estaba en la factura global del comercio: abajo te "
+                                          "explicamos qué pasará al facturarlo."))
         return redirect("shop-cart", slug=merchant.slug)
     if outcome.kind == INVOICED:
         return redirect("shop-invoiced", slug=merchant.slug, code=outcome.ticket.public_code)
-    context["outcome"] = outcome
+    context["outcome"] = Outcome(outcome.kind, shopper_message(outcome.message), outcome.ticket, outcome.invoice)
     return _render(request, "portal/merchant.html", merchant, context)
 
 
@@ -164,8 +176,14 @@ def cart_page(request, slug: str):
     tickets, dropped = cart.cart_tickets(request, merchant)
     return _render(request, "portal/cart.html", merchant, {
         "tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
-        "form": LookupForm(merchant=merchant),
+        "form": LookupForm(merchant=merchant), "late": _late(merchant, tickets),
     })
+
+
+def _late(merchant: Merchant, tickets) -> str:
+    """The late-request explanation when some of ``tickets`` are already in a global ("" otherwise)."""
+    numbers = [t.number for t in tickets if t.status == Ticket.Status.GLOBALIZED]
+    return late_explanation(merchant, numbers) if numbers else ""
 
 
 # --- Fiscal data ------------------------------------------------------------------------------------
@@ -206,36 +224,65 @@ def fiscal_data(request, slug: str):
             }
             return redirect("shop-confirm", slug=merchant.slug)
         return _render(request, "portal/fiscal.html", merchant, {**context, "form": form}, status=400)
+    # What the last Constancia upload found or why it failed: said once, on the page it redirected to.
+    found = request.session.pop(CONSTANCIA_KEY, None) or {}
+    if found.get("merchant") == merchant.pk:
+        context.update(prefilled=found.get("prefilled", False), upload_error=found.get("error", ""))
     form = FiscalDataForm(initial=_initial(request))
     return _render(request, "portal/fiscal.html", merchant, {**context, "form": form})
 
 
 @require_POST
 def constancia_upload(request, slug: str):
-    """Read an uploaded Constancia de Situación Fiscal and prefill the form with what was found."""
+    """Read an uploaded Constancia de Situación Fiscal and prefill the form with what was found; then back to the
+    form (POST/redirect/GET: reloading it does not send the file again). Optional, never required."""
     merchant = _merchant(slug)
-    tickets, dropped = cart.cart_tickets(request, merchant)
+    tickets, _dropped = cart.cart_tickets(request, merchant)
     if not tickets:
         return redirect("merchant", slug=merchant.slug)
     upload = ConstanciaForm(request.POST, request.FILES)
-    context = {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
-               "matrix": catalog_matrix()}
-    initial = dict(_initial(request))
+    error = ""
     if not ratelimit.hit("upload_ip", ratelimit.client_ip(request)):
-        upload.is_valid()
-        upload.add_error(None, RATE_LIMITED)
-    elif upload.is_valid():
+        error = str(RATE_LIMITED)  # kept in the session: a string, in the language of this request
+    elif not upload.is_valid():
+        error = next(iter(upload.errors.values()))[0]
+    else:
         try:
             found = read_constancia(upload.cleaned_data["constancia"].read(2 * 1024 * 1024 + 1))
         except ConstanciaError as exc:
-            upload.add_error("constancia", str(exc))
+            error = str(exc)
         else:
-            initial.update(found)
+            regimenes = found.pop("regimenes", [])
+            initial = {**_initial(request), **found}
+            if regimenes:
+                initial.pop("tax_regime", None)  # the one the shopper picks, not one from before
             request.session[PREFILL_KEY] = {**initial, "remember": initial.get("remember", False)}
-            context["prefilled"] = True
-    form = FiscalDataForm(initial=initial)
-    return _render(request, "portal/fiscal.html", merchant, {**context, "form": form, "upload": upload},
-                   status=200 if not upload.errors else 400)
+            if regimenes:
+                request.session[CONSTANCIA_KEY] = {"merchant": merchant.pk, "regimenes": regimenes}
+                return redirect("shop-constancia-regimen", slug=merchant.slug)
+            request.session[CONSTANCIA_KEY] = {"merchant": merchant.pk, "prefilled": True}
+            return redirect(reverse("shop-data", args=(merchant.slug,)) + "#fiscal")
+    request.session[CONSTANCIA_KEY] = {"merchant": merchant.pk, "error": error}
+    return redirect(reverse("shop-data", args=(merchant.slug,)) + "#constancia")
+
+
+def constancia_regimen(request, slug: str):
+    """The Constancia lists several regímenes: the shopper says which one this invoice is for."""
+    merchant = _merchant(slug)
+    found = request.session.get(CONSTANCIA_KEY) or {}
+    regimenes = found.get("regimenes") if found.get("merchant") == merchant.pk else None
+    if not regimenes or not cart.cart_ids(request, merchant):
+        return redirect("shop-data", slug=merchant.slug)
+    form = RegimenChoiceForm(request.POST or None, regimenes=regimenes)
+    if request.method == "POST" and form.is_valid():
+        prefill = dict(request.session.get(PREFILL_KEY) or {})
+        prefill["tax_regime"] = form.cleaned_data["tax_regime"]
+        prefill.pop("cfdi_use", None)  # chosen for another régimen, perhaps: the list changes with it
+        request.session[PREFILL_KEY] = prefill
+        request.session[CONSTANCIA_KEY] = {"merchant": merchant.pk, "prefilled": True}
+        return redirect(reverse("shop-data", args=(merchant.slug,)) + "#fiscal")
+    return _render(request, "portal/constancia_regimen.html", merchant, {"form": form},
+                   status=400 if form.errors else 200)
 
 
 def confirm(request, slug: str):
@@ -253,14 +300,18 @@ def confirm(request, slug: str):
     tickets, dropped = cart.cart_tickets(request, merchant)
     if not tickets:
         return redirect("merchant", slug=merchant.slug)
-    return _render(request, "portal/confirm.html", merchant, _confirm_context(tickets, dropped, pending))
+    return _render(request, "portal/confirm.html", merchant, _confirm_context(merchant, tickets, dropped, pending))
 
 
-def _confirm_context(tickets, dropped, pending) -> dict:
+def _confirm_context(merchant, tickets, dropped, pending) -> dict:
     data = pending["data"]
     return {"tickets": tickets, "dropped": dropped, "total": sum((t.total for t in tickets), 0),
-            "data": data, "pending": pending,
+            "data": data, "pending": pending, "late": _late(merchant, tickets),
+            "warnings": [shopper_message(w) for w in pending.get("warnings", ())],
             "regimen": REGIMENES_FISCALES.get(data["tax_regime"]), "uso": USOS_CFDI.get(data["cfdi_use"]),
+            "regimen_name": regimen_name(data["tax_regime"], getattr(REGIMENES_FISCALES.get(data["tax_regime"]),
+                                                                     "description", "")),
+            "uso_name": uso_name(data["cfdi_use"], getattr(USOS_CFDI.get(data["cfdi_use"]), "description", "")),
             "country": country_name(data.get("foreign_country") or "")}
 
 
@@ -290,11 +341,13 @@ def _confirmed(request, merchant: Merchant, pending: dict):
     issue = (late_request_service(merchant) if late else None) or invoice_issue
     try:
         invoice = issue(merchant=merchant, ticket_ids=ids, receptor=receptor, actor="portal",
-                        idempotency_key=confirmation_key(request, merchant, pending, ids))
+                        idempotency_key=confirmation_key(request, merchant, pending, ids),
+                        language="" if is_default_language() else translation.get_language())
     except InvoicingError as exc:
         tickets, dropped = cart.cart_tickets(request, merchant)
         return _render(request, "portal/confirm.html", merchant,
-                       {**_confirm_context(tickets, dropped, pending), "error": exc.message}, status=exc.status if 400 <= exc.status < 500 else 409)
+                       {**_confirm_context(merchant, tickets, dropped, pending), "error": shopper_message(exc.message)},
+                       status=exc.status if 400 <= exc.status < 500 else 409)
     cart.cart_clear(request, merchant)
     request.session.pop(PENDING_KEY, None)
     request.session.pop(PREFILL_KEY, None)
@@ -316,7 +369,7 @@ def _confirmed(request, merchant: Merchant, pending: dict):
 
 def _downloads(invoice: Invoice) -> list[tuple[str, str]]:
     links = []
-    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", "ZIP (XML y PDF)")):
+    for fmt, label in (("pdf", "PDF"), ("xml", "XML"), ("zip", _("ZIP (XML y PDF)"))):
         try:
             links.append((label, reverse("invoice-public-download", args=(invoice.public_code, fmt))))
         except NoReverseMatch:
@@ -324,37 +377,96 @@ def _downloads(invoice: Invoice) -> list[tuple[str, str]]:
     return links
 
 
-def _fix_field(invoice: Invoice) -> str:
-    code = invoice.last_error_code or ""
-    return next((field for prefix, field in _ERROR_FIELDS.items() if code.startswith(prefix)), "")
+def _fix_context(request, invoice: Invoice, form: ReceptorFixForm | None = None) -> dict:
+    """A rejected invoice: which field the rejection points at, and the form to correct it on this page when the
+    invoice can be retried with its folio (invoicing/services/receptor_retry.py)."""
+    if invoice.status != Invoice.Status.FAILED:
+        return {}
+    field = error_field(invoice.last_error_code)
+    context = {"fix_field": field, "fix_title": _FIX_TITLES.get(field, ""), "fix_hint": _FIX_HINTS.get(field, "")}
+    if not field or receptor_retry_blocker(invoice):
+        return context
+    if form is None:
+        data = {"rfc": invoice.receptor_rfc, "name": invoice.receptor_name, "tax_regime": invoice.receptor_tax_regime,
+                "postal_code": invoice.receptor_postal_code, "cfdi_use": invoice.receptor_cfdi_use,
+                "emails": ", ".join(invoice.receptor_emails)}
+        form = ReceptorFixForm(data)
+        form.is_valid()
+        if field in form.fields:  # the field SAT refused, marked as any refused field is
+            form.add_error(field, context["fix_hint"] or context["fix_title"])
+            attrs = form.fields[field].widget.attrs
+            attrs["aria-invalid"] = "true"
+            attrs["aria-describedby"] = " ".join(filter(None, [attrs.get("aria-describedby"),
+                                                               f"{form[field].auto_id}-error"]))
+    return {**context, "fix_form": form, "matrix": catalog_matrix()}
 
 
 @never_cache
-def invoice_page(request, slug: str, code: str):
-    from portal.shopper.correction import correction_context
-
+def invoice_page(request, slug: str, code: str, fix_form: ReceptorFixForm | None = None, status: int = 200):
     merchant = _merchant(slug)
     invoice = _invoice(merchant, code)
-    fix_field = _fix_field(invoice) if invoice.status == Invoice.Status.FAILED else ""
     return _render(request, "portal/invoice.html", merchant, {
         "invoice": invoice,
-        "done": invoice.status not in (Invoice.Status.PENDING, Invoice.Status.SEALED),
-        "emails": [mask_email(e) for e in invoice.receptor_emails],
+        "done": invoice.status not in WAITING,
+        "emails": mask_emails(invoice.receptor_emails),
+        "progress": progress_state(invoice),
         "downloads": _downloads(invoice) if invoice.status in LEGAL else [],  # a cancelled CFDI too
-        "fix_hint": _FIX_HINTS.get(fix_field, ""),
-        "resent": request.GET.get("reenviado") == "1",
+        "failure_message": _failure_message(invoice),
         "corrected": request.GET.get("corregida") == "1",
+        **_fix_context(request, invoice, fix_form),
         **correction_context(invoice),
-    })
+    }, status=status)
+
+
+def _failure_message(invoice: Invoice) -> str:
+    """Why the invoice failed: the PAC's or the rules' words in Spanish; in English, the rule's message when it
+    is one of ours, else the code (the hint below says what to change)."""
+    message = invoice.last_error_message or ""
+    if not message or is_default_language():
+        return message
+    translated = shopper_message(message)
+    if translated != message:
+        return translated
+    return _("El servicio de timbrado rechazó la factura (%(code)s).") % {"code": invoice.last_error_code or "?"}
 
 
 @never_cache
 @require_GET
 def invoice_status(request, slug: str, code: str):
-    invoice = get_object_or_404(Invoice.objects.only("status"), merchant__slug=slug, merchant__is_active=True,
-                                public_code=code, kind=Invoice.Kind.INGRESO)
-    done = invoice.status not in (Invoice.Status.PENDING, Invoice.Status.SEALED)
-    return JsonResponse({"status": invoice.status, "done": done})
+    invoice = get_object_or_404(Invoice.objects.select_related("merchant").defer("sealed_xml", "stamped_xml"),
+                                merchant__slug=slug, merchant__is_active=True, public_code=code,
+                                kind=Invoice.Kind.INGRESO)
+    progress = progress_state(invoice)
+    return JsonResponse({"status": invoice.status, "done": invoice.status not in WAITING, **progress})
+
+
+@require_POST
+def invoice_retry(request, slug: str, code: str):
+    """The PAC refused the invoice for the receptor's data: the corrected data, and the same invoice (same
+    folio) goes back to the queue. On a refusal, the same page with the form and why."""
+    merchant = _merchant(slug)
+    invoice = _invoice(merchant, code)
+    if invoice.status != Invoice.Status.FAILED:
+        return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
+    form = ReceptorFixForm(request.POST)
+    if not ratelimit.hit("correction_ip", ratelimit.client_ip(request)):
+        form.is_valid()
+        form.add_error(None, RATE_LIMITED)
+        return invoice_page(request, slug, code, fix_form=form, status=429)
+    if not form.is_valid():
+        return invoice_page(request, slug, code, fix_form=form, status=400)
+    data = form.cleaned_data
+    receptor = ReceptorData(rfc=data["rfc"], name=data["name"], tax_regime=data["tax_regime"],
+                            postal_code=data["postal_code"], cfdi_use=data["cfdi_use"], emails=tuple(data["emails"]))
+    try:
+        invoice_receptor_retry(merchant=merchant, invoice_id=invoice.pk, receptor=receptor, actor="portal")
+    except InvoicingError as exc:
+        field = exc.details.get("field") if isinstance(exc.details, dict) else None
+        form.add_error(field if field in form.fields else None, shopper_message(exc.message))
+        return invoice_page(request, slug, code, fix_form=form, status=exc.status if 400 <= exc.status < 500 else 409)
+    flash(request, merchant.pk, _("Corregimos tus datos y volvimos a enviar tu factura a timbrar, con el mismo "
+                                  "folio."))
+    return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
 
 
 @require_POST
@@ -369,12 +481,13 @@ def _resend(request, merchant: Merchant, invoice: Invoice | None, back: str):
     if invoice is None or invoice.status != Invoice.Status.STAMPED:
         raise Http404
     if not ratelimit.hit("resend_ip", ratelimit.client_ip(request)):
-        return _render(request, "portal/message.html", merchant, {"title": "Espera un momento",
+        return _render(request, "portal/message.html", merchant, {"title": _("Espera un momento"),
                                                                   "message": RATE_LIMITED}, status=429)
-    from invoicing.services.documents import invoice_email_resend_enqueue
-
     invoice_email_resend_enqueue(invoice=invoice, actor="portal")  # queued: the PDF may take long to render
-    return redirect(back + "?reenviado=1")
+    # Said once (a flash), not on every reload of the page it goes back to.
+    flash(request, merchant.pk, _("Listo: te la reenviamos a %(emails)s.")
+          % {"emails": ", ".join(mask_emails(invoice.receptor_emails))})
+    return redirect(back)
 
 
 @require_POST
@@ -405,7 +518,8 @@ def invoiced_ticket(request, slug: str, code: str):
     if outcome.kind != INVOICED:
         if outcome.kind == OK:
             return redirect("merchant", slug=merchant.slug)
-        return _render(request, "portal/message.html", merchant, {"title": "Tu ticket", "message": outcome.message})
+        return _render(request, "portal/message.html", merchant, {"title": _("Tu ticket"),
+                                                                  "message": shopper_message(outcome.message)})
     invoice = outcome.invoice
     form = RfcCheckForm(request.POST or None)
     status = 200
@@ -417,16 +531,15 @@ def invoiced_ticket(request, slug: str, code: str):
         elif form.is_valid():
             if invoice is not None and secrets.compare_digest(form.cleaned_data["rfc"], invoice.receptor_rfc):
                 return redirect("shop-invoice", slug=merchant.slug, code=invoice.public_code)
-            form.add_error("rfc", "Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
-                                  "facturaste, o pide que te la reenviemos al correo registrado.")
+            form.add_error("rfc", _("Ese RFC no es el de la factura de este ticket. Escribe el RFC con el que "
+                                    "facturaste, o pide que te la reenviemos al correo registrado."))
             status = 400
         else:
             status = 400
     return _render(request, "portal/invoiced.html", merchant, {
         "ticket": ticket, "invoice": invoice, "form": form,
-        "emails": [mask_email(e) for e in (invoice.receptor_emails if invoice else [])],
+        "emails": mask_emails(invoice.receptor_emails if invoice else []),
         "can_resend": invoice is not None and invoice.status == Invoice.Status.STAMPED and invoice.receptor_emails,
-        "resent": request.GET.get("reenviado") == "1",
     }, status=status)
 
 
@@ -438,3 +551,13 @@ def invoiced_resend(request, slug: str, code: str):
     ticket = get_object_or_404(Ticket, merchant=merchant, public_code=code, status=Ticket.Status.INVOICED)
     outcome = ticket_outcome(merchant=merchant, ticket=ticket)
     return _resend(request, merchant, outcome.invoice, reverse("shop-invoiced", args=(merchant.slug, code)))
+
+
+# --- Aviso de privacidad --------------------------------------------------------------------------------
+
+
+@require_GET
+def privacy(request, slug: str):
+    """The merchant's aviso de privacidad (its own text, or the default built from its data)."""
+    merchant = _merchant(slug)
+    return _render(request, "portal/privacy.html", merchant, {"notice": privacy_notice(merchant)})

@@ -124,7 +124,7 @@ def point_cache_at(settings):
     """``point_cache_at(redis_url)``: CACHES as portal/settings.py builds them for CACHE_URL/REDIS_URL."""
 
     def point(location: str, timeout_s: float = 0.25):
-        settings.CACHES = {"default": {"BACKEND": "tickets.resilient_cache.ResilientRedisCache", "LOCATION": location,
+        settings.CACHES = {"default": {"BACKEND": "infra.resilient_cache.ResilientRedisCache", "LOCATION": location,
                                        "OPTIONS": {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}}}
 
     return point
@@ -142,7 +142,7 @@ def still_clock(monkeypatch):
     import time
     import types
 
-    from tickets import ratelimit
+    from infra import ratelimit
 
     now = (time.time() // 3600) * 3600 + 30
     monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now))
@@ -150,7 +150,7 @@ def still_clock(monkeypatch):
 
 @pytest.fixture
 def queued_tasks(monkeypatch):
-    """What code puts on the task queues (tickets.queues.enqueue), as (queue, func, args), instead of the broker.
+    """What code puts on the task queues (infra.queues.enqueue), as (queue, func, args), instead of the broker.
     ``run(i)`` runs the i-th task as its worker would."""
     from django.conf import settings
 
@@ -170,7 +170,7 @@ def queued_tasks(monkeypatch):
         return f"task-{len(out)}"
 
     monkeypatch.setattr("django_q.tasks.async_task", fake)
-    monkeypatch.setattr("tickets.queues.broker", lambda queue: None)
+    monkeypatch.setattr("infra.queues.broker", lambda queue: None)
     return out
 
 
@@ -231,8 +231,8 @@ def generated_api_client(tmp_path_factory):
 def _error_codes_are_catalogued(monkeypatch):
     """Every error an API call of any test answers carries a code of the documented catalogue
     (portal/api_errors.py), so the API's documentation cannot fall behind the code."""
+    from infra.api import errors
     from portal.api_errors import CATALOGUE
-    from tickets.api import errors
 
     seen = []
     real = errors.envelope
@@ -306,3 +306,67 @@ def run_together():
         return results, errors
 
     return run_all
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on a free loopback port (threads of this process): ``s3_server.url``. Other processes (the
+    cluster test's web and worker processes) reach it over loopback too."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    server.url = f"http://{host}:{port}"
+    yield server
+    server.stop()
+
+
+S3_TEST_KEYS = {"STORAGE_S3_ACCESS_KEY_ID": "testing", "STORAGE_S3_SECRET_ACCESS_KEY": "testing",
+                "STORAGE_S3_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the moto server: ``s3_bucket.env`` are the STORAGE_S3_* variables that point a
+    process at it, ``s3_bucket.objects()`` the keys and bytes stored there."""
+    import uuid
+
+    import boto3
+
+    name = f"facturas-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=name)
+
+    class Bucket:
+        pass
+
+    bucket = Bucket()
+    bucket.name, bucket.client = name, client
+    bucket.env = {"STORAGE_S3_BUCKET": name, "STORAGE_S3_ENDPOINT_URL": s3_server.url, **S3_TEST_KEYS}
+
+    def objects() -> dict[str, bytes]:
+        listed = client.list_objects_v2(Bucket=name).get("Contents", [])
+        return {o["Key"]: client.get_object(Bucket=name, Key=o["Key"])["Body"].read() for o in listed}
+
+    bucket.objects = objects
+    return bucket
+
+
+@pytest.fixture
+def s3_storage(settings, s3_bucket, tmp_path, monkeypatch):
+    """Django's default storage is the S3 bucket, configured from STORAGE_S3_* as portal/settings.py does; MEDIA_ROOT
+    points at an empty directory that must stay so."""
+    from portal.storage import S3_BACKEND, default_storage_from_env
+
+    for key, value in s3_bucket.env.items():
+        monkeypatch.setenv(key, value)
+    default = default_storage_from_env()
+    assert default["BACKEND"] == S3_BACKEND
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.STORAGES = {**settings.STORAGES, "default": default}
+    return s3_bucket

@@ -5,21 +5,22 @@ from django.contrib.admin.widgets import AdminFileWidget
 from django.utils import timezone
 from django.utils.html import format_html
 
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
-from tickets.errors import DomainError
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.errors import DomainError
+from infra.roles import Cap
+from tickets.exchange_rates import validate_currency
 from tickets.logos import LogoField, human_size
 from tickets.models import (
     ApiKey,
     Batch,
     Branch,
-    Event,
     ExchangeRate,
     Merchant,
     MerchantMembership,
     Ticket,
     TicketLine,
 )
-from tickets.roles import Cap
+from tickets.privacy import default_privacy_notice, is_default_notice
 from tickets.services import api_key_create, api_key_revoke, ticket_expire, ticket_void
 
 
@@ -74,6 +75,26 @@ class MerchantAdmin(MerchantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return readonly if request.user.is_superuser else [*readonly, "is_active"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "privacy_notice" not in form.base_fields:
+            return form
+
+        class MerchantForm(form):
+            """The aviso de privacidad shows the default text to edit; saved unedited, it stays "the default"
+            (empty), so it keeps following the merchant's name and contact."""
+
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if self.instance.pk and not self.instance.privacy_notice.strip():
+                    self.initial["privacy_notice"] = default_privacy_notice(self.instance)
+
+            def clean_privacy_notice(self):
+                text = self.cleaned_data.get("privacy_notice", "")
+                return "" if self.instance.pk and is_default_notice(text, self.instance) else text
+
+        return MerchantForm
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "logo":
@@ -256,8 +277,6 @@ class ExchangeRateForm(forms.ModelForm):
         fields = ["merchant", "currency", "valid_from", "rate", "source"]
 
     def clean_currency(self):
-        from tickets.exchange_rates import validate_currency
-
         value = self.cleaned_data["currency"].strip().upper()
         validate_currency(value)
         return value
@@ -288,19 +307,6 @@ class ExchangeRateAdmin(MerchantScopedAdmin):
         if not request.user.is_superuser:
             form.merchant_id_for_staff = user_merchant_id(request.user)
         return form
-
-
-@admin.register(Event)
-class EventAdmin(MerchantScopedAdmin):
-    list_display = ["created_at", "entity", "object_id", "from_status", "to_status", "actor", "reason"]
-    list_filter = ["entity", "to_status"]
-    readonly_fields = [f.name for f in Event._meta.fields if f.name != "id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MerchantMembership)

@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.html import format_html_join
 
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
-from tickets.errors import DomainError
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.errors import DomainError
+from infra.roles import SUMMARY, Cap, Role
 from tickets.models import Merchant, MerchantMembership, StaffMember
-from tickets.roles import SUMMARY, Cap, Role
 from tickets.staff import staff_invitation_send, staff_invite, staff_update
 
 ROLE_HELP = format_html_join("", "<br><strong>{}</strong>: {}", ((Role(r).label, s) for r, s in SUMMARY.items()))

@@ -40,10 +40,10 @@ MESSAGES = {
     VOID: "El ticket {number} fue cancelado en la tienda (por ejemplo, por una devolución) y no se puede facturar.",
     INVOICED: "El ticket {number} ya fue facturado.",
     EXPIRED: "El plazo para facturar el ticket {number} venció el {expired_on}. Ya no es posible facturarlo en "
-             "línea; si tienes dudas, comunícate con el comercio.",
+             "línea; si tienes dudas, comunícate con {contact}.",
     GLOBALIZED: "El ticket {number} ya se incluyó en la factura global del comercio (la que emite por las ventas "
                 "al público en general) y el comercio no emite facturas individuales después de eso, por lo que "
-                "ya no se puede facturar en línea. Si necesitas tu factura, comunícate con la tienda.",
+                "ya no se puede facturar en línea. Si necesitas tu factura, comunícate con {contact}.",
 }
 
 
@@ -85,7 +85,9 @@ def ticket_eligibility(ticket, *, merchant: Merchant, now: dt.datetime | None = 
 
     def verdict(code: str, **details) -> Eligibility:
         expired_on = timezone.localtime(expires_at, merchant.tzinfo).strftime("%d/%m/%Y") if code == EXPIRED else ""
-        return Eligibility(code, MESSAGES[code].format(number=number, expired_on=expired_on), expires_at, details)
+        message = MESSAGES[code].format(number=number, expired_on=expired_on,
+                                        contact=merchant.contact_phrase("el comercio" if code == EXPIRED else "la tienda"))
+        return Eligibility(code, message, expires_at, details)
 
     if status == Ticket.Status.VOID:
         return verdict(VOID)

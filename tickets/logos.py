@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tickets.errors import InvalidInput
+from infra.errors import InvalidInput
 
 # Extension and MIME type of what we store, by Pillow's format name.
 FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg")}

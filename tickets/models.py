@@ -1,4 +1,4 @@
-"""Tenants (merchants, branches), their tickets, API keys, batches and the event log."""
+"""Tenants (merchants, branches), their tickets, API keys and batches (the event log is infra.models.Event)."""
 
 import secrets
 import zoneinfo
@@ -9,10 +9,10 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from infra.encryption import EncryptedTextField
+from infra.roles import Role
 from invoicing.cfdi.errors import ERROR
 from invoicing.cfdi.rfc import is_generic, rfc_issues
-from tickets.encryption import EncryptedTextField
-from tickets.roles import Role
 
 
 def validate_rfc(value: str) -> None:
@@ -35,7 +35,7 @@ def public_code() -> str:
 
 
 # First path segments the site itself uses: a merchant slug equal to one would be unreachable.
-RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media"})
+RESERVED_SLUGS = frozenset({"t", "f", "admin", "api", "healthz", "static", "media", "idioma"})
 
 
 def validate_slug_not_reserved(value: str) -> None:
@@ -100,6 +100,25 @@ class Merchant(models.Model):
         validators=[RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Color en formato #RRGGBB.")],
     )
     contact_email = models.EmailField("correo de contacto", blank=True)
+    # What shoppers see (the portal's landing, its error messages, the aviso de privacidad); contact_email above
+    # is the merchant's own inbox for alerts and is never shown to them.
+    customer_email = models.EmailField(
+        "correo de atención a clientes", blank=True, default="",
+        help_text="Se muestra a tus clientes en el portal de facturación, en sus mensajes de error y en el aviso de "
+                  "privacidad.")
+    customer_phone = models.CharField(
+        "teléfono de atención a clientes", max_length=40, blank=True, default="",
+        validators=[RegexValidator(r"^[0-9 +()\-.,a-zA-Z]*$", "Escribe el teléfono con números, espacios, «+», «-» y "
+                                   "paréntesis (por ejemplo «55 1234 5678» o «800 123 4567 ext. 2»).")],
+        help_text="Se muestra a tus clientes junto al correo de atención.")
+    address = models.CharField(
+        "domicilio", max_length=300, blank=True, default="",
+        help_text="Tu domicilio para el aviso de privacidad (la ley pide el domicilio del responsable de los datos).")
+    privacy_notice = models.TextField(
+        "aviso de privacidad", blank=True, default="",
+        help_text="El aviso que ven tus clientes en el portal de facturación. Vacío: el texto predeterminado, que "
+                  "cumple con la Ley Federal de Protección de Datos Personales en Posesión de los Particulares con "
+                  "tus datos de arriba; edítalo si tratas los datos de otra manera.")
     self_invoice_window = models.CharField(
         "plazo de autofacturación", max_length=12, choices=SelfInvoiceWindow, default=SelfInvoiceWindow.MONTH_END
     )
@@ -143,6 +162,21 @@ class Merchant(models.Model):
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    @property
+    def logo_url(self) -> str:
+        """The logo as the app serves it (portal/media.py), whatever the storage: a bucket stays private."""
+        return f"{settings.MEDIA_URL}{self.logo.name}" if self.logo else ""
+
+    @property
+    def customer_contact(self) -> str:
+        """How shoppers reach the merchant («facturas@tienda.mx o 55 1234 5678»); "" when nothing is set."""
+        return " o ".join(c for c in (self.customer_email, self.customer_phone) if c)
+
+    def contact_phrase(self, fallback: str = "el comercio") -> str:
+        """Whom to contact, for a sentence «comunícate con …»: the merchant's name and contact, or ``fallback``."""
+        contact = self.customer_contact
+        return f"{self.legal_name} ({contact})" if contact else fallback
+
 
 class Branch(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="branches", verbose_name="comercio")
@@ -172,7 +206,7 @@ class MerchantMembership(models.Model):
                                 verbose_name="usuario")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships",
                                  verbose_name="comercio")
-    # What the user may do (tickets/roles.py). Memberships made before roles existed were full access: owner.
+    # What the user may do (infra/roles.py). Memberships made before roles existed were full access: owner.
     role = models.CharField("rol", max_length=12, choices=Role, default=Role.OWNER)
 
     class Meta:
@@ -350,31 +384,5 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
-class Event(models.Model):
-    """One row per status change of a ticket or an invoice: who, when, from, to, why."""
-
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events", verbose_name="comercio")
-    entity = models.CharField("objeto", max_length=20)  # "ticket", "invoice", "batch", …
-    object_id = models.BigIntegerField("id del objeto")
-    from_status = models.CharField("estado anterior", max_length=20, blank=True)
-    to_status = models.CharField("estado nuevo", max_length=20)
-    actor = models.CharField("quién", max_length=150, blank=True)
-    reason = models.TextField("motivo", blank=True)
-    data = models.JSONField("datos", default=dict, blank=True)
-    created_at = models.DateTimeField("fecha", auto_now_add=True)
-
-    class Meta:
-        verbose_name = "evento"
-        verbose_name_plural = "eventos"
-        indexes = [
-            models.Index(fields=["entity", "object_id"], name="event_entity_object"),
-            # The back office's recent invoice activity per merchant (the dashboard's PAC health, last hour).
-            models.Index(fields=["merchant", "created_at"], name="event_invoice_recent",
-                         condition=Q(entity="invoice")),
-        ]
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.entity}#{self.object_id}: {self.from_status or '∅'} → {self.to_status}"
 from tickets.catalogs import PostalCode, ProductKey, TaxRateRule, UnitKey  # noqa: E402,F401  (SAT catalogs, see tickets/catalogs.py)
 from tickets.exchange_rates import ExchangeRate  # noqa: E402,F401  (merchant's daily exchange rates)

@@ -12,18 +12,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tickets.api.auth import KEY_PREFIX_TAG, hash_key
+from infra.api.auth import KEY_PREFIX_TAG, hash_key
+from infra.errors import Conflict, InvalidInput, NotFound
+from infra.events import record_event, transition
 from tickets.eligibility import ticket_eligibility, window_open_q
-from tickets.errors import Conflict, InvalidInput, NotFound
-from tickets.events import record_event, transition
+from tickets.exchange_rates import ExchangeRate, validate_currency
 from tickets.ingest.batch import Item, ingest, self_invoice_url
+from tickets.ingest.drafts import normalize
 from tickets.ingest.lifecycle import batch_process, batch_submit, batch_sweep
-from tickets.ingest.normalize import Context, TicketRejected, normalize
+from tickets.ingest.normalize import _CURRENCY_RE, Context, TicketRejected, _decimal, _Errors, _line
 from tickets.ingest.store import CREATED, expires_at_for_day, store_drafts
 from tickets.models import ApiKey, Branch, Merchant, Ticket
+from tickets.zones import zone_name
 
 __all__ = ["LineInput", "api_key_create", "api_key_revoke", "batch_process", "batch_submit", "batch_sweep",
            "self_invoice_url", "ticket_create", "ticket_expire", "ticket_expires_at", "ticket_register", "ticket_validate",
@@ -59,8 +63,6 @@ class LineInput:
 
 
 def _line_total(line: LineInput) -> Decimal:
-    from tickets.ingest.normalize import _Errors, _line
-
     pair = _line(line.as_payload(), 0, errs := _Errors())
     if pair is None:
         raise InvalidInput(details=dict(errs))
@@ -185,8 +187,6 @@ def zone_of(branch: Branch, merchant: Merchant):
     dates in it."""
     import zoneinfo
 
-    from tickets.zones import zone_name
-
     return zoneinfo.ZoneInfo(zone_name(branch.postal_code, merchant.time_zone))
 
 
@@ -266,3 +266,45 @@ def demo_api_key(*, slug: str = "demo") -> str | None:
     path.write_text(plain, encoding="utf-8")
     path.chmod(0o600)
     return plain
+
+
+def exchange_rate_set(*, merchant, currency, valid_from, rate, source: str = ExchangeRate.Source.DOF_FIX,
+                      actor: str = "") -> tuple[ExchangeRate, bool]:
+    """Record (or correct) the merchant's rate of ``currency`` from local date ``valid_from``. Returns
+    (row, created). Bad input → InvalidInput with the field."""
+    errs = _Errors()
+    code = currency if isinstance(currency, str) else ""
+    code = code.upper() if _CURRENCY_RE.fullmatch(code) else code  # anything else the catalog refuses, as sent
+    try:
+        validate_currency(code)
+    except ValidationError as exc:
+        errs.add("currency", exc.messages[0])
+    day = valid_from
+    if isinstance(valid_from, str):
+        try:
+            day = dt.date.fromisoformat(valid_from.strip())
+        except ValueError:
+            day = None
+    if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+        errs.add("valid_from", "Fecha AAAA-MM-DD del primer día al que aplica el tipo de cambio.")
+    value = _decimal(rate, "rate", errs, places=6, positive=True)
+    if value is not None and value >= Decimal("1e12"):
+        errs.add("rate", "El tipo de cambio es demasiado grande.")
+    if source not in ExchangeRate.Source.values:
+        errs.add("source", f"Fuente: {', '.join(ExchangeRate.Source.values)}.")
+    if errs:
+        raise InvalidInput(details=dict(errs))
+    value = value.quantize(Decimal("0.000001"))
+    with transaction.atomic():
+        row, created = ExchangeRate.objects.select_for_update().get_or_create(
+            merchant=merchant, currency=code, valid_from=day, defaults={"rate": value, "source": source})
+        if not created and (row.rate, row.source) != (value, source):
+            old = row.rate
+            row.rate, row.source = value, source
+            row.save(update_fields=["rate", "source", "updated_at"])
+            record_event(merchant_id=merchant.pk, entity="exchange_rate", object_id=row.pk, from_status=str(old),
+                         to_status=str(value), actor=actor, reason=f"{code} desde {day:%d/%m/%Y} corregido")
+        elif created:
+            record_event(merchant_id=merchant.pk, entity="exchange_rate", object_id=row.pk, from_status="",
+                         to_status=str(value), actor=actor, reason=f"{code} desde {day:%d/%m/%Y}")
+    return row, created

@@ -20,10 +20,11 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from tickets.errors import Conflict, InvalidInput
-from tickets.events import record_event
+from infra.errors import Conflict, InvalidInput
+from infra.events import record_event
+from infra.queues import after_commit
+from infra.roles import SUMMARY, Role
 from tickets.models import Merchant, MerchantMembership
-from tickets.roles import SUMMARY, Role
 
 
 def _clean_email(email: str) -> str:
@@ -50,7 +51,7 @@ def staff_invite(*, merchant: Merchant, email: str, role: str, name: str = "", a
     membership = MerchantMembership.objects.create(user=user, merchant=merchant, role=role)
     record_event(merchant_id=merchant.pk, entity="staff", object_id=membership.pk, from_status="", to_status=role,
                  actor=actor, reason=f"{email} invitado como {Role(role).label.lower()}")
-    transaction.on_commit(lambda: staff_invitation_send(membership_id=membership.pk))
+    after_commit(staff_invitation_send, membership_id=membership.pk)
     return membership
 
 

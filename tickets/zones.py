@@ -17,6 +17,8 @@ import time
 import zoneinfo
 from dataclasses import dataclass
 
+from tickets.catalogs import PostalCode
+
 CACHE_SECONDS = 300
 
 
@@ -42,8 +44,6 @@ def cache_clear() -> None:
 
 def postal_infos(codes) -> dict[str, PostalInfo]:
     """PostalInfo of each code, one query for those not cached."""
-    from tickets.catalogs import PostalCode
-
     now = time.monotonic()
     out: dict[str, PostalInfo] = {}
     missing = []
@@ -70,8 +70,6 @@ def postal_info(code: str) -> PostalInfo:
 
 
 def catalog_loaded() -> bool:
-    from tickets.catalogs import PostalCode
-
     return PostalCode.objects.exists()
 
 

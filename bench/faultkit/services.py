@@ -241,7 +241,7 @@ class WebServer:
         kill_group(self.proc)
 
 
-QUEUES = ("stamp", "deliver", "bulk")  # tickets/queues.py; docs/operations.md "Queues"
+QUEUES = ("stamp", "deliver", "bulk")  # infra/queues.py; docs/operations.md "Queues"
 ALL_QUEUES = "all"
 
 

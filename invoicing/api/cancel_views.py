@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from infra.api.schema import TAG_CANCELLATIONS, error, error_example
 from invoicing.api import examples as ex
 from invoicing.api.serializers import (
     CancelIn,
@@ -17,7 +18,6 @@ from invoicing.models import Invoice
 from invoicing.services.cancel import cancellation_request
 from invoicing.services.cancel_notify import cancellation_data
 from invoicing.services.reissue import invoice_reissue
-from tickets.api.schema import TAG_CANCELLATIONS, error, error_example
 
 IN_PROGRESS = error("La factura no está timbrada, ya se está cancelando o ya se canceló.", error_example(
     "cancellation_in_progress", "Esta factura ya tiene una cancelación en proceso; espera la respuesta del SAT.",

@@ -8,13 +8,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.schema import TAG_EXPORTS, content_disposition, error, error_example, path_id
+from infra.api.strict import StrictJsonSerializer
 from invoicing.api import examples as ex
 from invoicing.errors import InvoicingError
 from invoicing.models import AccountingExport
 from invoicing.services.exports import export_file, export_request
-from tickets.api.auth import HasScope
-from tickets.api.schema import TAG_EXPORTS, content_disposition, error, error_example, path_id
-from tickets.api.strict import StrictJsonSerializer
 from tickets.models import Branch
 
 

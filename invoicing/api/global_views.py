@@ -19,16 +19,17 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.schema import TAG_GLOBALS, error, error_example, path_id
+from infra.api.strict import StrictJsonSerializer
 from invoicing.api import examples as ex
 from invoicing.api.params import choice_param, int_param
 from invoicing.api.serializers import NULLABLE_UUID, InvoiceErrorOut
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.global_invoice import global_invoice_issue, global_invoice_preview
-from tickets.api.auth import HasScope
-from tickets.api.schema import TAG_GLOBALS, error, error_example, path_id
-from tickets.api.strict import StrictJsonSerializer
-from tickets.models import Branch
+from tickets.models import Branch, Ticket
+from tickets.zones import zone_name
 
 MAX_LIMIT = 500
 MAX_EXPLICIT_TICKETS = 5000
@@ -212,15 +213,11 @@ def _period_of_tickets(merchant, ticket_ids):
     """Without a period: the period (merchant's periodicity) of the earliest of the merchant's listed tickets."""
     from django.utils import timezone
 
-    from tickets.models import Ticket
-
     first = (Ticket.objects.filter(merchant=merchant, pk__in=ticket_ids).order_by("sold_at")
              .values_list("sold_at", "branch__postal_code").first())
     if first is None:
         raise InvoicingError("ticket_not_found", "No encontramos ninguno de los tickets.", status=404)
     import zoneinfo
-
-    from tickets.zones import zone_name
 
     zone = zoneinfo.ZoneInfo(zone_name(first[1], merchant.time_zone))  # the sale's local day, in its branch
     return timezone.localtime(first[0], zone).date().isoformat()

@@ -5,13 +5,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.parsers import TicketJSONParser
+from infra.api.schema import IDEMPOTENCY_KEY, TAG_TICKETS, error, error_example, path_id
+from infra.api.strict import StrictJsonSerializer
 from invoicing.api import examples as ex
 from invoicing.models import Refund
 from invoicing.services.refund import ticket_refund
-from tickets.api.auth import HasScope
-from tickets.api.parsers import TicketJSONParser
-from tickets.api.schema import IDEMPOTENCY_KEY, TAG_TICKETS, error, error_example, path_id
-from tickets.api.strict import StrictJsonSerializer
 
 
 class RefundLineIn(StrictJsonSerializer):

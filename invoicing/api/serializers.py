@@ -4,12 +4,13 @@ from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from infra.api.schema import ErrorEnvelope
+from infra.api.strict import StrictJsonSerializer
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Cancellation, Invoice
+from invoicing.services.cancel_notify import cancellation_data
 from invoicing.services.receptor import INPUT_MAX_LENGTH as LIMIT
 from invoicing.services.receptor import MAX_EMAILS
-from tickets.api.schema import ErrorEnvelope
-from tickets.api.strict import StrictJsonSerializer
 
 
 class ReceptorText(serializers.CharField):
@@ -61,7 +62,7 @@ class WarningOut(serializers.Serializer):
 
 NULLABLE_UUID = {"type": "string", "format": "uuid", "nullable": True,
                  "description": "Folio fiscal (UUID del timbre), en mayúsculas; null hasta que se timbra."}
-ErrorOut = ErrorEnvelope  # the one envelope of every API (tickets/api/schema.py)
+ErrorOut = ErrorEnvelope  # the one envelope of every API (infra/api/schema.py)
 
 
 class PdfPendingOut(serializers.Serializer):
@@ -166,8 +167,6 @@ class InvoiceOut(serializers.ModelSerializer):
     @extend_schema_field(CancellationOut(allow_null=True))
     def get_cancellation(self, obj) -> dict | None:
         """The latest cancellation request of the invoice, if any."""
-        from invoicing.services.cancel_notify import cancellation_data
-
         latest = max(obj.cancellations.all(), key=lambda c: c.pk, default=None)  # prefetched by the views
         return cancellation_data(latest) if latest is not None else None
 

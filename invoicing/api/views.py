@@ -9,6 +9,17 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.schema import (
+    IDEMPOTENCY_KEY,
+    TAG_INVOICES,
+    content_disposition,
+    error,
+    error_example,
+    path_id,
+    retry_after,
+)
+from infra.logcontext import bind
 from invoicing.api import examples as ex
 from invoicing.api.params import choice_param, date_param, int_param
 from invoicing.api.serializers import (
@@ -27,16 +38,6 @@ from invoicing.models import Cancellation, Invoice
 from invoicing.services import ReceptorData, invoice_issue
 from invoicing.services.documents import PdfNotReady, invoice_email_resend_enqueue
 from invoicing.services.receptor import issues_out, receptor_check
-from tickets.api.auth import HasScope
-from tickets.api.schema import (
-    IDEMPOTENCY_KEY,
-    TAG_INVOICES,
-    content_disposition,
-    error,
-    error_example,
-    path_id,
-    retry_after,
-)
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -58,6 +59,7 @@ class _InvoicesView(APIView):
         invoice = self.merchant_invoices(request).prefetch_related("ticket_links").filter(pk=pk).first()
         if invoice is None:
             raise InvoicingError("not_found", "No existe esa factura.", status=404)
+        bind(invoice_id=invoice.pk)
         return invoice
 
 

@@ -372,15 +372,30 @@ def usos_for(rfc: str = "", regimen: str = "") -> list[UsoCfdi]:
     return usos_for_persona(persona_of(rfc), regimen)
 
 
+# What to suggest to someone who does not know which UsoCFDI to pick, in order: the first one their régimen allows.
+# G03 «Gastos en general» fits most purchases; a régimen without it (605 salaried, 616 without obligations…)
+# gets S01 «Sin efectos fiscales», which every régimen allows.
+SUGGESTED_USOS = ("G03", "S01")
+
+
+def suggested_uso(persona: str, regimen: str) -> str:
+    """The UsoCFDI to suggest for a sale to this persona and régimen ("" when the régimen is not chosen yet)."""
+    if not regimen:
+        return ""
+    allowed = {u.code for u in usos_for_persona(persona, regimen)}
+    return next((code for code in SUGGESTED_USOS if code in allowed), "")
+
+
 def receptor_matrix() -> dict:
     """The matrix as the portal's script needs it, computed by the functions above (no copy in JavaScript):
     per persona ("" = not known yet) the régimen codes in order and, per régimen ("" = none chosen yet), the
-    UsoCFDI codes; and which RFC length is which persona."""
+    UsoCFDI codes and the one to suggest; and which RFC length is which persona."""
     matrix = {}
     for persona in ("", PERSONA_FISICA, PERSONA_MORAL):
         regimenes = [r.code for r in regimenes_for_persona(persona)]
         matrix[persona] = {"regimenes": regimenes,
-                           "usos": {code: [u.code for u in usos_for_persona(persona, code)] for code in ["", *regimenes]}}
+                           "usos": {code: [u.code for u in usos_for_persona(persona, code)] for code in ["", *regimenes]},
+                           "sugerido": {code: suggested_uso(persona, code) for code in regimenes}}
     return {
         "regimenes": {r.code: r.description for r in REGIMENES_FISCALES.values()},
         "usos": {u.code: u.description for u in USOS_CFDI.values() if u.code not in NOT_FOR_SALES},

@@ -44,6 +44,24 @@ XML_PATHS = {
     "foreign_country": "Receptor.ResidenciaFiscal",
     "foreign_tax_id": "Receptor.NumRegIdTrib",
 }
+# The receptor field a PAC's rejection points at (SAT's codes and the rules' own): what a receptor may correct
+# herself to get the same invoice stamped (the portal's "No pudimos generar tu factura" page).
+ERROR_FIELDS = {
+    "CFDI40143": "rfc", "CFDI40144": "rfc", "RFC_FORMATO": "rfc", "RFC_FECHA": "rfc", "RFC_GENERICO": "rfc",
+    "CFDI40145": "name", "CFDI40146": "name", "NOMBRE_CARACTER": "name", "NOMBRE_LARGO": "name",
+    "CFDI40147": "postal_code", "CFDI40148": "postal_code", "CFDI40149": "postal_code",
+    "CFDI40157": "tax_regime", "CFDI40158": "tax_regime", "CFDI40159": "tax_regime",
+    "CFDI40160": "cfdi_use", "CFDI40161": "cfdi_use",
+    "CFDI40150": "foreign_country", "CFDI40151": "foreign_country", "CFDI40152": "foreign_country",
+    "CFDI40153": "foreign_tax_id", "CFDI40154": "foreign_tax_id", "CFDI40155": "foreign_tax_id",
+}
+
+
+def error_field(code: str) -> str:
+    """The receptor field ``code`` is about ("" when it is not about the receptor's data)."""
+    return next((field for prefix, field in ERROR_FIELDS.items() if (code or "").startswith(prefix)), "")
+
+
 TAX_ID_MAX = 40  # cfdv40.xsd Receptor/@NumRegIdTrib: 1 to 40 characters
 # c_Pais' "Formato de Registro de Identidad Tributaria" column (satcfdi's copy of the catalog keeps only the
 # names): the countries for which SAT states a format. Every other country takes any 1-40 characters.

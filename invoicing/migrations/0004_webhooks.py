@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import invoicing.webhooks.models
-import tickets.encryption
+import infra.encryption
 import uuid
 from django.db import migrations, models
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('url', models.URLField(max_length=500, verbose_name='URL')),
-                ('secret', tickets.encryption.EncryptedTextField(default=invoicing.webhooks.models.new_secret, editable=True, verbose_name='secreto de firma')),
+                ('secret', infra.encryption.EncryptedTextField(default=invoicing.webhooks.models.new_secret, editable=True, verbose_name='secreto de firma')),
                 ('events', models.JSONField(blank=True, default=list, help_text='Vacío: todos los eventos.', verbose_name='eventos')),
                 ('is_active', models.BooleanField(default=True, verbose_name='activo')),
                 ('description', models.CharField(blank=True, max_length=200, verbose_name='descripción')),

@@ -4,7 +4,9 @@ Checks, with the engine's own code and codes: well-formed XML (301), no previous
 readable (308) and a CSD not an e.firma (306), Sello against the cadena original (CFDI40102), then the
 engine's offline rules with the certificate and the stamping time (CFDI40xxx, 305 outside the CSD's
 validity, CFDI40139 emisor ≠ certificate RFC, 401 Fecha in the future or older than 72 h), then the XSD
-(XSD) — business rules before the schema, in the pipeline's order, so both report the same code.
+(XSD) — business rules before the schema, in the pipeline's order, so both report the same code. Last, a
+receptor listed in its small registry of demo taxpayers (sandbox_registry.py) must carry the registered name
+and postal code, or it is refused like a real PAC refuses it (CFDI40145, CFDI40147).
 
 Stamps carry a TimbreFiscalDigital 1.1 signed by a certificate created once per installation (stored in
 SandboxCertificate; ``manage.py sandbox_pac_certificate --out FILE`` writes its .cer so ``cfdi_verify
@@ -34,10 +36,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from lxml import etree
 
+from infra.db.bulk import insert_sql
+from infra.db.prepared import prepared_executemany
+from infra.db.vendor import is_postgresql
 from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.cadena import cadena_original, tfd_cadena_original
 from invoicing.cfdi.csd import CsdError, load_csd, read_certificate
@@ -48,8 +53,7 @@ from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.cfdi.validation import validate
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
-from tickets.bulk import insert_sql
-from tickets.prepared import prepared_executemany
+from tickets.catalogs import PostalCode
 
 from .base import (
     CANCELLED,
@@ -66,6 +70,7 @@ from .base import (
     check_cancel_request,
 )
 from .models import SandboxCertificate, SandboxStamp
+from .sandbox_registry import registry_mismatch
 
 RFC_PROV_CERTIF = "AAA010101AAA"  # SAT's generic test RFC: this PAC is not an authorised provider
 LEYENDA = "Timbre del PAC sandbox de pruebas: sin validez fiscal ante el SAT"
@@ -243,6 +248,10 @@ class SandboxPac(Pac):
         issues = xsd_issues(parsed.root)
         if issues:
             raise self._issues_error(issues)
+        # Last, as SAT's list is asked only about a well-formed document: the demo taxpayers' registered data.
+        mismatch = registry_mismatch(c.receptor.rfc, c.receptor.nombre, c.receptor.domicilio_fiscal)
+        if mismatch is not None:
+            raise _permanent(*mismatch)
         return parsed
 
     @staticmethod
@@ -257,8 +266,6 @@ class SandboxPac(Pac):
     @functools.lru_cache(maxsize=4096)  # SAT's postal-code catalog changes a few times a year
     def _time_zone(postal_code: str) -> str:
         try:
-            from tickets.catalogs import PostalCode
-
             zone = PostalCode.objects.filter(code=postal_code).values_list("time_zone", flat=True).first()
         except Exception:  # noqa: BLE001 - the catalog is optional (not loaded in a fresh demo)
             zone = None
@@ -284,7 +291,7 @@ class SandboxPac(Pac):
         """Insert the new stamps; returns the digests whose row is ours (a concurrent worker may have won some)."""
         if not rows:
             return set()
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             # One prepared INSERT per row, pipelined; a row another worker stored first is skipped, not an error.
             sql = insert_sql(rows[0])[0] + " ON CONFLICT (xml_sha256) DO NOTHING RETURNING xml_sha256"
             with transaction.atomic():  # one commit for the batch

@@ -30,12 +30,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from infra.events import record_event, transition
+from infra.queues import BULK, enqueue_on_commit
+from invoicing import pac as pacs
 from invoicing.cfdi import cancellation as rules
 from invoicing.cfdi.csd import CsdError
+from invoicing.engine_inputs import engine_csd
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import CANCELLATION, LIVE, invoice_transition
 from invoicing.models import Cancellation, Invoice
+from invoicing.pac import PacError
+from invoicing.pac.base import CANCELLED, IN_PROCESS
 from invoicing.services import cancel_notify as notify
+from invoicing.services import global_reissue
 from invoicing.services.cancel_plan import (  # noqa: F401 - callers import the plan from here too
     CancellationPlan,
     _refuse,
@@ -45,7 +52,6 @@ from invoicing.services.cancel_plan import (  # noqa: F401 - callers import the 
     invoice_facts,
     related_blockers,
 )
-from tickets.events import record_event, transition
 from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -57,10 +63,8 @@ ENTITY = "cancellation"
 CLAIM_SECONDS = 120  # a worker holding a request this long without finishing has died: another takes it
 
 
-def get_pac(merchant):  # looked up here so tests can point the service at a fake provider
-    from invoicing.pac import get_pac as pac_for
-
-    return pac_for(merchant)
+def get_pac(merchant):  # through the module, so that a test pointing invoicing.pac.get_pac at a fake is heard
+    return pacs.get_pac(merchant)
 
 
 # --- the request ---------------------------------------------------------------------------------------
@@ -122,9 +126,7 @@ def _request(*, merchant, invoice_id, motive, replacement_id, tickets, actor, so
 
 
 def _advance_on_commit(cancellation_id: int) -> None:
-    from invoicing.tasks_cancel import enqueue_advance_cancellation
-
-    transaction.on_commit(lambda: enqueue_advance_cancellation(cancellation_id))
+    enqueue_on_commit("invoicing.tasks_cancel.advance_cancellation", cancellation_id, queue=BULK, group="cancel")
 
 
 # --- the follow-up -------------------------------------------------------------------------------------
@@ -227,8 +229,6 @@ def _abandon(cancellation: Cancellation, replacement: Invoice) -> None:
 
 
 def _certificate(invoice: Invoice):
-    from invoicing.engine_inputs import engine_csd
-
     certificate = invoice.certificate or invoice.merchant.certificates.filter(is_active=True).first()
     if certificate is None:
         raise _refuse("sin_csd", "El comercio no tiene un certificado de sello digital (CSD) activo.")
@@ -236,9 +236,6 @@ def _certificate(invoice: Invoice):
 
 
 def _send(cancellation: Cancellation) -> None:
-    from invoicing.pac import PacError
-    from invoicing.pac.base import CANCELLED, IN_PROCESS
-
     invoice = cancellation.invoice
     try:
         csd = _certificate(invoice)
@@ -286,8 +283,6 @@ def _to_pending(cancellation: Cancellation, result) -> None:
 
 def _poll(cancellation: Cancellation) -> None:
     """Ask SAT (through the PAC) where the request stands."""
-    from invoicing.pac import PacError
-
     invoice = cancellation.invoice
     try:
         status = get_pac(invoice.merchant).status(uuid=str(invoice.uuid).upper(), emisor_rfc=invoice.merchant.rfc,
@@ -313,8 +308,6 @@ def _poll(cancellation: Cancellation) -> None:
 
 def _finish(cancellation: Cancellation, outcome: str, *, code: str, message: str, acuse: bytes | None = None,
             sat_status: str = "") -> None:
-    from invoicing.services import late_request
-
     with transaction.atomic():
         current = Cancellation.objects.select_for_update().get(pk=cancellation.pk)
         if current.status not in (C.REQUESTED, C.PENDING):
@@ -332,7 +325,7 @@ def _finish(cancellation: Cancellation, outcome: str, *, code: str, message: str
                                reason=f"cancelada (motivo {current.motive}): {message}"[:500],
                                data={"cancellation_id": current.pk, "code": str(code)}, updated_at=now)
             if current.tickets_action == T.GLOBAL_REISSUE:
-                late_request.global_cancelled(invoice)
+                global_reissue.global_cancelled(invoice)
             else:
                 _tickets_follow(current, invoice)
             notify.invoice_cancelled(invoice)

@@ -16,7 +16,15 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from infra.events import record_event
+from infra.models import Event
+from infra.queues import DELIVER, enqueue_on_commit
 from invoicing.cfdi import cancellation as rules
+from invoicing.models import Cancellation
+from invoicing.services.documents import document_basename, invoice_pdf_bytes, invoice_pdf_render
+from invoicing.webhooks.models import WebhookEndpoint
+from invoicing.webhooks.services import invoice_event_data, webhook_emit
+from tickets.models import MerchantMembership
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +61,6 @@ def cancellation_data(cancellation) -> dict:
 
 
 def _emit(event: str, invoice, data=dict) -> None:
-    from invoicing.webhooks.models import WebhookEndpoint
-    from invoicing.webhooks.services import invoice_event_data, webhook_emit
-
     try:
         with transaction.atomic():  # a savepoint: a webhook problem never undoes the cancellation's step
             if not WebhookEndpoint.objects.filter(merchant_id=invoice.merchant_id, is_active=True).exists():
@@ -79,8 +84,6 @@ def invoice_cancelled(invoice) -> None:
 
 
 def _enqueue(func: str, *args) -> None:
-    from tickets.queues import DELIVER, enqueue_on_commit
-
     enqueue_on_commit(func, *args, queue=DELIVER, group="cancel")
 
 
@@ -110,8 +113,6 @@ SUBJECTS = {
 
 def merchant_recipients(merchant) -> list[str]:
     """The merchant's contact address and its back-office users'."""
-    from tickets.models import MerchantMembership
-
     addresses = [merchant.contact_email] if merchant.contact_email else []
     addresses += [m.user.email for m in MerchantMembership.objects.filter(merchant=merchant, user__is_active=True)
                   .select_related("user") if m.user.email]
@@ -124,10 +125,6 @@ def _folio(invoice) -> str:
 
 def cancellation_email_send(*, cancellation_id: int, kind: str) -> int:
     """Tell the merchant (``kind``: rejected, refused, abandoned, near_deadline); at most once per kind."""
-    from invoicing.models import Cancellation
-    from tickets.events import record_event
-    from tickets.models import Event
-
     cancellation = Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation_id)
     invoice = cancellation.invoice
     merchant = invoice.merchant
@@ -168,9 +165,6 @@ def cancellation_email_send(*, cancellation_id: int, kind: str) -> int:
 
 def cancelled_documents(*, cancellation_id: int) -> None:
     """After a cancellation: the stored PDF says so; a shopper's own correction gets the cancelled document."""
-    from invoicing.models import Cancellation
-    from invoicing.services.documents import invoice_pdf_render
-
     cancellation = Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation_id)
     invoice_pdf_render(invoice_id=cancellation.invoice_id, force=True)
     if cancellation.source == Cancellation.Source.PORTAL:
@@ -179,10 +173,6 @@ def cancelled_documents(*, cancellation_id: int) -> None:
 
 def receptor_cancelled_email_send(*, cancellation) -> int:
     """The shopper's corrected invoice replaced this one: send the cancelled document with a note."""
-    from invoicing.services.documents import document_basename, invoice_pdf_bytes
-    from tickets.events import record_event
-    from tickets.models import Event
-
     invoice = cancellation.invoice
     if Event.objects.filter(entity="cancellation", object_id=cancellation.pk, data__kind="receptor_email").exists():
         return 0
@@ -194,8 +184,14 @@ def receptor_cancelled_email_send(*, cancellation) -> int:
     context = {"merchant": merchant, "folio": _folio(invoice), "uuid": str(invoice.uuid).upper(),
                "replacement_folio": _folio(replacement) if replacement else "",
                "replacement_uuid": str(replacement.uuid).upper() if replacement and replacement.uuid else ""}
-    message = EmailMessage(subject=f"Factura {_folio(invoice)} de {merchant.legal_name} cancelada y sustituida",
-                           body=render_to_string("email/cancelled_receptor.txt", context),
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with translation.override((replacement.language if replacement else invoice.language) or settings.LANGUAGE_CODE):
+        subject = gettext("Factura %(folio)s de %(merchant)s cancelada y sustituida") % {
+            "folio": _folio(invoice), "merchant": merchant.legal_name}
+        body = render_to_string("email/cancelled_receptor.txt", context)
+    message = EmailMessage(subject=subject, body=body,
                            from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
                            reply_to=[merchant.contact_email] if merchant.contact_email else None)
     base = document_basename(invoice)

@@ -2,9 +2,9 @@
 
 from django.db import transaction
 
+from infra.events import record_event
 from invoicing.cfdi.csd import load_csd
 from invoicing.models import Certificate
-from tickets.events import record_event
 from tickets.models import Merchant
 
 

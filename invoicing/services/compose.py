@@ -8,6 +8,7 @@ from invoicing.cfdi import inputs as cfdi
 from invoicing.cfdi.builder import build_egreso, build_global, build_ingreso
 from invoicing.engine_inputs import engine_emisor, engine_receptor, engine_tickets, engine_tickets_by_invoice
 from invoicing.models import Invoice, InvoiceRelation
+from invoicing.services.refund import refund_engine_tickets
 from tickets.models import Ticket
 from tickets.zones import postal_info, zone_name
 
@@ -77,6 +78,4 @@ def comprobante_inputs(invoice_ids: list[int]) -> tuple[dict[int, list], dict[in
 
 
 def _refunded(invoice_ids) -> dict[int, list]:
-    from invoicing.services.refund import refund_engine_tickets
-
     return refund_engine_tickets(invoice_ids if isinstance(invoice_ids, list) else [invoice_ids])

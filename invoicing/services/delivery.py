@@ -16,11 +16,12 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from infra.events import transition
+from infra.logcontext import log_context
+from infra.outages import database_unavailable, hand_back_after_outage
 from invoicing.delivery_queue import ENTITY, deliveries_wake, delivery_claim_leased, delivery_release
 from invoicing.models import InvoiceDelivery
 from invoicing.services.documents import invoice_email_send, invoice_pdf_render
-from tickets.events import transition
-from tickets.outages import database_unavailable, hand_back_after_outage
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ def invoices_deliver_queued(*, large: bool, budget_seconds: float | None = None)
 
 def invoice_deliver(*, invoice_id: int) -> str:
     """Store the PDF and send the email of one claimed invoice; returns the delivery's status afterwards."""
+    with log_context(invoice_id=invoice_id):
+        return _deliver(invoice_id)
+
+
+def _deliver(invoice_id: int) -> str:
     delivery = InvoiceDelivery.objects.get(pk=invoice_id)
     if delivery.status != InvoiceDelivery.Status.PENDING:
         return delivery.status

@@ -19,14 +19,17 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
+from infra.events import record_event
+from infra.models import Event
+from infra.queues import BULK, DELIVER, enqueue_on_commit
+from invoicing.delivery_queue import concept_count, delivery_request_pdf, is_large
 from invoicing.errors import InvoicingError
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice, InvoiceDelivery
 from invoicing.pdf import SANDBOX_WATERMARK, money, render_invoice_pdf, safe_color
-from tickets.events import record_event
-from tickets.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +125,6 @@ def invoice_pdf_download(invoice: Invoice) -> bytes:
     body = _stored_pdf(invoice)
     if body is not None:
         return body
-    from invoicing.delivery_queue import concept_count, delivery_request_pdf, is_large
-
     if is_large(concept_count(invoice.stamped_xml)):
         delivery_request_pdf(invoice)
         raise PdfNotReady()
@@ -219,16 +220,21 @@ def invoice_email_send(*, invoice_id: int, to: list[str] | None = None, actor: s
         "stamped_at": invoice.stamped_at.astimezone(merchant.tzinfo) if invoice.stamped_at else None,
         "links": {fmt: public_download_url(invoice, fmt) for fmt in ("pdf", "xml", "zip")},
     }
-    subject = f"Tu factura {serie_folio} de {merchant.legal_name}"
+    # In the language the shopper used to ask for it (Invoice.language; the site's, es-MX, by default).
+    with translation.override(invoice.language or settings.LANGUAGE_CODE):
+        subject = gettext("Tu factura %(serie_folio)s de %(merchant)s") % {"serie_folio": serie_folio,
+                                                                          "merchant": merchant.legal_name}
+        body = render_to_string("email/invoice.txt", context)
+        html = render_to_string("email/invoice.html", context)
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string("email/invoice.txt", context),
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
         reply_to=[merchant.contact_email] if merchant.contact_email else None,
         headers={"Message-ID": _message_id(invoice)} if skip_if_sent else None,
     )
-    message.attach_alternative(render_to_string("email/invoice.html", context), "text/html")
+    message.attach_alternative(html, "text/html")
     message.attach(f"{base}.xml", bytes(invoice.stamped_xml), "application/xml")
     message.attach(f"{base}.pdf", invoice_pdf_bytes(invoice), "application/pdf")
     sent = message.send(fail_silently=False)
@@ -245,9 +251,6 @@ def invoice_email_send(*, invoice_id: int, to: list[str] | None = None, actor: s
 def invoice_email_resend_enqueue(*, invoice: Invoice, to: list[str] | None = None, actor: str = "") -> None:
     """Queue a resend (the portal's, the admin's and the API's "reenviar"): it may have to render the PDF, which
     for a large invoice takes long, so never inside the request; large invoices go to the bulk queue."""
-    from invoicing.delivery_queue import concept_count, is_large
-    from tickets.queues import BULK, DELIVER, enqueue_on_commit
-
     recipients = _clean_recipients(to) if to is not None else None
     queue = BULK if is_large(concept_count(invoice.stamped_xml)) else DELIVER
     enqueue_on_commit("invoicing.tasks.send_invoice_email", invoice.pk, recipients, actor, queue=queue, group="email")

@@ -22,12 +22,13 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import record_event, transition
+from infra.queues import BULK, after_commit, enqueue
 from invoicing.cfdi.parser import parse_xml
 from invoicing.errors import InvoicingError
 from invoicing.models import AccountingExport, Invoice
 from invoicing.periods import local_midnight
 from invoicing.services.documents import DOWNLOADABLE, invoice_pdf_bytes
-from tickets.events import record_event, transition
 from tickets.models import Branch, Merchant
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,11 @@ def export_request(*, merchant: Merchant, first_day: dt.date, last_day: dt.date,
                                              include_pdfs=include_pdfs, requested_by=actor[:150])
     record_event(merchant_id=merchant.pk, entity="export", object_id=export.pk, from_status="",
                  to_status=export.status, actor=actor, reason=f"exportación {export} solicitada")
-    transaction.on_commit(lambda: enqueue_export(export.pk))
+    after_commit(enqueue_export, export.pk)
     return export
 
 
 def enqueue_export(export_id: int) -> None:
-    from tickets.queues import BULK, enqueue
-
     enqueue("invoicing.tasks_export.run_export", export_id, queue=BULK, group="export", task_name=f"export-{export_id}")
 
 
@@ -280,7 +279,7 @@ def export_sweep(*, now: dt.datetime | None = None) -> int:
                        error="La exportación se interrumpió; solicítala de nuevo.", finished_at=now)
         elif transition(export, entity="export", expected=AccountingExport.Status.RUNNING,
                         to=AccountingExport.Status.QUEUED, reason="reanudada tras interrupción"):
-            transaction.on_commit(lambda pk=export.pk: enqueue_export(pk))
+            after_commit(enqueue_export, export.pk)
             requeued += 1
     return requeued
 

@@ -22,6 +22,9 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from infra.db.bulk import bulk_insert
+from infra.events import record_event
+from infra.models import Event
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
@@ -37,9 +40,7 @@ from invoicing.periods import (
 )
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from invoicing.webhooks.services import invoice_event_data, webhook_emit
-from tickets.bulk import bulk_insert
-from tickets.events import record_event
-from tickets.models import Branch, Event, Merchant, Ticket
+from tickets.models import Branch, Merchant, Ticket
 from tickets.zones import branch_zones, zone_name
 
 ZERO = Decimal("0")

@@ -19,12 +19,12 @@ from django.core.mail import send_mail
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from infra.events import record_event
 from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice
-from invoicing.periods import NAMES, effective_periodicity, period_at
+from invoicing.periods import NAMES, Period, effective_periodicity, period_at
 from invoicing.services.global_invoice import _global_period, eligible_tickets, global_invoice_issue
 from invoicing.webhooks.services import global_deadline_alert_hook
-from tickets.events import record_event
 from tickets.models import Branch, Merchant, Ticket
 from tickets.zones import branch_zones
 
@@ -86,8 +86,6 @@ def _may_run(gp: GlobalPeriod, now: dt.datetime) -> bool:
 def period_unstamped(gp: GlobalPeriod) -> dict:
     """What keeps a period from being done: open tickets, and globals not stamped yet (or failed)."""
     merchant = gp.merchant
-    from invoicing.periods import Period
-
     period = Period(gp.first_day, gp.last_day, gp.periodicity)
     return {
         "open_tickets": eligible_tickets(merchant=merchant, period=period).count(),
@@ -98,11 +96,16 @@ def period_unstamped(gp: GlobalPeriod) -> dict:
 
 def global_deadline_alerts(*, merchant: Merchant, now: dt.datetime | None = None) -> int:
     """Alert once per period that is within GLOBAL_INVOICE_ALERT_HOURS of its deadline (or past it) and not
-    fully stamped: an Event row (admin), an email to the merchant's contact, and the ALERT_HOOKS."""
+    fully stamped: an Event row (admin), an email to the merchant's contact, and the ALERT_HOOKS. Periods whose
+    deadline passed before the merchant was created get none."""
     now = now or timezone.now()
     window = dt.timedelta(hours=int(getattr(settings, "GLOBAL_INVOICE_ALERT_HOURS", 6)))
     sent = 0
-    for gp in GlobalPeriod.objects.filter(merchant=merchant, alerted_at__isnull=True, deadline__lte=now + window):
+    # A deadline that passed before the merchant was on this system (its history loaded afterwards, as the demo's
+    # is) was not ours to meet: its globals are issued, without an alarm about a lateness nobody can undo.
+    periods = GlobalPeriod.objects.filter(merchant=merchant, alerted_at__isnull=True, deadline__lte=now + window,
+                                          deadline__gt=merchant.created_at)
+    for gp in periods:
         state = period_unstamped(gp)
         if not state["open_tickets"] and not state["in_progress"]:
             continue

@@ -26,7 +26,7 @@ MAX_TICKETS_PER_INVOICE = 50
 
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
-                  idempotency_key: str | None = None, enforce_deadline: bool = True) -> Invoice:
+                  idempotency_key: str | None = None, enforce_deadline: bool = True, language: str = "") -> Invoice:
     """Tie the tickets to a new pending invoice (one guarded write) and queue its stamping after commit.
 
     A ticket belongs to at most one live ingreso: its status moves open → invoiced here, guarded, so two
@@ -45,7 +45,7 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
     def issue() -> Invoice:
         receptor_check(receptor)
         return _issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
-                      idempotency_key=idempotency_key, enforce_deadline=enforce_deadline)
+                      idempotency_key=idempotency_key, enforce_deadline=enforce_deadline, language=language)
 
     return idempotent_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor,
                             idempotency_key=idempotency_key, issue=issue)
@@ -134,7 +134,7 @@ def live_invoice_id(ticket_id: int) -> int | None:
 ISSUE_ATTEMPTS = 3
 
 
-def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline) -> Invoice:
+def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline, language="") -> Invoice:
     ids = sorted(set(ticket_ids))
     if not ids:
         raise InvoicingError("no_tickets", "Indica al menos un ticket para facturar.", status=422)
@@ -148,6 +148,7 @@ def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_de
         tickets = tickets_read(merchant_id=merchant.pk, ids=ids)
         _check(merchant, ids, tickets, enforce_deadline=enforce_deadline)
         invoice = _new_invoice(merchant, tickets, receptor, idempotency_key)
+        invoice.language = language
         with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
             written = issued_invoice_write(invoice, tickets, actor=actor)
         if written:

@@ -24,12 +24,14 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from infra.db.bulk import insert_sql
+from infra.db.prepared import prepared_fetchall
+from infra.db.vendor import is_postgresql
+from infra.models import Event
 from invoicing.folios import folio_next
 from invoicing.lifecycle import creation_event_values, invoice_created_event
 from invoicing.models import FolioCounter, Invoice, InvoiceTicket
-from tickets.bulk import insert_sql
-from tickets.models import Branch, Event, Ticket, TicketLine
-from tickets.prepared import prepared_fetchall
+from tickets.models import Branch, Ticket, TicketLine
 
 MONEY_FIELDS = ("subtotal", "discount", "tax_total", "withheld_total", "total")
 
@@ -54,7 +56,7 @@ class TicketValues(NamedTuple):
 def tickets_read(*, merchant_id: int, ids: list[int]) -> list[TicketValues]:
     """The merchant's tickets among ``ids``, in id order, as plain values: every shopper's request takes this
     path, and model instances cost more here than the query."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         rows = (Ticket.objects.filter(merchant_id=merchant_id, pk__in=ids).order_by("pk")
                 .annotate(line_count=Count("lines"))
                 .values_list("pk", "status", "number", "expires_at", "currency", "payment_form", "branch_id",
@@ -75,7 +77,7 @@ def tickets_read(*, merchant_id: int, ids: list[int]) -> list[TicketValues]:
 def issued_invoice_write(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str) -> bool:
     """Store the unsaved ``invoice`` holding ``tickets`` if they are all still open; sets its ``pk`` and
     ``folio``. False (and nothing written) when one of them changed since it was read."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         return _write_orm(invoice, tickets, actor=actor)
     while True:
         written, counter_missing = _write_one_statement(invoice, tickets, actor=actor)

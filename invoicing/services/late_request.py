@@ -26,13 +26,15 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import record_event, transition
+from infra.queues import BULK, enqueue_on_commit
 from invoicing.cfdi.inputs import NOMBRE_PUBLICO_GENERAL, RFC_PUBLICO_GENERAL
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.lifecycle import invoice_created, invoice_transition
-from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest
-from invoicing.services.cancel import deadline_passed
-from invoicing.services.global_invoice import _attach_tickets
+from invoicing.models import Cancellation, Invoice, InvoiceRelation, InvoiceTicket, LateRequest
+from invoicing.services.cancel import cancellation_advance, cancellation_request, deadline_passed
+from invoicing.services.global_reissue import ACTOR
 from invoicing.services.issue import (
     ReceptorData,
     idempotent_issue,
@@ -45,24 +47,24 @@ from invoicing.services.receptor import receptor_check
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
-from tickets.events import record_event, transition
 from tickets.models import Merchant, Ticket, TicketLine
 
 log = logging.getLogger(__name__)
 
 MAX_TICKETS = 50
 CANCEL_MOTIVO = "04"
-ACTOR = "solicitud tardía"
+
 Policy = Merchant.LatePolicy
 
 def _enqueue_advance(late_request_id: int) -> None:
-    from invoicing.tasks_global import enqueue_advance_late_request
-
-    transaction.on_commit(lambda: enqueue_advance_late_request(late_request_id))
+    """With the broker away, ``advance_late_requests`` (every minute) moves it on instead."""
+    enqueue_on_commit("invoicing.tasks_global.advance_late_request", late_request_id, queue=BULK,
+                      task_name=f"late-request-{late_request_id}", group="late-request", repaired=True)
 
 
 def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
-                       enforce_deadline: bool = True, idempotency_key: str | None = None) -> Invoice:
+                       enforce_deadline: bool = True, idempotency_key: str | None = None,
+                       language: str = "") -> Invoice:
     """Accept a shopper's request for tickets already in a global; returns their (parked) nominative invoice.
 
     The portal shows "tu factura está lista" when this invoice is ``stamped``, like any other. A ticket is in
@@ -81,13 +83,13 @@ def late_request_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: R
                                  status=422)
         with transaction.atomic():
             return _accept(merchant=merchant, ids=ids, receptor=receptor, actor=actor or ACTOR,
-                           enforce_deadline=enforce_deadline, idempotency_key=idempotency_key)
+                           enforce_deadline=enforce_deadline, idempotency_key=idempotency_key, language=language)
 
     return idempotent_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor,
                             idempotency_key=idempotency_key, issue=accept)
 
 
-def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key) -> Invoice:
+def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key, language="") -> Invoice:
     tickets = list(Ticket.objects.select_for_update().filter(merchant=merchant, pk__in=ids).order_by("pk"))
     if len(tickets) != len(ids):
         raise InvoicingError("ticket_not_found", "No encontramos uno de los tickets.", status=404)
@@ -127,7 +129,8 @@ def _accept(*, merchant, ids, receptor, actor, enforce_deadline, idempotency_key
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor_postal_code(receptor, branch.pk), receptor_cfdi_use=receptor.cfdi_use,
         receptor_emails=list(receptor.emails), receptor_country=receptor.foreign_country,
-        receptor_tax_id=receptor.foreign_tax_id, currency=main.currency, exchange_rate=main.exchange_rate,
+        receptor_tax_id=receptor.foreign_tax_id, language=language, currency=main.currency,
+        exchange_rate=main.exchange_rate,
         payment_form=main.payment_form,
         payment_method="PUE", status=Invoice.Status.ON_HOLD, idempotency_key=idempotency_key,
         subtotal=sum(t.subtotal for t in tickets), discount=sum(t.discount for t in tickets),
@@ -236,10 +239,7 @@ def _issue_credit_note(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> In
 def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | str:
     """Cancel the global with motivo 04 through the cancellation service (invoicing/services/cancel.py), which
     re-issues it without the requested tickets in the transaction that records the cancellation
-    (``global_cancelled``). True once it is cancelled; a str is a permanent failure."""
-    from invoicing.models import Cancellation
-    from invoicing.services.cancel import cancellation_advance, cancellation_request
-
+    (``global_reissue.global_cancelled``). True once it is cancelled; a str is a permanent failure."""
     if g.status == Invoice.Status.CANCELLED:
         return True
     active = g.cancellations.filter(status__in=Cancellation.ACTIVE).first()
@@ -266,47 +266,6 @@ def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | s
         if active.status != Cancellation.Status.CANCELLED:
             return f"El SAT no canceló la factura global: {active.last_message or active.get_status_display()}"
     return False
-
-
-def global_cancelled(g: Invoice) -> Invoice | None:
-    """Called by the cancellation service inside the transaction that records the global as cancelled (motivo
-    04): the re-issued global is created there too, so there is never one without the other."""
-    return _cancelled_and_reissued(g)
-
-
-def _cancelled_and_reissued(g: Invoice) -> Invoice | None:
-    """The global ``g`` (cancelled, locked by the caller) again, without the tickets of every late request
-    waiting on it, relating the cancelled UUID with TipoRelacion 04."""
-    waiting = list(LateRequest.objects.filter(status=LateRequest.Status.IN_PROGRESS, merchant_id=g.merchant_id,
-                                              tickets__invoice_links__invoice=g).distinct())
-    requested = set(LateRequest.tickets.through.objects.filter(laterequest__in=waiting)
-                    .values_list("ticket_id", flat=True))
-    keep = list(Ticket.objects.filter(invoice_links__invoice=g, status=Ticket.Status.GLOBALIZED)
-                .exclude(pk__in=requested).order_by("sold_at", "pk"))
-    if not keep:
-        return None
-    branch = g.branch
-    new = Invoice.objects.create(
-        merchant_id=g.merchant_id, branch=branch, kind=Invoice.Kind.GLOBAL, serie=branch.global_serie,
-        folio=folio_next(merchant_id=g.merchant_id, serie=branch.global_serie),
-        receptor_rfc=g.receptor_rfc, receptor_name=g.receptor_name, receptor_tax_regime=g.receptor_tax_regime,
-        receptor_postal_code=g.receptor_postal_code, receptor_cfdi_use=g.receptor_cfdi_use, currency=g.currency,
-        exchange_rate=g.exchange_rate, payment_form=max(keep, key=lambda t: (t.total, -t.pk)).payment_form, payment_method="PUE",
-        global_periodicity=g.global_periodicity, global_months=g.global_months, global_year=g.global_year,
-        subtotal=sum(t.subtotal for t in keep), discount=sum(t.discount for t in keep),
-        tax_total=sum(t.tax_total for t in keep), total=sum(t.total for t in keep),
-    )
-    InvoiceRelation.objects.create(invoice=new, relation_type="04", related_uuid=g.uuid, related_invoice=g)
-    _attach_tickets(new, keep, actor=ACTOR, reason=f"reexpedida en la global #{new.pk} (sustituye a #{g.pk})",
-                    from_status=Ticket.Status.GLOBALIZED)
-    for gp in g.global_periods.all():
-        gp.invoices.add(new)
-    for lr in waiting:
-        lr.documents.add(new)
-    invoice_created(new, actor=ACTOR,
-                    reason=f"reexpedición de la global #{g.pk} sin {len(requested)} ticket(s) (TipoRelacion 04)")
-    stamp_queue_wake_on_commit()
-    return new
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from infra.events import record_event, transition
 from invoicing.cfdi import catalogs as cat
 from invoicing.cfdi import inputs as cfdi
 from invoicing.cfdi.builder import EGRESO_DESCRIPCION, ticket_concepto
@@ -38,7 +39,6 @@ from invoicing.lifecycle import CANCELLATION, invoice_created
 from invoicing.models import Invoice, InvoiceRelation, InvoiceTicket, LateRequest, Refund
 from invoicing.services.late_request import holding_global
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
-from tickets.events import record_event, transition
 from tickets.models import Ticket, TicketLine
 
 MAX_KEY = 100

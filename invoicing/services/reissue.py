@@ -18,17 +18,17 @@ from dataclasses import replace
 from django.db import transaction
 from django.utils import timezone
 
+from infra.events import record_event
 from invoicing.cfdi import cancellation as rules
 from invoicing.errors import InvoicingError
 from invoicing.folios import folio_next
 from invoicing.lifecycle import invoice_created
 from invoicing.models import Cancellation, Invoice, InvoiceRelation, InvoiceTicket
 from invoicing.services import cancel_notify as notify
-from invoicing.services.cancel import ENTITY, cancellation_plan
+from invoicing.services.cancel import ENTITY, cancellation_plan, invoice_deadline
 from invoicing.services.issue import RECEPTOR_FIELDS, invoice_receptor
 from invoicing.services.receptor import receptor_check, receptor_normalized
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
-from tickets.events import record_event
 
 FISCAL_FIELDS = tuple(name for name in RECEPTOR_FIELDS if name != "emails")
 
@@ -92,7 +92,8 @@ def _replacement(invoice: Invoice, receptor, *, actor: str) -> Invoice:
         folio=folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie),
         receptor_rfc=receptor.rfc, receptor_name=receptor.name, receptor_tax_regime=receptor.tax_regime,
         receptor_postal_code=receptor.postal_code, receptor_cfdi_use=receptor.cfdi_use,
-        receptor_emails=list(receptor.emails), currency=invoice.currency, payment_form=invoice.payment_form,
+        receptor_emails=list(receptor.emails), language=invoice.language, currency=invoice.currency,
+        payment_form=invoice.payment_form,
         payment_method=invoice.payment_method, subtotal=invoice.subtotal, discount=invoice.discount,
         tax_total=invoice.tax_total, withheld_total=invoice.withheld_total, total=invoice.total,
     )
@@ -112,8 +113,6 @@ def _replacement(invoice: Invoice, receptor, *, actor: str) -> Invoice:
 def self_correction_until(invoice: Invoice) -> dt.datetime | None:
     """Until when the shopper may correct her data from the invoice's page (the merchant's window, never past
     the legal deadline); None when the merchant does not allow it."""
-    from invoicing.services.cancel import invoice_deadline
-
     merchant = invoice.merchant
     stamped = invoice.stamped_at or invoice.issued_at
     if merchant.self_correction_window == merchant.CorrectionWindow.OFF or stamped is None:
@@ -135,11 +134,12 @@ def shopper_correction(*, invoice: Invoice, current_rfc: str, receptor, actor: s
     until = self_correction_until(invoice)
     if until is None:
         raise InvoicingError("correction_not_allowed", "Esta tienda no permite corregir los datos de una factura "
-                             "desde aquí; comunícate con la tienda.", status=409)
+                             f"desde aquí; comunícate con {invoice.merchant.contact_phrase('la tienda')}.", status=409)
     if timezone.now() >= until:
         shown = timezone.localtime(until, invoice.merchant.tzinfo) - dt.timedelta(seconds=1)
         raise InvoicingError("correction_window_closed", f"El plazo para corregir tus datos terminó el "
-                             f"{rules.long_date(shown.date())}; comunícate con la tienda.", status=409)
+                             f"{rules.long_date(shown.date())}; comunícate con "
+                             f"{invoice.merchant.contact_phrase('la tienda')}.", status=409)
     if not secrets.compare_digest(current_rfc.encode(), invoice.receptor_rfc.encode()):
         raise InvoicingError("rfc_mismatch", "Ese RFC no es el de esta factura: escribe el RFC con el que "
                              "facturaste.", {"current_rfc": ["No coincide con la factura."]}, status=400)

@@ -23,6 +23,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from infra.events import record_event, transition
+from infra.logcontext import log_context
+from infra.outages import hand_back_after_outage
+from infra.queues import STAMP, enqueue_on_commit
+from invoicing import pac as pacs
 from invoicing.cfdi.errors import CfdiError, ValidationIssue, errors_only
 from invoicing.cfdi.seal import seal_document
 from invoicing.cfdi.validation import validate
@@ -31,19 +36,19 @@ from invoicing.cfdi.xsd import xsd_issues
 from invoicing.delivery_queue import deliveries_create, deliveries_wake_on_commit
 from invoicing.engine_inputs import engine_csd
 from invoicing.lifecycle import IN_FLIGHT, LIVE, invoice_transition, invoice_transitions_bulk
+from invoicing.metrics import stamping_record
 from invoicing.models import Certificate, Invoice
+from invoicing.pac import PacError
 from invoicing.services.compose import (
     border_vat_allowed,
     comprobante_inputs,
     invoice_comprobante,
     issuing_zone,
 )
+from invoicing.stamp_queue import invoices_claim_leased, invoices_release, stamp_queue_wake
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.catalogs import tax_rate_catalog
-from tickets.events import record_event, transition
 from tickets.models import Ticket
-from tickets.outages import hand_back_after_outage
-from tickets.queues import STAMP, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +72,6 @@ def invoice_stamp(*, invoice_id: int) -> str:
     that is not claimable (a batch holds it, its retry is not due, it is already stamped or failed) is left
     as it is.
     """
-    from invoicing.stamp_queue import invoices_claim_leased
-
     ids, lease = invoices_claim_leased(ids=[invoice_id])
     if ids:
         _stamp_claimed(ids, lease)
@@ -117,8 +120,6 @@ def invoices_stamp_queued(*, budget_seconds: float | None = None) -> int:
     starting a task per trickle. After ``budget_seconds`` (INVOICE_STAMP_TASK_SECONDS) it wakes the queue and
     returns, so a task stays far below django-q2's timeout and the rest goes to a fresh task.
     """
-    from invoicing.stamp_queue import invoices_claim_leased, stamp_queue_wake
-
     budget = settings.INVOICE_STAMP_TASK_SECONDS if budget_seconds is None else budget_seconds
     linger = settings.INVOICE_STAMP_LINGER_MS / 1000
     started = time.monotonic()
@@ -140,8 +141,6 @@ def _stamp_claimed(ids: list[int], lease: dt.datetime) -> list[int]:
     """``invoices_stamp`` for invoices this task claimed under ``lease``. If PostgreSQL goes away meanwhile,
     they go back to the queue once it is back, not when the lease runs out; what was committed stays (sealed
     XML, stamps), and the next claim resends the same sealed XML."""
-    from invoicing.stamp_queue import invoices_release
-
     try:
         return invoices_stamp(ids)
     except Exception as exc:
@@ -177,7 +176,8 @@ def _seal_many(invoice_ids: list[int]) -> list[Invoice]:
         except CfdiError as exc:
             problems = exc.issues
         except Exception as exc:  # noqa: BLE001 - one document's surprise must not block the batch forever
-            log.exception("invoice %s could not be sealed", invoice.pk)
+            with log_context(merchant_id=invoice.merchant_id, invoice_id=invoice.pk):
+                log.exception("invoice %s could not be sealed", invoice.pk)
             invoice.attempts += 1
             if invoice.attempts < MAX_ATTEMPTS:
                 _retry_later(invoice, "internal", f"Error interno al generar el CFDI ({type(exc).__name__}); "
@@ -228,8 +228,6 @@ def _seal(invoice: Invoice, certificate: Certificate | None, tickets, relations)
 def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]:
     """Stamp the sealed invoices among ``invoice_ids`` whose retry is due; ``just_sealed`` are already in memory
     (their sealed XML need not come back from the database)."""
-    from invoicing.pac import PacError, get_pac
-
     now = timezone.now()
     known = {invoice.pk for invoice in just_sealed}
     others = [pk for pk in invoice_ids if pk not in known]  # sealed earlier: a retry, or a batch that died
@@ -248,7 +246,7 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
         # Outside any transaction: a real PAC answers in seconds, and no lock is held meanwhile.
         started = time.monotonic()
         try:
-            pac = get_pac(group[0].merchant)
+            pac = pacs.get_pac(group[0].merchant)  # through the module: tests point it at a fake provider
             pac_name = pac.name
             outcomes = pac.stamp_many([bytes(invoice.sealed_xml) for invoice in group])
         except PacError as exc:  # e.g. an unknown provider configured: every document gets the answer
@@ -265,16 +263,15 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
 
 @transaction.atomic
 def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_ms: int | None = None) -> list[int]:
-    from invoicing.pac.base import PacError
-
     still_sealed = set(Invoice.objects.select_for_update().filter(
         pk__in=[i.pk for i in invoices], status=Invoice.Status.SEALED).values_list("pk", flat=True))
-    stamped, reasons = [], []
+    stamped, reasons, errors = [], [], []
     for invoice, outcome in zip(invoices, outcomes, strict=True):
         if invoice.pk not in still_sealed:
             continue  # another worker got here first (an expired lease): its outcome stands
         invoice.attempts += 1
         if isinstance(outcome, PacError):
+            errors.append(outcome.code)
             if outcome.permanent or invoice.attempts >= MAX_ATTEMPTS:
                 _fail(invoice, [ValidationIssue(str(outcome.code), "pac", outcome.message)], pac_name=pac_name,
                       pac_ms=pac_ms)
@@ -293,6 +290,7 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
     invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
                              fields=_STAMPED_FIELDS, reasons=reasons,
                              data=[{"pac": pac_name, "pac_ms": pac_ms} if pac_ms is not None else {}] * len(stamped))
+    stamping_record(pac=pac_name, stamped=stamped, errors=errors)  # /metrics, exact: in this transaction
     if stamped:
         # In this transaction: what the stamp owes (webhooks, PDF, email) is committed with it, per invoice,
         # so a worker dying right after the commit loses none of it.
@@ -317,7 +315,8 @@ def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no 
                  from_status=invoice.status, to_status=invoice.status,
                  reason=f"{what} ({code}); reintento {invoice.attempts} en {delay} s",
                  data={"pac_ms": pac_ms, "pac_error": str(code)[:40]} if pac_ms is not None else None)
-    log.warning("invoice %s: transient error %s, retry in %ss", invoice.pk, code, delay)
+    with log_context(merchant_id=invoice.merchant_id, invoice_id=invoice.pk):
+        log.warning("invoice %s: transient error %s, retry in %ss", invoice.pk, code, delay)
 
 
 def _fail(invoice: Invoice, issues: list[ValidationIssue], pac_name: str = "", pac_ms: int | None = None) -> None:

@@ -7,6 +7,9 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
+from infra.errors import DomainError
+from infra.roles import Cap
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from invoicing.webhooks.services import (
     MAX_ENDPOINTS_PER_MERCHANT,
@@ -16,10 +19,7 @@ from invoicing.webhooks.services import (
     webhook_redeliver,
     webhook_send_test,
 )
-from tickets.admin_scope import MerchantScopedAdmin, user_merchant_id
-from tickets.errors import DomainError
 from tickets.models import Merchant
-from tickets.roles import Cap
 
 INLINE_DELIVERIES = 20
 # The event names are the API's (what a receiver matches on); staff read what each one means.

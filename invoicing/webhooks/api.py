@@ -5,6 +5,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api.auth import HasScope
+from infra.api.schema import TAG_WEBHOOKS, error, error_example, path_id
+from infra.api.strict import StrictJsonSerializer
 from invoicing.errors import InvoicingError
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from invoicing.webhooks.services import (
@@ -13,9 +16,6 @@ from invoicing.webhooks.services import (
     webhook_endpoint_update,
     webhook_send_test,
 )
-from tickets.api.auth import HasScope
-from tickets.api.schema import TAG_WEBHOOKS, error, error_example, path_id
-from tickets.api.strict import StrictJsonSerializer
 
 DELIVERIES_DEFAULT = 50
 DELIVERIES_MAX = 200

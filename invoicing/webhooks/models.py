@@ -5,7 +5,7 @@ import uuid
 
 from django.db import models
 
-from tickets.encryption import EncryptedTextField
+from infra.encryption import EncryptedTextField
 from tickets.models import Merchant
 
 # Events a merchant can subscribe to; an endpoint with an empty list receives them all.

@@ -24,11 +24,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from infra.errors import InvalidInput, Unprocessable
+from infra.events import record_event, transition
+from infra.queues import DELIVER, after_commit, enqueue_or_leave
 from invoicing.lifecycle import LEGAL
+from invoicing.models import Invoice
+from invoicing.services.documents import public_download_url
 from invoicing.webhooks import transport
 from invoicing.webhooks.models import EVENTS, TEST_EVENT, WebhookDelivery, WebhookEndpoint, new_secret
-from tickets.errors import InvalidInput, Unprocessable
-from tickets.events import record_event, transition
 from tickets.models import Merchant
 
 log = logging.getLogger(__name__)
@@ -127,9 +130,15 @@ def _payload(event: str, event_id: uuid.UUID, data: dict) -> dict:
 
 def _enqueue_after_commit(delivery_ids: list[int]) -> None:
     if delivery_ids:
-        from invoicing.webhooks.tasks import enqueue_deliveries
+        after_commit(enqueue_deliveries, delivery_ids)
 
-        transaction.on_commit(lambda: enqueue_deliveries(delivery_ids))
+
+def enqueue_deliveries(delivery_ids: list[int]) -> None:
+    """Deliveries are rows due now: with the broker away they wait for the every-minute sweeper."""
+    for delivery_id in delivery_ids:
+        if enqueue_or_leave("invoicing.webhooks.tasks.deliver_webhook", delivery_id, queue=DELIVER,
+                            group="webhooks", task_name=f"webhook-{delivery_id}") is None:
+            break  # the broker is away: the rest would fail the same way
 
 
 @transaction.atomic
@@ -168,9 +177,6 @@ def webhook_send_test(*, endpoint: WebhookEndpoint, actor: str = "") -> WebhookD
 
 def invoice_event_data(invoice) -> dict:
     """The ``data`` of invoice events: what a POS/ERP needs to match the invoice to its sales and fetch it."""
-    from invoicing.models import Invoice
-    from invoicing.services.documents import public_download_url
-
     base = f"{settings.PUBLIC_BASE_URL}/api/v1/invoices/{invoice.pk}"
     links = {"self": base}
     data = {
@@ -203,8 +209,6 @@ def invoice_webhook_emit(*, invoice=None, invoice_id: int | None = None, event: 
     Never breaks the caller: it runs in a savepoint and logs its own failures, because it is called from the
     stamping pipeline. Returns how many deliveries were created.
     """
-    from invoicing.models import Invoice
-
     try:
         with transaction.atomic():
             if invoice is None:
@@ -221,8 +225,6 @@ def invoice_webhook_emit(*, invoice=None, invoice_id: int | None = None, event: 
 
 def invoices_webhook_emit(invoice_ids: list[int]) -> int:
     """``invoice_webhook_emit`` for a stamped batch: one query when none of their merchants has an endpoint."""
-    from invoicing.models import Invoice
-
     try:
         with transaction.atomic():  # a savepoint: called inside the stamping transaction, which must survive
             hooked = WebhookEndpoint.objects.filter(

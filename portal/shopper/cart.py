@@ -5,8 +5,11 @@ Ids never leave the server; pages and forms name a ticket by its random public c
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from invoicing.services.issue import MAX_TICKETS_PER_INVOICE
 from portal.shopper.lookup import ticket_outcome
+from portal.shopper.messages import shopper_message
 from tickets.models import Merchant, Ticket
 
 SESSION_KEY = "portal_cart"
@@ -51,11 +54,12 @@ def cart_currency_conflict(request, merchant: Merchant, ticket: Ticket) -> str:
     if first is None or first == (ticket.currency, ticket.exchange_rate):
         return ""
     if first[0] != ticket.currency:
-        return (f"El ticket {ticket.number} está en {ticket.currency} y tu factura en {first[0]}: una factura lleva "
-                "una sola moneda. Factura primero estos tickets y después el otro.")
-    return (f"El ticket {ticket.number} se cobró con otro tipo de cambio ({ticket.exchange_rate} pesos por "
-            f"{ticket.currency}; tu factura lleva {first[1]}): una factura lleva un solo tipo de cambio. Factúralo "
-            "por separado.")
+        return _("El ticket %(number)s está en %(currency)s y tu factura en %(cart)s: una factura lleva una sola "
+                 "moneda. Factura primero estos tickets y después el otro.") % {
+            "number": ticket.number, "currency": ticket.currency, "cart": first[0]}
+    return _("El ticket %(number)s se cobró con otro tipo de cambio (%(rate)s pesos por %(currency)s; tu factura "
+             "lleva %(cart)s): una factura lleva un solo tipo de cambio. Factúralo por separado.") % {
+        "number": ticket.number, "rate": ticket.exchange_rate, "currency": ticket.currency, "cart": first[1]}
 
 
 def cart_set(request, merchant: Merchant, ids: list[int]) -> None:
@@ -88,7 +92,8 @@ def cart_tickets(request, merchant: Merchant) -> tuple[list[Ticket], list[str]]:
         if outcome.can_invoice:
             kept.append(ticket)
         else:
-            dropped.append(f"Ticket {ticket.number}: {outcome.message}")
+            dropped.append(_("Ticket %(number)s: %(why)s") % {"number": ticket.number,
+                                                               "why": shopper_message(outcome.message)})
     if len(kept) != len(ids):
         _save(request, merchant, [t.pk for t in kept])
     return kept, dropped

@@ -10,7 +10,8 @@ import datetime as dt
 from django import forms
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from invoicing.cfdi.cancellation import long_date
@@ -22,25 +23,27 @@ from invoicing.services.receptor import ReceptorData
 from invoicing.services.reissue import self_correction_until, shopper_correction
 from portal import ratelimit
 from portal.forms import FiscalDataForm, catalog_matrix
-from portal.views import RATE_LIMITED, _invoice, _merchant, _render
+from portal.shopper.messages import is_default_language, shopper_message
+from portal.shopper.pages import RATE_LIMITED, _invoice, _merchant, _render
 
 # What a refusal means for the shopper (the services' messages are the merchant's words otherwise).
 MESSAGES = {
-    "cancellation_in_progress": "Esta factura tiene una cancelación en proceso: no se puede corregir hasta que "
-                                "termine. Si ya corregiste tus datos, revisa tu correo: ahí llegará la factura nueva.",
-    "already_cancelled": "Esta factura ya fue cancelada: no se puede corregir.",
-    "not_stamped": "Esta factura aún no está timbrada: espera unos segundos y vuelve a intentarlo.",
+    "cancellation_in_progress": _("Esta factura tiene una cancelación en proceso: no se puede corregir hasta que "
+                                  "termine. Si ya corregiste tus datos, revisa tu correo: ahí llegará la factura "
+                                  "nueva."),
+    "already_cancelled": _("Esta factura ya fue cancelada: no se puede corregir."),
+    "not_stamped": _("Esta factura aún no está timbrada: espera unos segundos y vuelve a intentarlo."),
 }
 
 
 class CorrectionForm(FiscalDataForm):
-    current_rfc = forms.CharField(label="RFC con el que facturaste", max_length=20,
-                                  help_text="Para confirmar que la factura es tuya.",
-                                  error_messages={"required": "Escribe el RFC con el que se hizo esta factura."},
+    current_rfc = forms.CharField(label=_("RFC con el que facturaste"), max_length=20,
+                                  help_text=_("Para confirmar que la factura es tuya."),
+                                  error_messages={"required": _("Escribe el RFC con el que se hizo esta factura.")},
                                   widget=forms.TextInput(attrs={"autocomplete": "off",
                                                                 "autocapitalize": "characters"}))
     rfc = copy.deepcopy(FiscalDataForm.base_fields["rfc"])
-    rfc.label = "RFC correcto"
+    rfc.label = _("RFC correcto")
     remember = None  # the portal's cookie is for new invoices
     field_order = ["current_rfc", "rfc", "name", "tax_regime", "cfdi_use", "postal_code", "emails"]
 
@@ -64,7 +67,8 @@ def _last_day(until, invoice) -> str:
     """«31 de diciembre de 2026»: the window ends *at* ``until`` (midnight), so people read the day before."""
     if until is None:
         return ""
-    return long_date(timezone.localtime(until - dt.timedelta(seconds=1), invoice.merchant.tzinfo).date())
+    day = timezone.localtime(until - dt.timedelta(seconds=1), invoice.merchant.tzinfo).date()
+    return long_date(day) if is_default_language() else formats.date_format(day, "F j, Y")
 
 
 @never_cache
@@ -94,7 +98,7 @@ def invoice_correct(request, slug: str, code: str):
                 cancellation = shopper_correction(invoice=invoice, current_rfc=data["current_rfc"], receptor=corrected)
             except InvoicingError as exc:
                 field = "current_rfc" if exc.code == "rfc_mismatch" else None
-                form.add_error(field, MESSAGES.get(exc.code, exc.message))
+                form.add_error(field, MESSAGES.get(exc.code) or shopper_message(exc.message))
                 status = 400 if exc.status == 400 else 409
             else:
                 replacement = cancellation.replacement

@@ -7,8 +7,12 @@ when the number and the date matched a ticket of this merchant, as the issue ask
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as _
 
 from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice
@@ -26,11 +30,11 @@ VOID = eligibility.VOID
 IN_GLOBAL = eligibility.GLOBALIZED
 LATE_REQUEST = eligibility.LATE_REQUEST  # in a global, and the merchant's late-request policy applies
 
-NOT_FOUND_MESSAGE = (
+NOT_FOUND_MESSAGE = _(
     "No encontramos un ticket con esos datos. Revisa el número de ticket, el total y la fecha de compra "
     "tal como aparecen impresos en tu ticket."
 )
-TOTAL_MISMATCH_MESSAGE = (
+TOTAL_MISMATCH_MESSAGE = _(
     "El total no coincide con el ticket. Escríbelo exactamente como aparece en el ticket, con centavos "
     "(por ejemplo 1234.50)."
 )
@@ -70,10 +74,10 @@ def ticket_lookup(*, merchant: Merchant, number: str, total: Decimal, sold_on: d
     candidates = [t for t in candidates.select_related("branch__merchant")[:20]
                   if t.sold_at.astimezone(branch_zone(t.branch)).date() == sold_on][:10]
     if not candidates:
-        return Outcome(NOT_FOUND, NOT_FOUND_MESSAGE)
+        return Outcome(NOT_FOUND, gettext(NOT_FOUND_MESSAGE))
     matching = [t for t in candidates if t.total == total]
     if not matching:
-        return Outcome(TOTAL_MISMATCH, TOTAL_MISMATCH_MESSAGE)
+        return Outcome(TOTAL_MISMATCH, gettext(TOTAL_MISMATCH_MESSAGE))
     return ticket_outcome(merchant=merchant, ticket=matching[0])
 
 
@@ -94,9 +98,27 @@ def ticket_outcome(*, merchant: Merchant, ticket: Ticket, now: dt.datetime | Non
     return Outcome(verdict.code, "" if verdict.code == OK else verdict.message, ticket, invoice)
 
 
-def mask_email(email: str) -> str:
-    """j***@gmail.com: enough to recognise one's own address, not enough to harvest it."""
+def mask_email(email: str, shown: int = 2, tail: int = 0) -> str:
+    """ka***@gmail.com: enough to recognise one's own address, not enough to harvest it. ``shown`` first
+    characters of the local part (never all of it) and ``tail`` last ones are kept."""
     local, _, domain = email.partition("@")
     if not domain:
         return "***"
-    return f"{local[:1]}***@{domain}"
+    shown = max(1, min(shown, len(local) - 1))
+    end = local[len(local) - tail:] if 0 < tail <= len(local) - shown else ""
+    return f"{local[:shown]}***{end}@{domain}"
+
+
+def mask_emails(emails) -> list[str]:
+    """Each address masked (``mask_email``) so that different addresses never read the same: where two masks
+    collide, those show more of their local part (more first characters, then the last one) until they differ."""
+    emails = list(dict.fromkeys(emails))
+    longest = max((len(e.partition("@")[0]) for e in emails), default=0)
+    levels = [(n, 0) for n in range(3, longest)] + [(n, 1) for n in range(1, longest)]
+    masks = [mask_email(e) for e in emails]
+    for shown, tail in levels:
+        counts = Counter(masks)
+        if max(counts.values()) == 1:
+            break
+        masks = [mask_email(e, shown, tail) if counts[m] > 1 else m for e, m in zip(emails, masks, strict=True)]
+    return masks

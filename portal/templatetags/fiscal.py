@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django import template
 
+from tickets.zones import zone_name
+
 register = template.Library()
 
 
@@ -22,7 +24,14 @@ def fecha_venta(ticket) -> str:
 
     from django.utils import timezone
 
-    from tickets.zones import zone_name
-
     zone = zone_name(ticket.branch.postal_code, timezone.get_current_timezone_name())
     return timezone.localtime(ticket.sold_at, zoneinfo.ZoneInfo(zone)).strftime("%d/%m/%Y")
+
+
+@register.filter
+def tel_href(phone: str) -> str:
+    """A phone as typed («55 1234 5678 ext. 2») as a tel: link's number (+ and digits, before any extension)."""
+    import re
+
+    number = re.split(r"[a-zA-Z]", phone or "", maxsplit=1)[0]
+    return "".join(c for c in number if c.isdigit() or c == "+")

@@ -1,13 +1,16 @@
 // Live filtering of the fiscal data form. Every rule comes from the server in #catalogos (portal/forms.py
 // catalog_matrix, built from invoicing/cfdi): the régimen ↔ UsoCFDI matrix, which RFC length is which persona,
-// the separators people type in an RFC, the régimen de capital and what «Soy extranjero» sets (RFC, régimen, uso).
+// the separators people type in an RFC, the régimen de capital and what «Soy extranjero» sets (RFC, régimen, uso),
+// and the words it writes, in the page's language.
 // Nothing here decides a rule; it only looks up. Without this script the server applies the same values.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("catalogos").textContent);
+  var text = data.text;  // the page's words, in its language (portal/forms.py _script_text)
   var rfc = document.getElementById("id_rfc"), name = document.getElementById("id_name");
   var reg = document.getElementById("id_tax_regime"), uso = document.getElementById("id_cfdi_use");
   var persona = document.getElementById("persona"), capitalHint = document.getElementById("name-capital");
+  var usoHint = document.getElementById("id_cfdi_use-hint");
   if (!rfc || !reg || !uso) return;
   var capital = new RegExp(data.capital, "i"), separators = new RegExp(data.rfc_separators, "g");
 
@@ -27,10 +30,15 @@
 
   function update() {
     var k = kind(), lists = data.matrix[k];
-    persona.textContent = k === "moral" ? "RFC de persona moral (empresa): te mostramos sus regímenes."
-      : k === "fisica" ? "RFC de persona física: te mostramos sus regímenes." : "";
-    fill(reg, lists.regimenes, data.regimenes, "Elige tu régimen fiscal");
-    fill(uso, lists.usos[reg.value] || lists.usos[""], data.usos, "Elige el uso de la factura");
+    persona.textContent = k === "moral" ? text.moral : k === "fisica" ? text.fisica : "";
+    fill(reg, lists.regimenes, data.regimenes, text.regimen);
+    fill(uso, lists.usos[reg.value] || lists.usos[""], data.usos, text.uso);
+    // Only a use this régimen allows is suggested (the server's choice, per régimen, in the matrix).
+    var suggested = (lists.sugerido || {})[reg.value];
+    if (usoHint) {
+      usoHint.textContent = suggested ? data.uso_hint.replace("{code}", suggested)
+        .replace("{description}", data.usos[suggested]) : data.uso_hint_none;
+    }
   }
 
   var foreign = document.getElementById("id_foreign");
@@ -61,8 +69,7 @@
   function nameHint() {
     var m = capital.exec(name.value.trim());
     capitalHint.hidden = !m;
-    capitalHint.textContent = m ? "Quitaremos «" + m[0].trim().toUpperCase() +
-      "»: el SAT pide el nombre sin el régimen de capital, como en tu Constancia." : "";
+    capitalHint.textContent = m ? text.capital.replace("{capital}", m[0].trim().toUpperCase()) : "";
   }
 
   rfc.addEventListener("input", update);
@@ -73,6 +80,6 @@
   name.addEventListener("blur", function () { name.value = name.value.toUpperCase(); });
   foreignMode();
   nameHint();
-  var summary = document.getElementById("errores");
+  var summary = document.getElementById("errores") || document.getElementById("errores-constancia");
   if (summary) summary.focus();
 })();

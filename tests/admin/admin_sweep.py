@@ -26,7 +26,7 @@ from django.forms.models import _get_foreign_key
 from django.test import RequestFactory
 from django.urls import URLResolver
 
-from tickets.admin_scope import merchant_lookup
+from infra.admin_scope import merchant_lookup
 
 # Tables the sweep itself writes (the attacker's session, the admin's log of the attacker's own edits) or that
 # never hold tenant data.

@@ -1,6 +1,6 @@
 """Roles of a merchant's staff: each role can do exactly its list (issue 17), checked through the site itself.
 
-The expected lists below are written out by hand from the issue, not derived from tickets/roles.py: a change of the
+The expected lists below are written out by hand from the issue, not derived from infra/roles.py: a change of the
 capability table that gives a role more (or less) than its list fails here. The tenancy of every role against
 another merchant is the sweep's (test_admin_sweep.py, parametrized by role).
 """
@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client, RequestFactory
 
+from infra.roles import Role
 from tickets.models import MerchantMembership
-from tickets.roles import Role
 
 EVERYTHING = object()
 # Per model admin: the permissions ("view", "add", "change", "delete"), actions and custom views a role has.
@@ -23,7 +23,7 @@ EXPECTED = {
     },
     Role.ACCOUNTANT: {
         "tickets.merchant": {"view", "pdf_preview"}, "tickets.branch": {"view"}, "tickets.ticket": {"view"},
-        "tickets.batch": {"view"}, "tickets.apikey": {"view"}, "tickets.event": {"view"}, "tickets.exchangerate": {"view"},
+        "tickets.batch": {"view"}, "tickets.apikey": {"view"}, "infra.event": {"view"}, "tickets.exchangerate": {"view"},
         "tickets.staffmember": {"view"}, "invoicing.certificate": {"view"},
         "invoicing.invoice": {"view", "document"},
         "invoicing.globalperiod": {"view", "preview"}, "invoicing.laterequest": {"view"},

@@ -12,10 +12,10 @@ from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.urls import path
 
+from infra.admin_scope import MerchantAdminSite, MerchantScopedAdmin, SuperuserOnlyAdmin
+from infra.roles import Cap
 from invoicing.models import Invoice
-from tickets.admin_scope import MerchantAdminSite, MerchantScopedAdmin, SuperuserOnlyAdmin
 from tickets.models import Branch, Merchant, MerchantMembership, Ticket
-from tickets.roles import Cap
 
 
 @pytest.fixture

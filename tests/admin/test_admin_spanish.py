@@ -19,9 +19,9 @@ from django.test import Client, override_settings
 from django.urls import path
 from test_admin_sweep import A_TAG, populate
 
-from tickets.admin_scope import merchant_lookup
+from infra.admin_scope import merchant_lookup
+from infra.roles import Role
 from tickets.models import MerchantMembership
-from tickets.roles import Role
 
 # Field names that are the same word in Spanish.
 SAME_IN_SPANISH = {"total", "subtotal", "serie", "folio", "pac", "pdf", "uuid", "rfc", "ticket", "tickets", "error",
@@ -124,7 +124,7 @@ def _data_values(merchant) -> set[str]:
     values = {merchant.legal_name, merchant.rfc, merchant.slug}
     for model in apps.get_models():
         lookup = merchant_lookup(model)
-        if lookup is None or model._meta.app_label not in ("tickets", "invoicing"):
+        if lookup is None or model._meta.app_label not in ("infra", "tickets", "invoicing"):
             continue
         for row in model._default_manager.filter(**{lookup: merchant.pk})[:20]:
             values.add(str(row))

@@ -22,6 +22,9 @@ from django.urls import path
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Success
 
+from infra.admin_scope import MerchantAdminSite, MerchantScopedAdmin
+from infra.models import Event
+from infra.roles import Role
 from invoicing.cfdi.testcsd import generate_test_csd
 from invoicing.models import AccountingExport, Certificate, GlobalPeriod, Invoice, LateRequest
 from invoicing.services import invoice_issue
@@ -31,9 +34,7 @@ from invoicing.services.global_invoice import global_invoice_issue
 from invoicing.services.late_request import late_request_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
-from tickets.admin_scope import MerchantAdminSite, MerchantScopedAdmin
-from tickets.models import ApiKey, Batch, Branch, Event, ExchangeRate, Merchant, MerchantMembership, Ticket
-from tickets.roles import Role
+from tickets.models import ApiKey, Batch, Branch, ExchangeRate, Merchant, MerchantMembership, Ticket
 from tickets.services import api_key_create
 
 A_TAG, B_TAG = "ALFASECRETA", "BETAPROPIA"

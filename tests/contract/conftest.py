@@ -54,7 +54,7 @@ def world(merchant, branch, certificate, make_ticket, receptor, other_merchant, 
     from invoicing.services.exports import export_request, export_run
     from invoicing.services.global_invoice import global_invoice_issue
     from invoicing.webhooks.services import webhook_endpoint_create
-    from tickets.exchange_rates import exchange_rate_set
+    from tickets.services import exchange_rate_set
     from tickets.ingest.lifecycle import batch_submit
     from tickets.services import api_key_create
 

@@ -28,6 +28,8 @@ NOT_API = {
     "correction_not_allowed": "the shoppers' «corregir mis datos» page",
     "correction_window_closed": "the shoppers' «corregir mis datos» page",
     "rfc_mismatch": "the shoppers' «corregir mis datos» page",
+    "receptor_unchanged": "the shoppers' page that fixes and retries a failed invoice",
+    "retry_not_possible": "the shoppers' page that fixes and retries a failed invoice",
     "sin_csd": "a cancellation sent by the worker: recorded on the cancellation (last_code), not answered",
     "csd": "a cancellation's result code, recorded on it",
     "sat": "a cancellation's result code, recorded on it",
@@ -45,7 +47,7 @@ def raised_codes() -> dict[str, set[str]]:
         if isinstance(code, str) and CODE.match(code):
             found.setdefault(code, set()).add(where)
 
-    for app in ("tickets", "invoicing"):
+    for app in ("infra", "tickets", "invoicing"):
         for path in (ROOT / app).rglob("*.py"):
             if SKIP_DIRS & set(path.relative_to(ROOT).parts):
                 continue
@@ -69,7 +71,7 @@ def raised_codes() -> dict[str, set[str]]:
 
     for code in ERROR_CODES.values():  # services raise verdict.error_code
         add(code, "tickets/eligibility.py")
-    add("permission_denied", "tickets/api/errors.py")  # DRF's PermissionDenied without a code of its own
+    add("permission_denied", "infra/api/errors.py")  # DRF's PermissionDenied without a code of its own
     return found
 
 

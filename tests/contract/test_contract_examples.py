@@ -9,8 +9,8 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from infra.api.schema import TAGS
 from portal.api_errors import CATALOGUE
-from tickets.api.schema import TAGS
 
 METHODS = ("get", "post", "put", "patch", "delete")
 BASE = "urn:autofactura:openapi"

@@ -50,7 +50,7 @@ def key_header(merchant, certificate, make_ticket, settings, tmp_path, queued_ta
     """A merchant with tickets, a stamped invoice and a rate, and its key with every scope; ids 1, 2… exist."""
     from invoicing.services import ReceptorData, invoice_issue
     from invoicing.services.stamping import invoices_stamp_queued
-    from tickets.exchange_rates import exchange_rate_set
+    from tickets.services import exchange_rate_set
 
     settings.API_RATE_LIMIT = ""
     settings.MEDIA_ROOT = tmp_path

@@ -56,8 +56,9 @@ def mail_dir(tmp_path_factory):
 # Module-scoped: a worker left running would keep polling the test database (schedules, sweepers) while the
 # rest of the suite runs, taking its tasks and its locks.
 @pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, mail_dir, tmp_path_factory):
-    """``manage.py qcluster`` against the test database; its stdout/stderr go to the artifacts folder."""
+def worker(django_db_setup, django_db_blocker, mail_dir, tmp_path_factory, request):
+    """``manage.py qcluster`` against the test database; its stdout/stderr go to the artifacts folder. A test
+    module's ``WORKER_ENV`` (e.g. the sandbox PAC's latency) is added to the worker's environment."""
     db = connection.settings_dict
     url = f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}@{db['HOST'] or '127.0.0.1'}" \
           f":{db['PORT'] or 5432}/{db['NAME']}"
@@ -72,16 +73,18 @@ def worker(django_db_setup, django_db_blocker, mail_dir, tmp_path_factory):
         "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
         "Q_WORKERS": "2",
         "REDIS_URL": "",
+        **getattr(request.module, "WORKER_ENV", {}),
     }
     env.pop("REDIS_URL")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "qcluster.log", "wb")  # noqa: SIM115 - closed at teardown
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    log = open(ARTIFACTS / f"qcluster-{name}.log", "wb")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     time.sleep(1.0)
     if proc.poll() is not None:
         log.close()
-        raise RuntimeError("qcluster no arrancó; ver " + str(ARTIFACTS / "qcluster.log"))
+        raise RuntimeError("qcluster no arrancó; ver " + log.name)
     yield proc
     os.killpg(proc.pid, signal.SIGTERM)
     try:

@@ -15,7 +15,8 @@ from tickets.services import LineInput, ticket_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = ReceptorData(rfc="CACX7605101P8", name="XOCHILT CASAS CHAVEZ", tax_regime="612", postal_code="01160",
+# Her registered postal code: the sandbox PAC refuses this RFC with another one (CFDI40147), as SAT would.
+BEFORE = ReceptorData(rfc="CACX7605101P8", name="XOCHILT CASAS CHAVEZ", tax_regime="612", postal_code="36257",
                       cfdi_use="G03", emails=("xochilt@example.com",))
 
 

@@ -21,11 +21,11 @@ from django.core import mail
 from django.utils import timezone
 from lxml import etree
 
+from infra.roles import Role
 from invoicing.models import AccountingExport, Certificate, Invoice
 from invoicing.services.issue import ReceptorData, invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from tickets.models import ApiKey, Branch, Merchant, MerchantMembership
-from tickets.roles import Role
 from tickets.services import LineInput, ticket_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,12 +7,13 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from infra.models import Event
+from infra.roles import Role
 from invoicing.dashboard import merchant_dashboard
 from invoicing.models import Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
-from tickets.models import Event, MerchantMembership, Ticket
-from tickets.roles import Role
+from tickets.models import MerchantMembership, Ticket
 
 MX = zoneinfo.ZoneInfo("America/Mexico_City")
 NOW = dt.datetime(2026, 3, 15, 18, 0, tzinfo=MX)

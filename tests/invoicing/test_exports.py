@@ -13,12 +13,12 @@ from django.utils import timezone
 from lxml import etree
 from rest_framework.test import APIClient
 
+from infra.roles import Role
 from invoicing.models import AccountingExport, Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.exports import export_request, export_run, export_sweep
 from invoicing.services.stamping import invoices_stamp_queued
 from tickets.models import Branch, MerchantMembership
-from tickets.roles import Role
 from tickets.services import api_key_create
 
 CFDI = "{http://www.sat.gob.mx/cfd/4}"

@@ -11,7 +11,7 @@ from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.test import APIClient
 
-from tickets.outages import broker_unavailable, database_unavailable, database_wait
+from infra.outages import broker_unavailable, database_unavailable, database_wait
 from tickets.services import api_key_create
 
 
@@ -122,7 +122,7 @@ def test_resend_with_the_broker_down_answers_503(api, ticket, certificate, monke
 
     receptor = {"rfc": "CACX7605101P8", "name": "XOCHILT CASAS CHAVEZ", "tax_regime": "612",
                 "postal_code": "36257", "cfdi_use": "G03", "emails": ["xochilt@example.com"]}
-    monkeypatch.setattr("tickets.queues.enqueue", lambda *a, **k: "task")
+    monkeypatch.setattr("infra.queues.enqueue", lambda *a, **k: "task")
     created = api.post("/api/v1/invoices", {"ticket_ids": [ticket.pk], "receptor": receptor}, format="json")
     assert created.status_code == 202, created.content
     invoice_stamp(invoice_id=created.json()["id"])
@@ -130,7 +130,7 @@ def test_resend_with_the_broker_down_answers_503(api, ticket, certificate, monke
     def refused(*args, **kwargs):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr("tickets.queues.enqueue", refused)
+    monkeypatch.setattr("infra.queues.enqueue", refused)
     _assert_json_503(api.post(f"/api/v1/invoices/{created.json()['id']}/resend", {}, format="json"))
 
 

@@ -93,13 +93,13 @@ def _settings_of(tmp_path, **env_vars) -> list[str]:
 
 def test_redis_cache_is_the_resilient_one_with_short_timeouts(tmp_path):
     assert _settings_of(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3") == [
-        "tickets.resilient_cache.ResilientRedisCache", "redis://127.0.0.1:6379/3", "0.25", "0.25",
+        "infra.resilient_cache.ResilientRedisCache", "redis://127.0.0.1:6379/3", "0.25", "0.25",
         "redis://127.0.0.1:6379/3", "None"]
 
 
 def test_cache_url_alone_puts_the_cache_on_redis_and_keeps_the_queue_in_the_database(tmp_path):
     assert _settings_of(tmp_path, CACHE_URL="redis://127.0.0.1:6379/4", CACHE_TIMEOUT_MS="100") == [
-        "tickets.resilient_cache.ResilientRedisCache", "redis://127.0.0.1:6379/4", "0.1", "0.1", "None", "default"]
+        "infra.resilient_cache.ResilientRedisCache", "redis://127.0.0.1:6379/4", "0.1", "0.1", "None", "default"]
 
 
 def test_without_redis_the_cache_is_per_process(tmp_path):

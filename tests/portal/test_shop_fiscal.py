@@ -181,10 +181,13 @@ def test_uploaded_constancia_prefills_the_form(client, merchant, in_cart):
 
     upload = SimpleUploadedFile("csf.pdf", _pdf(CSF_TEXT), content_type="application/pdf")
     response = client.post(f"/{merchant.slug}/datos/constancia/", {"constancia": upload})
-    html = response.content.decode()
-    assert response.status_code == 200, html
+    # POST/redirect/GET: reloading the form does not send the file again.
+    assert response.status_code == 302 and response.url == f"/{merchant.slug}/datos/#fiscal"
+    html = client.get(f"/{merchant.slug}/datos/").content.decode()
     assert 'value="XIQB891116QE4"' in html and 'value="KARLA FUENTE NOLASCO"' in html
     assert 'value="605" selected' in html and "Llenamos el formulario" in html
+    reloaded = client.get(f"/{merchant.slug}/datos/").content.decode()
+    assert 'value="KARLA FUENTE NOLASCO"' in reloaded and "Llenamos el formulario" not in reloaded  # said once
 
 
 def test_a_file_that_is_not_a_pdf_is_refused_gently():

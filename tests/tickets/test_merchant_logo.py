@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image, ImageFile
 
-from tickets.errors import InvalidInput
+from infra.errors import InvalidInput
 from tickets.logos import logo_prepare
 
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"

@@ -12,8 +12,8 @@ import pytest
 import redis
 from django.core.cache import caches
 
-from tickets import ratelimit
-from tickets.resilient_cache import ResilientRedisCache, cache_status
+from infra import ratelimit
+from infra.resilient_cache import ResilientRedisCache, cache_status
 
 LIVE_REDIS = "redis://127.0.0.1:6379/13"
 
@@ -31,7 +31,7 @@ def _connects(monkeypatch) -> list:
 
 
 def _unreachable_logs(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "tickets.resilient_cache"]
+    return [r.getMessage() for r in caplog.records if r.name == "infra.resilient_cache"]
 
 
 def test_cache_calls_answer_from_process_memory_while_redis_is_unreachable(redis_down):
@@ -49,7 +49,7 @@ def test_cache_calls_answer_from_process_memory_while_redis_is_unreachable(redis
 
 
 def test_a_dead_redis_is_tried_once_per_retry_interval_and_logged_once(redis_down, monkeypatch, caplog, still_clock):
-    caplog.set_level(logging.INFO, logger="tickets.resilient_cache")
+    caplog.set_level(logging.INFO, logger="infra.resilient_cache")
     connects = _connects(monkeypatch)
     verdicts = [ratelimit.hit("t", "ip", limit=10, window=60) for _ in range(50)]
     assert len(connects) == 1  # the breaker opened at the first refusal
@@ -100,7 +100,7 @@ def live_redis(point_cache_at):
 
 
 def test_counts_are_shared_through_a_live_redis_and_shared_again_after_an_outage(live_redis, caplog, still_clock):
-    caplog.set_level(logging.INFO, logger="tickets.resilient_cache")
+    caplog.set_level(logging.INFO, logger="infra.resilient_cache")
     assert ratelimit.hit("live", "ip", limit=5, window=600).count == 1
     assert any(key.startswith(b":1:rl:live:ip:") for key in live_redis.keys(":1:rl:live:*"))
     status = cache_status()

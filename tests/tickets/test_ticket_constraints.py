@@ -4,7 +4,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from tickets.models import Branch, Event, Merchant, Ticket
+from infra.models import Event
+from tickets.models import Branch, Merchant, Ticket
 from tickets.services import ticket_expires_at
 
 

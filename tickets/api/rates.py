@@ -7,12 +7,13 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from infra.api.schema import TAG_RATES, error, error_example
+from infra.errors import InvalidInput
 from tickets.api import examples as ex
-from tickets.api.schema import TAG_RATES, error, error_example
 from tickets.api.serializers import CURRENCY_PATTERN
 from tickets.api.views import TicketsView
-from tickets.errors import InvalidInput
-from tickets.exchange_rates import ExchangeRate, exchange_rate_set
+from tickets.exchange_rates import ExchangeRate
+from tickets.services import exchange_rate_set
 
 MAX_LIMIT = 500
 

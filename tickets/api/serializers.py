@@ -12,7 +12,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tickets.api.schema import ErrorEnvelope  # noqa: F401 - the envelope, for views that import it from here
+from infra.api.schema import ErrorEnvelope  # noqa: F401 - the envelope, for views that import it from here
 from tickets.eligibility import ticket_eligibility
 from tickets.ingest.batch import self_invoice_url
 from tickets.ingest.normalize import CURRENCY_PATTERN

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
+from infra.api.errors import api_not_found
 from tickets.api import rates, views
-from tickets.api.errors import api_not_found
 
 # Ids are matched loosely and checked in the view, so a malformed id is a JSON 404 like any other.
 urlpatterns = [

@@ -24,12 +24,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tickets import services
-from tickets.api import examples as ex
-from tickets.api import serializers as s
-from tickets.api.auth import HasScope
-from tickets.api.parsers import CappedMultiPartParser, TicketJSONParser
-from tickets.api.schema import (
+from infra.api.auth import HasScope
+from infra.api.parsers import CappedMultiPartParser, TicketJSONParser
+from infra.api.schema import (
     TAG_BATCHES,
     TAG_TICKETS,
     content_disposition,
@@ -39,7 +36,10 @@ from tickets.api.schema import (
     path_id,
     retry_after,
 )
-from tickets.errors import InvalidInput, NotFound, PayloadTooLarge
+from infra.errors import InvalidInput, NotFound, PayloadTooLarge
+from tickets import services
+from tickets.api import examples as ex
+from tickets.api import serializers as s
 from tickets.models import Batch, Ticket
 
 TICKET_ID = path_id("id", "Id del ticket (el «id» de su registro).")

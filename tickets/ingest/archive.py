@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from tickets.errors import InvalidInput, PayloadTooLarge
-from tickets.ingest.jsontext import loads
+from infra.errors import InvalidInput, PayloadTooLarge
+from infra.jsontext import loads
 
 MAX_MEMBER_BYTES = 4 * 1024 * 1024
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from tickets.ingest.normalize import Context, TicketRejected, normalize
+from tickets.ingest.drafts import normalize
+from tickets.ingest.normalize import Context, TicketRejected
 from tickets.ingest.store import CONFLICT, CREATED, DUPLICATE, store_drafts
 from tickets.models import Merchant
 

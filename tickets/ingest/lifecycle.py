@@ -30,13 +30,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
-from tickets.errors import Conflict, DomainError, InvalidInput, Unprocessable
-from tickets.events import record_event, transition
+from infra.errors import Conflict, DomainError, InvalidInput, Unprocessable
+from infra.events import record_event, transition
+from infra.jsontext import loads
+from infra.outages import database_unavailable, hand_back_after_outage
+from infra.queues import BULK, after_commit, enqueue_or_leave
 from tickets.ingest import archive
 from tickets.ingest.batch import CHUNK, Item, Outcome, context_for, ingest, not_processed
-from tickets.ingest.jsontext import loads
 from tickets.models import Batch, Merchant, Ticket
-from tickets.outages import database_unavailable, hand_back_after_outage
 from tickets.signals import batch_finished
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def batch_submit(*, merchant: Merchant, batch_id, tickets: list | None = None, z
         # ensure_ascii (the default) writes a lone surrogate as "\ud800": the stored body always encodes.
         body = json.dumps(tickets, default=str).encode() if tickets is not None else zip_data
         Batch.objects.filter(pk=batch.pk).update(payload=body)
-        transaction.on_commit(lambda: _enqueue(batch.pk))
+        after_commit(enqueue_batch, batch.pk)
     batch.refresh_from_db(fields=_COUNTS)
     return batch
 
@@ -153,10 +154,12 @@ def _refuse_resend(batch: Batch, now: dt.datetime) -> None:
                      "total_count": batch.total_count})
 
 
-def _enqueue(batch_pk: int) -> None:
-    from tickets.ingest.tasks import enqueue_batch
-
-    enqueue_batch(batch_pk)
+def enqueue_batch(batch_pk: int) -> None:
+    """After the commit that stored the batch. A broker that is away must not turn the stored batch into a 500
+    (the POS would resend it into a 409): the batch waits in ``received`` under its lease, and the bulk cluster
+    queues it again when the broker is back (``batch_requeue_received``), the sweeper at the latest."""
+    enqueue_or_leave("tickets.ingest.tasks.process_batch", batch_pk, queue=BULK, task_name=f"ticket-batch-{batch_pk}",
+                     group="batch")
 
 
 def _items(tickets: list | None, zip_data: bytes | None) -> list[Item]:
@@ -284,7 +287,7 @@ def _hand_back(batch: Batch) -> None:
         if transition(batch, entity="batch", to=S.RECEIVED, expected=[S.PROCESSING], actor="worker",
                       where=_mine(batch), lease_until=_lease(),
                       reason="reencolado: la base de datos dejó de responder mientras se procesaba"):
-            transaction.on_commit(lambda: _enqueue(batch.pk))
+            after_commit(enqueue_batch, batch.pk)
 
 
 def batch_requeue_received(*, limit: int = 1000) -> int:
@@ -294,7 +297,7 @@ def batch_requeue_received(*, limit: int = 1000) -> int:
     pks = list(Batch.objects.filter(status=S.RECEIVED, payload__isnull=False).order_by("pk")
                .values_list("pk", flat=True)[:limit])
     for pk in pks:
-        _enqueue(pk)
+        enqueue_batch(pk)
     return len(pks)
 
 
@@ -323,7 +326,7 @@ def batch_sweep(*, limit: int = 100) -> int:
                                          f"de {batch.total_count:,} tickets" if batch.status == S.PROCESSING else
                                          "reencolado: la tarea no arrancó a tiempo")
                 if done:
-                    transaction.on_commit(lambda pk=batch.pk: _enqueue(pk))
+                    after_commit(enqueue_batch, batch.pk)
         handled += bool(done)
     if handled:
         log.warning("batch sweeper handled %d abandoned batch(es)", handled)

@@ -456,24 +456,19 @@ class Context:
         return self._rates
 
 
-def normalize(raw, ctx: Context) -> TicketDraft:
-    """Check one ticket payload; raise ``TicketRejected`` with every problem found."""
-    import django.utils.timezone as tz_utils
+def lines_from_json(raw: dict, ctx: Context, errs: _Errors) -> tuple[Header, list]:
+    """A ticket sent as JSON: its header and lines (a POS's CFDI goes through tickets/ingest/document.py)."""
+    h = _header(raw, ctx, errs)
+    line_pairs = _lines(raw.get("lines"), errs, ctx.tasas)
+    h.tax_paths = [f"lines[{i}].taxes" for i in range(len(line_pairs))]
+    return h, line_pairs
 
-    errs = _Errors()
-    if not isinstance(raw, dict):
-        raise TicketRejected({"ticket": ["Cada ticket es un objeto JSON."]})
-    if raw.get("document") is not None:
-        from tickets.ingest.document import lines_from_document
 
-        h, line_pairs = lines_from_document(raw, ctx, errs)
-    else:
-        h = _header(raw, ctx, errs)
-        line_pairs = _lines(raw.get("lines"), errs, ctx.tasas)
-        h.tax_paths = [f"lines[{i}].taxes" for i in range(len(line_pairs))]
+def ticket_draft(raw: dict, ctx: Context, errs: _Errors, h: Header, line_pairs: list) -> TicketDraft:
+    """Header and lines, from either source, checked together and priced: the draft, or ``TicketRejected``."""
     if errs:
         raise TicketRejected(dict(errs))
-    now = ctx.now or tz_utils.now()
+    now = ctx.now or dt.datetime.now(dt.UTC)
     if h.sold_at > now + FUTURE_SKEW:
         errs.add("sold_at", "La fecha de venta está en el futuro.")
     rate = _exchange_rate(h, ctx, errs)

@@ -17,8 +17,11 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from infra.db.vendor import is_postgresql
+from infra.models import Event
 from tickets.ingest.normalize import TicketDraft
-from tickets.models import Event, Merchant, Ticket, TicketLine
+from tickets.models import Merchant, Ticket, TicketLine
+from tickets.zones import postal_infos
 
 CREATED = "created"
 DUPLICATE = "duplicate"
@@ -48,8 +51,6 @@ class ExpiryCalculator:
         self.zones: dict[str, dt.tzinfo] = {}
         if branches:
             import zoneinfo
-
-            from tickets.zones import postal_infos
 
             infos = postal_infos(b.postal_code for b in branches.values())
             for code, b in branches.items():
@@ -143,7 +144,7 @@ def _insert(merchant, fresh, branches, source, batch_id, actor) -> list[Stored]:
     expiry = ExpiryCalculator(merchant, branches)
     token = secrets.token_urlsafe
     rows = [(d, branches[d.branch_code].pk, token(12), expiry(d.sold_at, d.branch_code)) for _, d in fresh]
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         ids = _copy_insert(merchant, rows, source, batch_id, actor, now)
     else:
         tickets = [

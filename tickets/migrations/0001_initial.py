@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import tickets.encryption
+import infra.encryption
 import tickets.models
 from django.conf import settings
 from django.db import migrations, models
@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ('pac', models.CharField(choices=[('sandbox', 'Sandbox (sin validez fiscal)'), ('finkok', 'Finkok'), ('sw', 'SW Sapien')], default='sandbox', max_length=10, verbose_name='PAC')),
                 ('pac_environment', models.CharField(choices=[('test', 'Pruebas'), ('production', 'Producción')], default='test', max_length=10, verbose_name='ambiente del PAC')),
                 ('pac_username', models.CharField(blank=True, max_length=200, verbose_name='usuario del PAC')),
-                ('pac_password', tickets.encryption.EncryptedTextField(blank=True, editable=True, null=True, verbose_name='contraseña o token del PAC')),
+                ('pac_password', infra.encryption.EncryptedTextField(blank=True, editable=True, null=True, verbose_name='contraseña o token del PAC')),
                 ('is_active', models.BooleanField(default=True, verbose_name='activo')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],

@@ -31,7 +31,7 @@ from django_q.cluster import Cluster
 from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
-from tickets.queues import BULK, DELIVER, QUEUES, STAMP, broker_epoch, cluster_name, queue_of_cluster
+from infra.queues import BULK, DELIVER, QUEUES, STAMP, broker_epoch, cluster_name, queue_of_cluster
 
 log = logging.getLogger(__name__)
 

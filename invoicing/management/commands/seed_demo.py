@@ -82,6 +82,10 @@ class Command(BaseCommand):
                 "rfc": rfc,
                 "tax_regime": "601" if is_persona_moral(rfc) else "612",
                 "contact_email": "facturacion@demo.example",
+                # What shoppers see: on the portal's pages, its error messages and the aviso de privacidad.
+                "customer_email": "clientes@demo.example",
+                "customer_phone": "55 1234 5678",
+                "address": "Av. Reforma 100, Col. Juárez, Cuauhtémoc, 06600 Ciudad de México",
                 "brand_color": "#0B5FFF",
             },
         )
@@ -144,8 +148,8 @@ class Command(BaseCommand):
 
     def _staff(self, password: str) -> list[str]:
         """One person per role of the demo merchant (same password as the admin), to try the back office as each."""
+        from infra.roles import Role
         from tickets.models import MerchantMembership
-        from tickets.roles import Role
 
         merchant = Merchant.objects.order_by("pk").first()
         if merchant is None:

@@ -6,7 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django_q.tasks import result
 
-from tickets.queues import QUEUES, enqueue
+from infra.queues import QUEUES, enqueue
 
 
 class Command(BaseCommand):

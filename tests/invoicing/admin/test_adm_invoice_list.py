@@ -8,12 +8,12 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from infra.roles import Role
 from invoicing.models import Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tickets.models import MerchantMembership
-from tickets.roles import Role
 
 
 @pytest.fixture(autouse=True)

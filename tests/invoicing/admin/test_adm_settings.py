@@ -8,11 +8,11 @@ from decimal import Decimal
 import requests
 from django.test import Client
 
+from infra.roles import Role
 from invoicing.pac.base import transport_error
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoices_stamp_queued
 from tickets.models import Merchant, MerchantMembership, Ticket
-from tickets.roles import Role
 from tickets.services import LineInput, ticket_create
 
 URL = "/admin/tickets/merchant/"

@@ -4,11 +4,11 @@
 import pytest
 from django.db import connection
 
+from infra.models import Event
 from invoicing.errors import InvoicingError
 from invoicing.models import Cancellation, Invoice
 from invoicing.services.cancel import cancellation_request
 from invoicing.services.reissue import invoice_reissue
-from tickets.models import Event
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks")]

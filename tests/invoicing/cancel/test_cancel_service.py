@@ -7,12 +7,13 @@ from cancel_helpers import invoice_events
 from django.core import mail
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.errors import InvoicingError
 from invoicing.models import Cancellation, Invoice
 from invoicing.pac.models import SandboxStamp
 from invoicing.services.cancel import cancellation_advance, cancellation_plan, cancellation_request
 from invoicing.webhooks.models import WebhookDelivery, WebhookEndpoint
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 
 
 def cancel(invoice, motive="02", **kwargs):
@@ -116,9 +117,9 @@ def _run_queued_email():
     """Run the email tasks the deliver queue's worker would (the ORM broker holds them in the database)."""
     from django_q.signing import SignedPackage
 
+    from infra.queues import DELIVER
+    from infra.queues import broker as queue_broker
     from invoicing import tasks_cancel
-    from tickets.queues import DELIVER
-    from tickets.queues import broker as queue_broker
 
     broker = queue_broker(DELIVER)
     while task := broker.dequeue():

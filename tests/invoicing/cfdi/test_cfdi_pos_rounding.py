@@ -25,7 +25,8 @@ from invoicing.cfdi.verify import verify
 from invoicing.cfdi.xml import to_bytes
 from invoicing.cfdi.xsd import xsd_issues
 from invoicing.engine_inputs import engine_tax
-from tickets.ingest.normalize import Context, TicketRejected, net_hint, normalize
+from tickets.ingest.drafts import normalize
+from tickets.ingest.normalize import Context, TicketRejected, net_hint
 from tickets.zones import PostalInfo
 
 CENT = D("0.01")

@@ -72,17 +72,40 @@ def add_tfd(sealed: etree._Element, *, uuid: str, stamped_at: dt.datetime, signe
     return to_bytes(sealed)
 
 
+# SAT's names for the keys above (c_ClaveProdServ, c_ClaveUnidad as satcfdi ships them). 43211708 is left
+# out on purpose: a key the loaded catalog lacks is printed alone.
+SAT_KEY_NAMES = {
+    "14111514": "Blocs o cuadernos de papel",
+    "44121701": "Bolígrafos",
+    "50202306": "Refrescos",
+    "50181900": "Pan, galletas y pastelitos dulces",
+    "50192100": "Botanas",
+    "01010101": "No existe en el catálogo",
+}
+SAT_UNIT_NAMES = {"H87": "Pieza", "LTR": "Litro", "KGM": "Kilogramo", "E48": "Unidad de servicio"}
+
+
+@pytest.fixture
+def sat_keys(db):
+    """The rows of c_ClaveProdServ and c_ClaveUnidad the documents tests use, as load_sat_catalogs loads them."""
+    from tickets.catalogs import ProductKey, UnitKey
+
+    ProductKey.objects.bulk_create(ProductKey(code=k, description=v) for k, v in SAT_KEY_NAMES.items())
+    UnitKey.objects.bulk_create(UnitKey(code=k, name=v) for k, v in SAT_UNIT_NAMES.items())
+
+
 @pytest.fixture
 def make_stamped_invoice():
-    """make(branch, lines=1, pac="sandbox", emails=[...], folio=1) → a stamped Invoice row."""
+    """make(branch, lines=1, pac="sandbox", emails=[...], folio=1) → a stamped Invoice row. ``lines`` is a count
+    (products cycled from PRODUCTS, IVA 16 %) or the TicketLines themselves."""
     counter = iter(range(1, 10_000))
 
-    def make(branch, *, lines: int = 1, pac: str = "sandbox", emails=("cliente@example.com",), folio=None,
-             receptor=None):
+    def make(branch, *, lines: int | tuple = 1, pac: str = "sandbox", emails=("cliente@example.com",), folio=None,
+             receptor=None, moneda="MXN", tipo_cambio=None):
         merchant = branch.merchant
         folio = folio or next(counter)
         receptor = receptor or Receptor("XIQB891116QE4", "BERENICE XIMO QUEZADA", "26015", "612", "G03")
-        ticket_lines = tuple(
+        ticket_lines = lines if isinstance(lines, tuple) else tuple(
             TicketLine(f"{PRODUCTS[i % len(PRODUCTS)][1]} #{i + 1}", Decimal(1 + i % 3),
                        Decimal(PRODUCTS[i % len(PRODUCTS)][2]), PRODUCTS[i % len(PRODUCTS)][0], "H87",
                        unidad="Pieza", sku=f"SKU-{i + 1:04d}", taxes=(IVA_16,))
@@ -93,7 +116,7 @@ def make_stamped_invoice():
             [Ticket(f"T-{folio}", ticket_lines, payment_form="04")],
             emisor=Emisor(merchant.rfc, merchant.legal_name, merchant.tax_regime),
             receptor=receptor, issued_at=issued_at, lugar_expedicion=branch.postal_code,
-            serie=branch.invoice_serie, folio=str(folio),
+            serie=branch.invoice_serie, folio=str(folio), moneda=moneda, tipo_cambio=tipo_cambio,
         )
         csd = _csd(merchant.rfc, merchant.legal_name, "30001000000500003416")
         sealed = seal_document(c, csd)
@@ -109,6 +132,7 @@ def make_stamped_invoice():
             subtotal=parsed.subtotal, discount=parsed.descuento or 0,
             tax_total=parsed.impuestos.total_traslados, total=parsed.total, issued_at=issued_at,
             sealed_xml=to_bytes(sealed), stamped_xml=xml, uuid=uuid, stamped_at=stamped_at, pac=pac,
+            currency=moneda, exchange_rate=tipo_cambio,
         )
 
     return make

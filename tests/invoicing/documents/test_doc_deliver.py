@@ -10,12 +10,12 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing import tasks
 from invoicing.delivery_queue import concept_count, deliveries_create, delivery_claim
 from invoicing.models import DeliverySlot, Invoice, InvoiceDelivery
 from invoicing.services import delivery, documents, invoice_issue
 from invoicing.services.stamping import invoices_stamp
-from tickets.models import Event
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def stamped(merchant, branch, certificate, make_ticket, receptor, media_root, qu
 @pytest.fixture
 def database_back(monkeypatch):
     waited = []
-    monkeypatch.setattr("tickets.outages.database_wait", lambda seconds, **kw: waited.append(seconds) or True)
+    monkeypatch.setattr("infra.outages.database_wait", lambda seconds, **kw: waited.append(seconds) or True)
     return waited
 
 

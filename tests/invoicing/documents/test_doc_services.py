@@ -6,6 +6,7 @@ import zipfile
 import pytest
 from django.core import mail
 
+from infra.models import Event
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.documents import (
@@ -14,7 +15,6 @@ from invoicing.services.documents import (
     invoice_pdf_render,
     invoice_zip,
 )
-from tickets.models import Event
 
 
 @pytest.fixture

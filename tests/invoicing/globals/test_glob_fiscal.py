@@ -14,6 +14,7 @@ from django.utils import timezone
 from lxml import etree
 from rest_framework.test import APIClient
 
+from infra.models import Event
 from invoicing.cfdi.parser import parse_cfdi
 from invoicing.cfdi.resources import load_schema, load_xslt
 from invoicing.cfdi.verify import verify
@@ -22,7 +23,7 @@ from invoicing.models import Invoice
 from invoicing.services import invoice_issue
 from invoicing.services.global_invoice import global_invoice_issue
 from invoicing.services.global_schedule import global_invoices_run_merchant
-from tickets.models import Branch, Event, Ticket
+from tickets.models import Branch, Ticket
 from tickets.services import LineInput, api_key_create, ticket_create
 
 MX = zoneinfo.ZoneInfo("America/Mexico_City")

@@ -6,13 +6,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.cfdi.verify import verify
 from invoicing.errors import InvoicingError
 from invoicing.models import GlobalPeriod, Invoice
 from invoicing.periods import period_containing
 from invoicing.services import invoice_issue
 from invoicing.services.global_invoice import global_invoice_issue, global_invoice_preview
-from tickets.models import Branch, Event, Ticket
+from tickets.models import Branch, Ticket
 
 D = dt.date
 

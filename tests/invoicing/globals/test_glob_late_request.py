@@ -6,7 +6,7 @@ from lxml import etree
 from invoicing.cfdi.verify import verify
 from invoicing.errors import InvoicingError
 from invoicing.models import Cancellation, Invoice, LateRequest
-from invoicing.services import invoice_issue
+from invoicing.services import global_reissue, invoice_issue
 from invoicing.services import late_request as late
 from invoicing.services.global_invoice import global_invoice_issue
 from invoicing.services.late_request import late_request_issue
@@ -142,17 +142,17 @@ def test_a_crash_between_cancel_and_reissue_resumes(merchant, stamped_global, re
     merchant.save()
     g, (asked, _) = stamped_global
     nominative = ask(merchant, asked, receptor)
-    real = late._cancelled_and_reissued
+    real = global_reissue._cancelled_and_reissued
 
     def crash(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(late, "_cancelled_and_reissued", crash)
+    monkeypatch.setattr(global_reissue, "_cancelled_and_reissued", crash)
     late.late_request_advance(late_request_id=LateRequest.objects.get().pk)  # the crash is logged, not raised
     g.refresh_from_db()
     assert g.status == "cancelling"  # the PAC cancelled it; we did not record it (nor re-issue)
     assert not Invoice.objects.filter(kind="global", status="pending").exists()
-    monkeypatch.setattr(late, "_cancelled_and_reissued", real)
+    monkeypatch.setattr(global_reissue, "_cancelled_and_reissued", real)
     Cancellation.objects.update(next_check_at=None)  # its backoff has passed
     worker()  # the periodic task asks again: "already cancelled" → record + re-issue + nominative
     g.refresh_from_db()

@@ -6,13 +6,14 @@ import zoneinfo
 from django.core import mail
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.models import GlobalPeriod, Invoice
 from invoicing.services.global_schedule import (
     global_deadline_alerts,
     global_invoices_run,
     global_invoices_run_merchant,
 )
-from tickets.models import Branch, Event, Merchant, Ticket
+from tickets.models import Branch, Merchant, Ticket
 
 MX = zoneinfo.ZoneInfo("America/Mexico_City")
 TJ = zoneinfo.ZoneInfo("America/Tijuana")
@@ -20,6 +21,12 @@ TJ = zoneinfo.ZoneInfo("America/Tijuana")
 
 def at(text, tz=MX):
     return dt.datetime.fromisoformat(text).replace(tzinfo=tz)
+
+
+def on_the_system_since(merchant, text):
+    """The merchant's creation moved back to ``text``: deadlines before it raise no alert."""
+    Merchant.objects.filter(pk=merchant.pk).update(created_at=at(text))
+    merchant.refresh_from_db()
 
 
 def periods_of(merchant):
@@ -122,6 +129,7 @@ def test_a_failing_period_is_retried_a_few_times_then_left_to_a_person(merchant,
 def test_deadline_alert_once_with_event_and_email(merchant, branch, sale, worker):
     merchant.global_periodicity, merchant.contact_email = "01", "dueno@example.com"
     merchant.save()
+    on_the_system_since(merchant, "2026-01-01 00:00")
     sale(branch, "A", "2026-03-07 12:00")
     global_invoices_run_merchant(merchant=merchant, now=at("2026-03-08 00:10"))
     worker()  # fails: no CSD
@@ -139,12 +147,29 @@ def test_deadline_alert_also_goes_to_the_merchants_webhooks(merchant, branch, sa
     WebhookEndpoint.objects.create(merchant=merchant, url="https://erp.example.com/hooks", secret="whsec_x")
     merchant.global_periodicity = "01"
     merchant.save()
+    on_the_system_since(merchant, "2026-01-01 00:00")
     sale(branch, "A", "2026-03-07 12:00")
     global_invoices_run_merchant(merchant=merchant, now=at("2026-03-08 00:10"))
     worker()  # fails: no CSD
     assert global_deadline_alerts(merchant=merchant, now=at("2026-03-08 19:00")) == 1
     delivery = WebhookDelivery.objects.get(event="global_invoice.deadline_alert")
     assert delivery.payload["data"]["open_tickets"] == 1
+
+
+def test_no_alert_for_periods_whose_deadline_passed_before_the_merchant_existed(merchant, branch, sale, worker):
+    """The demo's case: a merchant created today with weeks of tickets loaded from before; the scheduler issues
+    their globals but raises no "venció el plazo" for deadlines that passed before the merchant was here."""
+    merchant.global_periodicity, merchant.contact_email = "01", "dueno@example.com"
+    merchant.save()
+    on_the_system_since(merchant, "2026-03-10 09:00")
+    sale(branch, "OLD", "2026-03-07 12:00")  # its daily global was due on 8 March, before the merchant existed
+    sale(branch, "NEW", "2026-03-10 12:00")  # due on 11 March: the merchant's own
+    global_invoices_run_merchant(merchant=merchant, now=at("2026-03-11 00:10"))
+    worker()  # both fail: no CSD
+    assert global_deadline_alerts(merchant=merchant, now=at("2026-03-11 20:00")) == 1
+    [event] = Event.objects.filter(entity="global_period", to_status="deadline_alert")
+    assert GlobalPeriod.objects.get(pk=event.object_id).first_day.isoformat() == "2026-03-10"
+    assert len(mail.outbox) == 1
 
 
 def test_no_alert_when_the_period_is_stamped(merchant, branch, sale, yesterday, certificate, worker):

@@ -12,10 +12,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.models import Invoice
 from invoicing.services import invoice_issue
 from invoicing.tasks import sweep_stuck_invoices
-from tickets.models import Event
 
 ROOT = Path(__file__).resolve().parents[3]
 N = 200

@@ -11,11 +11,12 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from infra.models import Event
 from invoicing.errors import InvoicingError
 from invoicing.models import FolioCounter, Invoice
 from invoicing.services import invoice_issue
 from invoicing.services import issue as issue_module
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 from tickets.services import api_key_create
 
 

@@ -6,10 +6,11 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.errors import InvoicingError
 from invoicing.models import FolioCounter, Invoice
 from invoicing.services import invoice_issue
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 
 postgres_only = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks")
 

@@ -22,9 +22,9 @@ def _database_gone() -> OperationalError:
 
 @pytest.fixture
 def database_back(monkeypatch):
-    """The database answers again by the time the task looks (tickets.outages.database_wait)."""
+    """The database answers again by the time the task looks (infra.outages.database_wait)."""
     waited = []
-    monkeypatch.setattr("tickets.outages.database_wait", lambda seconds, **kw: waited.append(seconds) or True)
+    monkeypatch.setattr("infra.outages.database_wait", lambda seconds, **kw: waited.append(seconds) or True)
     return waited
 
 
@@ -90,7 +90,7 @@ def test_database_gone_before_the_disarm_frees_the_slot_once_it_is_back(db, queu
             raise _database_gone()
         return stamp_slot_disarm(slot)
 
-    monkeypatch.setattr("invoicing.stamp_queue.stamp_slot_disarm", disarm_fails_first)
+    monkeypatch.setattr("invoicing.tasks.stamp_slot_disarm", disarm_fails_first)
     with pytest.raises(OperationalError):
         tasks.stamp_batch(0)
     assert calls == [0, 0]
@@ -164,7 +164,7 @@ def test_the_cluster_resets_its_queue_after_a_database_outage(monkeypatch):
 
 
 def test_broker_epoch_is_the_redis_run_id(monkeypatch):
-    from tickets import queues
+    from infra import queues
 
     class FakeRedis:
         def ping(self):
@@ -186,7 +186,7 @@ def _broker_refuses(monkeypatch):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr("django_q.tasks.async_task", refused)
-    monkeypatch.setattr("tickets.queues.broker", lambda queue: None)
+    monkeypatch.setattr("infra.queues.broker", lambda queue: None)
 
 
 def test_stamping_with_the_broker_away_still_ends_well_and_leaves_rows_for_the_sweepers(

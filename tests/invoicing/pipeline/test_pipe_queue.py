@@ -9,6 +9,7 @@ from django.core.management import get_commands
 from django.db import connection, connections  # noqa: F401 - connection: the skipif condition reads it
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing.cfdi.parser import parse_cfdi
 from invoicing.models import Invoice, StampSlot
 from invoicing.pac.base import PacError
@@ -21,7 +22,7 @@ from invoicing.stamp_queue import (
     stamp_queue_wake,
     stamp_slot_disarm,
 )
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 
 postgres_only = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks")
 

@@ -19,10 +19,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from infra.models import Event
+from infra.queues import BULK, DELIVER, enqueue
 from invoicing.models import Invoice, InvoiceDelivery
 from invoicing.services import invoice_issue
-from tickets.models import Event
-from tickets.queues import BULK, DELIVER, enqueue
 from tickets.services import LineInput, ticket_create
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from infra.models import Event
 from invoicing import tasks
 from invoicing.models import Invoice, LateRequest
 from invoicing.pac.base import PacError
@@ -14,7 +15,6 @@ from invoicing.pac.sandbox import SandboxPac
 from invoicing.services import invoice_issue
 from invoicing.services.stamping import invoice_retry_now, invoices_stamp
 from invoicing.stamp_queue import invoices_claim
-from tickets.models import Event
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Where tasks run: every task goes through tickets.queues, every schedule to the cluster of its queue, and
+"""Where tasks run: every task goes through infra.queues, every schedule to the cluster of its queue, and
 ``manage.py qcluster`` serves one queue or all of them."""
 
 import re
@@ -8,17 +8,17 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tickets.queues import QUEUES, cluster_name, enqueue
+from infra.queues import QUEUES, cluster_name, enqueue
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_task_goes_through_the_queue_helper():
-    """One place decides where a task runs (tickets/queues.py): a bare async_task would land on a queue no
+    """One place decides where a task runs (infra/queues.py): a bare async_task would land on a queue no
     cluster serves."""
     offenders = []
     for path in ROOT.glob("*/**/*.py"):
-        if ".venv" in path.parts or "tests" in path.parts or path == ROOT / "tickets" / "queues.py":
+        if ".venv" in path.parts or "tests" in path.parts or path == ROOT / "infra" / "queues.py":
             continue
         if re.search(r"\basync_task\s*\(", path.read_text(encoding="utf-8")):
             offenders.append(str(path.relative_to(ROOT)))
@@ -43,7 +43,7 @@ def test_every_schedule_runs_on_the_cluster_of_a_queue(db):
 def test_enqueue_routes_to_the_cluster_of_its_queue(monkeypatch, settings):
     sent = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: sent.append((func, args, kw)))
-    monkeypatch.setattr("tickets.queues.broker", lambda queue: f"broker of {queue}")
+    monkeypatch.setattr("infra.queues.broker", lambda queue: f"broker of {queue}")
     enqueue("portal.tasks.ping", "x", queue="bulk", task_name="t")
     [(func, args, kw)] = sent
     assert (func, args) == ("portal.tasks.ping", ("x",))

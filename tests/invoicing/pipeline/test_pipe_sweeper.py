@@ -16,7 +16,7 @@ def queued(monkeypatch):
     """The batch tasks the sweeper enqueues (slot numbers)."""
     out = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, slot, **kw: out.append(slot))
-    monkeypatch.setattr("tickets.queues.broker", lambda queue: type("Idle", (), {"queue_size": lambda self: 0})())
+    monkeypatch.setattr("infra.queues.broker", lambda queue: type("Idle", (), {"queue_size": lambda self: 0})())
     return out
 
 
@@ -66,7 +66,7 @@ def test_the_sweeper_waits_while_the_broker_holds_a_backlog(merchant, ticket, re
             return settings.INVOICE_SWEEP_MAX_BACKLOG + 1
 
     seen = []
-    monkeypatch.setattr("tickets.queues.broker", lambda queue: seen.append(queue) or Busy())
+    monkeypatch.setattr("infra.queues.broker", lambda queue: seen.append(queue) or Busy())
     assert tasks.sweep_stuck_invoices() is False and queued == []
     assert seen == ["stamp"]  # the stamping queue's own backlog: a busy deliver queue is no reason to wait
 

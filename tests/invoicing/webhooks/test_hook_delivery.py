@@ -11,6 +11,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from infra.errors import InvalidInput
+from infra.models import Event
 from invoicing.webhooks.models import WebhookDelivery
 from invoicing.webhooks.services import (
     due_delivery_ids,
@@ -20,8 +22,6 @@ from invoicing.webhooks.services import (
     webhook_redeliver,
 )
 from invoicing.webhooks.tasks import sweep_webhook_deliveries
-from tickets.errors import InvalidInput
-from tickets.models import Event
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tickets.api.auth import hash_key
+from infra.api.auth import hash_key
 from tickets.models import ApiKey
 from tickets.services import api_key_create, api_key_revoke
 
@@ -87,7 +87,7 @@ def test_throttling_per_key_answers_429_with_retry_after(api_client, other_api_c
 
 @pytest.mark.parametrize("scopes", [["nope"], []])
 def test_api_key_create_refuses_unknown_scopes(merchant, scopes):
-    from tickets.errors import InvalidInput
+    from infra.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         api_key_create(merchant=merchant, name="x", scopes=scopes)

@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tickets import queues
+from infra import queues
 from tickets.ingest import lifecycle
 from tickets.ingest.tasks import process_batch
 from tickets.models import Batch, Ticket
@@ -28,7 +28,7 @@ def _batch_tasks(queued_tasks):
 @pytest.fixture
 def database_back(monkeypatch):
     waited = []
-    monkeypatch.setattr("tickets.outages.database_wait", lambda seconds, **kw: waited.append(seconds) or True)
+    monkeypatch.setattr("infra.outages.database_wait", lambda seconds, **kw: waited.append(seconds) or True)
     return waited
 
 

@@ -7,8 +7,9 @@ import json
 import pytest
 from django.utils import timezone
 
+from infra.models import Event
 from tickets.ingest import lifecycle, tasks
-from tickets.models import Batch, Event, Ticket
+from tickets.models import Batch, Ticket
 
 
 class BatchIds(list):

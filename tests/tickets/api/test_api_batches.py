@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 from ticket_api_helpers import b64, cfdi_xml, make_zip
 
+from infra.models import Event
 from tickets.ingest import tasks
-from tickets.models import Batch, Event, Ticket
+from tickets.models import Batch, Ticket
 
 
 def post_zip(client, batch_id, data: bytes, field="file[0]"):

@@ -14,7 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from ticket_api_helpers import b64, line, make_zip
 
-from tickets.models import Branch, Event, ExchangeRate, TaxRateRule, Ticket
+from infra.models import Event
+from tickets.models import Branch, ExchangeRate, TaxRateRule, Ticket
 from tickets.services import api_key_create
 
 
@@ -253,7 +254,7 @@ def test_a_ticket_without_a_branch_needs_a_key_bound_to_one(api_client, payload,
 
 
 def test_a_key_cannot_be_bound_to_another_merchants_branch(merchant, other_branch):
-    from tickets.errors import InvalidInput
+    from infra.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         api_key_create(merchant=merchant, name="x", scopes=["tickets"], branch=other_branch)
@@ -330,11 +331,11 @@ def test_a_document_from_a_tijuana_branch_is_read_in_tijuana_time(merchant, api_
 
 def test_a_background_batch_remembers_the_keys_branch(merchant, branch, payload, settings,
                                                       django_capture_on_commit_callbacks, monkeypatch):
-    from tickets.ingest import tasks
+    from tickets.ingest import lifecycle, tasks
     from tickets.models import Batch
 
     settings.API_BATCH_SYNC_MAX = 1
-    monkeypatch.setattr(tasks, "enqueue_batch", lambda pk: None)
+    monkeypatch.setattr(lifecycle, "enqueue_batch", lambda pk: None)
     _, plain = api_key_create(merchant=merchant, name="caja", scopes=["tickets"], branch=branch)
     tickets = [payload(number="B1", branch=None), payload(number="B2", branch=None)]
     with django_capture_on_commit_callbacks(execute=True):

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from ticket_api_helpers import make_zip
 
+from infra.jsontext import MAX_DEPTH, too_deep
 from tickets.ingest import tasks
-from tickets.ingest.jsontext import MAX_DEPTH, too_deep
 from tickets.models import Batch, Ticket
 
 # --- bad text: a per-ticket 400 naming the field -------------------------------------------------------------

@@ -5,11 +5,12 @@ import pytest
 from django.utils import timezone
 from ticket_api_helpers import b64, cfdi_xml, line
 
+from infra.events import transition
+from infra.models import Event
 from invoicing.cfdi.builder import build_ingreso
 from invoicing.cfdi.inputs import Emisor, Receptor
 from invoicing.engine_inputs import engine_ticket
-from tickets.events import transition
-from tickets.models import Event, Ticket
+from tickets.models import Ticket
 
 
 def test_post_ticket_creates_it_with_self_invoice_url_and_expiry(api_client, payload, settings):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets.errors import DomainError
+from infra.errors import DomainError
 from tickets.models import Merchant
 from tickets.services import api_key_create
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from infra.db.vendor import is_postgresql
 from invoicing.cfdi.resources import catalogs_db_path
 from tickets.catalogs import (
     PostalCode,
@@ -192,7 +193,7 @@ def _replace(model, rows: list[tuple]) -> None:
     columns = ", ".join(qn(f.column) for f in model._meta.concrete_fields)
     model.objects.all().delete()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             # COPY is several times faster than INSERT for the 95k postal codes.
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
