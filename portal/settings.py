@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
+    "portal.middleware.ApiRateLimitHeadersMiddleware",  # X-RateLimit-* on API answers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.language.ShopperLanguageMiddleware",  # es-MX, or the shopper's choice on the shoppers' pages
     "django.middleware.common.CommonMiddleware",
@@ -369,13 +370,22 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Autofactura API",
+    # The full page (auth, idempotency, errors, limits, pagination, webhooks) is portal/api_description.md,
+    # put in by portal.api_schema.postprocess with the parts that come from the code.
     "DESCRIPTION": "API para puntos de venta: tickets, facturas CFDI 4.0, facturas globales y webhooks.",
     "VERSION": "1.0.0",
+    # 3.1: a nullable object is oneOf [$ref, null]; 3.0 has no way to say it that strict validators accept.
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's files, served by this site: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "displayOperationId": True, "persistAuthorization": True,
+                            "defaultModelsExpandDepth": 0},
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "portal.api_schema.postprocess"],
     # Several models have a "status": give each enum its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "TicketStatusEnum": "tickets.models.Ticket.Status",
