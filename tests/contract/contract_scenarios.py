@@ -117,6 +117,8 @@ def scenarios(w, now_iso: str) -> dict[str, list[Call]]:
                                  {"motive": "02", "tickets": "release"}),
                             Call("POST", f"{v1}/invoices/{i['to_cancel']}/cancel", 409, {"motive": "02"}),
                             Call("POST", f"{v1}/invoices/{i['invoice']}/cancel", 422, {"motive": "09"})],
+        "invoices_withdraw": [Call("POST", f"{v1}/invoices/{i['scheduled_invoice']}/withdraw", 200),
+                              Call("POST", f"{v1}/invoices/{i['invoice']}/withdraw", 409)],
         "invoices_reissue": [Call("POST", f"{v1}/invoices/{i['to_reissue']}/reissue", 202,
                                   {"receptor": {"cfdi_use": "G01"}}),
                              Call("POST", f"{v1}/invoices/{i['invoice']}/reissue", 422,
@@ -143,5 +145,7 @@ def scenarios(w, now_iso: str) -> dict[str, list[Call]]:
         "webhooks_update": [Call("PATCH", f"{v1}/webhooks/{i['webhook']}", 200, {"is_active": False})],
         "webhooks_delete": [Call("DELETE", f"{v1}/webhooks/{i['webhook_to_delete']}", 204)],
         "webhooks_test": [Call("POST", f"{v1}/webhooks/{i['webhook']}/test", 202)],
+        "webhooks_rotate_secret": [Call("POST", f"{v1}/webhooks/{i['webhook']}/rotate-secret", 200,
+                                        {"previous_secret_hours": 1})],
         "webhooks_deliveries": [Call("GET", f"{v1}/webhooks/{i['webhook']}/deliveries?limit=10", 200)],
     }
