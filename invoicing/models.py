@@ -284,4 +284,10 @@ class DeliverySlot(models.Model):
 
 
 from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)
+from invoicing.models_failover import (  # noqa: E402,F401  (PAC failover: circuits, routes, doubts, extra stamps)
+    ExtraStamp,
+    PacCircuit,
+    PacRoute,
+    StampDoubt,
+)
 from invoicing.models_metrics import MetricCounter  # noqa: E402,F401  (stamping counters for /metrics)

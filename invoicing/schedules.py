@@ -22,6 +22,7 @@ SCHEDULES = [
     ("Borrar resultados de tareas antiguos", "portal.tasks.prune_task_results", 60, BULK),
     ("Exportaciones contables interrumpidas: reanudar", "invoicing.tasks_export.sweep_exports", 5, BULK),
     ("Cancelaciones: seguimiento con el SAT", "invoicing.tasks_cancel.follow_up_cancellations", 1, BULK),
+    ("Timbres tardíos tras un cambio de PAC: verificar", "invoicing.tasks_cancel.check_late_stamps", 1, BULK),
 ]
 
 

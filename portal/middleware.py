@@ -66,3 +66,19 @@ def _mark_unavailable(sender, request=None, **kwargs):
     """Django sends this inside its handler of an uncaught exception: ``sys.exc_info()`` is that exception."""
     if request is not None and service_unavailable(sys.exc_info()[1]):
         setattr(request, _MARK, True)
+
+
+class ApiRateLimitHeadersMiddleware:
+    """The API key's rate-limit standing (infra/api/auth.py's throttle counts it) on every API answer: the
+    throttle runs inside DRF, which has no way to add headers to the response it is not building."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        headers = getattr(request, "api_rate_limit", None)
+        if headers:
+            for name, value in headers.items():
+                response.setdefault(name, value)
+        return response

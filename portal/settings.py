@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
+    "portal.middleware.ApiRateLimitHeadersMiddleware",  # X-RateLimit-* on API answers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.language.ShopperLanguageMiddleware",  # es-MX, or the shopper's choice on the shoppers' pages
     "django.middleware.common.CommonMiddleware",
@@ -283,6 +284,15 @@ INVOICE_RETRY_BACKOFF_SECONDS = env_int("INVOICE_RETRY_BACKOFF_SECONDS", 5)
 INVOICE_QUEUE_TICK_MS = env_int("INVOICE_QUEUE_TICK_MS", 500)
 # Network PACs: documents of a batch sent at once.
 PAC_STAMP_CONCURRENCY = env_int("PAC_STAMP_CONCURRENCY", 4)
+# Failover to a merchant's secondary PAC (docs/pac.md): service failures in a row that open a PAC's circuit,
+# seconds it stays open before one document probes it, how long a probe may take before another worker may
+# probe, and when (seconds after the primary answered without a stamp) a failed-over invoice's primary is asked
+# again whether it stamped the lost request late (then that extra stamp is cancelled).
+PAC_CIRCUIT_FAILURES = env_int("PAC_CIRCUIT_FAILURES", 5)
+PAC_CIRCUIT_OPEN_SECONDS = env_int("PAC_CIRCUIT_OPEN_SECONDS", 30)
+PAC_CIRCUIT_PROBE_SECONDS = env_int("PAC_CIRCUIT_PROBE_SECONDS", 2 * PAC_TIMEOUT_SECONDS + 10)
+PAC_LATE_STAMP_CHECKS = [int(s) for s in env_list("PAC_LATE_STAMP_CHECKS", ["60", "600", "3600", "21600", "86400",
+                                                                          "259200"])]
 # The PDF of a stamped invoice, rendered in the background right after stamping (docs/stamping.md, "Delivery");
 # off, it is rendered when first downloaded or emailed.
 INVOICE_PDF_AFTER_STAMP = env_bool("INVOICE_PDF_AFTER_STAMP", True)
@@ -360,13 +370,22 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Autofactura API",
+    # The full page (auth, idempotency, errors, limits, pagination, webhooks) is portal/api_description.md,
+    # put in by portal.api_schema.postprocess with the parts that come from the code.
     "DESCRIPTION": "API para puntos de venta: tickets, facturas CFDI 4.0, facturas globales y webhooks.",
     "VERSION": "1.0.0",
+    # 3.1: a nullable object is oneOf [$ref, null]; 3.0 has no way to say it that strict validators accept.
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's files, served by this site: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "displayOperationId": True, "persistAuthorization": True,
+                            "defaultModelsExpandDepth": 0},
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "portal.api_schema.postprocess"],
     # Several models have a "status": give each enum its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "TicketStatusEnum": "tickets.models.Ticket.Status",

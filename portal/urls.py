@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from infra.api.errors import api_not_found
 from portal import health, language, media, metrics, views
@@ -30,6 +30,7 @@ urlpatterns = [
     path("f/", include("invoicing.public_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     re_path(r"^api(?:/|$)", api_not_found),  # any other /api/ URL answers the JSON error envelope, not an HTML page
     path("idioma/", language.language_switch, name="language-switch"),
     path("", views.home, name="home"),

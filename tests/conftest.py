@@ -187,6 +187,66 @@ def _fresh_sat_caches():
     tax_rate_catalog_clear()
 
 
+# What a POS developer would give openapi-python-client besides the schema: downloads read as files
+# (the generator reads only JSON, text and octet-stream bodies).
+CLIENT_GENERATOR_CONFIG = """\
+package_name_override: autofactura_client
+project_name_override: autofactura-client
+post_hooks: []
+content_type_overrides:
+  application/xml: application/octet-stream
+  application/pdf: application/octet-stream
+  application/zip: application/octet-stream
+"""
+
+
+@pytest.fixture(scope="session")
+def generated_api_client(tmp_path_factory):
+    """The package ``openapi-python-client`` generates from /api/schema/, offline, in a temporary directory,
+    importable as ``autofactura_client``. Generation must not warn: a warning is an operation it left out."""
+    import json
+    import subprocess
+    import sys
+
+    from django.test import Client
+
+    out = tmp_path_factory.mktemp("cliente")
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    (out / "schema.json").write_text(json.dumps(schema.json()), encoding="utf-8")
+    (out / "config.yaml").write_text(CLIENT_GENERATOR_CONFIG, encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "openapi_python_client", "generate", "--path", "schema.json",
+                          "--config", "config.yaml", "--meta", "none", "--output-path", "autofactura_client",
+                          "--fail-on-warning"], cwd=out, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "Warning" not in run.stdout + run.stderr, run.stdout + run.stderr
+    sys.path.insert(0, str(out))
+    try:
+        import autofactura_client
+    finally:
+        sys.path.remove(str(out))
+    return autofactura_client
+
+
+@pytest.fixture(autouse=True)
+def _error_codes_are_catalogued(monkeypatch):
+    """Every error an API call of any test answers carries a code of the documented catalogue
+    (portal/api_errors.py), so the API's documentation cannot fall behind the code."""
+    from infra.api import errors
+    from portal.api_errors import CATALOGUE
+
+    seen = []
+    real = errors.envelope
+
+    def envelope(code, message, details=None):
+        seen.append(code)
+        return real(code, message, details)
+
+    monkeypatch.setattr(errors, "envelope", envelope)
+    yield
+    unknown = sorted({code for code in seen if code not in CATALOGUE})
+    assert not unknown, f"códigos de error de la API sin describir en portal/api_errors.py: {unknown}"
+
+
 @pytest.fixture
 def postal_codes(db):
     """``postal_codes("22000", "06600")``: those rows of SAT's c_CodigoPostal, as load_sat_catalogs loads them."""

@@ -24,7 +24,7 @@ from tickets.exchange_rates import ExchangeRate, validate_currency
 from tickets.ingest.batch import Item, ingest, self_invoice_url
 from tickets.ingest.drafts import normalize
 from tickets.ingest.lifecycle import batch_process, batch_submit, batch_sweep
-from tickets.ingest.normalize import Context, TicketRejected, _decimal, _Errors, _line
+from tickets.ingest.normalize import _CURRENCY_RE, Context, TicketRejected, _decimal, _Errors, _line
 from tickets.ingest.store import CREATED, expires_at_for_day, store_drafts
 from tickets.models import ApiKey, Branch, Merchant, Ticket
 from tickets.zones import zone_name
@@ -273,7 +273,8 @@ def exchange_rate_set(*, merchant, currency, valid_from, rate, source: str = Exc
     """Record (or correct) the merchant's rate of ``currency`` from local date ``valid_from``. Returns
     (row, created). Bad input → InvalidInput with the field."""
     errs = _Errors()
-    code = currency.strip().upper() if isinstance(currency, str) else ""
+    code = currency if isinstance(currency, str) else ""
+    code = code.upper() if _CURRENCY_RE.fullmatch(code) else code  # anything else the catalog refuses, as sent
     try:
         validate_currency(code)
     except ValidationError as exc:

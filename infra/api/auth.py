@@ -149,6 +149,12 @@ class ApiKeyRateThrottle(BaseThrottle):
         limit, period = self.parse_rate(rate)
         verdict = ratelimit.hit("api", key.prefix, limit=limit, window=period)
         self._wait = verdict.retry_after
+        # Every answer tells the client where it stands (rate_limit_headers, added by portal's middleware).
+        request._request.api_rate_limit = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - verdict.count)),
+            "X-RateLimit-Reset": str(max(0, math.ceil(verdict.retry_after))),
+        }
         return verdict.allowed
 
     def wait(self):
@@ -156,13 +162,24 @@ class ApiKeyRateThrottle(BaseThrottle):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    """Documents the two accepted headers in the OpenAPI schema."""
+    """The two accepted headers in the OpenAPI schema, as alternatives: either one alone authenticates."""
 
     target_class = ApiKeyAuthentication
     name = ["BearerApiKey", "AccessToken"]
 
+    def get_security_requirement(self, auto_schema):
+        # A list of requirements is OR (one dict of both would be AND). OpenAPI 3.1 lets a requirement name the
+        # roles it needs: the key's scope (tickets, invoices, webhooks) that the view's HasScope asks for.
+        scopes = [p.scope for p in getattr(auto_schema.view, "permission_classes", [])
+                  if hasattr(p, "scope")]
+        return [{name: scopes} for name in self.name]
+
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "http", "scheme": "bearer", "description": "Llave de API del comercio: «Bearer afk_…»."},
-            {"type": "apiKey", "in": "header", "name": "X-Access-Token", "description": "La misma llave."},
+            {"type": "http", "scheme": "bearer",
+             "description": "La llave de API del comercio en «Authorization: Bearer afk_…». Se crea en la "
+                            "administración (Llaves de API) y se muestra una sola vez."},
+            {"type": "apiKey", "in": "header", "name": "X-Access-Token",
+             "description": "La misma llave en «X-Access-Token: afk_…», para puntos de venta que no pueden enviar "
+                            "Authorization. Basta uno de los dos; si llegan ambos, cuenta Authorization."},
         ]

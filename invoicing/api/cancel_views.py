@@ -4,21 +4,24 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from infra.api.schema import TAG_CANCELLATIONS, error, error_example
+from invoicing.api import examples as ex
 from invoicing.api.serializers import (
     CancelIn,
     CancellationAcceptedOut,
-    ErrorOut,
     InvoiceOut,
     ReissueAcceptedOut,
     ReissueIn,
 )
-from invoicing.api.views import _InvoicesView
+from invoicing.api.views import INVOICE_ID, _InvoicesView
 from invoicing.models import Invoice
 from invoicing.services.cancel import cancellation_request
 from invoicing.services.cancel_notify import cancellation_data
 from invoicing.services.reissue import invoice_reissue
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+IN_PROGRESS = error("La factura no está timbrada, ya se está cancelando o ya se canceló.", error_example(
+    "cancellation_in_progress", "Esta factura ya tiene una cancelación en proceso; espera la respuesta del SAT.",
+    {"status": "cancelling"}))
 
 
 def _invoice_out(request, pk: int) -> dict:
@@ -28,8 +31,8 @@ def _invoice_out(request, pk: int) -> dict:
 
 class InvoiceCancel(_InvoicesView):
     @extend_schema(
-        summary="Cancelar una factura",
-        operation_id="v1_invoices_cancel",
+        summary="Cancelar una factura", operation_id="invoices_cancel", tags=[TAG_CANCELLATIONS],
+        parameters=[INVOICE_ID],
         description=(
             "Solicita la cancelación ante el SAT y responde 202: la factura pasa a «cancelling» y se envía al PAC en "
             "segundo plano; si el receptor debe aceptarla queda «cancel_pending» hasta su respuesta (3 días hábiles; "
@@ -45,15 +48,19 @@ class InvoiceCancel(_InvoicesView):
             "`cancellation_deadline_passed` (el plazo del CFF 29-A terminó: marzo o abril del año siguiente)."
         ),
         request=CancelIn,
-        responses={202: CancellationAcceptedOut, **ERRORS},
+        responses={202: CancellationAcceptedOut, 409: IN_PROGRESS,
+                   422: error("El motivo, el sustituto o el plazo no lo permiten.", error_example(
+                       "cancellation_deadline_passed",
+                       "Ya no se puede cancelar esta factura: el plazo terminó el 31 de marzo de 2027 (mes de la "
+                       "declaración anual del ejercicio en que se emitió, CFF 29-A).", {"deadline": "2027-03-31"}),
+                       error_example("invalid_motive", "El motivo de cancelación debe ser 01, 02, 03 o 04.",
+                                     {"motive": ["09"]}))},
         examples=[
-            OpenApiExample("Venta no realizada", value={"motive": "03"}, request_only=True),
             OpenApiExample("Errores sin relación, liberando los tickets", value={"motive": "02", "tickets": "release"},
                            request_only=True),
-            OpenApiExample("Fuera de plazo", status_codes=["422"], response_only=True, value={"error": {
-                "code": "cancellation_deadline_passed",
-                "message": "Ya no se puede cancelar esta factura: el plazo terminó el 31 de marzo de 2027 (…).",
-                "details": {"deadline": "2027-03-31"}}}),
+            OpenApiExample("Venta no realizada", value={"motive": "03"}, request_only=True),
+            OpenApiExample("Sustituida", value={"motive": "01", "replacement_id": 874}, request_only=True),
+            OpenApiExample("Solicitada", value=ex.CANCEL_ACCEPTED, response_only=True, status_codes=["202"]),
         ],
     )
     def post(self, request, pk: int):
@@ -71,8 +78,8 @@ class InvoiceCancel(_InvoicesView):
 
 class InvoiceReissue(_InvoicesView):
     @extend_schema(
-        summary="Corregir los datos del receptor (sustitución, motivo 01)",
-        operation_id="v1_invoices_reissue",
+        summary="Corregir los datos del receptor (sustitución, motivo 01)", operation_id="invoices_reissue",
+        tags=[TAG_CANCELLATIONS], parameters=[INVOICE_ID],
         description=(
             "Emite la factura sustituta con los datos corregidos (los mismos tickets, TipoRelacion 04 a la "
             "original) y responde 202. Cuando la sustituta queda timbrada se solicita la cancelación de la "
@@ -84,9 +91,20 @@ class InvoiceReissue(_InvoicesView):
             "`no_changes`, `cancellation_deadline_passed`."
         ),
         request=ReissueIn,
-        responses={202: ReissueAcceptedOut, **ERRORS},
+        responses={202: ReissueAcceptedOut,
+                   400: error("Los datos nuevos del receptor no son válidos (las reglas de facturar).", error_example(
+                       "invalid_receptor", "El código postal 00000 no existe en el catálogo del SAT.",
+                       {"postal_code": ["El código postal 00000 no existe en el catálogo del SAT."],
+                        "problems": [{"field": "postal_code", "code": "CFDI40147",
+                                      "message": "El código postal 00000 no existe en el catálogo del SAT."}]})),
+                   409: IN_PROGRESS,
+                   422: error("No hay nada que corregir, no es nominativa o el plazo terminó.", error_example(
+                       "no_changes", "Los datos fiscales son los mismos de la factura: no hay nada que corregir "
+                                     "(para enviarla a otro correo, usa «reenviar»)."))},
         examples=[OpenApiExample("RFC equivocado", request_only=True, value={"receptor": {
-            "rfc": "XIQB891116QE4", "name": "BERENICE XIMO QUEZADA", "postal_code": "26015"}})],
+            "rfc": "XIQB891116QE4", "name": "BERENICE XIMO QUEZADA", "postal_code": "26015"}}),
+            OpenApiExample("Sustituta en timbrado", response_only=True, status_codes=["202"],
+                           value=ex.REISSUE_ACCEPTED)],
     )
     def post(self, request, pk: int):
         data = ReissueIn(data=request.data)

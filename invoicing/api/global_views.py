@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from infra.api.auth import HasScope
-from invoicing.api.params import int_param
+from infra.api.schema import TAG_GLOBALS, error, error_example, path_id
+from infra.api.strict import StrictJsonSerializer
+from invoicing.api import examples as ex
+from invoicing.api.params import choice_param, int_param
+from invoicing.api.serializers import NULLABLE_UUID, InvoiceErrorOut
 from invoicing.errors import InvoicingError
 from invoicing.models import Invoice
 from invoicing.services.global_invoice import global_invoice_issue, global_invoice_preview
@@ -25,7 +35,7 @@ MAX_LIMIT = 500
 MAX_EXPLICIT_TICKETS = 5000
 
 
-class GlobalIssueIn(serializers.Serializer):
+class GlobalIssueIn(StrictJsonSerializer):
     period = serializers.CharField(
         max_length=40, required=False, allow_blank=True,
         help_text="AAAA-MM-DD (el periodo que contiene ese día), AAAA-MM o AAAA-MM-DD..AAAA-MM-DD. Con ticket_ids "
@@ -55,20 +65,62 @@ class GlobalInvoiceOut(serializers.ModelSerializer):
                   "tax_total",
                   "total", "ticket_count", "issued_at", "stamped_at", "error", "created_at"]
 
+    @extend_schema_field(NULLABLE_UUID)
     def get_uuid(self, obj) -> str | None:
         return str(obj.uuid).upper() if obj.uuid else None
 
     def get_period(self, obj) -> str | None:
+        """AAAA-MM-DD..AAAA-MM-DD: los días (hora local de la sucursal) que cubre."""
         gp = next(iter(obj.global_periods.all()), None)
         return f"{gp.first_day.isoformat()}..{gp.last_day.isoformat()}" if gp else None
 
     def get_ticket_count(self, obj) -> int:
         return getattr(obj, "n_tickets", None) or obj.ticket_links.count()
 
+    @extend_schema_field(InvoiceErrorOut(allow_null=True))
     def get_error(self, obj) -> dict | None:
         if not obj.last_error_code:
             return None
         return {"code": obj.last_error_code, "message": obj.last_error_message, "permanent": obj.last_error_permanent}
+
+
+class GlobalInvoiceDetailOut(GlobalInvoiceOut):
+    ticket_ids = serializers.ListField(child=serializers.IntegerField(), read_only=True,
+                                       help_text="Los tickets que ampara.")
+
+    class Meta(GlobalInvoiceOut.Meta):
+        fields = [*GlobalInvoiceOut.Meta.fields, "ticket_ids"]
+
+
+class GlobalInvoiceListOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = GlobalInvoiceOut(many=True)
+
+
+class ExcludedTicketOut(serializers.Serializer):
+    ticket_id = serializers.IntegerField()
+    code = serializers.CharField(help_text="ticket_not_found, ticket_already_invoiced, ticket_void, "
+                                           "ticket_outside_period, ticket_other_branch, period_not_closed, "
+                                           "ticket_with_withholdings, ticket_zero_amount, ticket_busy…")
+    message = serializers.CharField()
+
+
+class LateGlobalOut(serializers.Serializer):
+    invoice_id = serializers.IntegerField()
+    deadline = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class GlobalIssueOut(serializers.Serializer):
+    period = serializers.CharField(help_text="AAAA-MM-DD..AAAA-MM-DD")
+    label = serializers.CharField(help_text="El periodo en palabras.")
+    invoices = GlobalInvoiceOut(many=True, help_text="Las globales creadas (en timbrado); vacía si no había tickets.")
+    included = serializers.ListField(child=serializers.IntegerField(),
+                                     help_text="Los tickets que entraron.")
+    excluded = ExcludedTicketOut(many=True, help_text="Con ticket_ids: los que no entraron y por qué.")
+    late = LateGlobalOut(many=True, help_text="Globales emitidas fuera de plazo (regla 2.7.1.21 de la RMF).")
 
 
 def _globals(merchant):
@@ -91,14 +143,18 @@ def _branch(merchant, code: str | None) -> Branch | None:
 class GlobalInvoiceCollection(APIView):
     permission_classes = [HasScope("invoices")]
 
-    @extend_schema(summary="Listar facturas globales",
-                   parameters=[OpenApiParameter("status", str), OpenApiParameter("year", int),
-                               OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-                   responses={200: GlobalInvoiceOut(many=True)})
+    @extend_schema(summary="Listar facturas globales", operation_id="global_invoices_list", tags=[TAG_GLOBALS],
+                   description="De la más reciente a la más antigua; `count` cuenta todas las que cumplen el filtro.",
+                   parameters=[OpenApiParameter("status", str, enum=[s for s, _ in Invoice.Status.choices]),
+                               OpenApiParameter("year", int, description="Año del periodo."),
+                               OpenApiParameter("limit", int, description=f"Hasta {MAX_LIMIT} (50 por omisión)."),
+                               OpenApiParameter("offset", int)],
+                   responses={200: GlobalInvoiceListOut},
+                   examples=[OpenApiExample("Página", value=ex.GLOBAL_LIST, response_only=True)])
     def get(self, request):
         qs = _globals(request.auth.merchant)
         if request.query_params.get("status"):
-            qs = qs.filter(status=request.query_params["status"])
+            qs = qs.filter(status=choice_param(request, "status", Invoice.Status.values))
         if request.query_params.get("year"):
             qs = qs.filter(global_year=int_param(request, "year", 0))
         limit = int_param(request, "limit", 50, MAX_LIMIT)
@@ -113,7 +169,26 @@ class GlobalInvoiceCollection(APIView):
                                "(dividida arriba del tamaño máximo) y la timbra en segundo plano. Con ticket_ids "
                                "responde cuáles entraron y por qué no los demás; «late» lista las emitidas fuera de "
                                "plazo (regla 2.7.1.21 de la RMF).",
-                   request=GlobalIssueIn, responses={201: GlobalInvoiceOut(many=True)})
+                   operation_id="global_invoices_create", tags=[TAG_GLOBALS], request=GlobalIssueIn,
+                   responses={201: GlobalIssueOut,
+                              200: OpenApiResponse(GlobalIssueOut, description="No había tickets que facturar: nada "
+                                                                               "se creó."),
+                              404: error("La sucursal o los tickets no existen.", error_example(
+                                  "branch_not_found", "No existe la sucursal «NORTE».", {"branch": ["No existe."]})),
+                              422: error("El periodo aún no termina o no es válido.", error_example(
+                                  "period_not_closed", "El periodo 31 de mayo de 2026 aún no termina: cierra el "
+                                                       "01/06/2026 a las 00:00 (hora local de la sucursal).",
+                                  {"period": "2026-05-31..2026-05-31"}))},
+                   examples=[OpenApiExample("Un día", request_only=True, value={"period": "2026-05-30"}),
+                             OpenApiExample("Un mes, una sucursal", request_only=True,
+                                            value={"period": "2026-05", "branch": "CENTRO"}),
+                             OpenApiExample("Tickets indicados", request_only=True,
+                                            value={"ticket_ids": [4990, 4991, 4992]}),
+                             OpenApiExample("Creada", response_only=True, status_codes=["201"], value=ex.GLOBAL_ISSUED),
+                             OpenApiExample("Tickets indicados, uno fuera y fuera de plazo", response_only=True,
+                                            status_codes=["201"], value=ex.GLOBAL_ISSUED_TICKETS),
+                             OpenApiExample("Nada que facturar", response_only=True, status_codes=["200"], value={
+                                 **ex.GLOBAL_ISSUED, "invoices": []})])
     def post(self, request):
         data = GlobalIssueIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -181,8 +256,21 @@ class EligibleOut(serializers.Serializer):
 class GlobalInvoiceEligible(APIView):
     permission_classes = [HasScope("invoices")]
 
-    @extend_schema(summary="Tickets elegibles de un periodo: cuántos y por cuánto", responses={200: EligibleOut},
-                   parameters=[OpenApiParameter("period", str, required=True), OpenApiParameter("branch", str)])
+    @extend_schema(summary="Tickets elegibles de un periodo: cuántos y por cuánto",
+                   operation_id="global_invoices_eligible", tags=[TAG_GLOBALS],
+                   responses={200: EligibleOut,
+                              404: error("La sucursal no existe.", error_example(
+                                  "branch_not_found", "No existe la sucursal «NORTE».", {"branch": ["No existe."]})),
+                              422: error("El periodo no se entiende o no va con la periodicidad del comercio.",
+                                         error_example(
+                                             "invalid_period", "2026-05-30..2026-05-30 no es un periodo mensual; el "
+                                                               "que contiene el 30/05/2026 es 2026-05-01..2026-05-31.",
+                                             {"period": ["2026-05-30..2026-05-30 no es un periodo mensual; el que "
+                                                         "contiene el 30/05/2026 es 2026-05-01..2026-05-31."]}))},
+                   parameters=[OpenApiParameter("period", str, required=True,
+                                                description="AAAA-MM-DD, AAAA-MM o AAAA-MM-DD..AAAA-MM-DD"),
+                               OpenApiParameter("branch", str, description="Clave de sucursal; sin ella, todas.")],
+                   examples=[OpenApiExample("Un día", value=ex.GLOBAL_ELIGIBLE, response_only=True)])
     def get(self, request):
         merchant = request.auth.merchant
         period = request.query_params.get("period", "")
@@ -205,11 +293,13 @@ class GlobalInvoiceEligible(APIView):
 class GlobalInvoiceDetail(APIView):
     permission_classes = [HasScope("invoices")]
 
-    @extend_schema(summary="Detalle de una factura global", responses={200: GlobalInvoiceOut})
+    @extend_schema(summary="Detalle de una factura global", operation_id="global_invoices_retrieve",
+                   tags=[TAG_GLOBALS], parameters=[path_id("id", "Id de la factura global.")],
+                   responses={200: GlobalInvoiceDetailOut},
+                   examples=[OpenApiExample("Timbrada", value=ex.GLOBAL_INVOICE_DETAIL, response_only=True)])
     def get(self, request, pk: int):
         invoice = _globals(request.auth.merchant).filter(pk=pk).first()
         if invoice is None:
             raise InvoicingError("not_found", "No existe esa factura global.", status=404)
-        data = GlobalInvoiceOut(invoice).data
-        data["ticket_ids"] = list(invoice.ticket_links.order_by("ticket_id").values_list("ticket_id", flat=True))
-        return Response(data)
+        invoice.ticket_ids = list(invoice.ticket_links.order_by("ticket_id").values_list("ticket_id", flat=True))
+        return Response(GlobalInvoiceDetailOut(invoice).data)

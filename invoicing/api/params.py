@@ -30,3 +30,14 @@ def date_param(request, name: str) -> dt.date | None:
         raise InvoicingError("validation_error", f"«{name}» debe ser una fecha AAAA-MM-DD.",
                              {name: ["Formato AAAA-MM-DD."]}, status=400)
     return value
+
+
+def choice_param(request, name: str, choices) -> str | None:
+    """One of ``choices`` (an enum of the schema); empty means absent."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    if raw not in choices:
+        raise InvoicingError("validation_error", f"«{name}» no es un valor válido.",
+                             {name: [f"Valores: {', '.join(choices)}."]}, status=400)
+    return raw

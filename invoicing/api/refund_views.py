@@ -1,24 +1,25 @@
 """POST /api/v1/tickets/{id}/refunds (scope "tickets"): the view only translates HTTP ↔ services/refund.py."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from infra.api.auth import HasScope
 from infra.api.parsers import TicketJSONParser
-from invoicing.api.serializers import ErrorOut
+from infra.api.schema import IDEMPOTENCY_KEY, TAG_TICKETS, error, error_example, path_id
+from infra.api.strict import StrictJsonSerializer
+from invoicing.api import examples as ex
 from invoicing.models import Refund
 from invoicing.services.refund import ticket_refund
 
 
-class RefundLineIn(serializers.Serializer):
+class RefundLineIn(StrictJsonSerializer):
     position = serializers.IntegerField(min_value=1, help_text="Número de renglón del ticket (1, 2, …).")
     quantity = serializers.DecimalField(max_digits=24, decimal_places=6, min_value=0, help_text="Cantidad devuelta.")
 
 
-class RefundIn(serializers.Serializer):
+class RefundIn(StrictJsonSerializer):
     refund_key = serializers.CharField(max_length=100, required=False, help_text="Identifica el reembolso en el punto "
                                        "de venta: repetirlo con la misma llave no devuelve dos veces. También se "
                                        "acepta el encabezado Idempotency-Key.")
@@ -30,6 +31,33 @@ class RefundIn(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
+class RefundLineOut(serializers.Serializer):
+    position = serializers.IntegerField()
+    quantity = serializers.CharField(help_text="Cantidad devuelta, como decimal en texto.")
+
+
+class RefundTicketOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    total = serializers.DecimalField(max_digits=18, decimal_places=2, help_text="Lo que queda del ticket.")
+
+
+class CreditNoteLinksOut(serializers.Serializer):
+    self = serializers.CharField()
+
+
+class CreditNoteOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    serie = serializers.CharField(allow_blank=True)
+    folio = serializers.IntegerField(allow_null=True)
+    total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    relation_type = serializers.CharField(allow_null=True, help_text="TipoRelacion: 01 o 03 (mercancía devuelta).")
+    related_invoice_id = serializers.IntegerField(allow_null=True)
+    related_uuid = serializers.CharField(allow_null=True)
+    links = CreditNoteLinksOut()
+
+
 class RefundOut(serializers.Serializer):
     id = serializers.IntegerField()
     refund_key = serializers.CharField(source="key")
@@ -38,16 +66,18 @@ class RefundOut(serializers.Serializer):
                                    "voided: se devolvió completo y quedó cancelado; credit_note: se emitió una nota "
                                    "de crédito a su factura o a su factura global.")
     amount = serializers.DecimalField(max_digits=18, decimal_places=2)
-    lines = serializers.ListField(child=serializers.DictField())
+    lines = RefundLineOut(many=True)
     returned_goods = serializers.BooleanField()
     ticket = serializers.SerializerMethodField()
     credit_note = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
+    @extend_schema_field(RefundTicketOut)
     def get_ticket(self, obj) -> dict:
         ticket = obj.ticket
-        return {"id": ticket.pk, "status": ticket.status, "total": str(ticket.total)}
+        return {"id": ticket.pk, "status": ticket.status, "total": f"{ticket.total:.2f}"}
 
+    @extend_schema_field(CreditNoteOut(allow_null=True))
     def get_credit_note(self, obj) -> dict | None:
         note = obj.credit_note
         if note is None:
@@ -65,9 +95,8 @@ class TicketRefunds(APIView):
     parser_classes = [TicketJSONParser]
 
     @extend_schema(
-        operation_id="tickets_refund", summary="Registrar una devolución del ticket", tags=["tickets"],
-        parameters=[OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id del ticket."),
-                    OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        operation_id="tickets_refund", summary="Registrar una devolución del ticket", tags=[TAG_TICKETS],
+        parameters=[path_id("id", "Id del ticket."), IDEMPOTENCY_KEY],
         description=(
             "Un importe («amount») o renglones y cantidades («lines»). Según dónde esté el ticket:\n\n"
             "- abierto (sin factura): se reduce; devuelto completo queda cancelado (void);\n"
@@ -81,11 +110,23 @@ class TicketRefunds(APIView):
             "`ticket_busy`; 422 `refund_exceeds_ticket`, `refund_exceeds_line`, `line_not_found`."
         ),
         request=RefundIn,
-        responses={201: RefundOut, 200: RefundOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
-                   409: ErrorOut, 422: ErrorOut},
+        responses={201: RefundOut, 200: RefundOut,
+                   404: error("El ticket no existe en tu comercio.", error_example(
+                       "ticket_not_found", "No existe ese ticket en tu comercio.")),
+                   409: error("El ticket está cancelado o su factura no lo permite ahora.", error_example(
+                       "invoice_not_stamped", "La factura del ticket aún se está timbrando; repite el reembolso con "
+                                              "la misma llave en unos minutos.",
+                       {"invoice_id": 871, "status": "sealed"})),
+                   422: error("El reembolso no cabe en el ticket, o la llave ya se usó con otro contenido.",
+                              error_example("refund_key_reused", "Esa llave de reembolso ya se usó para otro "
+                                                                 "reembolso.", {"refund_id": 9, "ticket_id": 5012}))},
         examples=[OpenApiExample("Un renglón devuelto", request_only=True, value={
             "refund_key": "DEV-000123", "lines": [{"position": 2, "quantity": "1"}], "returned_goods": True}),
-            OpenApiExample("Un importe", request_only=True, value={"refund_key": "DEV-000124", "amount": "50.00"})],
+            OpenApiExample("Un importe", request_only=True, value={"refund_key": "DEV-000124", "amount": "50.00"}),
+            OpenApiExample("Ticket abierto reducido", response_only=True, status_codes=["201", "200"],
+                           value=ex.REFUND_REDUCED),
+            OpenApiExample("Nota de crédito", response_only=True, status_codes=["201", "200"],
+                           value=ex.REFUND_CREDIT_NOTE)],
     )
     def post(self, request, pk: str):
         data = RefundIn(data=request.data)

@@ -6,6 +6,8 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from infra.api.schema import ErrorEnvelope
+from infra.api.strict import StrictJsonSerializer
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Cancellation, Invoice
 from invoicing.services.cancel_notify import cancellation_data
@@ -21,7 +23,7 @@ class ReceptorText(serializers.CharField):
         self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
 
-class ReceptorIn(serializers.Serializer):
+class ReceptorIn(StrictJsonSerializer):
     """Shape only: the values are cleaned and judged by invoicing/services/receptor.py, the portal's rules."""
 
     rfc = ReceptorText(max_length=LIMIT["rfc"])
@@ -61,7 +63,7 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class InvoiceCreateIn(serializers.Serializer):
+class InvoiceCreateIn(StrictJsonSerializer):
     ticket_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=50)
     receptor = ReceptorIn()
     issue_at = AwareDateTimeField(
@@ -73,7 +75,7 @@ class InvoiceCreateIn(serializers.Serializer):
                   "global: 400 `issue_at_too_late`. Se retira antes de su hora con POST …/withdraw.")
 
 
-class ResendIn(serializers.Serializer):
+class ResendIn(StrictJsonSerializer):
     emails = serializers.ListField(child=serializers.EmailField(), max_length=10, required=False)
 
 
@@ -83,13 +85,9 @@ class WarningOut(serializers.Serializer):
     message = serializers.CharField()
 
 
-class ErrorOut(serializers.Serializer):
-    class _Error(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        details = serializers.DictField()
-
-    error = _Error()
+NULLABLE_UUID = {"type": "string", "format": "uuid", "nullable": True,
+                 "description": "Folio fiscal (UUID del timbre), en mayúsculas; null hasta que se timbra."}
+ErrorOut = ErrorEnvelope  # the one envelope of every API (infra/api/schema.py)
 
 
 class PdfPendingOut(serializers.Serializer):
@@ -129,6 +127,30 @@ class CancellationOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ReceptorOut(serializers.Serializer):
+    rfc = serializers.CharField()
+    name = serializers.CharField()
+    tax_regime = serializers.CharField()
+    postal_code = serializers.CharField(help_text="DomicilioFiscalReceptor (el de la sucursal para un extranjero).")
+    cfdi_use = serializers.CharField()
+    emails = serializers.ListField(child=serializers.CharField())
+    foreign_country = serializers.CharField(allow_blank=True, help_text="ResidenciaFiscal; vacío si es mexicano.")
+    foreign_tax_id = serializers.CharField(allow_blank=True, help_text="NumRegIdTrib; vacío si es mexicano.")
+
+
+class InvoiceErrorOut(serializers.Serializer):
+    code = serializers.CharField(help_text="Código del PAC o del SAT (p. ej. CFDI40147), o nuestro.")
+    message = serializers.CharField()
+    permanent = serializers.BooleanField(help_text="true: no se reintentará (la factura quedó «failed»).")
+
+
+class InvoiceLinksOut(serializers.Serializer):
+    self = serializers.URLField()
+    xml = serializers.URLField(required=False, help_text="Solo si la factura está timbrada (o en cancelación).")
+    pdf = serializers.URLField(required=False)
+    zip = serializers.URLField(required=False)
+
+
 class InvoiceOut(serializers.ModelSerializer):
     uuid = serializers.SerializerMethodField()
     ticket_ids = serializers.SerializerMethodField()
@@ -144,19 +166,24 @@ class InvoiceOut(serializers.ModelSerializer):
                   "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at", "issue_at",
                   "pac", "attempts", "receptor", "ticket_ids", "error", "links", "cancellation", "created_at"]
 
+    @extend_schema_field(NULLABLE_UUID)
     def get_uuid(self, obj) -> str | None:
+        """Folio fiscal (UUID del timbre), en mayúsculas; null hasta que se timbra."""
         return str(obj.uuid).upper() if obj.uuid else None
 
     def get_ticket_ids(self, obj) -> list[int]:
         return [link.ticket_id for link in obj.ticket_links.all()]
 
+    @extend_schema_field(ReceptorOut)
     def get_receptor(self, obj) -> dict:
         return {"rfc": obj.receptor_rfc, "name": obj.receptor_name, "tax_regime": obj.receptor_tax_regime,
                 "postal_code": obj.receptor_postal_code, "cfdi_use": obj.receptor_cfdi_use,
                 "emails": obj.receptor_emails, "foreign_country": obj.receptor_country,
                 "foreign_tax_id": obj.receptor_tax_id}
 
+    @extend_schema_field(InvoiceErrorOut(allow_null=True))
     def get_error(self, obj) -> dict | None:
+        """Why the last stamping attempt failed; null when it did not."""
         if not obj.last_error_code:
             return None
         return {"code": obj.last_error_code, "message": obj.last_error_message,
@@ -165,9 +192,12 @@ class InvoiceOut(serializers.ModelSerializer):
     @extend_schema_field(CancellationOut(allow_null=True))
     def get_cancellation(self, obj) -> dict | None:
         """The latest cancellation request of the invoice, if any."""
-        latest = max(obj.cancellations.all(), key=lambda c: c.pk, default=None)  # prefetched by the views
+        # Prefetched by the views; an extra stamp's cancellation is not the invoice's (docs/pac.md).
+        latest = max((c for c in obj.cancellations.all() if c.extra_stamp_id is None), key=lambda c: c.pk,
+                     default=None)
         return cancellation_data(latest) if latest is not None else None
 
+    @extend_schema_field(InvoiceLinksOut)
     def get_links(self, obj) -> dict:
         request = self.context.get("request")
         base = request.build_absolute_uri(f"/api/v1/invoices/{obj.pk}") if request else f"/api/v1/invoices/{obj.pk}"
@@ -190,7 +220,14 @@ class InvoiceCreatedOut(InvoiceOut):
         return self.context.get("warnings", [])
 
 
-class CancelIn(serializers.Serializer):
+class InvoiceListOut(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Facturas que cumplen el filtro (todas las páginas).")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = InvoiceOut(many=True)
+
+
+class CancelIn(StrictJsonSerializer):
     motive = serializers.CharField(max_length=2, help_text="Motivo del SAT: 01 (con relación: indica "
                                    "«replacement_id»), 02 (errores sin relación), 03 (no se llevó a cabo la "
                                    "operación). El 04 lo aplica solo la solicitud tardía de una global.")
@@ -203,7 +240,7 @@ class CancelIn(serializers.Serializer):
                                                 "release con 02, void con 03.")
 
 
-class ReceptorChangesIn(serializers.Serializer):
+class ReceptorChangesIn(StrictJsonSerializer):
     """Only the fields that change; the rest are kept from the invoice."""
 
     rfc = ReceptorText(max_length=LIMIT["rfc"], required=False)
@@ -214,7 +251,7 @@ class ReceptorChangesIn(serializers.Serializer):
     emails = serializers.ListField(child=ReceptorText(max_length=LIMIT["email"]), max_length=20, required=False)
 
 
-class ReissueIn(serializers.Serializer):
+class ReissueIn(StrictJsonSerializer):
     receptor = ReceptorChangesIn()
 
 

@@ -210,4 +210,4 @@ def _replacement_problem(invoice: Invoice, replacement: Invoice | None) -> Invoi
 
 
 def _active(invoice: Invoice) -> Cancellation | None:
-    return invoice.cancellations.filter(status__in=Cancellation.ACTIVE).first()
+    return invoice.cancellations.filter(status__in=Cancellation.ACTIVE, extra_stamp__isnull=True).first()

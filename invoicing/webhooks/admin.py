@@ -30,6 +30,7 @@ EVENT_LABELS = {
     "invoice.stamped": "factura timbrada",
     "invoice.failed": "factura rechazada",
     "invoice.cancelled": "factura cancelada",
+    "invoice.duplicate_stamp": "timbre duplicado de una factura (se cancela el sobrante)",
     "global_invoice.stamped": "factura global timbrada",
     "global_invoice.deadline_alert": "plazo de la factura global por vencer",
     "batch.completed": "lote de tickets terminado",

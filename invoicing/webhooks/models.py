@@ -14,6 +14,7 @@ EVENTS = (
     "invoice.failed",
     "invoice.cancelled",
     "invoice.cancellation_updated",
+    "invoice.duplicate_stamp",
     "global_invoice.stamped",
     "global_invoice.deadline_alert",
     "global_invoice.late",

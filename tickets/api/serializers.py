@@ -9,27 +9,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from infra.api.schema import ErrorEnvelope  # noqa: F401 - the envelope, for views that import it from here
 from tickets.eligibility import ticket_eligibility
 from tickets.ingest.batch import self_invoice_url
+from tickets.ingest.normalize import CURRENCY_PATTERN
 from tickets.models import Batch, Ticket
 
 MONEY = {"max_digits": 18, "decimal_places": 2, "coerce_to_string": True}
 VALUE = {"max_digits": 24, "decimal_places": 6, "coerce_to_string": True}
-
-
-# --- errors ------------------------------------------------------------------------------------------------
-
-
-class ErrorBody(serializers.Serializer):
-    code = serializers.CharField(help_text="Código estable para programas, p. ej. validation_error.")
-    message = serializers.CharField(help_text="Mensaje en español para personas.")
-    details = serializers.DictField(child=serializers.JSONField(), help_text="Por campo: lista de mensajes.")
-
-
-class ErrorEnvelope(serializers.Serializer):
-    error = ErrorBody()
 
 
 # --- requests ------------------------------------------------------------------------------------------------
@@ -61,16 +51,23 @@ class TicketIn(serializers.Serializer):
                                    help_text="Clave de la sucursal. Si falta: la del LugarExpedicion del CFDI "
                                              "(con «document») o la de la llave de API; si no, 400.")
     number = serializers.CharField(max_length=64, help_text="Número de ticket (único por sucursal).")
-    sold_at = serializers.DateTimeField(help_text="ISO 8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 "
-                                                  "(o …Z); sin ella, o solo la fecha, se rechaza (400).")
-    currency = serializers.CharField(max_length=3, default="MXN",
-                                     help_text="Clave de c_Moneda con centavos (MXN, USD, EUR…).")
+    sold_at = serializers.DateTimeField(required=False,
+                                        help_text="Obligatorio con lines (con document se toma la Fecha del CFDI). ISO "
+                                                  "8601 con diferencia de UTC, p. ej. 2026-05-31T13:45:00-06:00 (o "
+                                                  "…Z); sin ella, o solo la fecha, se rechaza (400).")
+    currency = serializers.RegexField(
+        CURRENCY_PATTERN, default="MXN",
+        help_text="Cualquier clave del catálogo c_Moneda del SAT cuya moneda tiene centavos (2 decimales), en "
+                  "mayúsculas o minúsculas: MXN (por omisión), USD, EUR, CAD, GBP… No se admiten las de 0 o 3 "
+                  "decimales (p. ej. JPY, KWD) ni XXX o XTS.")
     exchange_rate = serializers.DecimalField(
         required=False, allow_null=True, help_text="Pesos por unidad de la moneda (hasta 6 decimales). Si falta, "
                                                    "se toma de la tabla de tipos de cambio del comercio.", **VALUE)
     payment_form = serializers.CharField(max_length=2, default="01", help_text="c_FormaPago.")
     discount = serializers.DecimalField(required=False, help_text="Descuento del ticket, con impuestos.", **MONEY)
-    total = serializers.DecimalField(help_text="Total cobrado; debe cuadrar con los renglones.", **MONEY)
+    total = serializers.DecimalField(required=False, help_text="Total cobrado; debe cuadrar con los renglones. "
+                                                               "Obligatorio con lines (con document, el del CFDI).",
+                                     **MONEY)
     subtotal = serializers.DecimalField(required=False, help_text="Opcional; se verifica.", **MONEY)
     tax_total = serializers.DecimalField(required=False, help_text="Opcional; se verifica.", **MONEY)
     lines = LineIn(many=True, required=False)
@@ -78,19 +75,38 @@ class TicketIn(serializers.Serializer):
                                                                "punto de venta, en base64.")
 
 
+@extend_schema_field({
+    "type": "array", "minItems": 1,
+    # A bad ticket never rejects the batch: it is judged alone and answered in «report» (207). So an item is any
+    # object, and the ticket's shape is the one documented; a client sends TicketIn, the server takes both.
+    "items": {"anyOf": [{"$ref": "#/components/schemas/TicketInRequest"}, {"type": "object"}]},
+    "description": "Hasta 10,000 tickets, cada uno como en POST /tickets (TicketIn). Uno inválido no rechaza el "
+                   "lote: su resultado va en «report» con sus errores.",
+})
+class BatchTickets(serializers.ListField):
+    pass
+
+
 class BatchIn(serializers.Serializer):
     batch_id = serializers.CharField(max_length=100, help_text="Id del lote del cliente; no se repite.")
-    tickets = TicketIn(many=True, help_text="Hasta 10,000 tickets.")
+    tickets = BatchTickets()
 
 
 class BatchZipIn(serializers.Serializer):
     batchId = serializers.CharField(max_length=100)  # noqa: N815 - wire name
-    file = serializers.FileField(help_text="Campo «file[0]»: ZIP de archivos .json (un ticket cada uno, nuestro "
+    file = serializers.FileField(help_text="ZIP de archivos .json (también se acepta en el campo «file[0]») (un ticket cada uno, nuestro "
                                            "formato o {\"cfdi\": {ref_id, ticket_number, document}}).")
 
 
 class VoidIn(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False)
+
+
+class OptionalBoolean(serializers.BooleanField):
+    """A query flag whose absence means "either" (None). DRF reads a missing boolean of a query string as False
+    (default_empty_html); here it gets the default instead, and the schema says boolean, not nullable."""
+
+    default_empty_html = serializers.empty
 
 
 class TicketQuery(serializers.Serializer):
@@ -99,7 +115,8 @@ class TicketQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     sold_from = serializers.DateTimeField(required=False)
     sold_to = serializers.DateTimeField(required=False)
-    invoiced = serializers.BooleanField(required=False, allow_null=True, default=None)
+    invoiced = OptionalBoolean(required=False, default=None,
+                               help_text="true: solo facturados; false: solo los no facturados; sin él: todos.")
     limit = serializers.IntegerField(required=False, min_value=1, default=50)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000_000, default=0)
 

@@ -13,55 +13,39 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from infra.api.auth import HasScope
 from infra.api.parsers import CappedMultiPartParser, TicketJSONParser
+from infra.api.schema import (
+    TAG_BATCHES,
+    TAG_TICKETS,
+    content_disposition,
+    error,
+    error_example,
+    location,
+    path_id,
+    retry_after,
+)
 from infra.errors import InvalidInput, NotFound, PayloadTooLarge
 from tickets import services
+from tickets.api import examples as ex
 from tickets.api import serializers as s
 from tickets.models import Batch, Ticket
 
-
-def _errors(*codes: int) -> dict:
-    texts = {
-        400: "Datos inválidos (details: por campo)", 401: "Falta la llave de API o no es válida",
-        403: "La llave no tiene el permiso", 404: "No existe (o es de otro comercio)",
-        409: "Conflicto con el estado actual", 413: "Contenido demasiado grande",
-        415: "Tipo de contenido no admitido", 422: "No se puede procesar", 429: "Demasiadas solicitudes (Retry-After)",
-    }
-    return {c: OpenApiResponse(s.ErrorEnvelope, description=texts[c]) for c in codes}
-
-
-COMMON = (400, 401, 403, 404, 429)
-TICKET_ID = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id del ticket.")
-TICKET_EXAMPLE = {
-    "branch": "CENTRO",
-    "number": "A-000123",
-    "sold_at": "2026-05-31T13:45:00-06:00",
-    "payment_form": "04",
-    "total": "163.50",
-    "lines": [
-        {"product_code": "50202306", "unit_code": "H87", "description": "REFRESCO DE COLA 600 ML",
-         "quantity": "2", "unit_price": "22.00", "tax_object": "02",
-         "taxes": [{"tax": "002", "factor": "Tasa", "rate": "0.160000"}]},
-        {"product_code": "50181900", "unit_code": "H87", "description": "PAN BLANCO CAJA",
-         "quantity": "1", "unit_price": "48.50", "tax_object": "02",
-         "taxes": [{"tax": "002", "factor": "Tasa", "rate": "0.000000"}]},
-        {"product_code": "14111514", "unit_code": "H87", "description": "CUADERNO PROFESIONAL",
-         "quantity": "1", "unit_price": "71.00", "discount": "0.00", "tax_object": "02",
-         "taxes": [{"tax": "002", "factor": "Tasa", "rate": "0.160000"}]},
-    ],
-}
-ERROR_EXAMPLE = OpenApiExample(
-    "Error", status_codes=["400"], response_only=True,
-    value={"error": {"code": "invalid_ticket", "message": "El ticket tiene datos inválidos.",
-                     "details": {"total": ["El total del ticket A-1 (100.00) no coincide con la suma de sus partidas "
-                                           "menos descuentos (163.50)."]}}},
-)
+TICKET_ID = path_id("id", "Id del ticket (el «id» de su registro).")
+INVALID_TICKET = error_example(
+    "invalid_ticket", "El ticket tiene datos inválidos.",
+    {"total": ["El total (100.00) no coincide con la suma de las partidas menos descuentos (163.50): difiere -63.50."]})
 
 
 class TicketsView(APIView):
@@ -94,18 +78,26 @@ def _query(serializer_class, request):
 
 class TicketCollection(TicketsView):
     @extend_schema(
-        operation_id="tickets_create", summary="Registrar un ticket", tags=["tickets"], request=s.TicketIn,
-        responses={201: s.TicketOut, 200: OpenApiResponse(s.TicketOut, description="Reenvío idéntico: el guardado"),
-                   **_errors(400, 401, 403, 409, 413, 415, 429)},
+        operation_id="tickets_create", summary="Registrar un ticket", tags=[TAG_TICKETS], request=s.TicketIn,
+        description="Guarda la venta y responde con su liga de autofacturación (`self_invoice_url`: imprímela como "
+                    "QR en el ticket) y su plazo (`expires_at`). Reenviar el mismo ticket (misma sucursal, número y "
+                    "datos) responde 200 con el guardado, así que un reintento tras un corte de red es seguro; el "
+                    "mismo número con otros datos es 409 `ticket_conflict`.",
+        responses={
+            201: OpenApiResponse(s.TicketOut, description="Ticket guardado."),
+            200: OpenApiResponse(s.TicketOut, description="Reenvío idéntico: el ticket ya guardado."),
+            400: error("Datos inválidos: `details` por campo.", INVALID_TICKET),
+            409: error("Ya existe ese número en la sucursal con otros datos.", error_example(
+                "ticket_conflict", "Ya existe el ticket A-000123 de la sucursal CENTRO con datos distintos (total).",
+                {"fields": ["total"], "ticket_id": 5012})),
+        },
         examples=[
-            OpenApiExample("Ticket con renglones", value=TICKET_EXAMPLE, request_only=True),
+            OpenApiExample("Ticket con renglones", value=ex.TICKET_IN, request_only=True),
+            OpenApiExample("Ticket en dólares", value=ex.TICKET_IN_USD, request_only=True),
             OpenApiExample("Ticket como CFDI", request_only=True,
-                           value={"branch": "CENTRO", "number": "A-000124", "document": "PD94bWwgdmVyc2lvbj0i…"}),
-            OpenApiExample("Conflicto", status_codes=["409"], response_only=True, value={"error": {
-                "code": "ticket_conflict",
-                "message": "Ya existe el ticket A-000123 de la sucursal CENTRO con datos distintos (total).",
-                "details": {"fields": ["total"], "ticket_id": 42}}}),
-            ERROR_EXAMPLE,
+                           value={"branch": "CENTRO", "number": "A-000124",
+                                  "document": "PD94bWwgdmVyc2lvbj0iMS4wIiBlbmNvZGluZz0iVVRGLTgiPz4K"}),
+            OpenApiExample("Guardado", value=ex.TICKET_OUT, response_only=True, status_codes=["201", "200"]),
         ],
     )
     def post(self, request):
@@ -120,8 +112,11 @@ class TicketCollection(TicketsView):
         return Response(body, status=status.HTTP_201_CREATED if reg.created else status.HTTP_200_OK)
 
     @extend_schema(
-        operation_id="tickets_list", summary="Buscar tickets", tags=["tickets"], parameters=[s.TicketQuery],
-        responses={200: s.TicketListOut, **_errors(*COMMON)},
+        operation_id="tickets_list", summary="Buscar tickets", tags=[TAG_TICKETS], parameters=[s.TicketQuery],
+        description="Del más reciente al más antiguo. `count` y `total_amount` son de todos los que cumplen el "
+                    "filtro; `results`, de la página (`limit`, `offset`).",
+        responses={200: s.TicketListOut},
+        examples=[OpenApiExample("Página", value=ex.TICKET_LIST, response_only=True)],
     )
     def get(self, request):
         q = _query(s.TicketQuery, request)
@@ -167,34 +162,51 @@ class TicketBatchView(TicketsView):
                 gc.enable()
 
     @extend_schema(
-        operation_id="tickets_batch", summary="Registrar un lote (JSON hasta 10,000 tickets, o ZIP)", tags=["tickets"],
-        request={"application/json": s.BatchIn, "multipart/form-data": s.BatchZipIn},
+        operation_id="batches_create", summary="Registrar un lote (JSON hasta 10,000 tickets, o ZIP)", tags=[TAG_BATCHES],
+        request={"application/json": s.BatchIn,
+                 "multipart/form-data": OpenApiRequest(s.BatchZipIn, encoding={"file": {"contentType": "application/zip"}})},
+        parameters=[location(202), retry_after(409, description="Segundos hasta que conviene volver a consultar el "
+                                                                 "lote en proceso.")],
         responses={
-            200: OpenApiResponse(s.BatchOut, description="Procesado: todos creados o duplicados"),
+            200: OpenApiResponse(s.BatchOut, description="Procesado: todos creados o duplicados."),
             207: OpenApiResponse(s.BatchOut, description="Procesado con tickets rechazados, o detenido por un error "
-                                                         "(status failed: reenvía el mismo batch_id)"),
-            202: OpenApiResponse(s.BatchOut, description="Lote grande: se procesa en segundo plano; consulta url"),
-            **_errors(400, 401, 403, 409, 413, 415, 422, 429),
+                                                         "(status failed: reenvía el mismo batch_id)."),
+            202: OpenApiResponse(s.BatchOut, description="Lote grande: se procesa en segundo plano; consulta `url` "
+                                                         "(también en Location)."),
+            400: error("El lote no se puede leer (sin tickets, ZIP dañado, más tickets de los admitidos).",
+                       error_example("validation_error", "Hay datos inválidos en la solicitud.",
+                                     {"tickets": ["Envía una lista con al menos un ticket."]})),
+            409: OpenApiResponse(s.ErrorEnvelope, description="Ese batch_id todavía se está procesando; Retry-After "
+                                                              "dice cuándo volver a consultar.", examples=[
+                error_example("batch_in_progress",
+                              "El lote «2026-05-31-CENTRO-2» todavía se está procesando (3,000 de 8,000 tickets). "
+                              "Consulta su avance en /api/v1/batches/2026-05-31-CENTRO-2; reenvíalo solo si "
+                              "termina con error.",
+                              {"batch_id": ["2026-05-31-CENTRO-2"], "status": "processing", "processed_count": 3000,
+                               "total_count": 8000})]),
+            413: error("El cuerpo o el ZIP exceden el máximo, o el ZIP se expande demasiado.", error_example(
+                "zip_too_large", "El ZIP pesa más de 64 MB.")),
+            422: error("Ese batch_id ya se recibió y terminó.", error_example(
+                "batch_already_received",
+                "El lote «2026-05-31-CENTRO-1» ya se recibió el 2026-05-31 22:00; usa otro batch_id.",
+                {"batch_id": ["2026-05-31-CENTRO-1"]})),
         },
         examples=[
             OpenApiExample("Lote JSON", request_only=True, media_type="application/json",
-                           value={"batch_id": "2026-05-31-CENTRO-1", "tickets": [TICKET_EXAMPLE]}),
-            OpenApiExample("Lote repetido", status_codes=["422"], response_only=True, value={"error": {
-                "code": "batch_already_received",
-                "message": "El lote «2026-05-31-CENTRO-1» ya se recibió el 2026-05-31 14:00; usa otro batch_id.",
-                "details": {"batch_id": ["2026-05-31-CENTRO-1"]}}}),
-            OpenApiExample("Lote aún en proceso", status_codes=["409"], response_only=True, value={"error": {
-                "code": "batch_in_progress",
-                "message": "El lote «2026-05-31-CENTRO-1» todavía se está procesando (3,000 de 8,000 tickets). "
-                           "Consulta su avance en /api/v1/batches/2026-05-31-CENTRO-1; reenvíalo solo si termina "
-                           "con error.",
-                "details": {"batch_id": ["2026-05-31-CENTRO-1"], "status": "processing", "processed_count": 3000,
-                            "total_count": 8000}}}),
+                           value={"batch_id": "2026-05-31-CENTRO-1", "tickets": [ex.TICKET_IN]}),
+            OpenApiExample("Lote ZIP", request_only=True, media_type="multipart/form-data",
+                           value={"batchId": "2026-05-31-CENTRO-1", "file": "(archivo tickets.zip)"}),
+            OpenApiExample("Todos guardados", response_only=True, status_codes=["200"], value=ex.BATCH_DONE),
+            OpenApiExample("Con rechazados", response_only=True, status_codes=["207"], value=ex.BATCH_OUT),
+            OpenApiExample("En segundo plano", response_only=True, status_codes=["202"], value={
+                **ex.BATCH_PROCESSING, "status": "received", "processed_count": 0, "created_count": 0,
+                "duplicate_count": 0, "progress": 0.0}),
         ],
-        description="Un `batch_id` ya terminado se rechaza (422); uno que sigue en proceso, 409 con Retry-After. "
+        description="Un ticket malo nunca rechaza a los buenos: el resultado de cada uno está en `report`. Un "
+                    "`batch_id` ya terminado se rechaza (422); uno que sigue en proceso, 409 con Retry-After. "
                     "Uno que terminó en `failed` (o cuyo proceso se abandonó) se puede reenviar con el mismo "
                     "`batch_id` para terminarlo: los tickets ya guardados responden `duplicate` con su id y se "
-                    "guardan los demás.",
+                    "guardan los demás. El ZIP va en el campo `file[0]` (o `file`) con `batchId`.",
     )
     def post(self, request):
         data = request.data
@@ -224,7 +236,8 @@ class TicketBatchView(TicketsView):
 
 class TicketDetail(TicketsView):
     @extend_schema(operation_id="tickets_retrieve", parameters=[TICKET_ID], summary="Un ticket, con sus renglones y facturas",
-                   tags=["tickets"], responses={200: s.TicketOut, **_errors(*COMMON)})
+                   tags=[TAG_TICKETS], responses={200: s.TicketOut},
+                   examples=[OpenApiExample("Facturado", value=ex.TICKET_INVOICED, response_only=True)])
     def get(self, request, pk: str):
         ticket = services.merchant_ticket(merchant=self.merchant, ticket_id=pk)
         ticket.merchant = self.merchant
@@ -233,11 +246,19 @@ class TicketDetail(TicketsView):
 
 class TicketValidate(TicketsView):
     @extend_schema(
-        operation_id="tickets_validate", summary="¿Se puede autofacturar? Y si no, por qué", tags=["tickets"],
-        parameters=[s.ValidateQuery], responses={200: s.ValidationOut, **_errors(*COMMON)},
-        examples=[OpenApiExample("Total distinto", response_only=True, value={
-            "can_self_invoice": False, "code": "total_mismatch", "message": "El total no coincide con el ticket.",
-            "ticket": None})],
+        operation_id="tickets_validate", summary="¿Se puede autofacturar? Y si no, por qué", tags=[TAG_TICKETS],
+        parameters=[s.ValidateQuery], responses={200: s.ValidationOut},
+        description="La misma regla que el portal y la facturación. `code`: `ok`, `globalized_late`, `void`, "
+                    "`invoiced`, `expired`, `globalized`, o de la búsqueda: `not_found`, `ambiguous`, "
+                    "`total_mismatch`, `date_mismatch`.",
+        examples=[
+            OpenApiExample("Se puede", response_only=True, value={
+                "can_self_invoice": True, "code": "ok", "message": "El ticket A-000123 se puede facturar.",
+                "ticket": ex.TICKET_SUMMARY}),
+            OpenApiExample("Total distinto", response_only=True, value={
+                "can_self_invoice": False, "code": "total_mismatch", "message": "El total no coincide con el ticket.",
+                "ticket": None}),
+        ],
     )
     def get(self, request):
         q = _query(s.ValidateQuery, request)
@@ -252,9 +273,15 @@ class TicketValidate(TicketsView):
 
 
 class TicketExpire(TicketsView):
-    @extend_schema(operation_id="tickets_expire", parameters=[TICKET_ID], summary="Terminar ya el plazo de autofacturación",
-                   description="El ticket ya no se puede autofacturar; sigue entrando en la factura global.",
-                   tags=["tickets"], request=None, responses={200: s.TicketOut, **_errors(*COMMON, 409)})
+    @extend_schema(
+        operation_id="tickets_expire", parameters=[TICKET_ID], summary="Terminar ya el plazo de autofacturación",
+        description="El ticket ya no se puede autofacturar; sigue entrando en la factura global.",
+        tags=[TAG_TICKETS], request=None,
+        responses={200: s.TicketOut, 409: error("El ticket ya no está abierto.", error_example(
+            "ticket_not_expirable", "El ticket ya fue facturado: su plazo ya no aplica.", {"status": "invoiced"}))},
+        examples=[OpenApiExample("Plazo terminado", response_only=True, value={
+            **ex.TICKET_OUT, "expires_at": "2026-05-31T18:02:11-06:00", "can_self_invoice": False})],
+    )
     def post(self, request, pk: str):
         ticket = services.ticket_expire(merchant=self.merchant, ticket_id=pk, actor=self.actor)
         ticket.merchant = self.merchant
@@ -262,9 +289,18 @@ class TicketExpire(TicketsView):
 
 
 class TicketVoid(TicketsView):
-    @extend_schema(operation_id="tickets_void", parameters=[TICKET_ID], summary="Cancelar el ticket (devolución o venta cancelada)",
-                   description="Queda fuera de toda factura. Se rechaza (409) si ya se facturó o está en una global.",
-                   tags=["tickets"], request=s.VoidIn, responses={200: s.TicketOut, **_errors(*COMMON, 409, 415)})
+    @extend_schema(
+        operation_id="tickets_void", parameters=[TICKET_ID], summary="Cancelar el ticket (devolución o venta cancelada)",
+        description="Queda fuera de toda factura. Repetirlo no cambia nada (200). Se rechaza (409) si ya se "
+                    "facturó o está en una global.",
+        tags=[TAG_TICKETS], request=s.VoidIn,
+        responses={200: s.TicketOut, 409: error("Facturado o en una factura global.", error_example(
+            "ticket_not_voidable", "El ticket ya fue facturado: cancela la factura en lugar del ticket.",
+            {"status": "invoiced"}))},
+        examples=[OpenApiExample("Devolución", request_only=True, value={"reason": "Devolución en caja"}),
+                  OpenApiExample("Cancelado", response_only=True, value={
+                      **ex.TICKET_OUT, "status": "void", "can_self_invoice": False})],
+    )
     def post(self, request, pk: str):
         reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
         if not isinstance(reason, str) or len(reason) > 500:
@@ -272,6 +308,10 @@ class TicketVoid(TicketsView):
         ticket = services.ticket_void(merchant=self.merchant, ticket_id=pk, actor=self.actor, reason=reason)
         ticket.merchant = self.merchant
         return Response(s.ticket_detail(ticket))
+
+
+BATCH_ID = OpenApiParameter("batch_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                            description="El batch_id que envió el punto de venta.")
 
 
 def _merchant_batch(merchant, batch_id: str) -> Batch:
@@ -284,7 +324,9 @@ def _merchant_batch(merchant, batch_id: str) -> Batch:
 
 class BatchDetail(TicketsView):
     @extend_schema(operation_id="batches_retrieve", summary="Avance y resultado por ticket de un lote",
-                   tags=["batches"], responses={200: s.BatchOut, **_errors(*COMMON)})
+                   tags=[TAG_BATCHES], parameters=[BATCH_ID], responses={200: s.BatchOut},
+                   examples=[OpenApiExample("Terminado", response_only=True, value=ex.BATCH_OUT),
+                             OpenApiExample("En proceso", response_only=True, value=ex.BATCH_PROCESSING)])
     def get(self, request, batch_id: str):
         return Response(s.batch_out(_merchant_batch(self.merchant, batch_id)))
 
@@ -295,7 +337,10 @@ CSV_COLUMNS = ["index", "file", "ref_id", "branch", "number", "status", "ticket_
 
 class BatchReportCsv(TicketsView):
     @extend_schema(operation_id="batches_report_csv", summary="Resultado por ticket en CSV (hojas de cálculo)",
-                   tags=["batches"], responses={(200, "text/csv"): OpenApiTypes.STR, **_errors(*COMMON)})
+                   description="UTF-8 con BOM (Excel lo abre con acentos), una fila por ticket del lote.",
+                   tags=[TAG_BATCHES], parameters=[BATCH_ID, content_disposition(200)],
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, examples=[
+                       OpenApiExample("Reporte", value=ex.BATCH_CSV, media_type="text/csv")])})
     def get(self, request, batch_id: str):
         batch = _merchant_batch(self.merchant, batch_id)
         out = io.StringIO()

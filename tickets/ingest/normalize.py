@@ -41,6 +41,10 @@ MAX_LINES = 1000
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 FUTURE_SKEW = dt.timedelta(minutes=10)
 NO_EXCHANGE = frozenset({"XXX", "XTS"})  # c_Moneda keys for "no currency" and tests: never a sale
+# What the API's schema promises for a currency (tickets/api/serializers.py): three letters, either case; the
+# catalog decides the rest. Nothing else reaches the catalog, so the schema and this check say the same.
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
+_CURRENCY_RE = re.compile(CURRENCY_PATTERN)
 TAX_OBJECTS = frozenset({"01", "02", "03"})
 _PRODUCT = re.compile(r"^[0-9]{8}$")
 _UNIT = re.compile(r"^[A-Z0-9]{1,3}$")
@@ -576,9 +580,10 @@ def _currency(currency, rate_raw, errs, path="exchange_rate"):
     """The currency (a c_Moneda key with cents) and the rate as sent; the rate itself is settled later
     (``_exchange_rate``), once the branch and the sale's local date are known."""
     currency = _code(currency, "MXN")
-    if isinstance(currency, str):
-        currency = currency.strip().upper() or "MXN"  # c_Moneda keys are ISO 4217 codes: «usd» is USD
-    row = catalogs.moneda(currency) if isinstance(currency, str) and currency.isascii() else None
+    well_formed = isinstance(currency, str) and _CURRENCY_RE.fullmatch(currency) is not None
+    if well_formed:
+        currency = currency.upper()  # c_Moneda keys are ISO 4217 codes: «usd» is USD
+    row = catalogs.moneda(currency) if well_formed else None
     if row is None or currency in NO_EXCHANGE:
         errs.add("currency", f"«{_shown(currency)}» no es una moneda del catálogo c_Moneda del SAT (p. ej. MXN, USD, "
                              "EUR).")

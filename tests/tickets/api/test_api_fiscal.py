@@ -106,8 +106,11 @@ def test_currencies_that_cannot_be_a_sale_with_cents_are_refused(api_client, pay
 
 
 def test_a_lowercase_currency_is_its_iso_code_and_an_absurd_rate_is_a_field_error(api_client, payload):
-    response = post(api_client, payload(currency=" usd ", exchange_rate="17.5"))
+    response = post(api_client, payload(currency="usd", exchange_rate="17.5"))
     assert response.status_code == 201 and Ticket.objects.get().currency == "USD"
+    # The schema's pattern (three letters) is what is accepted: padding is refused, not trimmed.
+    padded = post(api_client, payload(currency=" usd ", exchange_rate="17.5", number="P"))
+    assert padded.status_code == 400 and "currency" in padded.json()["error"]["details"]
     huge = post(api_client, payload(currency="USD", exchange_rate="999999999999999", number="H"))
     assert huge.status_code == 400 and "exchange_rate" in huge.json()["error"]["details"]
 
