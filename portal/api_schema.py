@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.api.schema import TAGS
+from invoicing.webhooks.models import EVENTS, TEST_EVENT
 from portal.api_errors import markdown_table
 
 DESCRIPTION = Path(__file__).with_name("api_description.md")
@@ -105,8 +107,6 @@ def _defaults(path: str, operation: dict) -> dict[str, str]:
 
 
 def description() -> str:
-    from invoicing.webhooks.models import EVENTS, TEST_EVENT
-
     events = "\n".join(f"- `{name}`" for name in (*EVENTS, TEST_EVENT))
     return (DESCRIPTION.read_text(encoding="utf-8")
             .replace("<!-- catálogo de errores -->", markdown_table())
@@ -114,8 +114,6 @@ def description() -> str:
 
 
 def postprocess(result, generator, request, public):
-    from infra.api.schema import TAGS
-
     result["info"]["description"] = description()
     result["tags"] = [{"name": name, "description": text} for name, text in TAGS]
     components = result.setdefault("components", {})
