@@ -16,9 +16,11 @@ VAR_DIR/media):
 - S3: moto's server on a free loopback port, a fresh bucket (STORAGE_S3_*).
 
 The README's flow, for each invoice: a ticket POSTed to web A's API, an invoice POSTed to web A, polled on web A
-until stamped; once a worker stored its PDF, the XML, PDF and ZIP are downloaded from web B and from web A (and the
-PDF from web B's shopper link). It checks the bytes match (web A = web B = the bucket's object), and that no
-file was written under any process's VAR_DIR/media.
+until stamped; once a worker stored its PDF, the XML, PDF and ZIP are downloaded through the API from web B and
+from web A. It checks the bytes match (web A = web B = the bucket's object = the ZIP's members), and that no file
+was written under any process's VAR_DIR/media. ``stamp_p50_ms``/``stamp_max_ms`` run from an invoice's POST
+to the poll that saw it stamped, and polling starts once every invoice was posted: a sanity figure, not a latency
+benchmark (bench/time_to_invoice.py is one).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from invoicing.models import Certificate, Invoice, InvoiceRelation, InvoiceTicke
 from invoicing.selectors import attention_categories, invoice_search, needs_attention
 from invoicing.services.certificates import certificate_install
 from invoicing.services.documents import DOWNLOADABLE, invoice_email_send
+from invoicing.services.schedule import scheduled_invoice_withdraw
 from invoicing.services.stamping import invoice_retry_now
 from tickets.admin import PaymentFormFilter
 from tickets.models import Merchant
@@ -113,7 +114,7 @@ class InvoiceRelationInline(admin.TabularInline):
 
 
 STATUS_COLORS = {"pending": "#6b7280", "sealed": "#2563eb", "stamped": "#15803d", "failed": "#b91c1c",
-                 "cancelling": "#b45309", "cancelled": "#374151"}
+                 "cancelling": "#b45309", "cancelled": "#374151", "scheduled": "#7c3aed", "withdrawn": "#9ca3af"}
 
 
 class InvoiceStatusFilter(admin.SimpleListFilter):
@@ -169,13 +170,13 @@ class InvoiceAdmin(InvoiceCancelAdminMixin, InvoiceDocumentsAdminMixin, Merchant
     list_per_page = 50
     show_full_result_count = False  # no COUNT(*) over every invoice of the merchant on each page
     inlines = [InvoiceTicketInline, InvoiceRelationInline]
-    actions = ["resend_email", "resend_to", "retry_now"]
+    actions = ["resend_email", "resend_to", "retry_now", "withdraw_scheduled"]
     # Lifecycle actions (cancel, reissue) come from the state machine only: when invoicing/models.py offers them,
     # they are added here with permissions=["cancel"] / ["reissue"] (infra/roles.py gives them to accountants
     # and owners) and call the state machine's services, never a status write of their own.
     fieldsets = [
-        ("Documento", {"fields": ["kind", "status", "serie", "folio", "uuid", "issued_at", "stamped_at", "pac",
-                                  "document_links"]}),
+        ("Documento", {"fields": ["kind", "status", "issue_at", "serie", "folio", "uuid", "issued_at", "stamped_at",
+                                  "pac", "document_links"]}),
         ("Receptor", {"fields": ["receptor_rfc", "receptor_name", "receptor_tax_regime", "receptor_postal_code",
                                  "receptor_cfdi_use", "receptor_country", "receptor_tax_id", "emails_list"]}),
         ("Importes", {"fields": ["currency", "exchange_rate", "payment_form", "payment_method", "subtotal", "discount", "tax_total",
@@ -229,6 +230,9 @@ class InvoiceAdmin(InvoiceCancelAdminMixin, InvoiceDocumentsAdminMixin, Merchant
 
     @admin.display(description="fecha", ordering="created_at")
     def issued_on(self, obj):
+        if obj.status == Invoice.Status.SCHEDULED and obj.issue_at:
+            return format_html('<span title="Emisión programada: se timbra a partir de esta hora">'
+                               "programada: {}</span>", timezone.localtime(obj.issue_at).strftime("%d/%m/%y %H:%M"))
         when = obj.issued_at or obj.created_at
         return timezone.localtime(when).strftime("%d/%m/%y %H:%M") if when else "—"
 
@@ -256,6 +260,26 @@ class InvoiceAdmin(InvoiceCancelAdminMixin, InvoiceDocumentsAdminMixin, Merchant
                 "o detenidas por una solicitud tardía); no se tocaron.",
                 messages.WARNING,
             )
+
+    @admin.action(description="Cancelar la emisión programada (antes de su hora)", permissions=["cancel"])
+    def withdraw_scheduled(self, request, queryset):
+        """A scheduled invoice never becomes a CFDI: no folio used, its tickets free again."""
+        actor = request.user.get_username()
+        scheduled = list(queryset.filter(status=Invoice.Status.SCHEDULED).order_by("pk"))
+        done = 0
+        for invoice in scheduled:
+            try:
+                scheduled_invoice_withdraw(merchant=invoice.merchant, invoice_id=invoice.pk, actor=actor)
+                done += 1
+            except InvoicingError as exc:  # it reached its time meanwhile
+                self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} factura(s) programada(s) retirada(s): no se emitirán y sus tickets "
+                                       "quedan libres.", messages.SUCCESS)
+        others = queryset.exclude(status=Invoice.Status.SCHEDULED).count()
+        if others:
+            self.message_user(request, f"{others} factura(s) no estaban programadas; no se tocaron (una timbrada se "
+                                       "cancela ante el SAT).", messages.WARNING)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         invoice = self.get_object(request, object_id)  # scoped: None for another merchant's invoice

@@ -1,5 +1,6 @@
 """Merchant admin with the PAC section (provider, environment, username, write-only password, "Probar
-conexión"), the régimen fiscal as a choice valid for the RFC, and the branding with a live preview."""
+conexión"; the same for the secondary PAC stamping fails over to, with the circuit breakers' state and the last
+switch), the régimen fiscal as a choice valid for the RFC, and the branding with a live preview."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from infra.roles import Cap
 from invoicing.cfdi.catalogs import REGIMENES_FISCALES, regimenes_for
-from invoicing.models import Invoice
-from invoicing.pac import get_pac
+from invoicing.models import Invoice, PacCircuit, PacRoute
+from invoicing.pac import get_pac, get_secondary_pac
 from invoicing.pac.base import PacError
 from invoicing.pdf import invoice_branding, render_cfdi_pdf, safe_color
 from invoicing.services.documents import DOWNLOADABLE
@@ -26,6 +28,9 @@ from tickets.models import Merchant
 log = logging.getLogger("invoicing.pac")
 
 PAC_FIELDS = ["pac", "pac_environment", "pac_username", "pac_password_new", "pac_password_clear"]
+SECONDARY_FIELDS = ["pac_secondary", "pac_secondary_environment", "pac_secondary_username",
+                    "pac_secondary_password_new", "pac_secondary_password_clear"]
+FAILOVER_FIELDS = ["pac_circuits", "pac_last_switch"]
 BRAND_FIELDS = ["logo", "brand_color", "branding_preview"]
 # The PAC's error messages are written for stamping, where a transient error is retried. A connection test
 # retries nothing: those promises are taken out of what it shows.
@@ -53,13 +58,25 @@ class MerchantPacForm(forms.ModelForm):
         "En SW Sapien puedes dejar el usuario vacío y pegar aquí el token infinito.",
     )
     pac_password_clear = forms.BooleanField(label="Borrar la contraseña guardada", required=False)
+    pac_secondary_password_new = forms.CharField(
+        label="Contraseña o token del PAC secundario",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Se guarda cifrada y no se vuelve a mostrar. Déjala vacía para conservar la actual.",
+    )
+    pac_secondary_password_clear = forms.BooleanField(label="Borrar la contraseña guardada del PAC secundario",
+                                                      required=False)
 
     class Meta:
         model = Merchant
-        exclude = ["pac_password"]  # noqa: DJ006 - every field the MerchantAdmin shows, never the secret
+        # Every field the MerchantAdmin shows, never the secrets.
+        exclude = ["pac_password", "pac_secondary_password"]  # noqa: DJ006
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "pac_secondary_environment" in self.fields:
+            self.fields["pac_secondary_environment"].required = False
         if "tax_regime" in self.fields:
             # Offered: the régimenes of the saved RFC's person type. Accepted: any, then checked in clean() against
             # the RFC submitted with it, so a changed RFC gets a message that says why.
@@ -68,6 +85,11 @@ class MerchantPacForm(forms.ModelForm):
                 label="Régimen fiscal", choices=regime_choices(rfc),
                 help_text="Los regímenes que el SAT admite para el tipo de persona del RFC (12 caracteres: moral; "
                 "13: física).")
+
+    def clean_pac_secondary_environment(self):
+        # Not asked for until a secondary PAC is chosen: a form without it keeps what is stored.
+        return (self.cleaned_data.get("pac_secondary_environment") or self.instance.pac_secondary_environment
+                or Merchant.PacEnvironment.TEST)
 
     def clean(self):
         data = super().clean()
@@ -85,6 +107,18 @@ class MerchantPacForm(forms.ModelForm):
                 self.add_error("pac_password_new", "Escribe la contraseña (o el token) que te dio el PAC.")
             if pac == Merchant.Pac.FINKOK and not data.get("pac_username"):
                 self.add_error("pac_username", "Finkok pide el usuario (correo) de tu cuenta.")
+        secondary = data.get("pac_secondary")
+        if secondary and secondary == (pac or self.instance.pac):
+            self.add_error("pac_secondary", "El PAC secundario debe ser distinto del principal: si el principal no "
+                           "responde, el respaldo tiene que estar en otro servicio.")
+        if secondary in (Merchant.Pac.FINKOK, Merchant.Pac.SW):
+            has_password = bool(data.get("pac_secondary_password_new")) or (
+                bool(self.instance.pac_secondary_password) and not data.get("pac_secondary_password_clear")
+            )
+            if not has_password:
+                self.add_error("pac_secondary_password_new", "Escribe la contraseña (o el token) del PAC secundario.")
+            if secondary == Merchant.Pac.FINKOK and not data.get("pac_secondary_username"):
+                self.add_error("pac_secondary_username", "Finkok pide el usuario (correo) de tu cuenta.")
         return data
 
     def save(self, commit=True):
@@ -93,6 +127,10 @@ class MerchantPacForm(forms.ModelForm):
             merchant.pac_password = self.cleaned_data["pac_password_new"]
         elif self.cleaned_data.get("pac_password_clear"):
             merchant.pac_password = None
+        if self.cleaned_data.get("pac_secondary_password_new"):
+            merchant.pac_secondary_password = self.cleaned_data["pac_secondary_password_new"]
+        elif self.cleaned_data.get("pac_secondary_password_clear"):
+            merchant.pac_secondary_password = None
         if commit:
             merchant.save()
             self.save_m2m()
@@ -108,7 +146,41 @@ class MerchantPacAdmin(MerchantAdmin):
         js = ["admin/branding_preview.js"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "branding_preview"]
+        return [*super().get_readonly_fields(request, obj), "branding_preview", *FAILOVER_FIELDS]
+
+    @admin.display(description="estado de los PAC")
+    def pac_circuits(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        pacs = [(role, pac) for role, pac in (("principal", _pac_or_none(get_pac, obj)),
+                                               ("secundario", _pac_or_none(get_secondary_pac, obj))) if pac]
+        circuits = {c.key: c for c in PacCircuit.objects.filter(key__in=[pac.circuit_key for _, pac in pacs])}
+        rows = []
+        for role, pac in pacs:
+            circuit = circuits.get(pac.circuit_key)
+            if circuit is None:
+                rows.append((role, pac.label, "Cerrado: sin fallas registradas", ""))
+                continue
+            detail = []
+            if circuit.state != PacCircuit.State.CLOSED and circuit.retry_at:
+                detail.append(f"próxima prueba: {_when(circuit.retry_at, obj)}")
+            if circuit.failures:
+                detail.append(f"{circuit.failures} falla(s) seguidas")
+            if circuit.last_failure_at:
+                detail.append(f"última falla {_when(circuit.last_failure_at, obj)}: {circuit.last_error}")
+            rows.append((role, pac.label, circuit.get_state_display(), "; ".join(detail)))
+        return format_html('<table class="pac-circuits">{}</table>', format_html_join(
+            "", "<tr><th>{}</th><td>{}</td><td><strong>{}</strong></td><td>{}</td></tr>", rows))
+
+    @admin.display(description="último cambio de PAC")
+    def pac_last_switch(self, obj):
+        route = PacRoute.objects.filter(merchant=obj).first() if obj is not None and obj.pk else None
+        if route is None or route.switched_at is None:
+            return "Ninguno: las facturas se timbran con el PAC principal."
+        labels = dict(Merchant.Pac.choices)
+        return format_html("{} · de {} a {} · {}<br>Ahora se timbra con el {}.", _when(route.switched_at, obj),
+                           labels.get(route.from_pac, route.from_pac), labels.get(route.to_pac, route.to_pac),
+                           route.reason, route.get_route_display())
 
     @admin.display(description="vista previa")
     def branding_preview(self, obj):
@@ -146,8 +218,11 @@ class MerchantPacAdmin(MerchantAdmin):
         return response
 
     def get_fieldsets(self, request, obj=None):
-        fields = [f for f in self.get_fields(request, obj) if f not in PAC_FIELDS and f not in BRAND_FIELDS]
+        grouped = {*PAC_FIELDS, *SECONDARY_FIELDS, *FAILOVER_FIELDS, *BRAND_FIELDS}
+        fields = [f for f in self.get_fields(request, obj) if f not in grouped]
         pac_fields = [f for f in PAC_FIELDS if f != "pac_password_clear" or (obj and obj.pac_password)]
+        secondary_fields = [f for f in SECONDARY_FIELDS
+                            if f != "pac_secondary_password_clear" or (obj and obj.pac_secondary_password)]
         return [
             (None, {"fields": fields}),
             ("Marca", {"fields": BRAND_FIELDS}),
@@ -156,22 +231,45 @@ class MerchantPacAdmin(MerchantAdmin):
                 "description": "El sandbox timbra sin validez fiscal. Para facturar ante el SAT elige Finkok o "
                 "SW Sapien y escribe las credenciales de tu cuenta; luego usa la acción «Probar conexión».",
             }),
+            ("PAC secundario (respaldo)", {
+                "fields": [*secondary_fields, *FAILOVER_FIELDS],
+                "description": "Si el PAC principal no responde, las facturas nuevas se timbran con el secundario y "
+                "regresan al principal cuando vuelve. Una factura que pudo quedar timbrada en un PAC (se perdió su "
+                "respuesta) solo se vuelve a enviar a ese mismo PAC, nunca al otro; si aun así aparecen dos folios "
+                "fiscales de una venta, el sobrante se cancela solo con motivo 02 y te avisamos.",
+            }),
         ]
 
     @admin.action(description="Probar conexión con el PAC", permissions=["settings"])
     def probar_conexion(self, request, queryset):
         # The queryset is already scoped to the user's merchant by MerchantAdmin.get_queryset.
         for merchant in queryset:
-            try:
-                result = get_pac(merchant).ping()
-            except PacError as exc:
-                self.message_user(request, f"{merchant.legal_name}: {ping_failure(exc)}", messages.ERROR)
-            except Exception:
-                log.exception("PAC ping failed for merchant %s", merchant.pk)
-                self.message_user(request, f"{merchant.legal_name}: no se pudo probar la conexión por un error "
-                                  "inesperado; no queda nada pendiente. Vuelve a probar más tarde.", messages.ERROR)
-            else:
-                self.message_user(request, f"{merchant.legal_name}: {result}", messages.SUCCESS)
+            for role, lookup in (("", get_pac), (" (PAC secundario)", get_secondary_pac)):
+                try:
+                    pac = lookup(merchant)
+                    if pac is None:
+                        continue
+                    result = pac.ping()
+                except PacError as exc:
+                    self.message_user(request, f"{merchant.legal_name}{role}: {ping_failure(exc)}", messages.ERROR)
+                except Exception:
+                    log.exception("PAC ping failed for merchant %s", merchant.pk)
+                    self.message_user(request, f"{merchant.legal_name}{role}: no se pudo probar la conexión por un "
+                                      "error inesperado; no queda nada pendiente. Vuelve a probar más tarde.",
+                                      messages.ERROR)
+                else:
+                    self.message_user(request, f"{merchant.legal_name}{role}: {result}", messages.SUCCESS)
+
+
+def _pac_or_none(lookup, merchant):
+    try:
+        return lookup(merchant)
+    except PacError:  # an unknown provider configured: nothing to show for it
+        return None
+
+
+def _when(moment, merchant) -> str:
+    return f"{timezone.localtime(moment, merchant.tzinfo):%d/%m/%Y %H:%M:%S}"
 
 
 admin.site.unregister(Merchant)

@@ -27,7 +27,10 @@ S = Invoice.Status
 CREATED = ""  # the "status" an invoice comes from when it is created
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    CREATED: frozenset({S.PENDING, S.ON_HOLD}),
+    CREATED: frozenset({S.PENDING, S.ON_HOLD, S.SCHEDULED}),
+    # scheduled: issued for later (issue_at); at its time it joins the stamping queue with a folio, or is
+    # withdrawn before it, leaving no CFDI and no folio (invoicing/services/schedule.py)
+    S.SCHEDULED: frozenset({S.PENDING, S.WITHDRAWN}),
     # on hold: issued, but waiting for something else before it may be stamped (a late request's global)
     S.ON_HOLD: frozenset({S.PENDING, S.FAILED}),
     S.PENDING: frozenset({S.SEALED, S.FAILED}),
@@ -42,15 +45,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # never a CFDI, so nothing at SAT is replaced.
     S.FAILED: frozenset({S.PENDING}),
     S.CANCELLED: frozenset(),
+    S.WITHDRAWN: frozenset(),
 }
 
 # Groups the rest of the code asks about, defined once.
 IN_FLIGHT = (S.PENDING, S.SEALED)  # the stamping queue (a partial index on the model follows this set)
 CANCELLATION = (S.CANCELLING, S.CANCEL_PENDING)  # a cancellation is under way: the CFDI is still vigente
 LEGAL = (S.STAMPED, *CANCELLATION, S.CANCELLED)  # a CFDI exists at SAT: downloadable, never deleted
-LIVE = (S.ON_HOLD, S.PENDING, S.SEALED, S.STAMPED, *CANCELLATION)  # holds its tickets
-# Holds no tickets and nothing is under way: a failed invoice until (and unless) its receptor retries it.
-FINAL = (S.FAILED, S.CANCELLED)
+LIVE = (S.SCHEDULED, S.ON_HOLD, S.PENDING, S.SEALED, S.STAMPED, *CANCELLATION)  # holds its tickets
+# Holds no tickets and nothing is under way: a failed invoice until (and unless) its receptor retries it, a
+# cancelled one, a scheduled one withdrawn before its time.
+FINAL = (S.FAILED, S.CANCELLED, S.WITHDRAWN)
 
 
 class IllegalTransition(Exception):  # noqa: N818 - reads as what happened

@@ -61,6 +61,10 @@ class Invoice(models.Model):
         GLOBAL = "global", "Factura global"
 
     class Status(models.TextChoices):
+        # "scheduled": issued with ``issue_at`` (the API's scheduled emission): holds its tickets, no folio yet;
+        # sealed and stamped from ``issue_at`` on, or "withdrawn" before it (no CFDI ever existed).
+        SCHEDULED = "scheduled", "Programada"
+        WITHDRAWN = "withdrawn", "Retirada sin emitir"
         ON_HOLD = "on_hold", "En espera"
         PENDING = "pending", "En cola"
         SEALED = "sealed", "Sellada"
@@ -117,6 +121,8 @@ class Invoice(models.Model):
     # No index: only deleting a certificate would use it (a rare scan); stamping writes it with every seal.
     certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, null=True, blank=True, db_index=False, verbose_name="certificado")
     issued_at = models.DateTimeField("fecha de emisión", null=True, blank=True)
+    # Scheduled emission: not sealed before this instant (the CFDI's Fecha is its stamping time, not this).
+    issue_at = models.DateTimeField("emitir a partir de", null=True, blank=True)
     sealed_xml = models.BinaryField("XML sellado", null=True, blank=True)
     stamped_xml = models.BinaryField("XML timbrado", null=True, blank=True)
     uuid = models.UUIDField("folio fiscal (UUID)", null=True, blank=True, unique=True)
@@ -155,6 +161,8 @@ class Invoice(models.Model):
             models.Index(fields=["merchant", "receptor_rfc"], name="invoice_merchant_rfc"),
             # The stamping queue: only invoices still in flight, so the index stays as small as the backlog.
             models.Index(fields=["id"], condition=Q(status__in=["pending", "sealed"]), name="invoice_in_flight"),
+            # The scheduled invoices, by due time: what the every-minute release reads.
+            models.Index(fields=["issue_at"], condition=Q(status="scheduled"), name="invoice_scheduled_due"),
         ]
 
     def __str__(self):
@@ -276,4 +284,10 @@ class DeliverySlot(models.Model):
 
 
 from invoicing.models_export import AccountingExport  # noqa: E402,F401  (the accountant's period export)
+from invoicing.models_failover import (  # noqa: E402,F401  (PAC failover: circuits, routes, doubts, extra stamps)
+    ExtraStamp,
+    PacCircuit,
+    PacRoute,
+    StampDoubt,
+)
 from invoicing.models_metrics import MetricCounter  # noqa: E402,F401  (stamping counters for /metrics)

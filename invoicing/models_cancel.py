@@ -3,7 +3,9 @@
 Imported at the bottom of invoicing/models.py so Django registers it in the invoicing app. The invoice's own
 status says where the CFDI stands (stamped → cancelling → cancel_pending → cancelled, or back to stamped); this
 row keeps the request: motive, replacement, what happens to the tickets, SAT's answers, the follow-up schedule.
-An invoice may have several (a request the receptor rejected, then another), at most one active.
+An invoice may have several (a request the receptor rejected, then another), at most one active. A request
+with ``extra_stamp`` set cancels a second UUID found for the invoice's sale (docs/pac.md, failover), not the
+invoice: the invoice's status never moves for it, and it does not count as the invoice's cancellation.
 """
 
 from django.db import models
@@ -34,6 +36,7 @@ class Cancellation(models.Model):
         ADMIN = "admin", "Administración"
         PORTAL = "portal", "Portal (corrección del cliente)"
         LATE_REQUEST = "late_request", "Solicitud tardía"
+        DUPLICATE = "duplicate", "Timbre sobrante (automática)"
 
     ACTIVE = (Status.WAITING, Status.REQUESTED, Status.PENDING)
 
@@ -42,6 +45,8 @@ class Cancellation(models.Model):
     motive = models.CharField("motivo", max_length=2)
     replacement = models.ForeignKey("invoicing.Invoice", on_delete=models.PROTECT, null=True, blank=True,
                                     related_name="replaces", verbose_name="CFDI sustituto")
+    extra_stamp = models.ForeignKey("invoicing.ExtraStamp", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="cancellations", verbose_name="timbre sobrante")
     tickets_action = models.CharField("tickets", max_length=16, choices=Tickets, default=Tickets.NONE)
     status = models.CharField("estado", max_length=12, choices=Status, default=Status.REQUESTED)
     source = models.CharField("origen", max_length=12, choices=Source, default=Source.API)
@@ -67,8 +72,11 @@ class Cancellation(models.Model):
         verbose_name_plural = "cancelaciones"
         constraints = [
             # Two requests for one invoice at once: one row wins, the other hits this.
-            models.UniqueConstraint(fields=["invoice"], condition=Q(status__in=["waiting", "requested", "pending"]),
+            models.UniqueConstraint(fields=["invoice"], condition=Q(status__in=["waiting", "requested", "pending"],
+                                                                    extra_stamp__isnull=True),
                                     name="one_active_cancellation_per_invoice"),
+            models.UniqueConstraint(fields=["extra_stamp"], condition=Q(status__in=["waiting", "requested", "pending"]),
+                                    name="one_active_cancellation_per_extra_stamp"),
         ]
         indexes = [
             models.Index(fields=["next_check_at"], condition=Q(status__in=["waiting", "requested", "pending"]),

@@ -11,6 +11,8 @@ from infra.queues import BULK, DELIVER, STAMP, cluster_name
 SCHEDULES = [
     # (name, func, minutes, queue)
     ("Reencolar facturas atoradas", "invoicing.tasks.sweep_stuck_invoices", 1, STAMP),
+    ("Facturas programadas: emitir las que llegaron a su hora", "invoicing.tasks.release_scheduled_invoices", 1,
+     STAMP),
     ("Entregas de facturas pendientes (PDF y correo)", "invoicing.tasks.sweep_deliveries", 1, DELIVER),
     ("Facturas globales: periodos cerrados, rezagos y alertas", "invoicing.tasks_global.global_invoices_tick", 5,
      BULK),
@@ -20,6 +22,7 @@ SCHEDULES = [
     ("Borrar resultados de tareas antiguos", "portal.tasks.prune_task_results", 60, BULK),
     ("Exportaciones contables interrumpidas: reanudar", "invoicing.tasks_export.sweep_exports", 5, BULK),
     ("Cancelaciones: seguimiento con el SAT", "invoicing.tasks_cancel.follow_up_cancellations", 1, BULK),
+    ("Timbres tardíos tras un cambio de PAC: verificar", "invoicing.tasks_cancel.check_late_stamps", 1, BULK),
 ]
 
 

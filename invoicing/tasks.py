@@ -9,6 +9,7 @@ from infra.queues import STAMP, backlog
 from invoicing.delivery_queue import deliveries_tick, deliveries_wake, delivery_slot_disarm
 from invoicing.services.delivery import invoices_deliver_queued
 from invoicing.services.documents import invoice_email_send
+from invoicing.services.schedule import scheduled_invoices_release
 from invoicing.services.stamping import invoice_stamp, invoices_stamp_queued
 from invoicing.stamp_queue import stamp_queue_sweep, stamp_queue_wake, stamp_slot_disarm
 
@@ -74,6 +75,12 @@ def sweep_stuck_invoices() -> bool:
         log.info("sweeper skipped: %d tasks still queued", waiting)
         return False
     return stamp_queue_sweep()
+
+
+def release_scheduled_invoices() -> int:
+    """Periodic: scheduled invoices whose ``issue_at`` has come get their folio and join the stamping queue
+    (invoicing/services/schedule.py). Returns how many."""
+    return scheduled_invoices_release()
 
 
 def sweep_deliveries() -> int:

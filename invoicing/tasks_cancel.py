@@ -5,6 +5,8 @@ import logging
 from invoicing.services.cancel import cancellation_advance, cancellation_ids_due
 from invoicing.services.cancel_notify import cancellation_email_send
 from invoicing.services.cancel_notify import cancelled_documents as documents
+from invoicing.services.duplicates import duplicate_email_send
+from invoicing.services.failover import doubts_check_due
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +33,13 @@ def cancellation_email(cancellation_id: int, kind: str) -> int:
 
 def cancelled_documents(cancellation_id: int) -> None:
     documents(cancellation_id=cancellation_id)
+
+
+def duplicate_stamp_email(extra_stamp_id: int, kind: str) -> int:
+    return duplicate_email_send(extra_stamp_id=extra_stamp_id, kind=kind)
+
+
+def check_late_stamps() -> int:
+    """Periodic (every minute): ask the PACs that answered without a stamp after a lost request whether they
+    stamped it late (invoicing/services/failover.py); an extra stamp found is cancelled."""
+    return doubts_check_due()

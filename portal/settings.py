@@ -284,6 +284,15 @@ INVOICE_RETRY_BACKOFF_SECONDS = env_int("INVOICE_RETRY_BACKOFF_SECONDS", 5)
 INVOICE_QUEUE_TICK_MS = env_int("INVOICE_QUEUE_TICK_MS", 500)
 # Network PACs: documents of a batch sent at once.
 PAC_STAMP_CONCURRENCY = env_int("PAC_STAMP_CONCURRENCY", 4)
+# Failover to a merchant's secondary PAC (docs/pac.md): service failures in a row that open a PAC's circuit,
+# seconds it stays open before one document probes it, how long a probe may take before another worker may
+# probe, and when (seconds after the primary answered without a stamp) a failed-over invoice's primary is asked
+# again whether it stamped the lost request late (then that extra stamp is cancelled).
+PAC_CIRCUIT_FAILURES = env_int("PAC_CIRCUIT_FAILURES", 5)
+PAC_CIRCUIT_OPEN_SECONDS = env_int("PAC_CIRCUIT_OPEN_SECONDS", 30)
+PAC_CIRCUIT_PROBE_SECONDS = env_int("PAC_CIRCUIT_PROBE_SECONDS", 2 * PAC_TIMEOUT_SECONDS + 10)
+PAC_LATE_STAMP_CHECKS = [int(s) for s in env_list("PAC_LATE_STAMP_CHECKS", ["60", "600", "3600", "21600", "86400",
+                                                                          "259200"])]
 # The PDF of a stamped invoice, rendered in the background right after stamping (docs/stamping.md, "Delivery");
 # off, it is rendered when first downloaded or emailed.
 INVOICE_PDF_AFTER_STAMP = env_bool("INVOICE_PDF_AFTER_STAMP", True)
@@ -315,6 +324,8 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 60)
 WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# After a secret rotation the old secret keeps signing (a second signature) this long (docs/webhooks.md).
+WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 
 # --- REST API
 REST_FRAMEWORK = {

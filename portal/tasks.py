@@ -2,6 +2,8 @@
 
 from django.utils import timezone
 
+from portal.shopper.my_invoices import access_link_send
+
 
 def ping(token: str) -> dict:
     """Proves a worker picks up and runs queued tasks (`manage.py queue_check`)."""
@@ -22,6 +24,4 @@ def prune_task_results() -> int:
 
 def send_my_invoices_link(request_id: int) -> bool:
     """Deliver queue: check a "Mis facturas" request and email its link if it matches (portal/shopper/my_invoices.py)."""
-    from portal.shopper.my_invoices import access_link_send
-
     return access_link_send(request_id=request_id)

@@ -70,7 +70,7 @@ class MerchantAdmin(MerchantScopedAdmin):
     list_display = ["legal_name", "rfc", "slug", "pac", "global_periodicity", "is_active"]
     search_fields = ["legal_name", "rfc", "slug"]
     inlines = [BranchInline]
-    exclude = ["pac_password"]
+    exclude = ["pac_password", "pac_secondary_password"]  # secrets: write-only fields in invoicing/admin_pac.py
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))

@@ -144,6 +144,15 @@ class Merchant(models.Model):
     )
     pac_username = models.CharField("usuario del PAC", max_length=200, blank=True)
     pac_password = EncryptedTextField("contraseña o token del PAC", null=True, blank=True)
+    # Failover (docs/pac.md): where stamping goes while the PAC above is down, and only when that is safe.
+    pac_secondary = models.CharField(
+        "PAC secundario", max_length=10, choices=Pac, blank=True, default="",
+        help_text="Si el PAC principal no responde, las facturas se timbran con este. Vacío: sin respaldo.")
+    pac_secondary_environment = models.CharField(
+        "ambiente del PAC secundario", max_length=10, choices=PacEnvironment, default=PacEnvironment.TEST
+    )
+    pac_secondary_username = models.CharField("usuario del PAC secundario", max_length=200, blank=True)
+    pac_secondary_password = EncryptedTextField("contraseña o token del PAC secundario", null=True, blank=True)
     border_region_stimulus = models.BooleanField(
         "aplica el estímulo fiscal de la región fronteriza (IVA 8 %)", default=False, db_default=False,
         help_text="Solo quien presentó el aviso ante el SAT. El IVA al 8 % se acepta únicamente en tickets de "

@@ -1,6 +1,8 @@
 """Explicit input and output shapes of the invoices API."""
 
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -45,9 +47,32 @@ class ReceptorIn(StrictJsonSerializer):
                                    default=list, help_text=f"Hasta {MAX_EMAILS} correos.")
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An instant with its UTC offset: a date-time without one would be read in a zone the client never chose."""
+
+    default_error_messages = {"naive": "Incluye la zona horaria, p. ej. 2026-06-01T09:00:00-06:00."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # a well-formed but impossible date: the field's own message says so
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
 class InvoiceCreateIn(StrictJsonSerializer):
     ticket_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=50)
     receptor = ReceptorIn()
+    issue_at = AwareDateTimeField(
+        required=False, allow_null=True,
+        help_text="Emisión programada: la factura queda «scheduled» (aparta los tickets, aún sin folio ni CFDI) y "
+                  "se sella y timbra a partir de esta hora, con las reglas de ese día; la Fecha del CFDI es la del "
+                  "timbrado. Con zona horaria. Hasta 5 minutos en el pasado: se emite ya; más: 400 "
+                  "`issue_at_in_past`. Después del plazo de facturación de un ticket o del límite de su factura "
+                  "global: 400 `issue_at_too_late`. Se retira antes de su hora con POST …/withdraw.")
 
 
 class ResendIn(StrictJsonSerializer):
@@ -138,7 +163,7 @@ class InvoiceOut(serializers.ModelSerializer):
         model = Invoice
         fields = ["id", "kind", "status", "serie", "folio", "uuid", "currency", "exchange_rate", "payment_form",
                   "payment_method",
-                  "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at",
+                  "subtotal", "discount", "tax_total", "withheld_total", "total", "issued_at", "stamped_at", "issue_at",
                   "pac", "attempts", "receptor", "ticket_ids", "error", "links", "cancellation", "created_at"]
 
     @extend_schema_field(NULLABLE_UUID)
@@ -167,7 +192,9 @@ class InvoiceOut(serializers.ModelSerializer):
     @extend_schema_field(CancellationOut(allow_null=True))
     def get_cancellation(self, obj) -> dict | None:
         """The latest cancellation request of the invoice, if any."""
-        latest = max(obj.cancellations.all(), key=lambda c: c.pk, default=None)  # prefetched by the views
+        # Prefetched by the views; an extra stamp's cancellation is not the invoice's (docs/pac.md).
+        latest = max((c for c in obj.cancellations.all() if c.extra_stamp_id is None), key=lambda c: c.pk,
+                     default=None)
         return cancellation_data(latest) if latest is not None else None
 
     @extend_schema_field(InvoiceLinksOut)

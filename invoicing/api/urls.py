@@ -7,6 +7,7 @@ urlpatterns = [
     path("invoices", views.InvoiceCollection.as_view(), name="api-invoices"),
     path("invoices/<int:pk>", views.InvoiceDetail.as_view(), name="api-invoice"),
     path("invoices/<int:pk>/resend", views.InvoiceResend.as_view(), name="api-invoice-resend"),
+    path("invoices/<int:pk>/withdraw", views.InvoiceWithdraw.as_view(), name="api-invoice-withdraw"),
     path("invoices/<int:pk>/cancel", cancel_views.InvoiceCancel.as_view(), name="api-invoice-cancel"),
     path("invoices/<int:pk>/reissue", cancel_views.InvoiceReissue.as_view(), name="api-invoice-reissue"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<fmt>xml|pdf|zip)$", views.InvoiceDocument.as_view(),
@@ -21,5 +22,6 @@ urlpatterns = [
     path("webhooks", webhooks.WebhookCollection.as_view(), name="api-webhooks"),
     path("webhooks/<int:pk>", webhooks.WebhookDetail.as_view(), name="api-webhook"),
     path("webhooks/<int:pk>/test", webhooks.WebhookTest.as_view(), name="api-webhook-test"),
+    path("webhooks/<int:pk>/rotate-secret", webhooks.WebhookRotateSecret.as_view(), name="api-webhook-rotate"),
     path("webhooks/<int:pk>/deliveries", webhooks.WebhookDeliveries.as_view(), name="api-webhook-deliveries"),
 ]

@@ -38,6 +38,7 @@ from invoicing.models import Cancellation, Invoice
 from invoicing.services import ReceptorData, invoice_issue
 from invoicing.services.documents import PdfNotReady, invoice_email_resend_enqueue
 from invoicing.services.receptor import issues_out, receptor_check
+from invoicing.services.schedule import scheduled_invoice_withdraw
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -116,7 +117,15 @@ class InvoiceCollection(_InvoicesView):
                     "con otro cuerpo responde 422 `idempotency_key_reused` con `invoice_id` y los campos que "
                     "difieren. Sin llave, un ticket ya facturado responde 409 `ticket_already_invoiced` con "
                     "`ticket_id` e `invoice_id` de la factura que lo tiene. El receptor se valida con las reglas "
-                    "del SAT al recibirlo (400 `invalid_receptor`), nunca después al timbrar.",
+                    "del SAT al recibirlo (400 `invalid_receptor`), nunca después al timbrar.\n\n"
+                    "Emisión programada: con «issue_at» (fecha y hora con zona horaria) la factura queda "
+                    "«scheduled»: aparta sus tickets (ni otra factura ni la global los toman) y no tiene folio ni "
+                    "CFDI hasta esa hora; entonces recibe su folio y se sella y timbra con las reglas de ese día, "
+                    "con Fecha = hora del timbrado (a más tardar un minuto después de «issue_at», salvo que el PAC "
+                    "no responda). Antes de su hora se retira con POST /api/v1/invoices/{id}/withdraw. Errores: 400 "
+                    "`issue_at_in_past` (más de 5 minutos en el pasado; hasta 5 minutos se emite ya) y 400 "
+                    "`issue_at_too_late` (después del plazo de facturación de un ticket, o a menos de una hora del "
+                    "límite de 24 h para timbrar la factura global del periodo en que se vendió).",
         parameters=[IDEMPOTENCY_KEY],
         request=InvoiceCreateIn,
         responses={
@@ -147,6 +156,17 @@ class InvoiceCollection(_InvoicesView):
             OpenApiExample("Recibida", response_only=True, status_codes=["202"], value=ex.INVOICE_CREATED),
             OpenApiExample("Recibida, con aviso", response_only=True, status_codes=["202"],
                            value=ex.INVOICE_CREATED_WARNING),
+            OpenApiExample("Emisión programada", request_only=True, value={
+                "ticket_ids": [901], "issue_at": "2026-06-01T09:00:00-06:00",
+                "receptor": {"rfc": "CACX7605101P8", "name": "XOCHILT CASAS CHAVEZ", "tax_regime": "612",
+                             "postal_code": "36257", "cfdi_use": "G03", "emails": ["xochilt@example.com"]}}),
+            OpenApiExample("Programada después del plazo", status_codes=["400"], response_only=True, value={
+                "error": {"code": "issue_at_too_late",
+                          "message": "No se puede programar la factura para el 05/06/2026 09:00: el plazo para "
+                                     "facturar el ticket T-901 termina el 31/05/2026 23:59. Prográmala antes o "
+                                     "factúrala ahora (sin issue_at).",
+                          "details": {"issue_at": ["2026-06-05T09:00:00-06:00"], "ticket_id": 901,
+                                      "latest": "2026-06-01T05:59:59+00:00"}}}),
         ],
     )
     def post(self, request):
@@ -165,6 +185,7 @@ class InvoiceCollection(_InvoicesView):
             actor=str(request.user),
             idempotency_key=key,
             enforce_deadline=False,  # the merchant itself may invoice an expired ticket
+            issue_at=data.validated_data.get("issue_at"),
         )
         invoice = Invoice.objects.prefetch_related("ticket_links").get(pk=invoice.pk)
         context = {"request": request, "warnings": issues_out(warnings)}
@@ -188,6 +209,42 @@ class InvoiceDetail(_InvoicesView):
                              OpenApiExample("Por timbrar", value=ex.INVOICE_PENDING, response_only=True),
                              OpenApiExample("Fallida", value=ex.INVOICE_FAILED, response_only=True)])
     def get(self, request, pk: int):
+        return Response(InvoiceOut(self.get_invoice(request, pk), context={"request": request}).data)
+
+
+class InvoiceWithdraw(_InvoicesView):
+    @extend_schema(
+        summary="Retirar una factura programada",
+        operation_id="invoices_withdraw", tags=[TAG_INVOICES], parameters=[INVOICE_ID],
+        description="Cancela una factura «scheduled» antes de su hora: pasa a «withdrawn», nunca se emite (sin "
+                    "CFDI ni folio) y sus tickets quedan libres para otra factura o la factura global. Errores: "
+                    "404 `not_found`; 409 `not_scheduled` si ya no está programada (una factura timbrada se cancela "
+                    "ante el SAT con POST …/cancel).",
+        request=None,
+        responses={200: InvoiceOut,
+                   409: error("Ya no está programada.", error_example(
+                       "not_scheduled", "Solo se retira una factura programada que aún no se emite; esta está "
+                       "«Timbrada». Si ya está timbrada, cancélala ante el SAT.", {"status": "stamped"}))},
+        examples=[
+            OpenApiExample("Retirada", response_only=True, status_codes=["200"], value={
+                "id": 42, "kind": "ingreso", "status": "withdrawn", "serie": "F", "folio": None, "uuid": None,
+                "currency": "MXN", "exchange_rate": None, "payment_form": "01", "payment_method": "PUE",
+                "subtotal": "100.00", "discount": "0.00", "tax_total": "16.00", "withheld_total": "0.00",
+                "total": "116.00", "issued_at": None, "stamped_at": None, "issue_at": "2026-06-01T09:00:00-06:00",
+                "pac": "", "attempts": 0,
+                "receptor": {"rfc": "CACX7605101P8", "name": "XOCHILT CASAS CHAVEZ", "tax_regime": "612",
+                             "postal_code": "36257", "cfdi_use": "G03", "emails": ["xochilt@example.com"],
+                             "foreign_country": "", "foreign_tax_id": ""},
+                "ticket_ids": [901], "error": None, "links": {"self": "https://facturas.example.com/api/v1/invoices/42"},
+                "cancellation": None, "created_at": "2026-05-30T18:00:00-06:00"}),
+            OpenApiExample("Ya no está programada", response_only=True, status_codes=["409"], value={
+                "error": {"code": "not_scheduled", "message": "Solo se retira una factura programada que aún no se "
+                          "emite; esta está «Timbrada». Si ya está timbrada, cancélala ante el SAT.",
+                          "details": {"status": "stamped"}}}),
+        ],
+    )
+    def post(self, request, pk: int):
+        scheduled_invoice_withdraw(merchant=request.auth.merchant, invoice_id=pk, actor=str(request.user))
         return Response(InvoiceOut(self.get_invoice(request, pk), context={"request": request}).data)
 
 

@@ -5,6 +5,14 @@ whether resending the same sealed XML can ever succeed without a human fixing so
 bad credentials, no stamps left: True) or whether to retry later (network, timeout, 5xx, provider or SAT
 down, unreadable answer: False). Retrying is always safe: the same sealed XML never gets a second UUID
 (PACs answer 307 "timbre previo" with the earlier stamp).
+
+``PacError.outcome`` says what the failed request may have left at the PAC, which decides whether the
+document may go to *another* PAC (failover; the table is in docs/pac.md): NOT_SENT (the PAC never saw it:
+DNS, connection refused, 503 from its gateway) and REFUSED (the PAC answered and refused the request as a
+whole: credentials, account, its link to SAT) certainly made no stamp; UNKNOWN (the answer was lost: read
+timeout, dropped connection, 5xx, garbage) may have; HELD means the PAC says it stamped but did not hand the
+stamp over (307 without data); INVALID means the document itself is refused, by any PAC. The adapters decide
+it from the transport and the wire format, nowhere else.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
+import urllib3.exceptions
 from django.conf import settings
 from lxml import etree
 
@@ -61,27 +70,66 @@ class StatusResult:
     validacion_efos: str = ""
 
 
-class PacError(Exception):
-    """A provider refused or failed. ``message`` is Spanish and readable by a merchant."""
+# What a failed stamp request left behind at the PAC (PacError.outcome).
+NOT_SENT = "not_sent"  # no stamp: the PAC never saw the request (DNS, refused, connect timeout, 503)
+REFUSED = "refused"  # no stamp: the PAC answered and refused the request as a whole (auth, account, SAT link)
+UNKNOWN = "unknown"  # maybe stamped: the answer was lost (read timeout, dropped connection, 5xx, garbage)
+HELD = "held"  # stamped, but the stamp did not come back (307 "timbre previo" without the data)
+INVALID = "invalid"  # the document is refused (CFDI40xxx, 30x, 401…): any PAC would refuse it
+OUTCOMES = (NOT_SENT, REFUSED, UNKNOWN, HELD, INVALID)
+NOT_STAMPED = (NOT_SENT, REFUSED)  # certainly not stamped by this request
 
-    def __init__(self, code: str, message: str, *, permanent: bool, raw: str | bytes = ""):
+
+class PacError(Exception):
+    """A provider refused or failed. ``message`` is Spanish and readable by a merchant.
+
+    ``outcome`` defaults to the safe reading: a transient error may have stamped (UNKNOWN), a permanent one is
+    the document's fault (INVALID). Adapters say NOT_SENT or REFUSED only where the wire proves it.
+    """
+
+    def __init__(self, code: str, message: str, *, permanent: bool, raw: str | bytes = "",
+                 outcome: str | None = None):
         self.code = str(code)
         self.message = message
         self.permanent = permanent
+        self.outcome = outcome or (INVALID if permanent else UNKNOWN)
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown PAC outcome {self.outcome!r}")
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
         self.raw = (raw or "")[:2000]
         super().__init__(f"{self.code}: {message}")
 
     def __repr__(self):
-        return f"PacError(code={self.code!r}, permanent={self.permanent}, message={self.message!r})"
+        return (f"PacError(code={self.code!r}, permanent={self.permanent}, outcome={self.outcome}, "
+                f"message={self.message!r})")
+
+    @property
+    def service_down(self) -> bool:
+        """The PAC itself is failing (network, 5xx, its link to SAT), not this merchant's account or document:
+        what the circuit breaker counts."""
+        return self.outcome in (NOT_SENT, UNKNOWN) or (self.outcome == REFUSED and not self.permanent)
 
 
 class Pac:
     """Base class of every provider. Subclasses implement the four operations."""
 
     name = "base"
+    label = "PAC"  # how people call it (Spanish pages and events)
     concurrent_stamps = 1  # how many of a batch's documents stamp_many sends at once
+
+    @property
+    def circuit_key(self) -> str:
+        """Which service this instance talks to: the circuit breaker's key (every merchant on it shares it)."""
+        return self.name
+
+    def find_stamp(self, sealed_xml: bytes) -> StampResult | None:
+        """The stamp this PAC holds for ``sealed_xml``, or None if it holds none, without ever making one.
+
+        Used to look for a late stamp after a failover (docs/pac.md). A PAC that cannot be asked without
+        stamping raises NotImplementedError.
+        """
+        raise NotImplementedError
 
     def stamp(self, sealed_xml: bytes) -> StampResult:
         raise NotImplementedError
@@ -123,8 +171,31 @@ def timeout() -> float:
     return float(getattr(settings, "PAC_TIMEOUT_SECONDS", 30))
 
 
-def transport_error(provider: str, exc: Exception) -> PacError:
-    """Network trouble is never the document's fault: always transient."""
+def never_connected(exc: BaseException) -> bool:
+    """True when the request never left this machine: DNS failure, connection refused, connect timeout, TLS
+    handshake. Anything later (a reset or a timeout while reading) may come after the PAC acted on it."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        # urllib3: NameResolutionError and a refused or timed-out connect are NewConnectionError/ConnectTimeoutError.
+        if isinstance(current, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError):
+            return True
+        pending.extend([*current.args, getattr(current, "reason", None), current.__cause__, current.__context__])
+    return False
+
+
+def transport_error(provider: str, exc: Exception, *, sent: bool = True) -> PacError:
+    """Network trouble is never the document's fault: always transient. Whether the PAC may have stamped
+    depends on when it happened: before the connection was made, certainly not (``sent=False`` says the
+    failed call was not the stamp request itself, e.g. SW's authentication); a read timeout or a connection
+    lost after sending may come after the PAC stamped."""
+    outcome = NOT_SENT if not sent or never_connected(exc) else UNKNOWN
     if isinstance(exc, requests.Timeout):
         return PacError(
             "timeout",
@@ -132,21 +203,38 @@ def transport_error(provider: str, exc: Exception) -> PacError:
             "obtendremos el mismo folio fiscal.",
             permanent=False,
             raw=str(exc),
+            outcome=outcome,
+        )
+    if outcome == NOT_SENT:
+        return PacError(
+            "connection",
+            f"No fue posible conectar con {provider}. Reintentaremos en unos minutos.",
+            permanent=False,
+            raw=str(exc),
+            outcome=outcome,
         )
     return PacError(
-        "connection",
-        f"No fue posible conectar con {provider}. Reintentaremos en unos minutos.",
+        "connection_lost",
+        f"Se perdió la conexión con {provider} antes de recibir su respuesta. Reintentaremos en unos minutos; si "
+        "ya se había timbrado, obtendremos el mismo folio fiscal.",
         permanent=False,
         raw=str(exc),
+        outcome=outcome,
     )
 
 
 def server_error(provider: str, status: int, body: bytes | str) -> PacError:
+    """A non-200 answer without a business result. 503 (a gateway with no server to hand the request to,
+    maintenance) and 4xx other than the adapters' own (a path or method refused) reject the request before any
+    processing; 500 and the other 5xx can come from a crash after the stamp was made (PROTOCOLS.md §1.1)."""
+    before_processing = status == 503 or 400 <= status < 500
     return PacError(
         f"http_{status}",
-        f"{provider} tuvo una falla interna (HTTP {status}). Reintentaremos en unos minutos.",
+        f"{provider} no está disponible (HTTP {status}). Reintentaremos en unos minutos." if before_processing
+        else f"{provider} tuvo una falla interna (HTTP {status}). Reintentaremos en unos minutos.",
         permanent=False,
         raw=body,
+        outcome=NOT_SENT if before_processing else UNKNOWN,
     )
 
 
@@ -243,4 +331,5 @@ def require_credentials(provider: str, password: str) -> None:
             "config",
             f"Falta configurar la contraseña (o el token) de {provider} en los datos del comercio.",
             permanent=True,
+            outcome=NOT_SENT,
         )

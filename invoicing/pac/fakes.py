@@ -4,7 +4,19 @@ For the PAC tests (tests/invoicing/pac) and the reliability suite (bench/faults.
 this module at run time. They answer with the payload shapes captured in ../shared/pac/PROTOCOLS.md (envelope prefixes, field order,
 HTTP status per error family) and check the requests the way the real services do (SOAPAction, namespaces,
 base64 once, multipart part name, Bearer token). A test picks the answer with ``server.modes[operation]``:
-"ok" (default), "timeout" (sleep past the client timeout), "http500", "malformed", or an error family.
+"ok" (default), "timeout" (sleep past the client timeout, then answer 504 without processing), "http500",
+"malformed", or an error family.
+
+Failure shapes for the failover tests (docs/pac.md), on top of the modes:
+- ``down()`` / ``up()``: the port refuses connections, then listens again (same port);
+- "drop": process the request (a stamp is made and kept), then close the connection without an answer;
+- "late": process it only after ``sleep_seconds`` (the client gave up meanwhile), so the stamp appears late;
+- "http503": a gateway's "Service Unavailable" page, the request never processed;
+- ``latency[operation]``: seconds every answer waits after processing (slow answers; the stamp is kept);
+- ``faults[operation] = (mode, rate)``: that share of the requests get ``mode`` (a seeded ``rng``);
+- ``resend_modes[operation] = mode``: a document seen before (a resend of the same sealed XML) gets ``mode``;
+  by default a resend gets the real answer, 307 "timbre previo" with the earlier stamp.
+``issued()`` is the fake's own ledger of the UUIDs it stamped.
 """
 
 from __future__ import annotations
@@ -14,8 +26,10 @@ import email.parser
 import email.policy
 import hashlib
 import json
+import random
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid as uuidlib
@@ -38,31 +52,84 @@ class FakeServer:
 
     def __init__(self):
         self.modes: dict[str, str] = {}
+        self.faults: dict[str, tuple[str, float]] = {}
+        self.resend_modes: dict[str, str] = {}
+        self.latency: dict[str, float] = {}
+        self.rng = random.Random(0)
         self.requests: list[dict] = []
         self.sleep_seconds = 2.0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        self._port = 0
+        self._listen()
+
+    def _listen(self):
+        # A deep accept queue: with many requests in flight a full one refuses connections, which would look
+        # like the PAC being down.
+        server_class = type("FakeHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self.httpd = server_class(("127.0.0.1", self._port), self._handler_class())
         self.httpd.daemon_threads = True
+        self._port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def is_down(self) -> bool:
+        return self.httpd is None
 
     def start(self):
         self.thread.start()
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+    def down(self):
+        """Refuse connections (nothing listens on the port) until ``up()``."""
+        if self.httpd is not None:
+            self.stop()
+            self.httpd = None
+
+    def up(self):
+        """Listen again on the same port."""
+        if self.httpd is None:
+            self._listen()
+            self.start()
 
     def reset(self):
+        self.up()
         self.modes.clear()
+        self.faults.clear()
+        self.resend_modes.clear()
+        self.latency.clear()
+        self.rng = random.Random(0)
         self.requests.clear()
+        self._seen.clear()
 
     def mode(self, operation: str) -> str:
         return self.modes.get(operation, "ok")
+
+    def pick_mode(self, operation: str, document: str | None = None) -> str:
+        """The answer for this request: the operation's mode, else the resend mode for a document seen before,
+        else a fault drawn at its rate, else "ok"."""
+        mode = self.mode(operation)
+        if mode != "ok":
+            return mode
+        with self._lock:
+            if document is not None:
+                seen = document in self._seen
+                self._seen.add(document)
+                if seen and operation in self.resend_modes:
+                    return self.resend_modes[operation]
+            fault = self.faults.get(operation)
+            if fault is not None and self.rng.random() < fault[1]:
+                return fault[0]
+        return "ok"
 
     def calls(self, operation: str) -> list[dict]:
         return [r for r in self.requests if r["operation"] == operation]
@@ -83,6 +150,17 @@ class FakeServer:
                 if status == "timeout":
                     time.sleep(server.sleep_seconds)
                     status, headers, payload = 504, {}, b""
+                if status == "drop":  # processed; the answer is lost with the connection
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                if status == "http503":
+                    status, headers, payload = 503, {"Content-Type": "text/html"}, (
+                        b"<html><body><h1>503 Service Temporarily Unavailable</h1><hr><center>nginx</center>"
+                        b"</body></html>")
                 try:
                     self.send_response(status)
                     for name, value in {"Server": "nginx", **headers}.items():
@@ -103,6 +181,22 @@ class FakeServer:
 
     def handle(self, method, path, headers, body):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def before_processing(self, operation: str, mode: str):
+        """The generic shapes that answer without processing; None lets the operation run."""
+        if mode in ("timeout", "http503"):
+            return mode, {}, b""
+        if mode == "late":
+            time.sleep(self.sleep_seconds)  # the client gives up meanwhile; the stamp is made anyway
+        return None
+
+    def after_processing(self, operation: str, mode: str, answer):
+        if mode == "drop":
+            return "drop", {}, b""
+        delay = self.latency.get(operation, 0)
+        if delay:
+            time.sleep(delay)
+        return answer
 
 
 def add_fake_tfd(sealed: bytes, uuid: str, fecha: str, *, rfc_prov: str = "CVD110412TF6") -> tuple[bytes, str]:
@@ -216,9 +310,12 @@ class FinkokFake(FakeServer):
         if any(etree.QName(c).namespace != ns for c in op):
             return finkok_fault("Unqualified child element")
         self.requests.append({"operation": name, "fields": fields, "body": body, "path": path})
-        mode = self.mode(name)
-        if mode == "timeout":
-            return "timeout", {}, b""
+        document = hashlib.sha256((fields["xml"].text or "").encode()).hexdigest() \
+            if name == "stamp" and "xml" in fields else None
+        mode = self.pick_mode(name, document)
+        early = self.before_processing(name, mode)
+        if early is not None:
+            return early
         if mode == "http500":
             return finkok_fault("local variable 'invoice' referenced before assignment")
         if mode == "malformed":
@@ -227,12 +324,17 @@ class FinkokFake(FakeServer):
         handler = getattr(self, f"op_{name}", None)
         if handler is None:
             return finkok_fault(f"Unknown operation {name}")
-        result = handler(text, fields, mode)
-        if isinstance(result, tuple):
-            return result
-        payload = finkok_envelope(ns, f"<tns:{name}Response><tns:{name}Result>{result}</tns:{name}Result>"
-                                      f"</tns:{name}Response>")
-        return 200, {"Content-Type": "text/xml; charset=utf-8"}, payload
+        result = handler(text, fields, "ok" if mode in ("drop", "late") else mode)
+        if not isinstance(result, tuple):
+            payload = finkok_envelope(ns, f"<tns:{name}Response><tns:{name}Result>{result}</tns:{name}Result>"
+                                          f"</tns:{name}Response>")
+            result = 200, {"Content-Type": "text/xml; charset=utf-8"}, payload
+        return self.after_processing(name, mode, result)
+
+    def issued(self) -> set[str]:
+        """Every UUID this fake stamped (its ledger)."""
+        with self.stamp_lock:
+            return {uuid for uuid, _ in self.stamps.values()}
 
     # stamp.wsdl
 
@@ -411,22 +513,45 @@ class SwFake(FakeServer):
         if operation is None:
             return 404, {"Content-Type": "text/plain"}, b"Not Found"
         self.requests.append({"operation": operation, "headers": dict(headers), "body": body, "path": path})
-        mode = self.mode(operation)
-        if mode == "timeout":
-            return "timeout", {}, b""
+        # The multipart body differs by boundary on each send: the document is the part, hashed in stamp().
+        mode = self.pick_mode(operation, self._document(headers, body) if operation == "stamp" else None)
+        early = self.before_processing(operation, mode)
+        if early is not None:
+            return early
         if mode == "http500":
             return 500, {"Content-Type": "text/html"}, b"<html><body><h1>500 Internal Server Error</h1></body></html>"
         if mode == "malformed":
             return 200, {"Content-Type": "application/json"}, b'{"data": {"tfd": "<tfd:Timbre'
         if operation == "auth":
-            return self.auth(body, mode)
+            return self.after_processing(operation, mode, self.auth(body, mode))
         auth = headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""
         if not token:
             return sw_error(400, "AU4101 - El token proporcionado viene vacio.")
         if token not in self.tokens:
             return 401, {"Content-Type": "text/plain"}, b""
-        return getattr(self, operation)(headers, body, mode)
+        answer = getattr(self, operation)(headers, body, "ok" if mode in ("drop", "late") else mode)
+        return self.after_processing(operation, mode, answer)
+
+    @staticmethod
+    def _sealed_part(headers, body) -> bytes | None:
+        content_type = headers.get("Content-Type", "")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        if not message.is_multipart():
+            return None
+        parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
+        return parts["xml"].get_payload(decode=True) if "xml" in parts else None
+
+    def _document(self, headers, body) -> str | None:
+        sealed = self._sealed_part(headers, body)
+        return hashlib.sha256(sealed).hexdigest() if sealed is not None else None
+
+    def issued(self) -> set[str]:
+        """Every UUID this fake stamped (its ledger)."""
+        with self._lock:
+            return {uuid for uuid, _, _ in self.stamps.values()}
 
     def auth(self, body, mode):
         self.auth_count += 1
@@ -440,20 +565,18 @@ class SwFake(FakeServer):
                              "status": "success"})
 
     def stamp(self, headers, body, mode):
-        content_type = headers.get("Content-Type", "")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-        )
-        parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()} \
-            if message.is_multipart() else {}
-        if "xml" not in parts:
+        sealed = self._sealed_part(headers, body)
+        if sealed is None:
             return sw_error(400, "Error al leer el xml", "No se encontró la parte xml")
-        sealed = parts["xml"].get_payload(decode=True)
         if mode == "cfdi40102":
             return sw_error(400, "CFDI40102 - El resultado de la digestión debe ser igual al resultado de la "
                                  "desencripción del sello.")
         if mode == "301":
             return sw_error(400, "301. XML mal formado.")
+        with self._lock:  # the same document sent twice at once still gets one UUID
+            return self._stamp_once(sealed, mode)
+
+    def _stamp_once(self, sealed: bytes, mode: str):
         key = hashlib.sha256(sealed).hexdigest()
         if key in self.stamps:
             uuid, tfd, cfdi = self.stamps[key]

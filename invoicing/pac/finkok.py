@@ -19,7 +19,9 @@ from django.conf import settings
 from . import sat_status, soap
 from .base import (
     CANCELLED,
+    HELD,
     IN_PROCESS,
+    REFUSED,
     REJECTED,
     CancelResult,
     Pac,
@@ -90,6 +92,11 @@ CANCEL_STATUS: dict[str, tuple[str, str]] = {
 }
 
 
+# Incidences that refuse the request as a whole, whatever the document: the account, the credentials, or
+# Finkok's own link to SAT. Finkok answered and made no stamp, so another PAC may be asked (failover).
+REFUSED_CODES = {"300", "501", "701", "702", "703", "706", "708", "709", "718", "719", "720"}
+
+
 def stamp_error(code: str, text: str, raw) -> PacError:
     """Turn an incidence into a PacError; SAT matrix codes (CFDI40xxx) are always the document's fault."""
     code = (code or "").strip()
@@ -100,12 +107,14 @@ def stamp_error(code: str, text: str, raw) -> PacError:
     else:
         # An unknown business code on HTTP 200: Finkok looked at the document and refused it.
         message, permanent = (text or "Finkok rechazó el comprobante."), True
+    outcome = REFUSED if code in REFUSED_CODES else HELD if code == "307" else None
     return PacError(code or "unknown", f"Finkok: {message}" if not message.startswith("Finkok") else message,
-                    permanent=permanent, raw=raw)
+                    permanent=permanent, raw=raw, outcome=outcome)
 
 
 class FinkokPac(Pac):
     name = "finkok"
+    label = PROVIDER
 
     @property
     def concurrent_stamps(self) -> int:
@@ -120,6 +129,10 @@ class FinkokPac(Pac):
         self.retry_307_delay = retry_307_delay
         self.retry_307_attempts = retry_307_attempts
         self.session = requests.Session()
+
+    @property
+    def circuit_key(self) -> str:
+        return f"{self.name}:{self.base_url}"
 
     def _url(self, service: str) -> str:
         # The WSDL's soap:address is the path without ".wsdl" (PHP SoapClient posts there).
@@ -151,7 +164,17 @@ class FinkokPac(Pac):
             "minutos para recuperarlo (se conservará el mismo folio fiscal).",
             permanent=False,
             raw=recover_error.raw if recover_error else error.raw,
+            outcome=HELD,
         )
+
+    def find_stamp(self, sealed_xml: bytes) -> StampResult | None:
+        """``stamped`` recovers a stamp and never makes one: 603 means Finkok holds none for this XML."""
+        result, error = self._stamp_call("stamped", base64.b64encode(sealed_xml).decode("ascii"))
+        if result is not None:
+            return StampResult(**{**result.__dict__, "already_stamped": True})
+        if error.code == "603":
+            return None
+        raise error
 
     def _stamp_call(self, operation: str, xml_b64: str) -> tuple[StampResult | None, PacError | None]:
         body = soap.envelope(operation, STAMP_NS, [("xml", xml_b64), *self._creds()])

@@ -161,6 +161,11 @@ def _sat_down() -> PacError | None:
 
 class SandboxPac(Pac):
     name = "sandbox"
+    label = "PAC sandbox"
+
+    def find_stamp(self, sealed_xml: bytes) -> StampResult | None:
+        row = SandboxStamp.objects.filter(xml_sha256=hashlib.sha256(bytes(sealed_xml)).hexdigest()).first()
+        return self._result(row, already_stamped=True) if row is not None else None
 
     def _latency(self, documents: int) -> None:
         latency = float(getattr(settings, "SANDBOX_PAC_LATENCY_MS", 0) or 0)

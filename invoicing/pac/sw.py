@@ -21,7 +21,10 @@ from django.conf import settings
 
 from . import sat_status
 from .base import (
+    HELD,
     IN_PROCESS,
+    NOT_SENT,
+    REFUSED,
     REJECTED,
     CancelResult,
     Pac,
@@ -84,21 +87,22 @@ def error_from_body(body: dict, http_status: int, raw) -> PacError:
         shown = f"{shown} ({detail})"
     if upper.startswith("AU") or http_status == 401:
         return PacError(code or "401", "SW Sapien rechazó las credenciales o el token: revisa la configuración del "
-                        f"PAC. Detalle: {shown}", permanent=True, raw=raw)
+                        f"PAC. Detalle: {shown}", permanent=True, raw=raw, outcome=REFUSED)
     if upper == "307":
         return PacError("307", "El CFDI ya había sido timbrado y SW Sapien no devolvió el timbre previo. "
-                        "Reintentaremos para recuperarlo.", permanent=False, raw=raw)
+                        "Reintentaremos para recuperarlo.", permanent=False, raw=raw, outcome=HELD)
     if http_status >= 500:
         return server_error(PROVIDER, http_status, raw)
     if upper in ("708",) or "intermiten" in shown.lower():
         return PacError(code or "708", f"SW Sapien no pudo comunicarse con el SAT: {shown}. Reintentaremos.",
-                        permanent=False, raw=raw)
+                        permanent=False, raw=raw, outcome=REFUSED)
     # CFDI40xxx, 30x, CO/CC/CA… and any other coded refusal: the document (or account) is at fault.
     return PacError(code or f"http_{http_status}", f"SW Sapien: {shown}", permanent=True, raw=raw)
 
 
 class SwPac(Pac):
     name = "sw"
+    label = PROVIDER
 
     @property
     def concurrent_stamps(self) -> int:
@@ -116,6 +120,10 @@ class SwPac(Pac):
         )
         self.session = requests.Session()
 
+    @property
+    def circuit_key(self) -> str:
+        return f"{self.name}:{self.base_url}"
+
     # --- authentication ------------------------------------------------------------------------------
 
     def _cache_key(self) -> tuple[str, str, str]:
@@ -130,8 +138,9 @@ class SwPac(Pac):
             cached = _tokens.get(key)
             if cached and not refresh and cached[1] - TOKEN_MARGIN_SECONDS > time.time():
                 return cached[0]
+        # Authenticating stamps nothing: whatever goes wrong here, no document was sent.
         body, status, raw = self._request("POST", f"{self.base_url}/v2/security/authenticate",
-                                          json={"user": self.username, "password": self.password})
+                                          json={"user": self.username, "password": self.password}, sent=False)
         data = body.get("data") or {}
         if status != 200 or body.get("status") != "success" or not data.get("token"):
             raise error_from_body(body, status if status != 200 else 401, raw)
@@ -145,32 +154,40 @@ class SwPac(Pac):
             _tokens[key] = (data["token"], expires)
         return data["token"]
 
-    def _request(self, method: str, url: str, *, token: str | None = None, **kwargs) -> tuple[dict, int, str]:
+    def _request(self, method: str, url: str, *, token: str | None = None, sent: bool = True,
+                 **kwargs) -> tuple[dict, int, str]:
         headers = kwargs.pop("headers", {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = self.session.request(method, url, headers=headers, timeout=timeout(), **kwargs)
         except requests.RequestException as exc:
-            raise transport_error(PROVIDER, exc) from exc
+            raise transport_error(PROVIDER, exc, sent=sent) from exc
         raw = excerpt(response.content)
         try:
             body = response.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            if response.status_code >= 500:
-                raise server_error(PROVIDER, response.status_code, raw)
             if response.status_code == 401:
                 return {}, 401, raw
+            if response.status_code >= 400:  # a gateway's or the router's page, not SW's JSON envelope
+                raise server_error(PROVIDER, response.status_code, raw)
             raise malformed(PROVIDER, raw)
         return body, response.status_code, raw
 
     def _authorized(self, method: str, url: str, **kwargs) -> tuple[dict, int, str]:
-        body, status, raw = self._request(method, url, token=self.token(), **kwargs)
+        body, status, raw = self._request(method, url, token=self._token_before_sending(), **kwargs)
         if status == 401 and self.username:
-            body, status, raw = self._request(method, url, token=self.token(refresh=True), **kwargs)
+            body, status, raw = self._request(method, url, token=self._token_before_sending(refresh=True), **kwargs)
         return body, status, raw
+
+    def _token_before_sending(self, *, refresh: bool = False) -> str:
+        try:
+            return self.token(refresh=refresh)
+        except PacError as exc:
+            exc.outcome = NOT_SENT  # whatever went wrong, the document itself was not sent
+            raise
 
     # --- operations ----------------------------------------------------------------------------------
 

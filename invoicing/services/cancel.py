@@ -18,6 +18,10 @@ has not answered, and record the final answer:
 
 Every step writes its event rows and sends the ``invoice.cancellation_updated`` webhook. A reissue
 (services/reissue.py) creates its request ``waiting``: it is sent once the replacement is stamped.
+
+A request for an extra stamp (``extra_stamp_cancellation``, services/duplicates.py) cancels that second UUID,
+motivo 02, at the PAC that stamped it, through the same steps; the invoice, its status and its tickets never
+move for it, and its webhook is ``invoice.duplicate_stamp``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from invoicing.services.cancel_plan import (  # noqa: F401 - callers import the 
     invoice_facts,
     related_blockers,
 )
+from invoicing.services.duplicates_notify import duplicate_stamp_updated, merchant_email_on_commit
 from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -63,8 +68,28 @@ ENTITY = "cancellation"
 CLAIM_SECONDS = 120  # a worker holding a request this long without finishing has died: another takes it
 
 
-def get_pac(merchant):  # through the module, so that a test pointing invoicing.pac.get_pac at a fake is heard
-    return pacs.get_pac(merchant)
+def get_pac(merchant, name: str = ""):  # through the module, so that a test pointing invoicing.pac.get_pac at a fake is heard
+    """The merchant's PAC called ``name``: a CFDI is cancelled and followed at the PAC that stamped it (the
+    secondary, after a failover)."""
+    return pacs.pac_named(merchant, name)
+
+
+def _target(cancellation: Cancellation) -> tuple[str, object]:
+    """The UUID this request cancels and the PAC it goes to: the invoice's, or the extra stamp's."""
+    invoice = cancellation.invoice
+    extra = cancellation.extra_stamp
+    if extra is not None:
+        return str(extra.uuid).upper(), get_pac(invoice.merchant, extra.pac)
+    return str(invoice.uuid).upper(), get_pac(invoice.merchant, invoice.pac)
+
+
+def _updated(cancellation: Cancellation, invoice: Invoice) -> None:
+    """The webhook of a step: the invoice's cancellation, or the extra stamp's."""
+    if cancellation.extra_stamp_id:
+        cancellation.refresh_from_db()
+        duplicate_stamp_updated(cancellation.extra_stamp, cancellation)
+    else:
+        notify.cancellation_updated(cancellation, invoice)
 
 
 # --- the request ---------------------------------------------------------------------------------------
@@ -125,6 +150,25 @@ def _request(*, merchant, invoice_id, motive, replacement_id, tickets, actor, so
     return cancellation
 
 
+def extra_stamp_cancellation(extra, *, actor: str = "timbrado") -> Cancellation:
+    """Request the cancellation of an extra stamp (motivo 02), sent after commit. The invoice does not move."""
+    invoice = extra.invoice
+    now = timezone.now()
+    acceptance = rules.acceptance(invoice_facts(invoice), at=now)  # the same document: the same facts
+    cancellation = Cancellation.objects.create(
+        merchant_id=invoice.merchant_id, invoice=invoice, extra_stamp=extra, motive="02", tickets_action=T.NONE,
+        status=C.REQUESTED, source=Cancellation.Source.DUPLICATE, actor=actor,
+        requires_acceptance=acceptance.required, acceptance_reason=acceptance.reason,
+        deadline=invoice_deadline(invoice).last_day, next_check_at=now,
+    )
+    record_event(merchant_id=invoice.merchant_id, entity=ENTITY, object_id=cancellation.pk, from_status="",
+                 to_status=C.REQUESTED, actor=actor,
+                 reason=f"timbre sobrante {str(extra.uuid).upper()} de la factura #{invoice.pk}: motivo 02. "
+                        f"{acceptance.message}", data={"extra_stamp": str(extra.uuid).upper()})
+    _advance_on_commit(cancellation.pk)
+    return cancellation
+
+
 def _advance_on_commit(cancellation_id: int) -> None:
     enqueue_on_commit("invoicing.tasks_cancel.advance_cancellation", cancellation_id, queue=BULK, group="cancel")
 
@@ -145,7 +189,7 @@ def _claim(cancellation_id: int) -> Cancellation | None:
         next_check_at=now + dt.timedelta(seconds=CLAIM_SECONDS))
     if not claimed:
         return None
-    return Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation_id)
+    return Cancellation.objects.select_related("invoice__merchant", "replacement", "extra_stamp").get(pk=cancellation_id)
 
 
 def cancellation_advance(*, cancellation_id: int) -> str:
@@ -240,8 +284,8 @@ def _send(cancellation: Cancellation) -> None:
     try:
         csd = _certificate(invoice)
         replacement_uuid = str(cancellation.replacement.uuid).upper() if cancellation.replacement_id else None
-        result = get_pac(invoice.merchant).cancel(uuid=str(invoice.uuid).upper(), motivo=cancellation.motive,
-                                                  replacement_uuid=replacement_uuid, certificate=csd)
+        uuid, pac = _target(cancellation)
+        result = pac.cancel(uuid=uuid, motivo=cancellation.motive, replacement_uuid=replacement_uuid, certificate=csd)
     except PacError as exc:
         if exc.permanent:
             _finish(cancellation, C.REFUSED, code=exc.code, message=exc.message)
@@ -261,7 +305,8 @@ def _send(cancellation: Cancellation) -> None:
     elif result.status == IN_PROCESS:
         # SAT took the request (201/202), which is not yet a cancellation: its status service says what it is.
         _to_pending(cancellation, result)
-        _poll(Cancellation.objects.select_related("invoice__merchant", "replacement").get(pk=cancellation.pk))
+        _poll(Cancellation.objects.select_related("invoice__merchant", "replacement", "extra_stamp")
+              .get(pk=cancellation.pk))
     else:
         _finish(cancellation, C.REFUSED, code=result.code, message=result.message, acuse=result.acuse)
 
@@ -272,6 +317,10 @@ def _to_pending(cancellation: Cancellation, result) -> None:
     if transition(cancellation, entity=ENTITY, to=C.PENDING, expected=C.REQUESTED, actor="PAC",
                   reason=f"{result.code}: {result.message}"[:500], last_code=str(result.code)[:40],
                   last_message=result.message, acuse=result.acuse, updated_at=timezone.now()):
+        if cancellation.extra_stamp_id:  # the invoice is not what is being cancelled
+            _updated(cancellation, invoice)
+            cancellation.status = C.PENDING
+            return
         invoice_transition(invoice, to=S.CANCEL_PENDING, expected=S.CANCELLING, actor="PAC",
                            reason=f"el SAT recibió la solicitud ({result.code}); "
                                   + ("en espera de la respuesta del receptor" if cancellation.requires_acceptance
@@ -285,8 +334,9 @@ def _poll(cancellation: Cancellation) -> None:
     """Ask SAT (through the PAC) where the request stands."""
     invoice = cancellation.invoice
     try:
-        status = get_pac(invoice.merchant).status(uuid=str(invoice.uuid).upper(), emisor_rfc=invoice.merchant.rfc,
-                                                  receptor_rfc=invoice.receptor_rfc, total=invoice.total)
+        uuid, pac = _target(cancellation)
+        status = pac.status(uuid=uuid, emisor_rfc=invoice.merchant.rfc, receptor_rfc=invoice.receptor_rfc,
+                            total=invoice.total)
     except PacError as exc:
         _later(cancellation, exc.code, exc.message)
         return
@@ -320,6 +370,9 @@ def _finish(cancellation: Cancellation, outcome: str, *, code: str, message: str
             fields["acuse"] = acuse
         transition(current, entity=ENTITY, to=outcome, expected=current.status, actor="SAT",
                    reason=f"{code}: {message}"[:500], **fields)
+        if current.extra_stamp_id:
+            _extra_finished(current, invoice, outcome, code=code, message=message)
+            return
         if outcome == C.CANCELLED:
             invoice_transition(invoice, to=S.CANCELLED, expected=CANCELLATION, actor="SAT",
                                reason=f"cancelada (motivo {current.motive}): {message}"[:500],
@@ -338,6 +391,22 @@ def _finish(cancellation: Cancellation, outcome: str, *, code: str, message: str
                 notify.merchant_on_commit(current.pk, outcome)
         notify.cancellation_updated(current, invoice)
         notify.documents_on_commit(current.pk, outcome)
+
+
+def _extra_finished(cancellation: Cancellation, invoice: Invoice, outcome: str, *, code: str, message: str) -> None:
+    """SAT's final answer on an extra stamp: the invoice keeps its status; the merchant hears either way, and a
+    stamp that stays vigente needs a person."""
+    extra = cancellation.extra_stamp
+    cancelled = outcome == C.CANCELLED
+    record_event(merchant_id=invoice.merchant_id, entity="invoice", object_id=invoice.pk, from_status=invoice.status,
+                 to_status=invoice.status, actor="SAT",
+                 reason=(f"Timbre sobrante {str(extra.uuid).upper()} cancelado (motivo 02)." if cancelled else
+                         f"El timbre sobrante {str(extra.uuid).upper()} no se pudo cancelar ({code}: {message})."
+                         )[:500],
+                 data={"kind": "extra_stamp", "extra_stamp": str(extra.uuid).upper(), "cancellation_id": cancellation.pk,
+                       "outcome": outcome})
+    _updated(cancellation, invoice)
+    merchant_email_on_commit(extra.pk, "cancelled" if cancelled else "not_cancelled")
 
 
 def _tickets_follow(cancellation: Cancellation, invoice: Invoice) -> None:
@@ -362,4 +431,4 @@ def _tickets_follow(cancellation: Cancellation, invoice: Invoice) -> None:
 
 
 def latest_cancellation(invoice: Invoice) -> Cancellation | None:
-    return invoice.cancellations.order_by("-pk").first()
+    return invoice.cancellations.filter(extra_stamp__isnull=True).order_by("-pk").first()

@@ -152,6 +152,10 @@ def _refusal(invoice, motive, replacement, deadline, at, *, internal, waiting_re
                        "respuesta del SAT.", {"status": invoice.status}, status=409)
     if invoice.status == S.CANCELLED:
         return _refuse("already_cancelled", "Esta factura ya está cancelada.", {"status": invoice.status}, 409)
+    if invoice.status == S.SCHEDULED:
+        return _refuse("not_stamped", "Esta factura está programada y aún no se emite: retírala con POST "
+                       f"/api/v1/invoices/{invoice.pk}/withdraw (o «Cancelar la emisión programada» en la "
+                       "administración); no hay nada que cancelar ante el SAT.", {"status": invoice.status}, 409)
     if invoice.status != S.STAMPED:
         return _refuse("not_stamped", "Solo se cancelan facturas timbradas.", {"status": invoice.status}, 409)
     if motive not in rules.MOTIVES:
@@ -206,4 +210,4 @@ def _replacement_problem(invoice: Invoice, replacement: Invoice | None) -> Invoi
 
 
 def _active(invoice: Invoice) -> Cancellation | None:
-    return invoice.cancellations.filter(status__in=Cancellation.ACTIVE).first()
+    return invoice.cancellations.filter(status__in=Cancellation.ACTIVE, extra_stamp__isnull=True).first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import fields
@@ -17,6 +18,7 @@ from invoicing.lifecycle import FINAL
 from invoicing.models import Invoice, InvoiceTicket
 from invoicing.services.issue_write import MONEY_FIELDS, TicketValues, issued_invoice_write, tickets_read
 from invoicing.services.receptor import ReceptorData, receptor_check, receptor_normalized
+from invoicing.services.schedule import schedule_check, schedule_instant
 from invoicing.stamp_queue import stamp_queue_wake_on_commit
 from tickets import eligibility
 from tickets.eligibility import ticket_eligibility
@@ -26,8 +28,12 @@ MAX_TICKETS_PER_INVOICE = 50
 
 
 def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData, actor: str = "",
-                  idempotency_key: str | None = None, enforce_deadline: bool = True, language: str = "") -> Invoice:
+                  idempotency_key: str | None = None, enforce_deadline: bool = True, language: str = "",
+                  issue_at: dt.datetime | None = None) -> Invoice:
     """Tie the tickets to a new pending invoice (one guarded write) and queue its stamping after commit.
+
+    With ``issue_at`` in the future the invoice is ``scheduled`` instead: it holds the tickets, and is numbered
+    and stamped from that time on (services/schedule.py, which says which instants are accepted).
 
     A ticket belongs to at most one live ingreso: its status moves open → invoiced here, guarded, so two
     concurrent requests for one ticket produce exactly one invoice. ``enforce_deadline`` is on for shoppers
@@ -45,14 +51,16 @@ def invoice_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Recept
     def issue() -> Invoice:
         receptor_check(receptor)
         return _issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor, actor=actor,
-                      idempotency_key=idempotency_key, enforce_deadline=enforce_deadline, language=language)
+                      idempotency_key=idempotency_key, enforce_deadline=enforce_deadline, language=language,
+                      issue_at=issue_at)
 
     return idempotent_issue(merchant=merchant, ticket_ids=ticket_ids, receptor=receptor,
-                            idempotency_key=idempotency_key, issue=issue)
+                            idempotency_key=idempotency_key, issue=issue, issue_at=issue_at)
 
 
 def idempotent_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: ReceptorData,
-                     idempotency_key: str | None, issue: Callable[[], Invoice]) -> Invoice:
+                     idempotency_key: str | None, issue: Callable[[], Invoice],
+                     issue_at: dt.datetime | None = None) -> Invoice:
     """``issue()``, unless the key already made the invoice: then that invoice (or ``idempotency_key_reused``).
 
     ``issue`` stores the key on the invoice in the write that takes the tickets, so a request that lost the race
@@ -63,21 +71,21 @@ def idempotent_issue(*, merchant: Merchant, ticket_ids: list[int], receptor: Rec
     if not idempotency_key:
         return issue()
     existing = invoice_by_idempotency_key(merchant=merchant, key=idempotency_key, ticket_ids=ticket_ids,
-                                          receptor=receptor)
+                                          receptor=receptor, issue_at=issue_at)
     if existing is not None:
         return existing
     try:
         return issue()
     except (InvoicingError, IntegrityError):
         existing = invoice_by_idempotency_key(merchant=merchant, key=idempotency_key, ticket_ids=ticket_ids,
-                                              receptor=receptor)
+                                              receptor=receptor, issue_at=issue_at)
         if existing is not None:
             return existing
         raise
 
 
 def invoice_by_idempotency_key(*, merchant: Merchant, key: str, ticket_ids: list[int],
-                               receptor: ReceptorData) -> Invoice | None:
+                               receptor: ReceptorData, issue_at: dt.datetime | None = None) -> Invoice | None:
     """The merchant's invoice made with ``key`` if it was made from these tickets and this (normalised)
     receptor; None when the key is unused; ``idempotency_key_reused`` (422) naming what differs otherwise."""
     invoice = Invoice.objects.filter(merchant=merchant, idempotency_key=key).first()
@@ -89,6 +97,8 @@ def invoice_by_idempotency_key(*, merchant: Merchant, key: str, ticket_ids: list
     stored = invoice_receptor(invoice)
     differs += [f"receptor.{name}" for name in RECEPTOR_FIELDS
                 if _comparable(getattr(stored, name)) != _comparable(getattr(receptor, name))]
+    if invoice.issue_at != issue_at:
+        differs.append("issue_at")
     if differs:
         raise InvoicingError(
             "idempotency_key_reused",
@@ -134,29 +144,36 @@ def live_invoice_id(ticket_id: int) -> int | None:
 ISSUE_ATTEMPTS = 3
 
 
-def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline, language="") -> Invoice:
+def _issue(*, merchant, ticket_ids, receptor, actor, idempotency_key, enforce_deadline, language="",
+           issue_at=None) -> Invoice:
     ids = sorted(set(ticket_ids))
     if not ids:
         raise InvoicingError("no_tickets", "Indica al menos un ticket para facturar.", status=422)
     if len(ids) > MAX_TICKETS_PER_INVOICE:
         raise InvoicingError("too_many_tickets",
                              f"Una factura puede incluir hasta {MAX_TICKETS_PER_INVOICE} tickets.", status=422)
+    scheduled = schedule_instant(issue_at)  # None: now (also for an instant a few minutes past)
     # Read and check, then write guarded (services/issue_write.py): if a ticket changed in between, nothing is
     # written and the next read says what changed. Inside a caller's transaction, a savepoint keeps a failed
     # write (a raced Idempotency-Key) from breaking it; on its own the write needs no transaction of ours.
     for _ in range(ISSUE_ATTEMPTS):
         tickets = tickets_read(merchant_id=merchant.pk, ids=ids)
         _check(merchant, ids, tickets, enforce_deadline=enforce_deadline)
-        invoice = _new_invoice(merchant, tickets, receptor, idempotency_key)
+        if scheduled:
+            schedule_check(merchant=merchant, ticket_ids=ids, issue_at=scheduled)
+        invoice = _new_invoice(merchant, tickets, receptor, idempotency_key, issue_at=issue_at,
+                               scheduled=bool(scheduled))
         invoice.language = language
         with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
-            written = issued_invoice_write(invoice, tickets, actor=actor)
+            # A scheduled invoice takes its folio at its time (services/schedule.py): withdrawn, it used none.
+            written = issued_invoice_write(invoice, tickets, actor=actor, allocate_folio=not scheduled)
         if written:
             break
     else:
         raise InvoicingError("tickets_busy", "Los tickets están cambiando en este momento; intenta de nuevo.",
                              status=409)
-    stamp_queue_wake_on_commit()  # the invoice waits in the stamping queue (invoicing/stamp_queue.py)
+    if not scheduled:
+        stamp_queue_wake_on_commit()  # the invoice waits in the stamping queue (invoicing/stamp_queue.py)
     return invoice
 
 
@@ -218,7 +235,8 @@ def exchange_rate_of(tickets: list[TicketValues]) -> Decimal | None:
 
 
 def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: ReceptorData,
-                 idempotency_key: str | None) -> Invoice:
+                 idempotency_key: str | None, *, issue_at: dt.datetime | None = None,
+                 scheduled: bool = False) -> Invoice:
     # The invoice is issued where the largest sale happened (its postal code becomes LugarExpedicion).
     main = max(tickets, key=lambda t: (t.total, -t.pk))
     totals = {name: sum((getattr(t, name) for t in tickets), Decimal(0)) for name in MONEY_FIELDS}
@@ -226,6 +244,8 @@ def _new_invoice(merchant: Merchant, tickets: list[TicketValues], receptor: Rece
         merchant=merchant,
         branch_id=main.branch_id,
         kind=Invoice.Kind.INGRESO,
+        status=Invoice.Status.SCHEDULED if scheduled else Invoice.Status.PENDING,
+        issue_at=issue_at,
         serie=main.serie,
         idempotency_key=idempotency_key,
         receptor_rfc=receptor.rfc,

@@ -74,11 +74,15 @@ def tickets_read(*, merchant_id: int, ids: list[int]) -> list[TicketValues]:
     return [TicketValues(*row) for row in rows]
 
 
-def issued_invoice_write(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str) -> bool:
+def issued_invoice_write(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str,
+                         allocate_folio: bool = True) -> bool:
     """Store the unsaved ``invoice`` holding ``tickets`` if they are all still open; sets its ``pk`` and
-    ``folio``. False (and nothing written) when one of them changed since it was read."""
-    if not is_postgresql():
-        return _write_orm(invoice, tickets, actor=actor)
+    ``folio``. False (and nothing written) when one of them changed since it was read.
+
+    ``allocate_folio`` False (a scheduled invoice, numbered at its time) takes the ORM path on every database:
+    it is not the shoppers' hot path, and the statement below numbers what it inserts."""
+    if not is_postgresql() or not allocate_folio:
+        return _write_orm(invoice, tickets, actor=actor, allocate_folio=allocate_folio)
     while True:
         written, counter_missing = _write_one_statement(invoice, tickets, actor=actor)
         if not counter_missing:
@@ -100,7 +104,8 @@ class _Changed(Exception):
     pass
 
 
-def _write_orm(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str) -> bool:
+def _write_orm(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str,
+               allocate_folio: bool = True) -> bool:
     ids = [t.pk for t in tickets]
     try:
         with transaction.atomic():
@@ -116,10 +121,13 @@ def _write_orm(invoice: Invoice, tickets: Sequence[TicketValues], *, actor: str)
                 [Event(merchant_id=invoice.merchant_id, entity="ticket", object_id=t.pk,
                        from_status=Ticket.Status.OPEN, to_status=Ticket.Status.INVOICED, actor=actor,
                        reason=_ticket_reason(invoice.pk)) for t in tickets]
-                + [invoice_created_event(invoice, actor=actor, reason=_invoice_reason(tickets))]
+                + [invoice_created_event(invoice, actor=actor, reason=_invoice_reason(tickets) + (
+                    f", emisión programada para {invoice.issue_at.isoformat()}"
+                    if invoice.status == Invoice.Status.SCHEDULED else ""))]
             )
-            invoice.folio = folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie)
-            Invoice.objects.filter(pk=invoice.pk).update(folio=invoice.folio)
+            if allocate_folio:
+                invoice.folio = folio_next(merchant_id=invoice.merchant_id, serie=invoice.serie)
+                Invoice.objects.filter(pk=invoice.pk).update(folio=invoice.folio)
     except _Changed:
         invoice.pk = None
         invoice._state.adding = True

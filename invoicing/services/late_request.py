@@ -182,7 +182,7 @@ def late_request_advance(*, late_request_id: int) -> str:
             continue
         policy = lr.policy
         if (policy == Policy.CANCEL_REISSUE and g.status == Invoice.Status.STAMPED
-                and not g.cancellations.exists() and deadline_passed(g)):
+                and not g.cancellations.filter(extra_stamp__isnull=True).exists() and deadline_passed(g)):
             policy = Policy.CREDIT_NOTE
             LateRequest.objects.filter(pk=lr.pk).update(policy=policy)
             record_event(merchant_id=lr.merchant_id, entity="late_request", object_id=lr.pk,
@@ -242,9 +242,9 @@ def _cancel_step(lr: LateRequest, g: Invoice, tickets: list[Ticket]) -> bool | s
     (``global_reissue.global_cancelled``). True once it is cancelled; a str is a permanent failure."""
     if g.status == Invoice.Status.CANCELLED:
         return True
-    active = g.cancellations.filter(status__in=Cancellation.ACTIVE).first()
+    active = g.cancellations.filter(status__in=Cancellation.ACTIVE, extra_stamp__isnull=True).first()
     if active is None and g.status == Invoice.Status.STAMPED:
-        tried = (g.cancellations.filter(motive=CANCEL_MOTIVO, created_at__gte=lr.created_at)
+        tried = (g.cancellations.filter(motive=CANCEL_MOTIVO, created_at__gte=lr.created_at, extra_stamp__isnull=True)
                  .exclude(status__in=Cancellation.ACTIVE).order_by("-pk").first())
         if tried is not None and tried.status != Cancellation.Status.CANCELLED:
             return f"No se pudo cancelar la factura global: {tried.last_message or tried.get_status_display()}"

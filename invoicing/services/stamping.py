@@ -45,6 +45,8 @@ from invoicing.services.compose import (
     invoice_comprobante,
     issuing_zone,
 )
+from invoicing.services.duplicates import extra_stamp_found
+from invoicing.services.failover import doubts_after_failure, stamp_with_failover
 from invoicing.stamp_queue import invoices_claim_leased, invoices_release, stamp_queue_wake
 from invoicing.webhooks.services import invoice_webhook_emit, invoices_webhook_emit
 from tickets.catalogs import tax_rate_catalog
@@ -242,6 +244,10 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
         by_merchant.setdefault(invoice.merchant_id, []).append(invoice)
     stamped: list[int] = []
     for group in by_merchant.values():
+        merchant = group[0].merchant
+        if merchant.pac_secondary and merchant.pac_secondary != (merchant.pac or "sandbox"):
+            stamped += _stamp_with_failover(merchant, group)
+            continue
         pac_name = group[0].merchant.pac or "sandbox"
         # Outside any transaction: a real PAC answers in seconds, and no lock is held meanwhile.
         started = time.monotonic()
@@ -261,20 +267,41 @@ def _stamp_many(invoice_ids: list[int], just_sealed: list[Invoice]) -> list[int]
     return stamped
 
 
+def _stamp_with_failover(merchant, group: list[Invoice]) -> list[int]:
+    """A merchant with a secondary PAC: services/failover.py decides where each document goes."""
+    try:
+        answered = stamp_with_failover(merchant, group)
+    except PacError as exc:  # e.g. an unknown provider configured: nothing was sent anywhere
+        answered = [(merchant.pac or "sandbox", group, [exc] * len(group), None, {})]
+    stamped: list[int] = []
+    for pac_name, invoices, outcomes, pac_ms, notes in answered:
+        stamped += _store_outcomes(pac_name, invoices, outcomes, pac_ms=pac_ms, notes=notes)
+    return stamped
+
+
 @transaction.atomic
-def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_ms: int | None = None) -> list[int]:
+def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_ms: int | None = None,
+                    notes: dict[int, str] | None = None) -> list[int]:
     still_sealed = set(Invoice.objects.select_for_update().filter(
         pk__in=[i.pk for i in invoices], status=Invoice.Status.SEALED).values_list("pk", flat=True))
-    stamped, reasons, errors = [], [], []
+    stamped, reasons, errors, failed = [], [], [], []
     for invoice, outcome in zip(invoices, outcomes, strict=True):
         if invoice.pk not in still_sealed:
-            continue  # another worker got here first (an expired lease): its outcome stands
+            # Another worker got here first (an expired lease): its outcome stands. A stamp with another UUID
+            # is a second stamp of the sale: it is cancelled, and the invoice keeps the one it stored.
+            if not isinstance(outcome, PacError):
+                try:
+                    _second_stamp(invoice.pk, outcome, pac_name)
+                except Exception:  # a savepoint: the batch's other stamps must still be stored
+                    log.exception("invoice %s: second stamp %s could not be recorded", invoice.pk, outcome.uuid)
+            continue
         invoice.attempts += 1
         if isinstance(outcome, PacError):
             errors.append(outcome.code)
             if outcome.permanent or invoice.attempts >= MAX_ATTEMPTS:
                 _fail(invoice, [ValidationIssue(str(outcome.code), "pac", outcome.message)], pac_name=pac_name,
                       pac_ms=pac_ms)
+                failed.append(invoice.pk)
             else:
                 _retry_later(invoice, outcome.code, outcome.message, pac_ms=pac_ms)
             continue
@@ -286,7 +313,10 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
         invoice.last_error_code = invoice.last_error_message = ""
         invoice.last_error_permanent = False
         stamped.append(invoice)
-        reasons.append(f"timbrado por {pac_name}: {outcome.uuid}")
+        note = (notes or {}).get(invoice.pk)
+        reasons.append(f"timbrado por {pac_name}: {outcome.uuid}" + (f" (respaldo: {note})" if note else ""))
+    if failed and notes is not None:
+        doubts_after_failure(failed)
     invoice_transitions_bulk(stamped, from_status=Invoice.Status.SEALED, to=Invoice.Status.STAMPED,
                              fields=_STAMPED_FIELDS, reasons=reasons,
                              data=[{"pac": pac_name, "pac_ms": pac_ms} if pac_ms is not None else {}] * len(stamped))
@@ -297,6 +327,12 @@ def _store_outcomes(pac_name: str, invoices: list[Invoice], outcomes: list, pac_
         invoices_webhook_emit([i.pk for i in stamped])
         deliveries_wake_on_commit(deliveries_create(stamped, send_pdf=settings.INVOICE_PDF_AFTER_STAMP))
     return [i.pk for i in stamped]
+
+
+def _second_stamp(invoice_id: int, outcome, pac_name: str) -> None:
+    invoice = Invoice.objects.select_related("merchant").get(pk=invoice_id)
+    if invoice.uuid is None or str(invoice.uuid).upper() != outcome.uuid.upper():
+        extra_stamp_found(invoice=invoice, result=outcome, pac_name=pac_name, how="late_answer")
 
 
 def _retry_later(invoice: Invoice, code: str, message: str, what: str = "PAC no disponible",

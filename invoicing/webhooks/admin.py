@@ -1,10 +1,12 @@
-"""Back office for webhooks: endpoints (secret shown once), their recent deliveries, and "reenviar"."""
+"""Back office for webhooks: endpoints (secret shown once, rotated with an overlap), their recent deliveries, a
+test event, and "reenviar"."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from infra.admin_scope import MerchantScopedAdmin, user_merchant_id
@@ -17,6 +19,7 @@ from invoicing.webhooks.services import (
     webhook_endpoint_create,
     webhook_endpoint_update,
     webhook_redeliver,
+    webhook_secret_rotate,
     webhook_send_test,
 )
 from tickets.models import Merchant
@@ -27,6 +30,7 @@ EVENT_LABELS = {
     "invoice.stamped": "factura timbrada",
     "invoice.failed": "factura rechazada",
     "invoice.cancelled": "factura cancelada",
+    "invoice.duplicate_stamp": "timbre duplicado de una factura (se cancela el sobrante)",
     "global_invoice.stamped": "factura global timbrada",
     "global_invoice.deadline_alert": "plazo de la factura global por vencer",
     "batch.completed": "lote de tickets terminado",
@@ -105,11 +109,12 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     list_display = ["url", "description", "event_list", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["url", "description"]
+    readonly_fields = ["secret_rotated_at", "previous_secret_expires_at"]
     inlines = [DeliveryInline]
-    actions = ["send_test", "redeliver_failed"]
+    actions = ["send_test", "rotate_secret", "redeliver_failed"]
 
     change_form_template = "admin/invoicing/webhookendpoint/change_form.html"
-    custom_view_capabilities = {"test": Cap.WEBHOOKS}
+    custom_view_capabilities = {"test": Cap.WEBHOOKS, "rotate": Cap.WEBHOOKS}
 
     @admin.display(description="eventos")
     def event_list(self, obj):
@@ -118,7 +123,9 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [path("<path:object_id>/probar/", self.admin_site.admin_view(self.test_view),
-                     name="{}_{}_test".format(*info))] + super().get_urls()
+                     name="{}_{}_test".format(*info)),
+                path("<path:object_id>/rotar-secreto/", self.admin_site.admin_view(self.rotate_view),
+                     name="{}_{}_rotate".format(*info))] + super().get_urls()
 
     def test_view(self, request, object_id):
         """The "Probar" button: the API's test service, one webhook.test delivery to this endpoint."""
@@ -131,6 +138,25 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
         self.message_user(request, f"Evento de prueba en cola para {endpoint.url} (entrega {delivery.event_id}). "
                           "Su resultado aparece abajo, en «entregas recientes».", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:invoicing_webhookendpoint_change", args=(endpoint.pk,)))
+
+    def rotate_view(self, request, object_id):
+        """The "Rotar el secreto" button: a new secret shown once; the old one keeps signing for the overlap."""
+        endpoint = self.get_object(request, unquote(object_id))
+        if endpoint is None:
+            raise Http404("El webhook no existe.")
+        if request.method == "POST":
+            self._rotate(request, endpoint)
+        return HttpResponseRedirect(reverse("admin:invoicing_webhookendpoint_change", args=(endpoint.pk,)))
+
+    def _rotate(self, request, endpoint):
+        endpoint, secret = webhook_secret_rotate(endpoint=endpoint, actor=request.user.get_username())
+        expires = endpoint.previous_secret_expires_at
+        old = (f"El secreto anterior sigue firmando junto con este hasta el "
+               f"{timezone.localtime(expires):%d/%m/%Y %H:%M}: cambia tu receptor antes de esa hora."
+               if expires else "El secreto anterior ya no firma.")
+        messages.warning(request, format_html(
+            "Secreto nuevo de {}. Cópialo ahora: no se volverá a mostrar.<br><code>{}</code><br>{}",
+            endpoint.url, secret, old))
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -157,6 +183,12 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
         for endpoint in queryset:
             webhook_send_test(endpoint=endpoint, actor=request.user.get_username())
         self.message_user(request, f"{queryset.count()} evento(s) de prueba en cola.", messages.SUCCESS)
+
+    @admin.action(description="Rotar el secreto de firma (el anterior sigue firmando durante la transición)",
+                  permissions=["webhooks"])
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset.order_by("pk")[:MAX_ENDPOINTS_PER_MERCHANT]:
+            self._rotate(request, endpoint)
 
     @admin.action(description="Reenviar las entregas fallidas", permissions=["webhooks"])
     def redeliver_failed(self, request, queryset):

@@ -1,4 +1,7 @@
-"""Webhooks API (scope "webhooks"): endpoints CRUD, a test event, recent deliveries. Views only call services."""
+"""Webhooks API (scope "webhooks"): endpoints CRUD, secret rotation, a test event, recent deliveries. Views only
+call services."""
+
+import datetime as dt
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -11,9 +14,11 @@ from infra.api.strict import StrictJsonSerializer
 from invoicing.errors import InvoicingError
 from invoicing.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from invoicing.webhooks.services import (
+    MAX_OVERLAP_HOURS,
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
+    webhook_secret_rotate,
     webhook_send_test,
 )
 
@@ -48,7 +53,8 @@ class WebhookOut(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "events", "description", "is_active", "created_at", "links"]
+        fields = ["id", "url", "events", "description", "is_active", "created_at", "secret_rotated_at",
+                  "previous_secret_expires_at", "links"]
 
     @extend_schema_field(WebhookLinksOut)
     def get_links(self, obj) -> dict:
@@ -56,18 +62,27 @@ class WebhookOut(serializers.ModelSerializer):
         request = self.context.get("request")
         if request:
             base = request.build_absolute_uri(base)
-        return {"self": base, "test": f"{base}/test", "deliveries": f"{base}/deliveries"}
+        return {"self": base, "test": f"{base}/test", "deliveries": f"{base}/deliveries",
+                "rotate_secret": f"{base}/rotate-secret"}
 
 
 class WebhookCreatedOut(WebhookOut):
     secret = serializers.SerializerMethodField(
-        help_text="Secreto de firma (HMAC-SHA256). Solo se muestra en esta respuesta: guárdalo.")
+        help_text="Secreto de firma (whsec_ + base64 de la llave HMAC-SHA256, formato Standard Webhooks). Solo se "
+                  "muestra en esta respuesta: guárdalo.")
 
     class Meta(WebhookOut.Meta):
         fields = [*WebhookOut.Meta.fields, "secret"]
 
     def get_secret(self, obj) -> str:
         return self.context["secret"]
+
+
+class RotateIn(serializers.Serializer):
+    previous_secret_hours = serializers.IntegerField(
+        min_value=0, max_value=MAX_OVERLAP_HOURS, required=False,
+        help_text="Horas que el secreto anterior sigue firmando junto al nuevo (predeterminado 24). 0: deja de "
+                  "valer de inmediato (por ejemplo, si se filtró).")
 
 
 class DeliveryOut(serializers.ModelSerializer):
@@ -193,6 +208,46 @@ class WebhookTest(_WebhooksView):
     def post(self, request, pk: int):
         delivery = webhook_send_test(endpoint=self.get_endpoint(request, pk), actor=str(request.user))
         return Response(DeliveryOut(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebhookRotateSecret(_WebhooksView):
+    @extend_schema(
+        summary="Rotar el secreto de firma",
+        operation_id="webhooks_rotate_secret",
+        description="Crea un secreto nuevo y lo devuelve una sola vez en «secret». El anterior sigue firmando "
+                    "junto al nuevo hasta «previous_secret_expires_at» (24 h si no indicas "
+                    "«previous_secret_hours»): mientras tanto cada envío lleva dos firmas en webhook-signature "
+                    "(«v1,firmaNueva v1,firmaAnterior»), así que tu receptor puede cambiar de secreto sin perder "
+                    "eventos. Rotar otra vez durante ese plazo termina de inmediato el secreto más antiguo.",
+        tags=[TAG_WEBHOOKS], request=RotateIn, parameters=[WEBHOOK_ID],
+        responses={200: WebhookCreatedOut,
+                   400: error("Plazo fuera de rango.", error_example(
+                       "validation_error", "Datos inválidos.", {"previous_secret_hours": [
+                           "Asegúrese de que este valor es menor o igual a 168."]}))},
+        examples=[
+            OpenApiExample("Rotar con el plazo predeterminado (24 h)", value={}, request_only=True),
+            OpenApiExample("Secreto filtrado: el anterior deja de valer ya", value={"previous_secret_hours": 0},
+                           request_only=True),
+            OpenApiExample("Secreto nuevo", response_only=True, status_codes=["200"], value={
+                "id": 7, "url": "https://erp.example.com/webhooks/facturas", "events": ["invoice.stamped"],
+                "description": "ERP", "is_active": True, "created_at": "2026-05-04T12:00:00-06:00",
+                "secret_rotated_at": "2026-06-01T09:30:00-06:00",
+                "previous_secret_expires_at": "2026-06-02T09:30:00-06:00",
+                "links": {"self": "https://facturas.example.com/api/v1/webhooks/7",
+                          "test": "https://facturas.example.com/api/v1/webhooks/7/test",
+                          "deliveries": "https://facturas.example.com/api/v1/webhooks/7/deliveries",
+                          "rotate_secret": "https://facturas.example.com/api/v1/webhooks/7/rotate-secret"},
+                "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8Y0xw3yYJc4="}),
+        ],
+    )
+    def post(self, request, pk: int):
+        endpoint = self.get_endpoint(request, pk)
+        data = RotateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        hours = data.validated_data.get("previous_secret_hours")
+        endpoint, secret = webhook_secret_rotate(
+            endpoint=endpoint, overlap=None if hours is None else dt.timedelta(hours=hours), actor=str(request.user))
+        return Response(WebhookCreatedOut(endpoint, context={"request": request, "secret": secret}).data)
 
 
 class WebhookDeliveries(_WebhooksView):

@@ -1,11 +1,11 @@
 """Webhook endpoints of a merchant and one delivery row per (event, endpoint)."""
 
-import secrets
 import uuid
 
 from django.db import models
 
 from infra.encryption import EncryptedTextField
+from invoicing.webhooks import signing
 from tickets.models import Merchant
 
 # Events a merchant can subscribe to; an endpoint with an empty list receives them all.
@@ -14,6 +14,7 @@ EVENTS = (
     "invoice.failed",
     "invoice.cancelled",
     "invoice.cancellation_updated",
+    "invoice.duplicate_stamp",
     "global_invoice.stamped",
     "global_invoice.deadline_alert",
     "global_invoice.late",
@@ -21,11 +22,12 @@ EVENTS = (
 )
 # Sent only by "probar" (API and admin), to the one endpoint being tested, whatever its filter.
 TEST_EVENT = "webhook.test"
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = signing.SECRET_PREFIX
 
 
 def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    """``whsec_`` + base64 of 32 random bytes (the Standard Webhooks form; the migrations name this default)."""
+    return signing.new_secret()
 
 
 class WebhookEndpoint(models.Model):
@@ -33,6 +35,10 @@ class WebhookEndpoint(models.Model):
     url = models.URLField("URL", max_length=500)
     # Encrypted, not hashed: every delivery is signed with it.
     secret = EncryptedTextField("secreto de firma", default=new_secret, editable=False)
+    # During a rotation the old secret keeps signing too (a second signature in the header) until it expires.
+    previous_secret = EncryptedTextField("secreto anterior", null=True, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField("el secreto anterior vale hasta", null=True, blank=True)
+    secret_rotated_at = models.DateTimeField("secreto rotado", null=True, blank=True)
     events = models.JSONField("eventos", default=list, blank=True, help_text="Vacío: todos los eventos.")
     is_active = models.BooleanField("activo", default=True)
     description = models.CharField("descripción", max_length=200, blank=True)
@@ -49,6 +55,13 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event: str) -> bool:
         return not self.events or event in self.events
+
+    def signing_secrets(self, now) -> list[str]:
+        """The secrets that sign a message sent at ``now``: the current one, and the previous one until it expires."""
+        active = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and now < self.previous_secret_expires_at:
+            active.append(self.previous_secret)
+        return active
 
 
 class WebhookDelivery(models.Model):

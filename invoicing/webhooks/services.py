@@ -1,4 +1,5 @@
-"""Webhook business logic: endpoints (create, update, delete), emission, signed delivery with retries.
+"""Webhook business logic: endpoints (create, update, delete, secret rotation), emission, signed delivery with
+retries. Deliveries follow the Standard Webhooks format (invoicing/webhooks/signing.py, docs/webhooks.md).
 
 Emission writes one ``WebhookDelivery`` per matching active endpoint inside the caller's transaction and queues
 the deliveries after commit, so an event exists exactly when the change that caused it was committed.
@@ -11,8 +12,6 @@ re-queues it. Retries back off exponentially up to WEBHOOK_MAX_ATTEMPTS, then th
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -30,7 +29,7 @@ from infra.queues import DELIVER, after_commit, enqueue_or_leave
 from invoicing.lifecycle import LEGAL
 from invoicing.models import Invoice
 from invoicing.services.documents import public_download_url
-from invoicing.webhooks import transport
+from invoicing.webhooks import signing, transport
 from invoicing.webhooks.models import EVENTS, TEST_EVENT, WebhookDelivery, WebhookEndpoint, new_secret
 from tickets.models import Merchant
 
@@ -120,11 +119,49 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: str = "") -> No
     endpoint.delete()
 
 
+MAX_OVERLAP_HOURS = 7 * 24
+
+
+def rotation_overlap_default() -> dt.timedelta:
+    return dt.timedelta(hours=float(getattr(settings, "WEBHOOK_SECRET_OVERLAP_HOURS", 24)))
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, endpoint: WebhookEndpoint, overlap: dt.timedelta | None = None,
+                          actor: str = "") -> tuple[WebhookEndpoint, str]:
+    """A new signing secret (returned in clear, to be shown once); the current one keeps signing too until
+    ``overlap`` (default WEBHOOK_SECRET_OVERLAP_HOURS) has passed, so the receiver can switch without losing a
+    message. ``overlap`` zero ends the old secret at once (a leaked one). Only two secrets are ever active: a
+    rotation during another one ends the oldest at once.
+    """
+    overlap = rotation_overlap_default() if overlap is None else overlap
+    if overlap < dt.timedelta(0) or overlap > dt.timedelta(hours=MAX_OVERLAP_HOURS):
+        raise InvalidInput(details={"previous_secret_hours": [
+            f"Indica de 0 a {MAX_OVERLAP_HOURS} horas para el secreto anterior."]})
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    now = timezone.now()
+    secret = new_secret()
+    endpoint.previous_secret = endpoint.secret if overlap else None
+    endpoint.previous_secret_expires_at = now + overlap if overlap else None
+    endpoint.secret, endpoint.secret_rotated_at = secret, now
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "secret_rotated_at"])
+    status = "active" if endpoint.is_active else "inactive"
+    until = (f"el anterior firma también hasta {timezone.localtime(endpoint.previous_secret_expires_at):%d/%m/%Y %H:%M}"
+             if overlap else "el anterior dejó de valer")
+    record_event(merchant_id=endpoint.merchant_id, entity="webhook", object_id=endpoint.pk, from_status=status,
+                 to_status=status, actor=actor, reason=f"secreto de firma rotado; {until}",
+                 data={"previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat() if overlap
+                       else None})
+    return endpoint, secret
+
+
 # --- Emission --------------------------------------------------------------------------------------------------
 
 def _payload(event: str, event_id: uuid.UUID, data: dict) -> dict:
     # Round-trip through JSON so what is stored is exactly what is sent (Decimal → "116.00", dates → ISO).
-    return json.loads(json.dumps({"id": str(event_id), "type": event, "created_at": timezone.now().isoformat(),
+    # "type", "timestamp", "data" are the Standard Webhooks payload; "id" and "created_at" were ours before it.
+    created = timezone.now().isoformat()
+    return json.loads(json.dumps({"id": str(event_id), "type": event, "timestamp": created, "created_at": created,
                                   "data": data}, cls=DjangoJSONEncoder))
 
 
@@ -245,12 +282,6 @@ def global_deadline_alert_hook(*, merchant, period, payload: dict) -> None:
 
 # --- Delivery --------------------------------------------------------------------------------------------------
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256 over ``"{timestamp}.{body}"`` with the endpoint's secret."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
-
-
 def _setting(name: str, default):
     return getattr(settings, name, default)
 
@@ -280,14 +311,12 @@ def webhook_deliver(*, delivery_id: int) -> str:
         _give_up(delivery, None, "El webhook está desactivado; no se envió.")
         return delivery.status
     body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    timestamp = int(time.time())
+    # webhook-id is the event id, the same on every attempt (receivers deduplicate on it); the timestamp is this
+    # attempt's, so a retry hours later is still inside the receiver's replay window.
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Autofactura-Webhooks/1.0",
-        "X-Webhook-Id": str(delivery.event_id),
-        "X-Webhook-Event": delivery.event,
-        "X-Webhook-Timestamp": str(timestamp),
-        "X-Webhook-Signature": sign(endpoint.secret, timestamp, body),
+        **signing.headers(endpoint.signing_secrets(now), str(delivery.event_id), int(time.time()), body),
     }
     attempts = delivery.attempts + 1
     try:

@@ -91,10 +91,10 @@ TEMPLATES = [
        "factura global. Puedes continuar."),
     _("El ticket {number} fue cancelado en la tienda (por ejemplo, por una devolución) y no se puede facturar."),
     _("El plazo para facturar el ticket {number} venció el {expired_on}. Ya no es posible facturarlo en línea; si "
-       "tienes dudas, comunícate con el comercio."),
+      "tienes dudas, comunícate con {contact}."),
     _("El ticket {number} ya se incluyó en la factura global del comercio (la que emite por las ventas al público "
-       "en general) y el comercio no emite facturas individuales después de eso, por lo que ya no se puede "
-       "facturar en línea. Si necesitas tu factura, comunícate con la tienda."),
+      "en general) y el comercio no emite facturas individuales después de eso, por lo que ya no se puede "
+      "facturar en línea. Si necesitas tu factura, comunícate con {contact}."),
 ]
 
 # Values the templates above carry that are words, not data.
@@ -102,6 +102,8 @@ VALUES = [
     _("moral (RFC de 12 caracteres)"),
     _("física (RFC de 13 caracteres)"),
     _("9 dígitos"),
+    _("el comercio"),  # whom to contact when the merchant left no contact (Merchant.contact_phrase)
+    _("la tienda"),
 ]
 
 

@@ -25,7 +25,7 @@ EXPECTED = {
         "tickets.merchant": {"view", "pdf_preview"}, "tickets.branch": {"view"}, "tickets.ticket": {"view"},
         "tickets.batch": {"view"}, "tickets.apikey": {"view"}, "infra.event": {"view"}, "tickets.exchangerate": {"view"},
         "tickets.staffmember": {"view"}, "invoicing.certificate": {"view"},
-        "invoicing.invoice": {"view", "document"},
+        "invoicing.invoice": {"view", "document", "withdraw_scheduled"},
         "invoicing.globalperiod": {"view", "preview"}, "invoicing.laterequest": {"view"},
         "invoicing.webhookendpoint": {"view"}, "invoicing.webhookdelivery": {"view"},
         "invoicing.accountingexport": {"view", "add", "download"},

@@ -126,7 +126,8 @@ def _data_values(merchant) -> set[str]:
         lookup = merchant_lookup(model)
         if lookup is None or model._meta.app_label not in ("infra", "tickets", "invoicing"):
             continue
-        for row in model._default_manager.filter(**{lookup: merchant.pk})[:20]:
+        # The oldest rows: _pages opens the first row by pk, whose own text must count as data.
+        for row in model._default_manager.filter(**{lookup: merchant.pk}).order_by("pk")[:20]:
             values.add(str(row))
     return values
 

@@ -70,6 +70,9 @@ def populate(merchant, tag, make_ticket, receptor, postal_code):
     stamped = Invoice.objects.filter(merchant=merchant, status="stamped")
     assert stamped.count() == 2 and all(i.stamped_xml for i in stamped)
     late_request_issue(merchant=merchant, ticket_ids=[in_global[0].pk], receptor=receptor)
+    # A scheduled invoice (issue_at): its "Cancelar la emisión programada" action must not reach across merchants.
+    invoice_issue(merchant=merchant, ticket_ids=[make_ticket(branch, number=f"{tag}-PROGRAMADO").pk],
+                  receptor=receptor, issue_at=timezone.now() + dt.timedelta(hours=2))
     api_key_create(merchant=merchant, name=f"llave {tag}", scopes=["tickets"])
     ExchangeRate.objects.create(merchant=merchant, currency="USD", valid_from=dt.date(2026, 5, 4),
                                 rate=Decimal("17.250300"))

@@ -166,18 +166,22 @@ def test_axe_finds_nothing_serious_on_any_shopper_page(live_server, shop, unstam
         page.goto(f"{base}/{slug}/mis-facturas/acceso/{uuid.uuid4().hex}/")
         audit("my-invoices-expired")
 
+        page.goto(f"{base}/{slug}/privacidad/")
+        audit("privacy")
         page.goto(f"{base}/{slug}/")
         page.get_by_role("button", name="Switch the language to English").click()
         page.get_by_role("heading", name="Get an invoice for your purchase").wait_for()
         audit("landing-en")
         page.goto(f"{base}/{slug}/mis-facturas/")
         audit("my-invoices-en")
+        page.goto(f"{base}/{slug}/privacidad/")
+        audit("privacy-en")
         # The audit sees what it should: an input without a label is a critical violation.
         page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<input id=\"planted\">')")
         assert any(v.startswith("label (critical)") for v in audit.blocking())
     finally:
         context.close()
-    assert len(audit.pages) >= 20
+    assert len(audit.pages) >= 22
     assert not audit.found, "\n".join(f"{name}: {v}" for name, vs in audit.found.items() for v in vs)
 
 

@@ -40,7 +40,7 @@ def test_every_status_is_in_the_table_and_every_target_is_a_status():
     assert set(TRANSITIONS) == {lifecycle.CREATED, *STATUSES}
     for targets in TRANSITIONS.values():
         assert targets <= set(STATUSES)
-    assert set(FINAL) == {"failed", "cancelled"}
+    assert set(FINAL) == {"failed", "cancelled", "withdrawn"}
     assert set(IN_FLIGHT) == {"pending", "sealed"}
     assert set(LEGAL) == {"stamped", "cancelling", "cancel_pending", "cancelled"}
     # Every status can be reached from creation.

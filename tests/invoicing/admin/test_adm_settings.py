@@ -6,6 +6,7 @@ import zoneinfo
 from decimal import Decimal
 
 import requests
+import urllib3.exceptions
 from django.test import Client
 
 from infra.roles import Role
@@ -82,7 +83,8 @@ def test_branding_preview_and_pdf_preview(merchant, branch, certificate, make_st
 
 class _DownPac:
     def ping(self):
-        raise transport_error("Finkok", requests.ConnectionError("refused"))
+        # As requests raises a refused connection: the urllib3 connect error inside (the adapters read it).
+        raise transport_error("Finkok", requests.ConnectionError(urllib3.exceptions.NewConnectionError(None, "refused")))
 
 
 def test_probar_conexion_does_not_promise_a_retry(merchant, make_staff, monkeypatch):

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from rest_framework.test import APIClient
+from standardwebhooks import Webhook
 
 from tickets.services import api_key_create
 
@@ -16,6 +17,10 @@ class Received:
     path: str
     headers: dict
     body: bytes
+
+    def verified(self, secret: str):
+        """The payload as a receiver gets it from the Standard Webhooks library; raises if the signature is bad."""
+        return Webhook(secret).verify(self.body, self.headers)
 
 
 @dataclass

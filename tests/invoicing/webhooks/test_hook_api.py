@@ -65,7 +65,8 @@ def test_test_event_is_queued_and_its_result_shows_in_deliveries(api, receiver, 
     delivery = response.json()
     assert delivery["event"] == "webhook.test" and delivery["status"] == "pending"
     webhook_deliver(delivery_id=delivery["id"])
-    assert receiver.requests[0].headers["x-webhook-event"] == "webhook.test"
+    assert receiver.requests[0].verified(created["secret"])["type"] == "webhook.test"
+    assert receiver.requests[0].headers["webhook-id"] == delivery["event_id"]
 
     listed = api.get(f"/api/v1/webhooks/{created['id']}/deliveries").json()
     assert listed["count"] == 1

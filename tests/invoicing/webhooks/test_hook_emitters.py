@@ -34,6 +34,7 @@ def test_stamping_emits_invoice_stamped_with_what_an_erp_needs(merchant, certifi
     [delivery] = WebhookDelivery.objects.all()
     assert (delivery.endpoint, delivery.event) == (endpoint, "invoice.stamped")
     assert webhook_deliver(delivery_id=delivery.pk) == "delivered"
+    assert receiver.requests[0].verified(secret)["type"] == "invoice.stamped"
     data = json.loads(receiver.requests[0].body)["data"]
     assert data["id"] == invoice.pk and data["kind"] == "ingreso" and data["status"] == "stamped"
     assert data["uuid"] == str(invoice.uuid).upper()
