@@ -54,9 +54,8 @@ def world(merchant, branch, certificate, make_ticket, receptor, other_merchant, 
     from invoicing.services.exports import export_request, export_run
     from invoicing.services.global_invoice import global_invoice_issue
     from invoicing.webhooks.services import webhook_endpoint_create
-    from tickets.services import exchange_rate_set
     from tickets.ingest.lifecycle import batch_submit
-    from tickets.services import api_key_create
+    from tickets.services import api_key_create, exchange_rate_set
 
     settings.INVOICE_STAMP_LINGER_MS = 0
     settings.MEDIA_ROOT = tmp_path
@@ -117,6 +116,9 @@ def world(merchant, branch, certificate, make_ticket, receptor, other_merchant, 
                    "unit_price": "116.00", "taxes": [{"tax": "002", "factor": "Tasa", "rate": "0.160000"}]}]}])
     w.ids["batch"] = batch.batch_id
     exchange_rate_set(merchant=merchant, currency="USD", valid_from=today, rate="17.250300")
+    scheduled = invoice_issue(merchant=merchant, ticket_ids=[ticket("A-204").pk], receptor=receptor,
+                              issue_at=timezone.now() + dt.timedelta(hours=2))
+    w.ids["scheduled_invoice"] = scheduled.pk
     pending = invoice_issue(merchant=merchant, ticket_ids=[ticket("A-203").pk], receptor=receptor)
     w.ids["pending_invoice"] = pending.pk  # last: nothing drains the stamping queue after it
     queued_tasks.clear()

@@ -113,6 +113,8 @@ def scenarios(w, now_iso: str) -> dict[str, list[Call]]:
         "invoices_resend": [Call("POST", f"{v1}/invoices/{i['to_resend']}/resend", 202,
                                  {"emails": ["contabilidad@example.com"]}),
                             Call("POST", f"{v1}/invoices/{i['pending_invoice']}/resend", 409, {})],
+        "invoices_withdraw": [Call("POST", f"{v1}/invoices/{i['scheduled_invoice']}/withdraw", 200),
+                              Call("POST", f"{v1}/invoices/{i['scheduled_invoice']}/withdraw", 409)],
         "invoices_cancel": [Call("POST", f"{v1}/invoices/{i['to_cancel']}/cancel", 202,
                                  {"motive": "02", "tickets": "release"}),
                             Call("POST", f"{v1}/invoices/{i['to_cancel']}/cancel", 409, {"motive": "02"}),
@@ -143,5 +145,8 @@ def scenarios(w, now_iso: str) -> dict[str, list[Call]]:
         "webhooks_update": [Call("PATCH", f"{v1}/webhooks/{i['webhook']}", 200, {"is_active": False})],
         "webhooks_delete": [Call("DELETE", f"{v1}/webhooks/{i['webhook_to_delete']}", 204)],
         "webhooks_test": [Call("POST", f"{v1}/webhooks/{i['webhook']}/test", 202)],
+        "webhooks_rotate_secret": [Call("POST", f"{v1}/webhooks/{i['webhook']}/rotate-secret", 200, {}),
+                                   Call("POST", f"{v1}/webhooks/{i['webhook']}/rotate-secret", 400,
+                                        {"previous_secret_hours": 500}, valid_request=False)],
         "webhooks_deliveries": [Call("GET", f"{v1}/webhooks/{i['webhook']}/deliveries?limit=10", 200)],
     }
