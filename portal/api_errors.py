@@ -73,9 +73,9 @@ CATALOGUE: dict[str, tuple[tuple[int, ...], str]] = {
     "mixed_currencies": ((422,), "Los tickets tienen monedas distintas: una factura lleva una sola."),
     "mixed_exchange_rates": ((422,), "Los tickets tienen tipos de cambio distintos: una factura lleva uno solo."),
     "no_tickets": ((422,), "No hay tickets que facturar."),
-    "issue_at_in_past": ((400,), "`issue_at` está más de 5 minutos en el pasado (hasta 5 minutos se emite ya)."),
-    "issue_at_too_late": ((400,), "`issue_at` cae después del plazo de facturación de un ticket o a menos de una "
-                                  "hora del límite de su factura global; `details.latest` dice la hora más tardía."),
+    "issue_at_in_past": ((400,), "La fecha programada (`issue_at`) ya pasó; para facturar ahora, omítela."),
+    "issue_at_too_late": ((400,), "Algún ticket no puede esperar hasta `issue_at` (su plazo o el de su factura "
+                                  "global terminan antes); `details.latest`."),
     "not_scheduled": ((409,), "Solo se retira una factura programada que aún no se emite."),
     "too_many_tickets": ((422,), "Demasiados tickets en una sola factura."),
     "invoice_not_found": ((404,), "La factura no existe en tu comercio."),

@@ -117,7 +117,7 @@ def world(merchant, branch, certificate, make_ticket, receptor, other_merchant, 
     w.ids["batch"] = batch.batch_id
     exchange_rate_set(merchant=merchant, currency="USD", valid_from=today, rate="17.250300")
     scheduled = invoice_issue(merchant=merchant, ticket_ids=[ticket("A-204").pk], receptor=receptor,
-                              issue_at=timezone.now() + dt.timedelta(hours=1))
+                              issue_at=timezone.now() + dt.timedelta(hours=2))
     w.ids["scheduled_invoice"] = scheduled.pk
     pending = invoice_issue(merchant=merchant, ticket_ids=[ticket("A-203").pk], receptor=receptor)
     w.ids["pending_invoice"] = pending.pk  # last: nothing drains the stamping queue after it
