@@ -235,7 +235,9 @@ def test_the_rotation_is_in_the_openapi_schema_with_an_example(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/v1/webhooks/{id}/rotate-secret"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["examples"]
-    assert "Standard Webhooks" in schema["paths"]["/api/v1/webhooks"]["post"]["description"]
+    # The format is explained once, in the API's description page, which the create operation points to.
+    assert "Standard Webhooks" in schema["info"]["description"]
+    assert "Webhooks" in schema["paths"]["/api/v1/webhooks"]["post"]["description"]
 
 
 # --- admin -----------------------------------------------------------------------------------------------------
