@@ -82,3 +82,25 @@ class ApiRateLimitHeadersMiddleware:
             for name, value in headers.items():
                 response.setdefault(name, value)
         return response
+
+
+class ApiNulGuardMiddleware:
+    """A NUL character in an API path, query string or Idempotency-Key is refused before any view: PostgreSQL
+    cannot hold one in text, so it would end as a 500 wherever the value reaches a query (schemathesis found
+    one). The answer is the API's own: 404 for a path (no resource has that name), 400 naming the parameter."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            if "\x00" in request.path:
+                return JsonResponse(envelope("not_found", "No encontrado."), status=404)
+            bad = [name for name, values in request.GET.lists() if any("\x00" in v for v in values) or "\x00" in name]
+            if "\x00" in request.headers.get("Idempotency-Key", ""):
+                bad.append("Idempotency-Key")
+            if bad:
+                return JsonResponse(envelope("validation_error", "Hay datos inválidos en la solicitud.",
+                                             {name: ["No puede contener el carácter nulo."] for name in bad}),
+                                    status=400)
+        return self.get_response(request)

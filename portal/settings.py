@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",  # database or broker away → 503, before any database user
     "portal.middleware.ApiRateLimitHeadersMiddleware",  # X-RateLimit-* on API answers
+    "portal.middleware.ApiNulGuardMiddleware",  # a NUL in an API path, query or Idempotency-Key: 404/400, not a 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.language.ShopperLanguageMiddleware",  # es-MX, or the shopper's choice on the shoppers' pages
     "django.middleware.common.CommonMiddleware",

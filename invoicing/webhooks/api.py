@@ -152,7 +152,8 @@ class WebhookCollection(_WebhooksView):
 
     @extend_schema(
         summary="Registrar un webhook", operation_id="webhooks_create", tags=[TAG_WEBHOOKS],
-        description="Devuelve el secreto de firma una sola vez (ver «Webhooks» en la descripción de la API).",
+        description="Devuelve el secreto de firma una sola vez. Los envíos siguen el formato Standard Webhooks "
+                    "(webhook-id, webhook-timestamp, webhook-signature: ver «Webhooks» en la descripción de la API).",
         request=WebhookIn,
         responses={201: WebhookCreatedOut, 400: URL_REFUSED,
                    422: error("Ya tienes el máximo de webhooks.", error_example(

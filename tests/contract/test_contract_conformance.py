@@ -168,3 +168,20 @@ def test_either_auth_header_alone_is_enough(schema_dict, world, header):
     value = f"Bearer {world.key}" if header == "Authorization" else world.key
     response = APIClient().get("/api/v1/tickets", **{f"HTTP_{header.upper().replace('-', '_')}": value})
     assert response.status_code == 200
+
+
+def test_a_nul_character_is_refused_before_any_query(world):
+    """PostgreSQL holds no NUL in text: in a path it is a 404, in a parameter or Idempotency-Key a 400, never a 500
+    (schemathesis met one on /exchange-rates?currency=%00…)."""
+    api = world.api
+    assert api.get("/api/v1/batches/LOTE%00").status_code == 404
+    for url in ("/api/v1/exchange-rates?currency=%00US", "/api/v1/invoices?rfc=EKU%00", "/api/v1/tickets?number=A%00",
+                "/api/v1/global-invoices/eligible?period=2026-05&branch=CEN%00"):
+        response = api.get(url)
+        assert response.status_code == 400, url
+        assert response.json()["error"]["code"] == "validation_error"
+    response = api.post("/api/v1/invoices", {"ticket_ids": [world.ids["open"]], "receptor": {}}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="venta\x001")
+    assert response.status_code == 400 and "Idempotency-Key" in response.json()["error"]["details"]
+    assert api.get("/api/v1/exchange-rates?currency=usd").status_code == 200
+    assert api.get("/api/v1/exchange-rates?currency=US").status_code == 400

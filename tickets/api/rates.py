@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -47,8 +49,8 @@ def _out(row: ExchangeRate) -> dict:
 class ExchangeRates(TicketsView):
     @extend_schema(operation_id="exchange_rates_list", summary="Tipos de cambio del comercio", tags=[TAG_RATES],
                    description="Del más reciente al más antiguo.",
-                   parameters=[OpenApiParameter("currency", OpenApiTypes.STR, description="Clave de c_Moneda, p. ej. "
-                                                                                          "USD"),
+                   parameters=[OpenApiParameter("currency", OpenApiTypes.STR, pattern=CURRENCY_PATTERN,
+                                                description="Clave de c_Moneda, p. ej. USD"),
                                OpenApiParameter("limit", OpenApiTypes.INT, description=f"1 a {MAX_LIMIT} (100 por "
                                                                                        "omisión)")],
                    responses={200: ExchangeRateListOut},
@@ -57,7 +59,9 @@ class ExchangeRates(TicketsView):
         qs = ExchangeRate.objects.filter(merchant=self.merchant)
         currency = request.query_params.get("currency")
         if currency:
-            qs = qs.filter(currency=currency.strip().upper()[:3])
+            if not re.fullmatch(CURRENCY_PATTERN, currency):
+                raise InvalidInput(details={"currency": ["Clave de c_Moneda de tres letras, p. ej. USD."]})
+            qs = qs.filter(currency=currency.upper())
         raw = request.query_params.get("limit") or "100"  # empty means absent, as everywhere in the API
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
             raise InvalidInput(details={"limit": [f"Entero de 1 a {MAX_LIMIT}."]})
