@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Min
 from django.utils import timezone
+from fakes import FINKOK_PASSWORD, FINKOK_USER, SW_PASSWORD, SW_USER
 
 from infra.models import Event
 from invoicing.lifecycle import IN_FLIGHT
@@ -16,6 +17,23 @@ from invoicing.services.stamping import invoices_stamp_queued
 from tickets.ingest.batch import Item, ingest
 from tickets.models import Ticket
 from tickets.services import LineInput
+
+
+def finkok_primary_sw_secondary(monkeypatch, merchant, finkok_server, sw_server, sat_server) -> None:
+    """Point the real Finkok and SW adapters at their loopback fakes; the merchant stamps with Finkok and falls
+    over to SW."""
+    from invoicing.pac import finkok, sat_status, sw
+
+    monkeypatch.setitem(finkok.URLS, "test", finkok_server.url)
+    monkeypatch.setitem(sw.URLS, "test", sw_server.url)
+    monkeypatch.setitem(sw.API_URLS, "test", sw_server.url)
+    monkeypatch.setattr(sat_status, "TEST_URL", f"{sat_server.url}/ConsultaCFDIService.svc")
+    sw._tokens.clear()
+    sw_server.sat = sat_server
+    merchant.pac, merchant.pac_username, merchant.pac_password = "finkok", FINKOK_USER, FINKOK_PASSWORD
+    merchant.pac_secondary, merchant.pac_secondary_username = "sw", SW_USER
+    merchant.pac_secondary_password = SW_PASSWORD
+    merchant.save()
 
 
 def issue(branch, receptor, make_ticket, count: int, prefix: str) -> list[int]:

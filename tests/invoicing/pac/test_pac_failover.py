@@ -10,8 +10,14 @@ import time
 
 import pytest
 from django.utils import timezone
-from failover_kit import drain, first_stamp_by, issue, ledger_check, seal_to_stamp
-from fakes import FINKOK_PASSWORD, FINKOK_USER, SW_PASSWORD, SW_USER
+from failover_kit import (
+    drain,
+    finkok_primary_sw_secondary,
+    first_stamp_by,
+    issue,
+    ledger_check,
+    seal_to_stamp,
+)
 
 from infra.models import Event
 from invoicing.models import Cancellation, ExtraStamp, Invoice, PacCircuit, PacRoute, StampDoubt
@@ -25,18 +31,7 @@ COUNT = 200
 def two_pacs(merchant, branch, certificate, finkok_server, sw_server, sat_server, monkeypatch, settings,
              queued_tasks):
     """The merchant stamps with Finkok and falls over to SW; both fakes answer for the real adapters."""
-    from invoicing.pac import finkok, sat_status, sw
-
-    monkeypatch.setitem(finkok.URLS, "test", finkok_server.url)
-    monkeypatch.setitem(sw.URLS, "test", sw_server.url)
-    monkeypatch.setitem(sw.API_URLS, "test", sw_server.url)
-    monkeypatch.setattr(sat_status, "TEST_URL", f"{sat_server.url}/ConsultaCFDIService.svc")
-    sw._tokens.clear()
-    sw_server.sat = sat_server
-    merchant.pac, merchant.pac_username, merchant.pac_password = "finkok", FINKOK_USER, FINKOK_PASSWORD
-    merchant.pac_secondary, merchant.pac_secondary_username = "sw", SW_USER
-    merchant.pac_secondary_password = SW_PASSWORD
-    merchant.save()
+    finkok_primary_sw_secondary(monkeypatch, merchant, finkok_server, sw_server, sat_server)
     settings.PAC_TIMEOUT_SECONDS = 1.0
     settings.PAC_STAMP_CONCURRENCY = 8
     settings.PAC_CIRCUIT_OPEN_SECONDS = 1

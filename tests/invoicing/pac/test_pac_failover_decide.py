@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from failover_kit import drain, issue
+from failover_kit import drain, finkok_primary_sw_secondary, issue
 from fakes import FINKOK_PASSWORD, FINKOK_USER, SW_PASSWORD, SW_USER
 
 from invoicing.models import Invoice, StampDoubt
@@ -69,18 +69,7 @@ def test_a_timeout_is_never_a_failover():
 
 @pytest.fixture
 def pacs(merchant, branch, certificate, finkok_server, sw_server, sat_server, monkeypatch, settings, queued_tasks):
-    from invoicing.pac import finkok, sat_status, sw
-
-    monkeypatch.setitem(finkok.URLS, "test", finkok_server.url)
-    monkeypatch.setitem(sw.URLS, "test", sw_server.url)
-    monkeypatch.setitem(sw.API_URLS, "test", sw_server.url)
-    monkeypatch.setattr(sat_status, "TEST_URL", f"{sat_server.url}/ConsultaCFDIService.svc")
-    sw._tokens.clear()
-    sw_server.sat = sat_server
-    merchant.pac, merchant.pac_username, merchant.pac_password = "finkok", FINKOK_USER, FINKOK_PASSWORD
-    merchant.pac_secondary, merchant.pac_secondary_username = "sw", SW_USER
-    merchant.pac_secondary_password = SW_PASSWORD
-    merchant.save()
+    finkok_primary_sw_secondary(monkeypatch, merchant, finkok_server, sw_server, sat_server)
     settings.PAC_TIMEOUT_SECONDS = 0.3
     settings.INVOICE_STAMP_LINGER_MS = 0
     finkok_server.sleep_seconds = 0.6
